@@ -1,0 +1,45 @@
+"""The closed-trade record kept by the PortfolioManager's trade log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Side = Literal["long", "short"]
+ExitReason = Literal["signal", "stop_loss", "take_profit", "liquidation", "max_holding"]
+
+#: Every exit reason a :class:`Trade` can carry (``last_exit_reason`` is one of these or ``""``).
+EXIT_REASONS: tuple[ExitReason, ...] = ("signal", "stop_loss", "take_profit", "liquidation", "max_holding")
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One round trip: from the fill that opened a position (from flat) to the fill that closed it.
+
+    Prices are fill prices, slippage included. Times are the OPEN time (UTC ms) of the bar in which the fill
+    happened: a stop hit inside a bar carries that bar's open time, a max-holding exit at a bar's close too.
+
+    :param entry_time_ms: open time of the bar whose open filled the opening order.
+    :param exit_time_ms: open time of the bar in which the position was closed.
+    :param side: ``"long"`` or ``"short"``.
+    :param qty: largest absolute quantity (base asset) held during the trade.
+    :param entry_price: volume-weighted average entry fill price at the time of the exit.
+    :param exit_price: fill price of the closing fill.
+    :param fees: every fee paid on the trade's fills (entry, increases, partial reductions, exit), >= 0.
+    :param pnl: net PnL in quote: price PnL of every reducing fill (slippage included) minus ``fees``; funding is
+        not included (it is tracked account-wide as ``funding_paid``).
+    :param exit_reason: why the position was closed.
+    :param bars_held: bars from the entry bar to the exit: opened at bar k's open and closed by an order (or a
+        liquidation gap) at bar m's open gives ``m - k``; closed inside bar m or at its close gives ``m - k + 1``.
+    """
+
+    entry_time_ms: int
+    exit_time_ms: int
+    side: Side
+    qty: float
+    entry_price: float
+    exit_price: float
+    fees: float
+    pnl: float
+    exit_reason: ExitReason
+    bars_held: int
