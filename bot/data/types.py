@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from bot.data.scaler import FeatureScaler
+
 
 @dataclass(frozen=True, slots=True)
 class MarketData:
@@ -58,9 +60,11 @@ class Dataset:
         only, clipped, and 0.0 where ``market.valid`` is False.
     :param schema_hash: hash of feature names + normalisation settings; a model trained on one schema must not
         be run on another.
+    :param scaler: the scaler that produced ``obs_features`` (save it with the model); None for hand-built datasets.
     """
 
     market: MarketData
     splits: dict[str, range]
     obs_features: npt.NDArray[np.float32]
     schema_hash: str
+    scaler: FeatureScaler | None = None

@@ -1,0 +1,33 @@
+"""Market data: loading and validation, gaps, resampling, TA-Lib features, scaling, splits and look-ahead checks."""
+
+from bot.data.dataset import build_dataset, build_market, market_from_frame
+from bot.data.gaps import Gap, find_gaps
+from bot.data.loading import load_ohlcv
+from bot.data.lookahead import LookAheadReport, check_lookahead
+from bot.data.resample import align_to_base, resample_ohlcv
+from bot.data.scaler import FeatureScaler
+from bot.data.splits import Fold, split_ranges, walk_forward_folds
+from bot.data.synthetic import generate_synthetic
+from bot.data.types import Dataset, MarketData
+from bot.errors import DataValidationError
+
+__all__ = [
+    "DataValidationError",
+    "Dataset",
+    "FeatureScaler",
+    "Fold",
+    "Gap",
+    "LookAheadReport",
+    "MarketData",
+    "align_to_base",
+    "build_dataset",
+    "build_market",
+    "check_lookahead",
+    "find_gaps",
+    "generate_synthetic",
+    "load_ohlcv",
+    "market_from_frame",
+    "resample_ohlcv",
+    "split_ranges",
+    "walk_forward_folds",
+]
