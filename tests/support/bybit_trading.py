@@ -1,0 +1,68 @@
+"""Helpers for paper-trading tests: a small fast config, a scaler fit on candles and simple fixed policies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bot.config import BotConfig
+from bot.data import FeatureScaler, market_from_frame
+from bot.live.observation import Obs
+from tests.support.bybit_emulator import BybitEmulator
+
+
+def small_config(**live: Any) -> BotConfig:
+    """A config whose warm-up is short (one timeframe, short periods) so tests need few candles."""
+    raw: dict[str, Any] = {
+        "data": {"timeframes": ["5m"], "base_timeframe": "5m"},
+        "features": {"indicators": ["log_return", "rsi", "atr", "ema_slope"], "rsi_period": 7, "atr_period": 7,
+                     "ema_period": 10, "adx_period": 7, "volume_window": 10, "macd_fast": 5, "macd_slow": 10,
+                     "macd_signal": 3, "bbands_period": 10},
+        "env": {"window": 8, "episode_length": 64},
+        "dbe": {"atr_window": 50, "trend_window": 10},
+        "portfolio": {"initial_cash": 10_000.0, "lot_step": 0.001, "min_notional": 5.0},
+        "live": {"max_retries": 3, "retry_backoff_s": 0.01, **live},
+    }
+    return BotConfig.model_validate(raw)
+
+
+def fit_scaler(cfg: BotConfig, candles: pd.DataFrame) -> FeatureScaler:
+    """A scaler fit on every valid row of ``candles`` (stands in for a checkpoint's saved scaler)."""
+    market = market_from_frame(candles, cfg)
+    return FeatureScaler.fit(market.features, market.valid, market.feature_names, cfg.features.normalize,
+                             cfg.features.clip)
+
+
+class SignPolicy:
+    """Long (action 2) when the newest normalised log return is > 0, short (action 0) otherwise; records its calls."""
+
+    def __init__(self) -> None:
+        self.observations: list[Obs] = []
+
+    def act(self, obs: Obs, action_masks: np.ndarray) -> Any:
+        self.observations.append(obs)
+        return 2 if float(obs["market"][-1, 0]) > 0 else 0
+
+
+class FixedPolicy:
+    """Always the same action."""
+
+    def __init__(self, action: int) -> None:
+        self.action = action
+
+    def act(self, obs: Obs, action_masks: np.ndarray) -> Any:
+        return self.action
+
+
+def emulator_sleep(emu: BybitEmulator) -> Any:
+    """A sleep function that advances the emulator's clock instead of waiting; records the requested delays."""
+    calls: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        calls.append(seconds)
+        emu.set_time(emu.now_ms + int(seconds * 1000))
+
+    sleep.calls = calls  # type: ignore[attr-defined]
+    return sleep
