@@ -1,0 +1,311 @@
+"""The job runner: launches queued jobs as trainer processes, tails their events and turns them into state.
+
+Status truth: a job is ``running`` only after the trainer's ``started`` event; a process that exits without a
+terminal event is ``failed`` with its exit code and last output lines; a server stop marks jobs ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.api.db import Job, JobStatus
+from bot.api.event_mapping import apply_event, finalize, recover_from_events
+from bot.api.events import EventHub
+from bot.api.job_request import JobRequestError, ResolvedJob, resolve_config_path
+from bot.api.job_store import JobStore
+from bot.api.settings import ApiSettings
+from bot.api.tailer import JsonlTailer, LineTailer
+from bot.api.trainer_process import TrainerProcess, stop_orphan
+
+logger = logging.getLogger(__name__)
+
+
+class JobStateError(RuntimeError):
+    """The job exists but is in a state that does not allow the request (HTTP 409)."""
+
+
+@dataclass(slots=True)
+class _Active:
+    """A launched trainer process and the readers of its files."""
+
+    job_id: str
+    process: TrainerProcess
+    events: JsonlTailer
+    output: LineTailer
+    terminal: dict[str, Any] | None = None
+    kill_at: float | None = None
+
+
+def events_path(jobs_dir: Path, job: Job) -> Path:
+    """The events file of the job's current attempt."""
+    return jobs_dir / job.id / f"events-{job.attempt}.jsonl"
+
+
+class JobRunner:
+    """Supervise trainer processes from a background task; safe to call from request handlers.
+
+    :param settings: paths, limits and the trainer command.
+    :param store: the job tables.
+    :param hub: where events are published.
+    """
+
+    def __init__(self, settings: ApiSettings, store: JobStore, hub: EventHub) -> None:
+        self._settings = settings
+        self._store = store
+        self._hub = hub
+        self._lock = threading.RLock()
+        self._active: dict[str, _Active] = {}
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._loop_ref: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover jobs a previous server left running, then start supervising."""
+        self._wake = asyncio.Event()
+        self._loop_ref = asyncio.get_running_loop()
+        await asyncio.to_thread(self.recover)
+        self._task = asyncio.create_task(self._loop(), name="job-runner")
+
+    async def stop(self) -> None:
+        """Stop every trainer (SIGTERM: it checkpoints), wait up to the grace period, mark them interrupted."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await asyncio.to_thread(self._stop_all)
+
+    def wake(self) -> None:
+        """Run a supervision pass now (after a submit, cancel or resume); callable from any thread."""
+        loop = self._loop_ref
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.tick)
+            except Exception:  # the supervisor must outlive any single bad job; the error is logged with traceback
+                logger.exception("Job runner pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll_interval_s)
+            self._wake.clear()
+
+    def tick(self) -> None:
+        """One supervision pass: pump every active process, then launch queued jobs into free slots."""
+        with self._lock:
+            for active in list(self._active.values()):
+                self._pump(active)
+            if self._stopping:
+                return
+            free = self._settings.max_concurrent_jobs - len(self._active)
+            for job in self._store.queued()[: max(0, free)]:
+                self._launch(job)
+
+    # -- requests -------------------------------------------------------------------------------------------------
+
+    def submit(self, resolved: ResolvedJob) -> Job:
+        """Queue a new job (status ``accepted``)."""
+        now = time.time()
+        job = Job(
+            id=uuid.uuid4().hex[:12],
+            status=JobStatus.ACCEPTED,
+            algo=resolved.algo,
+            workers=resolved.workers,
+            seed=resolved.seed,
+            symbol=resolved.symbol,
+            timeframe=resolved.timeframe,
+            config_name=resolved.config_name,
+            overrides=list(resolved.overrides),
+            created_at=now,
+            updated_at=now,
+            queued_at=now,
+            total_timesteps=resolved.timesteps,
+            timesteps=0,
+            metrics={},
+            attempt=1,
+            cancel_requested=False,
+        )
+        self._store.create(job)
+        self._hub.publish("job.accepted", job.id, {"attempt": 1, "total_timesteps": job.total_timesteps})
+        logger.info("Accepted job %s (%s, %d timesteps, config %s)", job.id, job.algo, job.total_timesteps,
+                    job.config_name)
+        self.wake()
+        return job
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a queued job at once, or ask a launched trainer to checkpoint and stop.
+
+        :raises KeyError: unknown job.
+        :raises JobStateError: the job already finished.
+        """
+        with self._lock:
+            job = self._get(job_id)
+            if job.status.is_terminal:
+                raise JobStateError(f"job {job_id} is already {job.status.value}; only accepted or running jobs"
+                                    " can be cancelled")
+            active = self._active.get(job_id)
+            if active is None:
+                job = self._store.update(job_id, status=JobStatus.CANCELLED, finished_at=time.time(),
+                                         cancel_requested=True)
+                self._hub.publish("training.cancelled", job_id, {"reason": "cancelled before the trainer started"})
+                return job
+            job = self._store.update(job_id, cancel_requested=True)
+            active.process.terminate()
+            active.kill_at = time.monotonic() + self._settings.cancel_grace_s
+            logger.info("Cancelling job %s: SIGTERM sent to trainer pid %d", job_id, active.process.pid)
+            return job
+
+    def resume(self, job_id: str, timesteps: int | None = None) -> Job:
+        """Queue an interrupted, failed or cancelled job again, continuing from its run folder.
+
+        :param job_id: the job.
+        :param timesteps: a new total budget (more than the timesteps done); ``None`` keeps the job's.
+        :raises KeyError: unknown job.
+        :raises JobStateError: the job is not stopped, has no checkpoint, or ``timesteps`` is already reached.
+        """
+        with self._lock:
+            job = self._get(job_id)
+            resumable = (JobStatus.INTERRUPTED, JobStatus.FAILED, JobStatus.CANCELLED)
+            if job.status not in resumable:
+                raise JobStateError(f"job {job_id} is {job.status.value}; only interrupted, failed or cancelled jobs"
+                                    " can be resumed")
+            if not job.run_dir or not Path(job.run_dir).is_dir():
+                raise JobStateError(f"job {job_id} has no checkpoint to resume from (run folder {job.run_dir!r} is"
+                                    " missing); start a new job instead")
+            total = job.total_timesteps if timesteps is None else timesteps
+            if total <= job.timesteps:
+                raise JobStateError(f"job {job_id} has done {job.timesteps} timesteps already; resume with a total"
+                                    f" above that (got timesteps={total})")
+            now = time.time()
+            job = self._store.update(
+                job_id, status=JobStatus.ACCEPTED, attempt=job.attempt + 1, resume_from=job.run_dir, error=None,
+                total_timesteps=total,
+                exit_code=None, finished_at=None, cancel_requested=False, pid=None, queued_at=now,
+            )
+            self._hub.publish("job.accepted", job_id, {"attempt": job.attempt, "resume_from": job.run_dir})
+        self.wake()
+        return job
+
+    def _get(self, job_id: str) -> Job:
+        job = self._store.get(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        return job
+
+    # -- supervision ----------------------------------------------------------------------------------------------
+
+    def _argv(self, job: Job, config_path: Path, events: Path) -> list[str]:
+        argv = [*self._settings.trainer_command, "--config", str(config_path)]
+        for override in job.overrides:
+            argv += ["--set", override]
+        argv += [
+            "--checkpoint-dir", str(self._settings.checkpoint_dir), "--algo", job.algo, "--workers", str(job.workers),
+            "--timesteps", str(job.total_timesteps), "--seed", str(job.seed), "--no-progress",
+            "--events-jsonl", str(events),
+        ]
+        if job.resume_from:
+            argv += ["--resume", job.resume_from]
+        return argv
+
+    def _launch(self, job: Job) -> None:
+        job_dir = self._settings.jobs_dir / job.id
+        job_dir.mkdir(parents=True, exist_ok=True)
+        events = events_path(self._settings.jobs_dir, job)
+        events.unlink(missing_ok=True)
+        output = job_dir / "output.log"
+        output_tail = LineTailer(output, start_at_end=True)
+        try:
+            config_path = resolve_config_path(self._settings.config_dir, job.config_name)
+            argv = self._argv(job, config_path, events)
+            process = TrainerProcess.start(argv, self._settings.workdir, output)
+        except (OSError, JobRequestError) as e:
+            error = f"could not start the trainer: {e}"
+            self._store.update(job.id, status=JobStatus.FAILED, error=error, finished_at=time.time())
+            self._hub.publish("training.failed", job.id, {"error": error, "exit_code": None})
+            logger.error("Job %s failed to launch: %s", job.id, e)
+            return
+        self._store.update(job.id, pid=process.pid)
+        self._active[job.id] = _Active(job.id, process, JsonlTailer(events), output_tail)
+        self._store.append_logs(job.id, [f"[api] attempt {job.attempt}: pid {process.pid}: {' '.join(argv)}"])
+
+    def _pump(self, active: _Active) -> None:
+        code = active.process.poll()
+        final = code is not None
+        for event in active.events.read(final=final):
+            self._on_event(active, event)
+        self._store.append_logs(active.job_id, active.output.read(final=final))
+        if code is not None:
+            self._finish(active, code)
+        elif active.kill_at is not None and time.monotonic() > active.kill_at:
+            logger.warning("Trainer pid %d of job %s ignored SIGTERM; killing it", active.process.pid, active.job_id)
+            active.process.kill()
+            active.kill_at = None
+
+    def _on_event(self, active: _Active, event: dict[str, Any]) -> None:
+        job = self._get(active.job_id)
+        if event["type"] in ("completed", "failed", "cancelled"):
+            active.terminal = event
+            if active.kill_at is None:
+                active.kill_at = time.monotonic() + self._settings.cancel_grace_s
+            if event["type"] != "completed" or not isinstance(event.get("timesteps"), int):
+                return
+            # progress events come on a timer, so a short run may end before its last one: report the end too
+            event = {"type": "progress", "time": event.get("time"), "timesteps": event["timesteps"],
+                     "total_timesteps": job.total_timesteps, "fps": job.fps, "metrics": job.metrics}
+            if event["timesteps"] <= job.timesteps:
+                return
+        update = apply_event(job, event)
+        if update is None:
+            return
+        fields, message_type, data = update
+        self._store.update(job.id, **fields)
+        if message_type == "training.progress":
+            self._store.add_metric(job.id, data["time"], data["timesteps"], data["fps"], data["metrics"])
+        self._hub.publish(message_type, job.id, data)
+
+    def _finish(self, active: _Active, code: int) -> None:
+        self._active.pop(active.job_id, None)
+        job = self._get(active.job_id)
+        tail = self._store.tail_logs(job.id, 20)
+        fields, message_type, data = finalize(job, active.terminal, code, tail, stopping=self._stopping)
+        self._store.update(job.id, pid=None, exit_code=code, finished_at=time.time(), **fields)
+        self._hub.publish(message_type, job.id, data)
+        logger.info("Job %s ended: %s (exit code %d)", job.id, message_type, code)
+
+    def _stop_all(self) -> None:
+        with self._lock:
+            for active in self._active.values():
+                active.process.terminate()
+            deadline = time.monotonic() + self._settings.cancel_grace_s
+            while self._active and time.monotonic() < deadline:
+                for active in list(self._active.values()):
+                    self._pump(active)
+                time.sleep(0.05)
+            for active in list(self._active.values()):
+                active.process.kill()
+                while active.process.poll() is None:
+                    time.sleep(0.05)
+                self._pump(active)
+
+    def recover(self) -> None:
+        """Mark jobs a previous server left launched as interrupted (or finished, if their events say so)."""
+        for job in self._store.stale():
+            events = events_path(self._settings.jobs_dir, job)
+            if job.pid is not None:
+                stop_orphan(job.pid, str(events), self._settings.cancel_grace_s)
+            fields, message_type, data = recover_from_events(job, JsonlTailer(events).read(final=True))
+            self._store.update(job.id, pid=None, **fields)
+            self._hub.publish(message_type, job.id, data)
+            logger.warning("Job %s was left %s by a previous server: now %s", job.id, job.status.value, message_type)

@@ -1,0 +1,140 @@
+"""Pydantic request and response bodies of the control API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.api.db import Job, JobStatus
+from bot.config import Timeframe
+
+Algo = Literal["ppo", "ddqn", "maskable_ppo"]
+
+
+class JobCreate(BaseModel):
+    """Body of ``POST /api/training/jobs``. Omitted fields take the config's value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: str = Field(
+        "demo.yaml", min_length=1, max_length=200, description="config file name inside config/ (e.g. demo.yaml)"
+    )
+    overrides: list[str] = Field(
+        default_factory=list, max_length=64, description="dotted.key=value overrides, as --set on the CLI"
+    )
+    algo: Algo | None = Field(None, description="training.algo")
+    workers: int | None = Field(None, ge=1, le=64, description="worker processes (training.n_workers)")
+    timesteps: int | None = Field(None, ge=1, le=10_000_000_000, description="total env steps")
+    symbol: str | None = Field(
+        None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9]+/[A-Za-z0-9]+(:[A-Za-z0-9]+)?$",
+        description="data.symbol label, ccxt style (BTC/USDT)",
+    )
+    timeframe: Timeframe | None = Field(None, description="data.base_timeframe (higher timeframes are kept)")
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="master seed")
+
+
+class JobResume(BaseModel):
+    """Optional body of ``POST /api/training/jobs/{id}/resume``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timesteps: int | None = Field(
+        None, ge=1, le=10_000_000_000, description="new total budget (must exceed the timesteps done)"
+    )
+
+
+class JobView(BaseModel):
+    """A job as the API reports it."""
+
+    id: str
+    status: JobStatus
+    progress: float = Field(description="timesteps / total_timesteps in [0, 1]")
+    timesteps: int
+    total_timesteps: int
+    fps: float | None
+    metrics: dict[str, Any]
+    algo: str
+    workers: int
+    seed: int
+    symbol: str
+    timeframe: str
+    config: str
+    overrides: list[str]
+    checkpoint: str | None = Field(description="the run folder (holds the latest checkpoint; --resume target)")
+    last_checkpoint: str | None = Field(description="the newest numbered checkpoint folder written")
+    error: str | None
+    exit_code: int | None
+    pid: int | None
+    attempt: int
+    cancel_requested: bool
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    updated_at: float
+
+    @classmethod
+    def of(cls, job: Job) -> JobView:
+        """Build the view of a job row."""
+        return cls(
+            id=job.id,
+            status=job.status,
+            progress=job.progress,
+            timesteps=job.timesteps,
+            total_timesteps=job.total_timesteps,
+            fps=job.fps,
+            metrics=job.metrics or {},
+            algo=job.algo,
+            workers=job.workers,
+            seed=job.seed,
+            symbol=job.symbol,
+            timeframe=job.timeframe,
+            config=job.config_name,
+            overrides=list(job.overrides or []),
+            checkpoint=job.run_dir,
+            last_checkpoint=job.last_checkpoint,
+            error=job.error,
+            exit_code=job.exit_code,
+            pid=job.pid,
+            attempt=job.attempt,
+            cancel_requested=job.cancel_requested,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            updated_at=job.updated_at,
+        )
+
+
+class JobAccepted(BaseModel):
+    """Reply of job creation and resume (HTTP 202)."""
+
+    job_id: str
+    status: JobStatus
+    job: JobView
+
+
+class JobList(BaseModel):
+    jobs: list[JobView]
+
+
+class MetricPoint(BaseModel):
+    time: float
+    timesteps: int
+    fps: float | None
+    metrics: dict[str, Any]
+
+
+class MetricsView(BaseModel):
+    job_id: str
+    points: list[MetricPoint]
+
+
+class LinesView(BaseModel):
+    """Log lines, oldest first."""
+
+    source: str
+    lines: list[str]
+
+
+class ConfigList(BaseModel):
+    configs: list[str]

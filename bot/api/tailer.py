@@ -1,0 +1,90 @@
+"""Incremental readers of files another process is appending to: complete lines only, partial ones kept."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: Largest chunk read per call, so one huge burst cannot stall the runner.
+_MAX_READ_BYTES = 1 << 20
+
+
+class LineTailer:
+    """Return the lines appended to a file since the last call.
+
+    A line is returned only once its newline has been written, unless ``final`` is set (the writer has exited).
+
+    :param path: the file; it may not exist yet.
+    :param start_at_end: skip what the file already holds (used for output logs shared by several attempts).
+    """
+
+    def __init__(self, path: Path, start_at_end: bool = False) -> None:
+        self.path = path
+        self._offset = path.stat().st_size if start_at_end and path.exists() else 0
+        self._partial = b""
+
+    def read(self, final: bool = False) -> list[str]:
+        """New complete lines (without newline), decoded as UTF-8 with replacement.
+
+        :param final: also return a trailing line without newline, and read everything that is left.
+        """
+        chunks: list[bytes] = []
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self._offset)
+                while True:
+                    chunk = f.read(_MAX_READ_BYTES)
+                    self._offset += len(chunk)
+                    chunks.append(chunk)
+                    if not chunk or not final:
+                        break
+        except FileNotFoundError:
+            return []
+        data = self._partial + b"".join(chunks)
+        *complete, self._partial = data.split(b"\n")
+        if final and self._partial:
+            complete.append(self._partial)
+            self._partial = b""
+        return [line.decode("utf-8", errors="replace").rstrip("\r") for line in complete]
+
+
+class JsonlTailer:
+    """Return the JSON objects appended to a JSON-lines file; malformed lines are logged and skipped.
+
+    :param path: the events file written by the trainer's ``--events-jsonl``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._lines = LineTailer(path)
+        self.n_malformed = 0
+
+    @property
+    def path(self) -> Path:
+        """The file being read."""
+        return self._lines.path
+
+    def read(self, final: bool = False) -> list[dict[str, Any]]:
+        """New events, in file order.
+
+        :param final: the writer has exited: read everything, including a last line without newline.
+        """
+        events: list[dict[str, Any]] = []
+        for line in self._lines.read(final=final):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                self.n_malformed += 1
+                logger.warning("Skipped a malformed line of %s: %s (%.80s)", self.path, e, line)
+                continue
+            if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+                self.n_malformed += 1
+                logger.warning("Skipped an event of %s without a 'type' field: %.80s", self.path, line)
+                continue
+            events.append(obj)
+        return events

@@ -1,0 +1,93 @@
+"""Mapping of trainer events to job state, in particular the final status of every kind of process exit."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bot.api.db import Job, JobStatus
+from bot.api.event_mapping import apply_event, describe_exit, finalize, recover_from_events
+
+
+def _job(**fields: Any) -> Job:
+    now = time.time()
+    values: dict[str, Any] = dict(
+        id="j1", status=JobStatus.RUNNING, algo="ppo", workers=1, seed=1, symbol="X/Y", timeframe="5m",
+        config_name="demo.yaml", overrides=[], created_at=now, updated_at=now, queued_at=now, total_timesteps=1000,
+        timesteps=0, metrics={}, attempt=1, cancel_requested=False, run_dir="/ck/run",
+    )
+    values.update(fields)
+    return Job(**values)
+
+
+def test_describe_exit() -> None:
+    assert describe_exit(3) == "exit code 3"
+    assert describe_exit(-9) == "killed by signal SIGKILL"
+
+
+def test_started_is_ignored_unless_accepted() -> None:
+    assert apply_event(_job(status=JobStatus.RUNNING), {"type": "started", "time": 1.0}) is None
+    fields, kind, data = apply_event(_job(status=JobStatus.ACCEPTED), {"type": "started", "time": 1.0,
+                                                                       "run_dir": "/ck/new"}) or ({}, "", {})
+    assert (fields["status"], kind, data["run_dir"]) == (JobStatus.RUNNING, "training.started", "/ck/new")
+
+
+def test_progress_sanitises_metrics_and_computes_progress() -> None:
+    event = {"type": "progress", "time": 1.0, "timesteps": 250, "total_timesteps": 1000, "fps": 50,
+             "metrics": {"reward": float("inf"), "loss": 0.5, "name": "text"}}
+    fields, kind, data = apply_event(_job(), event) or ({}, "", {})
+    assert kind == "training.progress" and data["progress"] == 0.25
+    assert fields["metrics"] == {"reward": None, "loss": 0.5, "name": None}
+
+
+def test_checkpoint_keeps_the_run_folder() -> None:
+    fields, _, data = apply_event(_job(), {"type": "checkpoint", "path": "/ck/run/step_500"}) or ({}, "", {})
+    assert fields == {"last_checkpoint": "/ck/run/step_500"}
+    assert data["run_dir"] == "/ck/run"
+
+
+def test_unknown_event_type_is_ignored() -> None:
+    assert apply_event(_job(), {"type": "mystery"}) is None
+
+
+def test_exit_without_terminal_event_is_failed_with_output() -> None:
+    fields, kind, data = finalize(_job(), None, 1, ["line a", "Traceback: boom"], stopping=False)
+    assert fields["status"] == JobStatus.FAILED and kind == "training.failed"
+    assert "exit code 1 without reporting completion" in data["error"] and "Traceback: boom" in data["error"]
+
+
+def test_exit_zero_without_completed_is_still_failed() -> None:
+    fields, _, _ = finalize(_job(), None, 0, [], stopping=False)
+    assert fields["status"] == JobStatus.FAILED
+
+
+def test_completed_merges_validation_metrics() -> None:
+    terminal = {"type": "completed", "timesteps": 990, "path": "/ck/run", "metrics": {"sharpe": 1.5}}
+    fields, kind, data = finalize(_job(metrics={"loss": 0.1}), terminal, 0, [], stopping=False)
+    assert fields["status"] == JobStatus.COMPLETED and kind == "training.completed"
+    assert fields["metrics"] == {"loss": 0.1, "validation/sharpe": 1.5}
+    assert data["timesteps"] == 990
+
+
+def test_cancelled_event_is_interrupted_when_the_server_stops() -> None:
+    terminal = {"type": "cancelled", "path": "/ck/run"}
+    fields, kind, _ = finalize(_job(), terminal, 130, [], stopping=True)
+    assert (fields["status"], kind) == (JobStatus.INTERRUPTED, "training.interrupted")
+    fields, kind, _ = finalize(_job(cancel_requested=True), terminal, 130, [], stopping=True)
+    assert (fields["status"], kind) == (JobStatus.CANCELLED, "training.cancelled")
+    fields, _, data = finalize(_job(), terminal, 130, [], stopping=False)
+    assert fields["status"] == JobStatus.CANCELLED and "outside the API" in data["reason"]
+
+
+def test_recover_uses_what_the_trainer_wrote() -> None:
+    events = [
+        {"type": "started", "run_dir": "/ck/r2"},
+        {"type": "progress", "timesteps": 400, "total_timesteps": 1000},
+        {"type": "checkpoint", "path": "/ck/r2/step_400"},
+    ]
+    fields, kind, _ = recover_from_events(_job(run_dir=None), events)
+    assert kind == "training.interrupted"
+    assert (fields["status"], fields["run_dir"], fields["timesteps"]) == (JobStatus.INTERRUPTED, "/ck/r2", 400)
+    assert fields["last_checkpoint"] == "/ck/r2/step_400"
+    fields, kind, _ = recover_from_events(_job(), [*events, {"type": "completed", "timesteps": 1000}])
+    assert (fields["status"], kind) == (JobStatus.COMPLETED, "training.completed")

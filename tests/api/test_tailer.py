@@ -1,0 +1,45 @@
+"""Tailing files another process appends to: only complete lines, the rest on the final read."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.api.tailer import JsonlTailer, LineTailer
+
+
+def test_lines_are_returned_once_complete(tmp_path: Path) -> None:
+    path = tmp_path / "out.log"
+    tail = LineTailer(path)
+    assert tail.read() == []  # the file does not exist yet
+    with path.open("ab") as f:
+        f.write(b"one\ntw")
+        f.flush()
+        assert tail.read() == ["one"]
+        f.write(b"o\nthr")
+        f.flush()
+        assert tail.read() == ["two"]
+    assert tail.read(final=True) == ["thr"]
+    assert tail.read(final=True) == []
+
+
+def test_start_at_end_skips_existing_content(tmp_path: Path) -> None:
+    path = tmp_path / "out.log"
+    path.write_text("old\n")
+    tail = LineTailer(path, start_at_end=True)
+    with path.open("a") as f:
+        f.write("new\n")
+    assert tail.read() == ["new"]
+
+
+def test_malformed_and_typeless_events_are_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(["{bad", json.dumps([1]), json.dumps({"type": "progress", "timesteps": 1}), ""]))
+    tail = JsonlTailer(path)
+    with caplog.at_level(logging.WARNING):
+        assert tail.read() == [{"type": "progress", "timesteps": 1}]
+    assert tail.n_malformed == 2
+    assert "malformed" in caplog.text
