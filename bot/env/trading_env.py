@@ -1,0 +1,397 @@
+"""``TradingEnv``: the gymnasium environment that trains and evaluates the agents on one split of a :class:`Dataset`.
+
+Time (DESIGN.md): the agent observes at the CLOSE of bar ``t`` and picks a target exposure; the
+:class:`~bot.portfolio.PortfolioManager` executes it inside bar ``t + 1`` (fill at its open with slippage, SL/TP from
+its high/low, funding, liquidation, mark at its close); the next observation is at the close of ``t + 1`` and the
+reward comes from the change of equity, which is net of every cost. Episodes never cross a data gap
+(:mod:`bot.env.episode`).
+
+Observation ``Dict``:
+
+- ``market``: float32 [window, n_features], rows ``t - window + 1 .. t`` of ``Dataset.obs_features`` (every timeframe's
+  normalised features aligned to the base clock, oldest row first, the current bar last).
+- ``portfolio``: float32 [12], in the order of :data:`~bot.env.spaces.PORTFOLIO_FEATURES`:
+
+  0. ``exposure``: signed position notional / equity (1 = fully long at leverage 1).
+  1. ``unrealized_pnl_frac``: unrealised PnL / equity.
+  2. ``cash_frac``: cash / equity (perpetual: margin balance; spot: quote balance).
+  3. ``time_in_position``: bars in the current position / ``env.episode_length``, capped at 1.
+  4. ``drawdown``: 1 - equity / episode peak equity.
+  5-7. ``dbe_defensive``, ``dbe_neutral``, ``dbe_aggressive``: one-hot DBE mode.
+  8. ``dbe_stop_loss``: the DBE's stop-loss distance / ``dbe.stop_loss.high``.
+  9. ``dbe_take_profit``: the DBE's take-profit distance / ``dbe.take_profit.high``.
+  10. ``dbe_size``: the DBE's size fraction.
+  11. ``equity_log_return``: log(equity / initial cash) since the episode start.
+
+  Entries 0-2 and 11 are clipped to +-``PORTFOLIO_BOUND`` (10), which only an account near ruin reaches; with
+  equity <= 0 the fractions are 0 and entry 11 is ``log(MIN_EQUITY_RATIO)``.
+
+``info`` (plain Python scalars only, every step): ``equity``, ``return`` (this step's simple equity return),
+``position`` (signed base quantity), ``exposure``, ``fees_paid``, ``trades`` (closed trades this episode),
+``drawdown``, ``dbe_mode`` (0 defensive, 1 neutral, 2 aggressive), ``worker_id``, ``time_ms`` (OPEN time of bar t,
+the bar just traded and observed at its close) and ``price`` (its close). The last step of an episode adds the
+:func:`~bot.env.stats.episode_summary` scalars (``episode_return``, ``final_equity``, ``sharpe``, ``max_drawdown``,
+``win_rate``, ``exposure_mean``, ``episode_steps``, ``liquidated``, ``bankrupt``).
+
+Every ``step`` returns a new observation dict, new arrays and a new info dict: SB3 vec envs keep references to the
+terminal observation and write ``terminal_observation`` into the info, so reusing these objects is not safe.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import struct
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import numpy.typing as npt
+from gymnasium.utils import seeding
+
+from bot.config import BotConfig
+from bot.data.types import Dataset, MarketData
+from bot.dbe import DynamicBehaviorEngine, dbe_inputs
+from bot.env.episode import EpisodeBounds, EpisodeSampler
+from bot.env.rewards import MIN_EQUITY_RATIO, make_reward
+from bot.env.spaces import PORTFOLIO_BOUND, PORTFOLIO_FEATURES, ActionMapper, observation_space
+from bot.env.stats import EpisodeAccumulator, episode_summary
+from bot.errors import ConfigError
+from bot.portfolio import PortfolioManager
+
+logger = logging.getLogger(__name__)
+
+Obs = dict[str, npt.NDArray[np.float32]]
+
+_RESET_OPTIONS = frozenset({"start_index", "end_index"})
+_MODE_ONE_HOT = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+# DBEMode (an IntEnum) -> plain int; a tuple lookup is ~4x cheaper than int() on an enum member
+_MODE_INT = (0, 1, 2)
+_LOG_MIN_RATIO = math.log(MIN_EQUITY_RATIO)
+_N_PORTFOLIO = len(PORTFOLIO_FEATURES)
+_F32 = np.dtype(np.float32)
+_EMPTY = np.empty
+# Native-order float32 x _N_PORTFOLIO: the memory layout of a float32 NumPy array.
+_PACK_PORTFOLIO_INTO = struct.Struct(f"={_N_PORTFOLIO}f").pack_into
+
+
+class TradingEnv(gym.Env[dict[str, Any], Any]):
+    """Single-symbol trading env over one split of a dataset (see the module docstring for the full contract).
+
+    :param cfg: the whole config (``env``, ``portfolio`` and ``dbe`` sections are used).
+    :param dataset: the market arrays, splits and normalised observation features.
+    :param split: ``"train"``, ``"validation"``, ``"test"`` or ``"all"`` (every row of the dataset).
+    :param worker_id: id of the worker process owning the env, reported in ``info`` (SmartLogger, callbacks).
+    :param seed: seeds the episode sampler and the action space when ``reset`` gets no seed.
+    :raises ConfigError: for an unknown split name.
+    :raises DataError: when the split holds no episode (too short for the observation window).
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - gymnasium's class attribute
+
+    def __init__(
+        self, cfg: BotConfig, dataset: Dataset, split: str = "train", worker_id: int = 0, seed: int | None = None
+    ) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.dataset = dataset
+        self.split = split
+        self.worker_id = int(worker_id)
+        market = dataset.market
+        env_cfg = cfg.env
+        self.window = int(env_cfg.window)
+        self._random_start = bool(env_cfg.random_start)
+        self.sampler = EpisodeSampler(
+            market.valid, market.segment_id, _split_range(dataset, split), split, self.window, env_cfg.episode_length
+        )
+        self.actions = ActionMapper(env_cfg, cfg.portfolio)
+        self.action_space = self.actions.space
+        n_features = int(dataset.obs_features.shape[1])
+        self.observation_space = observation_space(self.window, n_features, _market_bound(dataset))
+        #: names of the ``portfolio`` observation entries, in order.
+        self.portfolio_feature_names: tuple[str, ...] = PORTFOLIO_FEATURES
+        obs_features = np.ascontiguousarray(dataset.obs_features, dtype=np.float32)
+        # _windows[i] is the view of rows i .. i + window - 1; the observation at row t is _windows[t - window + 1]
+        self._windows = np.lib.stride_tricks.sliding_window_view(obs_features, (self.window, n_features))[:, 0]
+        self._window_m1 = self.window - 1
+        # Python scalars once, so that the step is float math (no NumPy scalar boxing per bar).
+        self._time_ms: list[int] = market.open_time_ms.tolist()
+        self._open: list[float] = market.open.tolist()
+        self._high: list[float] = market.high.tolist()
+        self._low: list[float] = market.low.tolist()
+        self._close: list[float] = market.close.tolist()
+        self._base_ms = int(market.base_ms)
+        self.portfolio = PortfolioManager(cfg.portfolio)
+        self._initial_equity = float(self.portfolio.equity)
+        self.dbe = _make_dbe(cfg, market)
+        self._reward = make_reward(env_cfg.reward, env_cfg)
+        self._reward_fn = self._reward.__call__
+        self._process_bar = self.portfolio.process_bar
+        self._dbe_update = self.dbe.update
+        self._max_drawdown = float(env_cfg.max_drawdown)
+        self._time_scale = 1.0 / float(env_cfg.episode_length)
+        self._sl_scale = 1.0 / float(cfg.dbe.stop_loss.high)
+        self._tp_scale = 1.0 / float(cfg.dbe.take_profit.high)
+        self._targets = self.actions.targets
+        self._is_discrete = self.actions.is_discrete
+        self._acc = EpisodeAccumulator()
+        self._eval_cursor = 0
+        self._t = -1
+        self._last_row = -1
+        self._done = True
+        self.episode = EpisodeBounds(0, 0)
+        if seed is not None:
+            self._np_random, self._np_random_seed = seeding.np_random(seed)
+            self.action_space.seed(seed)
+        logger.debug(
+            "TradingEnv worker %d split %s: %d gap-free runs, window %d, %s actions %s",
+            self.worker_id,
+            split,
+            len(self.sampler.runs),
+            self.window,
+            env_cfg.action_type,
+            list(self.actions.levels),
+        )
+
+    # ------------------------------------------------------------------------------------------------ gym API
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Obs, dict[str, Any]]:
+        """Start an episode.
+
+        Without options: a random episode of ``env.episode_length`` steps when ``env.random_start`` is True, else
+        the next gap-free run of the split in order (the first after construction or after a ``seed``; the split's
+        runs repeat in a cycle), so an evaluation that resets at every truncation covers the split segment by segment.
+
+        :param seed: reseeds the episode sampler (and restarts the sequential order at the first run).
+        :param options: ``{"start_index": row, "end_index": row}``: observe rows ``[start_index, end_index)``;
+            ``end_index`` may be omitted (None) for the end of the gap-free run; see :attr:`evaluation_episodes`.
+        :return: the first observation (close of row ``start``) and an info dict.
+        :raises ValueError: for unknown option keys or a range that leaves its gap-free run or the split.
+        """
+        super().reset(seed=seed)
+        if seed is not None:
+            self._eval_cursor = 0
+        self.episode = self._choose_episode(options)
+        start = self.episode.start
+        self._t = start
+        self._last_row = self.episode.stop - 1
+        self._done = False
+        self.portfolio.reset()
+        self._reward.reset()
+        self._acc.clear()
+        self.dbe.reset()
+        self.dbe.update(start, 0.0, None)
+        self._initial_equity = float(self.portfolio.equity)
+        return self._observe(start), self._info(start, 0.0)
+
+    def step(self, action: Any) -> tuple[Obs, float, bool, bool, dict[str, Any]]:
+        """Execute ``action`` (a target exposure) inside the next bar and observe at its close.
+
+        :param action: an index of the discrete exposure levels, or a float array of shape (1,) in [-1, 1].
+        :return: ``(observation, reward, terminated, truncated, info)``. ``terminated`` when the account is bankrupt
+            or its drawdown exceeds ``env.max_drawdown``; ``truncated`` at the episode's last row (episode length,
+            end of a gap-free run or of the split).
+        :raises RuntimeError: when called before ``reset`` or after the episode ended.
+        :raises ValueError: for an action outside the action space.
+        """
+        if self._done:
+            raise RuntimeError("step() called on an ended episode (terminated or truncated); call reset() first")
+        if self._is_discrete:
+            try:
+                target = self._targets[action] if action >= 0 else self.actions.target(action)
+            except (IndexError, TypeError):
+                target = self.actions.target(action)
+        else:
+            target = self.actions.target(action)
+        pm = self.portfolio
+        dbe = self.dbe
+        prev_equity = pm.equity
+        prev_drawdown = pm.drawdown
+        t = self._t + 1
+        # bound methods cached at construction: this is the hot path (see benchmarks/env_step.py)
+        self._process_bar(
+            self._time_ms[t],
+            self._open[t],
+            self._high[t],
+            self._low[t],
+            self._close[t],
+            target,
+            dbe.stop_loss_pct,
+            dbe.take_profit_pct,
+            dbe.size_fraction,
+        )
+        self._t = t
+        equity = pm.equity
+        drawdown = pm.drawdown
+        self._dbe_update(t, drawdown, pm.last_trade_pnl)
+        reward = self._reward_fn(prev_equity, equity, prev_drawdown, drawdown)
+        step_return = equity / prev_equity - 1.0 if prev_equity > 0.0 else 0.0
+        exposure = pm.exposure
+        acc = self._acc
+        acc.n_steps += 1
+        acc.sum_return += step_return
+        acc.sum_return_sq += step_return * step_return
+        acc.sum_abs_exposure += exposure if exposure >= 0.0 else -exposure
+        if drawdown > acc.max_drawdown:
+            acc.max_drawdown = drawdown
+        terminated = equity <= 0.0 or drawdown > self._max_drawdown
+        truncated = not terminated and t >= self._last_row
+        info = self._info(t, step_return)
+        if terminated or truncated:
+            self._end_episode(info, terminated, drawdown)
+        return self._observe(t), reward, terminated, truncated, info
+
+    def action_masks(self) -> npt.NDArray[np.bool_]:
+        """bool [n_actions]: the allowed actions, for sb3-contrib ``MaskablePPO``.
+
+        See :class:`~bot.env.spaces.ActionMapper`: only short levels on spot are ever masked.
+        """
+        return self.actions.action_masks()
+
+    # ------------------------------------------------------------------------------------------------ helpers
+
+    @property
+    def evaluation_episodes(self) -> list[EpisodeBounds]:
+        """The split's gap-free runs as episodes, in order: pass ``start``/``stop`` as ``start_index``/``end_index``."""
+        return list(self.sampler.runs)
+
+    @property
+    def current_row(self) -> int:
+        """Row of the dataset observed last (the bar whose close the agent sees); -1 before the first reset."""
+        return self._t
+
+    def _choose_episode(self, options: dict[str, Any] | None) -> EpisodeBounds:
+        if options:
+            unknown = set(options) - _RESET_OPTIONS
+            if unknown:
+                raise ValueError(
+                    f"reset options {sorted(unknown)} are unknown; TradingEnv accepts {sorted(_RESET_OPTIONS)}"
+                )
+            start, end = options.get("start_index"), options.get("end_index")
+            if start is not None:
+                return self.sampler.explicit(int(start), None if end is None else int(end))
+            if end is not None:
+                raise ValueError(
+                    f"reset option end_index={end} needs a start_index; pass both (see evaluation_episodes)"
+                )
+        if self._random_start:
+            return self.sampler.sample(self.np_random)
+        runs = self.sampler.runs
+        episode = runs[self._eval_cursor % len(runs)]
+        self._eval_cursor += 1
+        return episode
+
+    def _observe(self, t: int) -> Obs:
+        pm = self.portfolio
+        dbe = self.dbe
+        equity = pm.equity
+        bound = PORTFOLIO_BOUND
+        if equity > 0.0:
+            inv = 1.0 / equity
+            upnl = pm.unrealized_pnl * inv
+            cash = pm.cash * inv
+            log_eq = math.log(equity / self._initial_equity)
+        else:
+            upnl = cash = 0.0
+            log_eq = _LOG_MIN_RATIO
+        exposure = pm.exposure
+        held = pm.bars_in_position * self._time_scale
+        one_hot = _MODE_ONE_HOT[dbe.mode]
+        portfolio = _EMPTY(_N_PORTFOLIO, _F32)
+        # Only an account close to ruin reaches the bound: clip inline (cheaper than np.clip on 12 values).
+        # struct.pack_into a fresh array is ~2x faster than np.array(tuple, dtype=float32).
+        _PACK_PORTFOLIO_INTO(
+            portfolio,  # type: ignore[arg-type]  # ndarray implements the buffer protocol; the stubs lack it
+            0,
+            exposure if -bound <= exposure <= bound else math.copysign(bound, exposure),
+            upnl if -bound <= upnl <= bound else math.copysign(bound, upnl),
+            cash if -bound <= cash <= bound else math.copysign(bound, cash),
+            held if held < 1.0 else 1.0,
+            pm.drawdown,
+            *one_hot,
+            dbe.stop_loss_pct * self._sl_scale,
+            dbe.take_profit_pct * self._tp_scale,
+            dbe.size_fraction,
+            log_eq if -bound <= log_eq <= bound else math.copysign(bound, log_eq),
+        )
+        return {"market": self._windows[t - self._window_m1].copy(), "portfolio": portfolio}
+
+    def _info(self, t: int, step_return: float) -> dict[str, Any]:
+        pm = self.portfolio
+        return {
+            "equity": pm.equity,
+            "return": step_return,
+            "position": pm.position_qty,
+            "exposure": pm.exposure,
+            "fees_paid": pm.fees_paid,
+            "trades": pm.n_trades,
+            "drawdown": pm.drawdown,
+            "dbe_mode": _MODE_INT[self.dbe.mode],
+            "worker_id": self.worker_id,
+            "time_ms": self._time_ms[t],
+            "price": self._close[t],
+        }
+
+    def _end_episode(self, info: dict[str, Any], terminated: bool, drawdown: float) -> None:
+        self._done = True
+        pm = self.portfolio
+        if terminated:
+            if pm.equity <= 0.0:
+                logger.info(
+                    "Episode terminated: bankrupt (equity %.8g) at row %d, env worker %d",
+                    pm.equity,
+                    self._t,
+                    self.worker_id,
+                )
+            else:
+                logger.info(
+                    "Drawdown limit hit: drawdown %.4f > env.max_drawdown %.4f, episode terminated at row %d,"
+                    " env worker %d",
+                    drawdown,
+                    self._max_drawdown,
+                    self._t,
+                    self.worker_id,
+                )
+        info.update(
+            episode_summary(
+                self._acc, self._initial_equity, pm.equity, pm.wins, pm.losses, pm.is_liquidated, self._base_ms
+            )
+        )
+
+
+def _make_dbe(cfg: BotConfig, market: MarketData) -> DynamicBehaviorEngine:
+    """The DBE over every row; its inputs are computed per gap-free segment (indicators restart after a gap).
+
+    The DBE's rows are the dataset's rows, so ``update(t, ...)`` takes the env's row index directly.
+    """
+    n = len(market)
+    atr_rel = np.full(n, np.nan)
+    trend = np.zeros(n)
+    edges = [0, *(np.flatnonzero(np.diff(market.segment_id)) + 1).tolist(), n]
+    for a, b in itertools.pairwise(edges):
+        atr_rel[a:b], trend[a:b] = dbe_inputs(
+            market.close[a:b],
+            market.high[a:b],
+            market.low[a:b],
+            atr_period=cfg.features.atr_period,
+            adx_period=cfg.features.adx_period,
+            trend_window=cfg.dbe.trend_window,
+        )
+    return DynamicBehaviorEngine(cfg.dbe, atr_rel, trend)
+
+
+def _market_bound(dataset: Dataset) -> float:
+    """Bound of the market observation: the scaler's clip, else (hand-built datasets) the largest |value|."""
+    if dataset.scaler is not None:
+        return float(dataset.scaler.clip)
+    return max(1.0, float(np.abs(dataset.obs_features).max()))
+
+
+def _split_range(dataset: Dataset, split: str) -> range:
+    if split == "all":
+        return range(len(dataset.market))
+    if split not in dataset.splits:
+        choices = ", ".join([*dataset.splits, "all"])
+        raise ConfigError(f"split={split!r} is not a split of the dataset; choose one of: {choices}")
+    return dataset.splits[split]
