@@ -24,6 +24,12 @@ The exchange clock is the candle clock: ``set_bar(i)`` puts "now" ``clock_offset
 ``timestamp + apiKey + recvWindow + payload`` (raw query string for GET, raw body for POST) against the real wall clock
 (``clock_skew_ms`` shifts it) -> 10003 unknown key, 10004 bad signature, 10002 timestamp outside the window.
 
+Endpoints: public ``/v5/market/time``, ``instruments-info`` (spot + linear, one page: ``nextPageCursor`` ""),
+``kline``, ``tickers``; signed ``/v5/user/query-api``, ``/v5/account/info``, ``/v5/account/wallet-balance``
+(UNIFIED), ``/v5/asset/coin/query-info``, ``/v5/order/create``, ``/v5/order/cancel``, ``/v5/order/realtime``,
+``/v5/order/history``, ``/v5/execution/list``, ``/v5/position/list``, ``/v5/position/set-leverage`` (110043 when
+unchanged) and ``/v5/position/trading-stop`` (``tests.support.bybit_routes``). Any other path answers retCode 10001.
+
 Every request is logged (``requests``, ``count(path)``) before faults apply, so retries are countable. Faults
 (``tests.support.bybit_faults``) are queued per path and consumed one per request. The account (UTA, USDT) and the
 order engine live in ``tests.support.bybit_account``; candles and kline rules in ``tests.support.bybit_market``.

@@ -155,7 +155,7 @@ def wallet_balance(emu: BybitEmulator, params: Params, _: float) -> Params:
         raise BybitApiError(10001, f"accountType {params.get('accountType')} is not emulated (UNIFIED only)")
     acct = emu.account
     upnl, im, equity = acct.equity_parts(emu.now_ms)
-    coins = [
+    coins: list[dict[str, Any]] = [
         {
             "coin": "USDT",
             "walletBalance": num(acct.usdt),

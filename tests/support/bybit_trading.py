@@ -17,9 +17,18 @@ def small_config(**live: Any) -> BotConfig:
     """A config whose warm-up is short (one timeframe, short periods) so tests need few candles."""
     raw: dict[str, Any] = {
         "data": {"timeframes": ["5m"], "base_timeframe": "5m"},
-        "features": {"indicators": ["log_return", "rsi", "atr", "ema_slope"], "rsi_period": 7, "atr_period": 7,
-                     "ema_period": 10, "adx_period": 7, "volume_window": 10, "macd_fast": 5, "macd_slow": 10,
-                     "macd_signal": 3, "bbands_period": 10},
+        "features": {
+            "indicators": ["log_return", "rsi", "atr", "ema_slope"],
+            "rsi_period": 7,
+            "atr_period": 7,
+            "ema_period": 10,
+            "adx_period": 7,
+            "volume_window": 10,
+            "macd_fast": 5,
+            "macd_slow": 10,
+            "macd_signal": 3,
+            "bbands_period": 10,
+        },
         "env": {"window": 8, "episode_length": 64},
         "dbe": {"atr_window": 50, "trend_window": 10},
         "portfolio": {"initial_cash": 10_000.0, "lot_step": 0.001, "min_notional": 5.0},
@@ -31,8 +40,9 @@ def small_config(**live: Any) -> BotConfig:
 def fit_scaler(cfg: BotConfig, candles: pd.DataFrame) -> FeatureScaler:
     """A scaler fit on every valid row of ``candles`` (stands in for a checkpoint's saved scaler)."""
     market = market_from_frame(candles, cfg)
-    return FeatureScaler.fit(market.features, market.valid, market.feature_names, cfg.features.normalize,
-                             cfg.features.clip)
+    return FeatureScaler.fit(
+        market.features, market.valid, market.feature_names, cfg.features.normalize, cfg.features.clip
+    )
 
 
 class SignPolicy:
@@ -66,3 +76,53 @@ def emulator_sleep(emu: BybitEmulator) -> Any:
 
     sleep.calls = calls  # type: ignore[attr-defined]
     return sleep
+
+
+def make_trader(
+    emu: BybitEmulator,
+    candles: pd.DataFrame,
+    state_path: Any,
+    policy: Any,
+    *,
+    dry_run: bool = False,
+    after_execute: Any = None,
+    **live: Any,
+) -> Any:
+    """A :class:`bot.live.Trader` on the emulator with :func:`small_config` and a scaler fit on ``candles``."""
+    return build_trader(
+        emu.url,
+        (emu.api_key, emu.api_secret),
+        candles,
+        state_path,
+        policy,
+        emulator_sleep(emu),
+        dry_run=dry_run,
+        after_execute=after_execute,
+        **live,
+    )
+
+
+def build_trader(
+    url: str,
+    keys: tuple[str, str],
+    candles: pd.DataFrame,
+    state_path: Any,
+    policy: Any,
+    sleep: Any,
+    *,
+    dry_run: bool = False,
+    after_execute: Any = None,
+    **live: Any,
+) -> Any:
+    """:func:`make_trader` from the emulator's URL and keys only (usable in a child process)."""
+    from bot.live import CcxtBroker, DryRunBroker, ObservationBuilder, RetryPolicy, StateStore, Trader, make_exchange
+
+    cfg = small_config(exchange_url=url, state_path=str(state_path), **live)
+    exchange = make_exchange(cfg.live, None if dry_run else keys[0], None if dry_run else keys[1])
+    exchange.enableRateLimit = False
+    exchange.timeout = 500  # ms: keeps the timeout faults of tests short
+    broker: Any = CcxtBroker(exchange, cfg.live, cfg.portfolio, RetryPolicy(3, 0.01, sleep))
+    if dry_run:
+        broker = DryRunBroker(broker, cfg.portfolio)
+    builder = ObservationBuilder(cfg, fit_scaler(cfg, candles), None, None)
+    return Trader(cfg, broker, policy, builder, StateStore(state_path), "bottest", sleep, after_execute)

@@ -1,0 +1,46 @@
+"""Paper trading: the broker protocol, the Bybit (ccxt) and dry-run brokers, the SQLite state and the trading loop."""
+
+from bot.live.broker import (
+    AccountState,
+    Broker,
+    Candle,
+    ExecutionPlan,
+    MarketRules,
+    MarketSource,
+    OrderRequest,
+    OrderState,
+)
+from bot.live.ccxt_broker import CcxtBroker, make_exchange
+from bot.live.credentials import Credentials, load_credentials
+from bot.live.dry_run import DryRunBroker
+from bot.live.observation import ObservationBuilder
+from bot.live.policy import CheckpointPolicy, Policy
+from bot.live.retry import RetryPolicy, retrier
+from bot.live.state import StateStore
+from bot.live.trader import BarReport, RunSummary, Trader, run_tag
+
+__all__ = [
+    "AccountState",
+    "BarReport",
+    "Broker",
+    "Candle",
+    "CcxtBroker",
+    "CheckpointPolicy",
+    "Credentials",
+    "DryRunBroker",
+    "ExecutionPlan",
+    "MarketRules",
+    "MarketSource",
+    "ObservationBuilder",
+    "OrderRequest",
+    "OrderState",
+    "Policy",
+    "RetryPolicy",
+    "RunSummary",
+    "StateStore",
+    "Trader",
+    "load_credentials",
+    "make_exchange",
+    "retrier",
+    "run_tag",
+]

@@ -1,0 +1,164 @@
+"""Live observations built exactly as the env builds them: same features, scaler, window and portfolio vector.
+
+Market part: :func:`bot.data.market_from_frame` on the closed candles, normalised with the checkpoint's saved
+:class:`~bot.data.FeatureScaler`, the last ``env.window`` rows. Portfolio part: the 12 entries of
+:data:`bot.env.PORTFOLIO_FEATURES` with the definitions of ``TradingEnv``. The DBE is rebuilt on the candle window each
+bar and carries its streaks and mode over from the previous bar.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from bot.config import BotConfig
+from bot.data import FeatureScaler, MarketData, market_from_frame
+from bot.data.dataset import schema_hash
+from bot.dbe import DBEMode, DynamicBehaviorEngine, dbe_inputs
+from bot.env.rewards import MIN_EQUITY_RATIO
+from bot.env.spaces import PORTFOLIO_BOUND, PORTFOLIO_FEATURES
+from bot.errors import DataError, SchemaMismatchError
+
+Obs = dict[str, npt.NDArray[np.float32]]
+_MODE_ONE_HOT = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioView:
+    """Account statistics the portfolio observation needs (what the env reads from its PortfolioManager)."""
+
+    equity: float
+    unrealized_pnl: float
+    cash: float
+    exposure: float
+    bars_in_position: int
+    drawdown: float
+    initial_equity: float
+
+
+@dataclass(slots=True)
+class DBEState:
+    """What the DBE carries from one bar to the next."""
+
+    win_streak: int = 0
+    loss_streak: int = 0
+    mode: int = int(DBEMode.NEUTRAL)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveMarket:
+    """Features of the candle buffer: the market arrays and the normalised observation features."""
+
+    market: MarketData
+    obs_features: npt.NDArray[np.float32]
+
+
+class ObservationBuilder:
+    """Builds the policy's observation at the close of the newest candle.
+
+    :param cfg: the checkpoint's config.
+    :param scaler: the checkpoint's feature scaler.
+    :param expected_schema: the manifest's ``schema_hash`` (None skips the check).
+    :param market_shape: the model's ``market`` observation shape (window, n_features), checked when given.
+    """
+
+    def __init__(
+        self, cfg: BotConfig, scaler: FeatureScaler, expected_schema: str | None, market_shape: tuple[int, ...] | None
+    ) -> None:
+        self.cfg = cfg
+        self.scaler = scaler
+        self.expected_schema = expected_schema
+        self.window = cfg.env.window
+        self.market_shape = market_shape
+        self._time_scale = 1.0 / cfg.env.episode_length
+        self._sl_scale = 1.0 / cfg.dbe.stop_loss.high
+        self._tp_scale = 1.0 / cfg.dbe.take_profit.high
+
+    def market(self, frame: pd.DataFrame) -> LiveMarket:
+        """Features of the closed candles, checked against the checkpoint's schema.
+
+        :raises SchemaMismatchError: when the features, their hash or the window differ from the model's.
+        """
+        market = market_from_frame(frame, self.cfg, source="live candles")
+        self.scaler.check_names(market.feature_names)
+        got = schema_hash(market.feature_names, self.cfg.features)
+        if self.expected_schema is not None and got != self.expected_schema:
+            raise SchemaMismatchError(
+                f"live features have schema {got!r}, the checkpoint was trained on {self.expected_schema!r}; run the"
+                " checkpoint with its own config.yaml (data.timeframes and features settings)"
+            )
+        shape = (self.window, len(market.feature_names))
+        if self.market_shape is not None and tuple(self.market_shape) != shape:
+            raise SchemaMismatchError(
+                f"the model expects market observations of shape {tuple(self.market_shape)}, the live data gives"
+                f" {shape}; use the checkpoint's env.window and features"
+            )
+        return LiveMarket(market, self.scaler.transform(market.features, market.valid))
+
+    def market_window(self, live: LiveMarket) -> npt.NDArray[np.float32]:
+        """float32 [window, n_features]: the newest ``window`` rows, all valid and gap-free.
+
+        :raises DataError: when the newest rows are still in an indicator warm-up or span a gap.
+        """
+        market, n = live.market, len(live.market)
+        if n < self.window:
+            raise DataError(f"only {n} closed candles, the observation window needs {self.window}")
+        rows = slice(n - self.window, n)
+        if not market.valid[rows].all() or (market.segment_id[rows] != market.segment_id[-1]).any():
+            raise DataError(
+                f"the newest {self.window} candles are not all usable (indicator warm-up after a gap in the exchange's"
+                " candles); waiting for more bars"
+            )
+        return live.obs_features[rows].copy()
+
+    def dbe(
+        self, live: LiveMarket, state: DBEState, drawdown: float, last_trade_pnl: float | None
+    ) -> DynamicBehaviorEngine:
+        """The DBE updated at the newest bar, continuing the streaks and mode of ``state`` (updated in place)."""
+        m = live.market
+        atr_rel, trend = dbe_inputs(
+            m.close,
+            m.high,
+            m.low,
+            atr_period=self.cfg.features.atr_period,
+            adx_period=self.cfg.features.adx_period,
+            trend_window=self.cfg.dbe.trend_window,
+        )
+        engine = DynamicBehaviorEngine(self.cfg.dbe, atr_rel, trend)
+        engine.win_streak, engine.loss_streak, engine.mode = state.win_streak, state.loss_streak, DBEMode(state.mode)
+        engine.update(len(m) - 1, drawdown, last_trade_pnl)
+        state.win_streak, state.loss_streak, state.mode = engine.win_streak, engine.loss_streak, int(engine.mode)
+        return engine
+
+    def portfolio(self, view: PortfolioView, dbe: DynamicBehaviorEngine) -> npt.NDArray[np.float32]:
+        """float32 [12] in the order of :data:`bot.env.PORTFOLIO_FEATURES`, as ``TradingEnv`` computes it."""
+        bound = PORTFOLIO_BOUND
+        if view.equity > 0.0:
+            upnl, cash = view.unrealized_pnl / view.equity, view.cash / view.equity
+            log_eq = math.log(view.equity / view.initial_equity)
+        else:
+            upnl = cash = 0.0
+            log_eq = math.log(MIN_EQUITY_RATIO)
+        one_hot = _MODE_ONE_HOT[int(dbe.mode)]
+        values = (
+            _clip(view.exposure, bound),
+            _clip(upnl, bound),
+            _clip(cash, bound),
+            min(view.bars_in_position * self._time_scale, 1.0),
+            view.drawdown,
+            *one_hot,
+            dbe.stop_loss_pct * self._sl_scale,
+            dbe.take_profit_pct * self._tp_scale,
+            dbe.size_fraction,
+            _clip(log_eq, bound),
+        )
+        assert len(values) == len(PORTFOLIO_FEATURES)
+        return np.array(values, dtype=np.float32)
+
+
+def _clip(value: float, bound: float) -> float:
+    return value if -bound <= value <= bound else math.copysign(bound, value)

@@ -1,0 +1,256 @@
+"""SQLite state of the paper trader (WAL): orders, fills, positions, account snapshots and processed bars.
+
+One file per trading run (``live.state_path``). Each bar is written in one transaction after its orders went out, so a
+crash leaves either the whole bar or none of it; the deterministic client order ids make the redo idempotent.
+The control API reads the newest row of ``account_snapshots`` (``updated_at`` = wall-clock seconds).
+API keys and secrets are never written here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.errors import ConfigError
+from bot.live.broker import AccountState, OrderState
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bars (
+    open_ms INTEGER PRIMARY KEY, status TEXT NOT NULL, action TEXT, target_exposure REAL, requested_exposure REAL,
+    close REAL, reason TEXT, updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (
+    client_id TEXT PRIMARY KEY, bar_open_ms INTEGER NOT NULL, order_id TEXT, side TEXT NOT NULL, qty REAL NOT NULL,
+    filled REAL NOT NULL, average_price REAL NOT NULL, status TEXT NOT NULL, reduce_only INTEGER NOT NULL,
+    fee REAL NOT NULL, error TEXT, updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS fills (
+    client_id TEXT PRIMARY KEY, order_id TEXT, side TEXT NOT NULL, qty REAL NOT NULL, price REAL NOT NULL,
+    fee REAL NOT NULL, bar_open_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS positions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, time_ms INTEGER NOT NULL, qty REAL NOT NULL, entry_price REAL NOT NULL,
+    unrealized_pnl REAL NOT NULL, stop_loss REAL NOT NULL, take_profit REAL NOT NULL, updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS account_snapshots (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, updated_at REAL NOT NULL, time_ms INTEGER NOT NULL, mode TEXT NOT NULL,
+    symbol TEXT NOT NULL, equity REAL NOT NULL, cash REAL NOT NULL, position_qty REAL NOT NULL,
+    entry_price REAL NOT NULL, unrealized_pnl REAL NOT NULL, mark_price REAL NOT NULL, day_start_equity REAL NOT NULL,
+    daily_pnl REAL NOT NULL, pnl_total REAL NOT NULL, bars_processed INTEGER NOT NULL, kill_switch TEXT);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class BarRecord:
+    """What the trader decided at one bar close."""
+
+    open_ms: int
+    status: str
+    action: str
+    target_exposure: float
+    requested_exposure: float
+    close: float
+    reason: str = ""
+
+
+class StateStore:
+    """The paper trader's SQLite file.
+
+    :param path: the state file (its folder is created).
+    :raises ConfigError: when the file cannot be opened as SQLite.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise ConfigError(
+                f"state file {self.path} is not a usable SQLite database ({e}); pass another --state"
+                " or move the file away"
+            ) from e
+        self._conn.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        self._conn.close()
+
+    # ------------------------------------------------------------------------------------------------ meta
+    def get(self, key: str, default: Any = None) -> Any:
+        """A JSON value stored under ``key``."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row["value"])
+
+    def put(self, **values: Any) -> None:
+        """Store JSON values by key (one transaction)."""
+        with self._transaction():
+            self._put(values)
+
+    def _put(self, values: dict[str, Any]) -> None:
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()]
+        )
+
+    def _transaction(self) -> sqlite3.Connection:
+        return _Tx(self._conn)  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------------------------------------ bars
+    @property
+    def last_bar_ms(self) -> int:
+        """OPEN time of the last bar handled (done or skipped); -1 before the first."""
+        row = self._conn.execute("SELECT MAX(open_ms) AS m FROM bars").fetchone()
+        return -1 if row["m"] is None else int(row["m"])
+
+    def bars_processed(self) -> int:
+        """Number of bars handled so far (traded or skipped)."""
+        return int(self._conn.execute("SELECT COUNT(*) FROM bars").fetchone()[0])
+
+    def bars(self) -> list[sqlite3.Row]:
+        """Every bar record, oldest first."""
+        return list(self._conn.execute("SELECT * FROM bars ORDER BY open_ms"))
+
+    def record_bar(
+        self,
+        bar: BarRecord,
+        orders: Sequence[OrderState],
+        account: AccountState | None,
+        snapshot: dict[str, Any] | None,
+        meta: dict[str, Any],
+    ) -> None:
+        """Write one bar's decision, its orders and fills, position and account snapshot, in one transaction."""
+        now = time.time()
+        with self._transaction():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    bar.open_ms,
+                    bar.status,
+                    bar.action,
+                    bar.target_exposure,
+                    bar.requested_exposure,
+                    bar.close,
+                    bar.reason,
+                    now,
+                ),
+            )
+            for order in orders:
+                self._upsert_order(order, bar.open_ms, now)
+            if account is not None:
+                self._conn.execute(
+                    "INSERT INTO positions (time_ms, qty, entry_price, unrealized_pnl, stop_loss, take_profit,"
+                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        bar.open_ms,
+                        account.position_qty,
+                        account.entry_price,
+                        account.unrealized_pnl,
+                        account.stop_loss,
+                        account.take_profit,
+                        now,
+                    ),
+                )
+            if snapshot is not None:
+                self._insert_snapshot(snapshot, now)
+            self._put(meta)
+
+    def _upsert_order(self, order: OrderState, bar_open_ms: int, now: float) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                order.client_id,
+                bar_open_ms,
+                order.order_id,
+                order.side,
+                order.qty,
+                order.filled,
+                order.average_price,
+                order.status,
+                int(order.reduce_only),
+                order.fee,
+                order.error,
+                now,
+            ),
+        )
+        if order.filled > 0:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    order.client_id,
+                    order.order_id,
+                    order.side,
+                    order.filled,
+                    order.average_price,
+                    order.fee,
+                    bar_open_ms,
+                ),
+            )
+
+    def _insert_snapshot(self, snapshot: dict[str, Any], now: float) -> None:
+        columns = ["updated_at", *snapshot]
+        marks = ", ".join("?" for _ in columns)
+        self._conn.execute(
+            f"INSERT INTO account_snapshots ({', '.join(columns)}) VALUES ({marks})", (now, *snapshot.values())
+        )
+
+    def record_orders(self, orders: Sequence[OrderState], bar_open_ms: int) -> None:
+        """Insert or update orders found during reconciliation."""
+        now = time.time()
+        with self._transaction():
+            for order in orders:
+                self._upsert_order(order, bar_open_ms, now)
+
+    # ------------------------------------------------------------------------------------------------ reads
+    def orders(self) -> list[sqlite3.Row]:
+        """Every order, in bar order."""
+        return list(self._conn.execute("SELECT * FROM orders ORDER BY bar_open_ms, client_id"))
+
+    def fills(self) -> list[sqlite3.Row]:
+        """Every fill, in bar order."""
+        return list(self._conn.execute("SELECT * FROM fills ORDER BY bar_open_ms, client_id"))
+
+    def unfinished_orders(self) -> list[str]:
+        """Client ids of orders last seen open."""
+        return [r[0] for r in self._conn.execute("SELECT client_id FROM orders WHERE status = 'open'")]
+
+    def last_position(self) -> tuple[float, float] | None:
+        """(signed quantity, mark price) of the newest recorded position, None before the first."""
+        row = self._conn.execute("SELECT qty, entry_price FROM positions ORDER BY id DESC LIMIT 1").fetchone()
+        snap = self.latest_snapshot()
+        if row is None:
+            return None
+        return float(row["qty"]), float(snap["mark_price"] if snap else row["entry_price"])
+
+    def latest_snapshot(self) -> dict[str, Any] | None:
+        """The newest account snapshot as a dict."""
+        row = self._conn.execute("SELECT * FROM account_snapshots ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else dict(row)
+
+
+class _Tx:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._conn.execute("BEGIN IMMEDIATE")
+        return self._conn
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self._conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as JSON to ``path`` atomically (temp file in the same folder, then rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)

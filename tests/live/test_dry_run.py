@@ -1,0 +1,59 @@
+"""Dry run == backtest: the DryRunBroker on live candles and the env over the same candles, same policy, same trades."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bot.data import Dataset, market_from_frame
+from bot.env import TradingEnv
+from tests.support.bybit_candles import make_candles
+from tests.support.bybit_emulator import BybitEmulator
+from tests.support.bybit_trading import SignPolicy, make_trader
+
+START_BAR = 400
+N_BARS = 40
+
+
+@pytest.fixture
+def candles() -> pd.DataFrame:
+    return make_candles(1000, seed=11)
+
+
+def test_dry_run_and_backtest_agree_trade_for_trade(candles: pd.DataFrame, tmp_path: Path) -> None:
+    live_policy = SignPolicy()
+    with BybitEmulator() as emu:
+        emu.feed("BTCUSDT", candles)
+        emu.set_bar(START_BAR)
+        trader = make_trader(emu, candles, tmp_path / "dry.sqlite", live_policy, dry_run=True)
+        summary = trader.run(N_BARS)
+        assert emu.count("/v5/order/create") == 0 and emu.count("/v5/account/wallet-balance") == 0
+    buffer = trader.buffer.candles
+    first = int(np.searchsorted(pd.DatetimeIndex(candles.index).as_unit("ms").asi8, buffer[0].open_ms))
+    frame = candles.iloc[first : first + len(buffer)]
+    cfg, scaler = trader.cfg, trader.builder.scaler
+    market = market_from_frame(frame, cfg)
+    dataset = Dataset(market, {"all": range(len(market))}, scaler.transform(market.features, market.valid), "", scaler)
+    env = TradingEnv(cfg, dataset, split="all")
+    decided = [r.open_ms for r in summary.reports]
+    start = int(np.searchsorted(market.open_time_ms, decided[0]))
+    stop = int(np.searchsorted(market.open_time_ms, decided[-1])) + 1
+    backtest_policy = SignPolicy()
+    obs, _ = env.reset(options={"start_index": start, "end_index": stop})
+    done = False
+    while not done:
+        obs, _, terminated, truncated, _ = env.step(backtest_policy.act(obs, env.action_masks()))
+        done = terminated or truncated
+    backtest_policy.act(obs, env.action_masks())  # the decision at the last bar, as the dry run took it
+    assert len(live_policy.observations) == len(backtest_policy.observations) == N_BARS
+    for live_obs, bt_obs in zip(live_policy.observations, backtest_policy.observations, strict=True):
+        np.testing.assert_array_equal(live_obs["market"], bt_obs["market"])
+        np.testing.assert_allclose(live_obs["portfolio"], bt_obs["portfolio"], rtol=1e-6, atol=1e-7)
+    dry_trades = trader.broker.portfolio.trades
+    assert len(dry_trades) >= 3
+    assert dry_trades == env.portfolio.trades
+    assert trader.broker.portfolio.equity == pytest.approx(env.portfolio.equity)
+    assert len(trader.state.fills()) > 0

@@ -1,0 +1,84 @@
+"""The SQLite state store: one transaction per bar, WAL, reads for reconciliation and the control API."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.api.paper import read_paper_account
+from bot.errors import ConfigError
+from bot.live.broker import AccountState, OrderState
+from bot.live.state import BarRecord, StateStore, write_json_atomic
+
+ORDER = OrderState("tag-1-0", "oid-1", "buy", 0.5, 0.5, 20_000.0, "closed", fee=5.5)
+ACCOUNT = AccountState(10_000.0, 10_000.0, 0.5, 20_000.0, 0.0, 20_000.0)
+SNAPSHOT = {
+    "time_ms": 1,
+    "mode": "bybit",
+    "symbol": "BTC/USDT:USDT",
+    "equity": 10_000.0,
+    "cash": 10_000.0,
+    "position_qty": 0.5,
+    "entry_price": 20_000.0,
+    "unrealized_pnl": 0.0,
+    "mark_price": 20_000.0,
+    "day_start_equity": 10_000.0,
+    "daily_pnl": 0.0,
+    "pnl_total": 0.0,
+    "bars_processed": 1,
+    "kill_switch": None,
+}
+
+
+def test_bar_round_trip_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "s.sqlite"
+    store = StateStore(path)
+    assert store.last_bar_ms == -1 and store.get("tracker") is None
+    store.record_bar(
+        BarRecord(300_000, "traded", "2", 1.0, 1.0, 20_000.0),
+        [ORDER],
+        ACCOUNT,
+        SNAPSHOT,
+        {"tracker": {"peak_equity": 1.0}},
+    )
+    store.close()
+    again = StateStore(path)
+    assert again.last_bar_ms == 300_000 and again.bars_processed() == 1
+    assert again.get("tracker") == {"peak_equity": 1.0}
+    assert [r["client_id"] for r in again.orders()] == ["tag-1-0"]
+    assert [r["qty"] for r in again.fills()] == [0.5]
+    assert again.latest_snapshot()["equity"] == 10_000.0  # type: ignore[index]
+    open_order = OrderState("tag-2-0", "oid-2", "sell", 0.5, 0.0, 0.0, "open")
+    again.record_orders([open_order], 600_000)
+    assert again.unfinished_orders() == ["tag-2-0"]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.sqlite")
+    with pytest.raises(sqlite3.Error):
+        store.record_bar(BarRecord(1, "traded", "2", 1.0, 1.0, 1.0), [ORDER], ACCOUNT, {"no_such_column": 1}, {})
+    assert store.last_bar_ms == -1 and store.orders() == []
+
+
+def test_control_api_reads_the_snapshot(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.sqlite")
+    store.record_bar(BarRecord(1, "held", "1", 0.0, 0.0, 1.0), [], ACCOUNT, SNAPSHOT, {})
+    view = read_paper_account(tmp_path / "s.sqlite")
+    assert view["running"] and view["account"]["symbol"] == "BTC/USDT:USDT"
+
+
+def test_not_a_database_is_a_config_error(tmp_path: Path) -> None:
+    bad = tmp_path / "s.sqlite"
+    bad.write_text("this is not sqlite " * 100)
+    with pytest.raises(ConfigError, match="not a usable SQLite database.*--state"):
+        StateStore(bad)
+
+
+def test_json_written_atomically(tmp_path: Path) -> None:
+    target = tmp_path / "a.json"
+    write_json_atomic(target, {"equity": 1.0})
+    assert target.read_text().startswith("{") and not list(tmp_path.glob(".*tmp"))

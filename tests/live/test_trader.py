@@ -1,0 +1,214 @@
+"""The paper-trading loop on the emulator with fixed policies: orders follow the policy, crashes, stale data, kill."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bot.errors import KillSwitchError, SchemaMismatchError
+from bot.live.broker import ExecutionPlan, OrderState
+from tests.support import bybit_faults as faults
+from tests.support.bybit_candles import make_candles
+from tests.support.bybit_emulator import BybitEmulator
+from tests.support.bybit_trading import FixedPolicy, SignPolicy, make_trader
+
+START_BAR = 400
+
+
+@pytest.fixture
+def candles() -> pd.DataFrame:
+    return make_candles(1200, seed=3)
+
+
+@pytest.fixture
+def emu(candles: pd.DataFrame) -> Iterator[BybitEmulator]:
+    with BybitEmulator() as emu:
+        emu.feed("BTCUSDT", candles)
+        emu.set_bar(START_BAR)
+        yield emu
+
+
+def test_positions_follow_the_policy_bar_by_bar(emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path) -> None:
+    policy = SignPolicy()
+    trader = make_trader(emu, candles, tmp_path / "s.sqlite", policy)
+    summary = trader.run(8)
+    assert summary.bars == 8 and summary.skipped == 0 and len(policy.observations) == 8
+    obs = policy.observations[0]
+    assert obs["market"].shape == (8, 4) and obs["portfolio"].shape == (12,)
+    closes = candles["close"].to_numpy()
+    for report in summary.reports:
+        bar = int(report.open_ms // 300_000 - candles.index[0].value // 300_000_000_000)
+        assert report.close == pytest.approx(closes[bar])
+    # after the orders of each bar, the position has the sign of that bar's decision
+    for report in summary.reports:
+        assert math.copysign(1, report.position_qty) == math.copysign(1, report.target_exposure)
+    rows = trader.state.orders()
+    assert len(rows) == summary.orders == emu.count("/v5/order/create")
+    assert all(r["client_id"].startswith("bottest-") for r in rows)
+    assert trader.state.last_bar_ms == summary.reports[-1].open_ms
+
+
+def test_restart_after_crash_between_create_and_record_sends_nothing_twice(
+    emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path
+) -> None:
+    class CrashError(Exception):
+        pass
+
+    sent: list[ExecutionPlan] = []
+
+    def crash(plan: ExecutionPlan, orders: list[OrderState]) -> None:
+        if orders:
+            sent.append(plan)
+            raise CrashError
+
+    state = tmp_path / "s.sqlite"
+    first = make_trader(emu, candles, state, FixedPolicy(2), after_execute=crash)
+    with pytest.raises(CrashError):
+        first.run(5)
+    first.state.close()
+    assert first.state.path.exists() and first.state.path.stat().st_size > 0
+    creates = emu.count("/v5/order/create")
+    link = f"{sent[0].client_prefix}-0"
+    assert emu.orders_with_link_id(link) == 1
+    second = make_trader(emu, candles, state, FixedPolicy(2))
+    emu.set_time(emu.now_ms - 1_000 + 1)  # same bar, still unrecorded: the redo must adopt the order
+    summary = second.run(1)
+    assert emu.count("/v5/order/create") == creates
+    assert emu.orders_with_link_id(link) == 1
+    assert [r["client_id"] for r in second.state.orders()] == [link]
+    assert summary.reports[0].open_ms == sent[0].bar_open_ms
+
+
+def test_stale_candles_skip_the_bar(emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path) -> None:
+    trader = make_trader(emu, candles, tmp_path / "s.sqlite", FixedPolicy(2), stale_after_s=60)
+    emu.set_time(emu.bar_open_ms(len(candles) - 1) + 20 * 300_000)  # candles stop: the exchange feed went quiet
+    summary = trader.run(1)
+    assert summary.skipped == 1 and "stale data" in summary.reports[0].reason
+    assert emu.count("/v5/order/create") == 0
+    assert [r["status"] for r in trader.state.bars()] == ["skipped"]
+
+
+def test_rejected_orders_leave_consistent_state(emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path) -> None:
+    trader = make_trader(emu, candles, tmp_path / "s.sqlite", FixedPolicy(2))
+    emu.inject("/v5/order/create", faults.insufficient_funds(), faults.rejected())
+    summary = trader.run(3)
+    rows = trader.state.orders()
+    assert [r["status"] for r in rows[:2]] == ["rejected", "rejected"] and summary.rejected == 2
+    assert rows[2]["status"] == "closed" and summary.reports[-1].status == "traded"
+
+
+def test_transient_faults_during_a_bar_are_retried(emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path) -> None:
+    trader = make_trader(emu, candles, tmp_path / "s.sqlite", FixedPolicy(2))
+    emu.inject("/v5/market/kline", faults.http_error(503))
+    emu.inject("/v5/order/create", faults.rate_limit(), faults.forbidden())
+    emu.inject("/v5/position/list", faults.timeout(1.0))
+    summary = trader.run(1)
+    assert summary.orders == 1 and emu.count("/v5/order/create") == 3
+
+
+def test_kill_switch_flattens_and_stops(emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path) -> None:
+    state = tmp_path / "s.sqlite"
+    trader = make_trader(emu, candles, state, FixedPolicy(2), max_position_notional=4_000.0)
+    emu.account.usdt = 1_000_000.0  # a manual deposit...
+    emu.account.create_order(
+        {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market", "qty": "1"}, emu.now_ms
+    )  # ...and a manual position far above the cap
+    with pytest.raises(KillSwitchError, match="max_position_notional"):
+        trader.run(3)
+    assert emu.account.position("BTCUSDT").size == 0.0
+    assert trader.state.get("kill_switch")
+    again = make_trader(emu, candles, state, FixedPolicy(2))
+    with pytest.raises(KillSwitchError, match="new --state file"):
+        again.run(1)
+
+
+def test_daily_loss_kill_switch(emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path) -> None:
+    trader = make_trader(emu, candles, tmp_path / "s.sqlite", FixedPolicy(1), max_daily_loss=0.01)
+    trader.run(1)
+    emu.account.usdt -= 500.0  # a 5 % loss
+    with pytest.raises(KillSwitchError, match="daily loss"):
+        trader.run(2)
+
+
+def test_account_snapshot_json_and_table(emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path) -> None:
+    trader = make_trader(emu, candles, tmp_path / "s.sqlite", FixedPolicy(2))
+    trader.run(2)
+    snap = trader.state.latest_snapshot()
+    assert snap is not None and snap["symbol"] == "BTC/USDT:USDT" and snap["bars_processed"] == 2
+    text = (tmp_path / "s.sqlite.account.json").read_text()
+    assert '"equity"' in text and "testsecret" not in text
+    with sqlite3.connect(tmp_path / "s.sqlite") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_model_shape_mismatch_is_a_schema_error(emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path) -> None:
+    trader = make_trader(emu, candles, tmp_path / "s.sqlite", FixedPolicy(2))
+    trader.builder.market_shape = (8, 99)
+    with pytest.raises(SchemaMismatchError, match=r"shape \(8, 99\)"):
+        trader.run(1)
+
+
+CHILD = """
+import os, sys
+from tests.support.bybit_candles import make_candles
+from tests.support.bybit_trading import FixedPolicy, build_trader
+
+def die(plan, orders):
+    if orders:
+        os._exit(9)  # killed after the exchange took the order, before the state write
+
+trader = build_trader(sys.argv[1], ("testkey", "testsecret"), make_candles(1200, seed=3), sys.argv[2], FixedPolicy(2),
+                      lambda s: None, after_execute=die)
+trader.run(1)
+"""
+
+
+def test_process_killed_after_create_then_restarted_sends_exactly_one_order(
+    emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path
+) -> None:
+    state = tmp_path / "s.sqlite"
+    repo = Path(__file__).resolve().parents[2]
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, emu.url, str(state)], cwd=repo, timeout=120, capture_output=True, text=True
+    )
+    assert child.returncode == 9, child.stderr
+    (order,) = emu.account.orders
+    assert emu.count("/v5/order/create") == 1
+    restarted = make_trader(emu, candles, state, FixedPolicy(2))
+    summary = restarted.run(1)
+    assert emu.count("/v5/order/create") == 1 and len(emu.account.orders) == 1
+    assert [r["client_id"] for r in restarted.state.orders()] == [order.link_id]
+    assert summary.reports[0].position_qty > 0
+
+
+def test_restart_reconciles_a_position_changed_while_stopped(
+    emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / "s.sqlite"
+    first = make_trader(emu, candles, state, FixedPolicy(2))
+    first.run(1)
+    first.state.close()
+    held = emu.account.position("BTCUSDT").size
+    emu.account.create_order(
+        {
+            "category": "linear",
+            "symbol": "BTCUSDT",
+            "side": "Sell",
+            "orderType": "Market",
+            "qty": str(held),
+            "reduceOnly": True,
+        },
+        emu.now_ms,
+    )  # closed by hand meanwhile
+    emu.advance()
+    second = make_trader(emu, candles, state, FixedPolicy(2))
+    summary = second.run(1)
+    assert "position is 0 but" in caplog.text
+    assert summary.reports[0].status == "traded" and summary.reports[0].position_qty == pytest.approx(held, rel=0.05)
