@@ -41,8 +41,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
-import struct
 from typing import Any
 
 import gymnasium as gym
@@ -54,8 +52,9 @@ from bot.config import BotConfig
 from bot.data.types import Dataset, MarketData
 from bot.dbe import DynamicBehaviorEngine, dbe_inputs
 from bot.env.episode import EpisodeBounds, EpisodeSampler
-from bot.env.rewards import MIN_EQUITY_RATIO, make_reward
-from bot.env.spaces import PORTFOLIO_BOUND, PORTFOLIO_FEATURES, ActionMapper, observation_space
+from bot.env.portfolio_obs import PortfolioObservation
+from bot.env.rewards import make_reward
+from bot.env.spaces import PORTFOLIO_FEATURES, ActionMapper, observation_space
 from bot.env.stats import EpisodeAccumulator, episode_summary
 from bot.errors import ConfigError
 from bot.portfolio import PortfolioManager
@@ -65,15 +64,8 @@ logger = logging.getLogger(__name__)
 Obs = dict[str, npt.NDArray[np.float32]]
 
 _RESET_OPTIONS = frozenset({"start_index", "end_index"})
-_MODE_ONE_HOT = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
 # DBEMode (an IntEnum) -> plain int; a tuple lookup is ~4x cheaper than int() on an enum member
 _MODE_INT = (0, 1, 2)
-_LOG_MIN_RATIO = math.log(MIN_EQUITY_RATIO)
-_N_PORTFOLIO = len(PORTFOLIO_FEATURES)
-_F32 = np.dtype(np.float32)
-_EMPTY = np.empty
-# Native-order float32 x _N_PORTFOLIO: the memory layout of a float32 NumPy array.
-_PACK_PORTFOLIO_INTO = struct.Struct(f"={_N_PORTFOLIO}f").pack_into
 
 
 class TradingEnv(gym.Env[dict[str, Any], Any]):
@@ -130,9 +122,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self._process_bar = self.portfolio.process_bar
         self._dbe_update = self.dbe.update
         self._max_drawdown = float(env_cfg.max_drawdown)
-        self._time_scale = 1.0 / float(env_cfg.episode_length)
-        self._sl_scale = 1.0 / float(cfg.dbe.stop_loss.high)
-        self._tp_scale = 1.0 / float(cfg.dbe.take_profit.high)
+        self._portfolio_vector = PortfolioObservation(cfg).vector
         self._targets = self.actions.targets
         self._is_discrete = self.actions.is_discrete
         self._acc = EpisodeAccumulator()
@@ -285,35 +275,18 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
     def _observe(self, t: int) -> Obs:
         pm = self.portfolio
         dbe = self.dbe
-        equity = pm.equity
-        bound = PORTFOLIO_BOUND
-        if equity > 0.0:
-            inv = 1.0 / equity
-            upnl = pm.unrealized_pnl * inv
-            cash = pm.cash * inv
-            log_eq = math.log(equity / self._initial_equity)
-        else:
-            upnl = cash = 0.0
-            log_eq = _LOG_MIN_RATIO
-        exposure = pm.exposure
-        held = pm.bars_in_position * self._time_scale
-        one_hot = _MODE_ONE_HOT[dbe.mode]
-        portfolio = _EMPTY(_N_PORTFOLIO, _F32)
-        # Only an account close to ruin reaches the bound: clip inline (cheaper than np.clip on 12 values).
-        # struct.pack_into a fresh array is ~2x faster than np.array(tuple, dtype=float32).
-        _PACK_PORTFOLIO_INTO(
-            portfolio,  # type: ignore[arg-type]  # ndarray implements the buffer protocol; the stubs lack it
-            0,
-            exposure if -bound <= exposure <= bound else math.copysign(bound, exposure),
-            upnl if -bound <= upnl <= bound else math.copysign(bound, upnl),
-            cash if -bound <= cash <= bound else math.copysign(bound, cash),
-            held if held < 1.0 else 1.0,
+        portfolio = self._portfolio_vector(
+            pm.equity,
+            self._initial_equity,
+            pm.unrealized_pnl,
+            pm.cash,
+            pm.exposure,
+            pm.bars_in_position,
             pm.drawdown,
-            *one_hot,
-            dbe.stop_loss_pct * self._sl_scale,
-            dbe.take_profit_pct * self._tp_scale,
+            _MODE_INT[dbe.mode],
+            dbe.stop_loss_pct,
+            dbe.take_profit_pct,
             dbe.size_fraction,
-            log_eq if -bound <= log_eq <= bound else math.copysign(bound, log_eq),
         )
         return {"market": self._windows[t - self._window_m1].copy(), "portfolio": portfolio}
 

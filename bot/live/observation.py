@@ -8,7 +8,6 @@ bar and carries its streaks and mode over from the previous bar.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,12 +18,10 @@ from bot.config import BotConfig
 from bot.data import FeatureScaler, MarketData, market_from_frame
 from bot.data.dataset import schema_hash
 from bot.dbe import DBEMode, DynamicBehaviorEngine, dbe_inputs
-from bot.env.rewards import MIN_EQUITY_RATIO
-from bot.env.spaces import PORTFOLIO_BOUND, PORTFOLIO_FEATURES
+from bot.env.portfolio_obs import PortfolioObservation
 from bot.errors import DataError, SchemaMismatchError
 
 Obs = dict[str, npt.NDArray[np.float32]]
-_MODE_ONE_HOT = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +71,7 @@ class ObservationBuilder:
         self.expected_schema = expected_schema
         self.window = cfg.env.window
         self.market_shape = market_shape
-        self._time_scale = 1.0 / cfg.env.episode_length
-        self._sl_scale = 1.0 / cfg.dbe.stop_loss.high
-        self._tp_scale = 1.0 / cfg.dbe.take_profit.high
+        self._portfolio_obs = PortfolioObservation(cfg)
 
     def market(self, frame: pd.DataFrame) -> LiveMarket:
         """Features of the closed candles, checked against the checkpoint's schema.
@@ -135,30 +130,17 @@ class ObservationBuilder:
         return engine
 
     def portfolio(self, view: PortfolioView, dbe: DynamicBehaviorEngine) -> npt.NDArray[np.float32]:
-        """float32 [12] in the order of :data:`bot.env.PORTFOLIO_FEATURES`, as ``TradingEnv`` computes it."""
-        bound = PORTFOLIO_BOUND
-        if view.equity > 0.0:
-            upnl, cash = view.unrealized_pnl / view.equity, view.cash / view.equity
-            log_eq = math.log(view.equity / view.initial_equity)
-        else:
-            upnl = cash = 0.0
-            log_eq = math.log(MIN_EQUITY_RATIO)
-        one_hot = _MODE_ONE_HOT[int(dbe.mode)]
-        values = (
-            _clip(view.exposure, bound),
-            _clip(upnl, bound),
-            _clip(cash, bound),
-            min(view.bars_in_position * self._time_scale, 1.0),
+        """float32 [12] in the order of :data:`bot.env.PORTFOLIO_FEATURES`, built by the env's own definition."""
+        return self._portfolio_obs.vector(
+            view.equity,
+            view.initial_equity,
+            view.unrealized_pnl,
+            view.cash,
+            view.exposure,
+            view.bars_in_position,
             view.drawdown,
-            *one_hot,
-            dbe.stop_loss_pct * self._sl_scale,
-            dbe.take_profit_pct * self._tp_scale,
+            int(dbe.mode),
+            dbe.stop_loss_pct,
+            dbe.take_profit_pct,
             dbe.size_fraction,
-            _clip(log_eq, bound),
         )
-        assert len(values) == len(PORTFOLIO_FEATURES)
-        return np.array(values, dtype=np.float32)
-
-
-def _clip(value: float, bound: float) -> float:
-    return value if -bound <= value <= bound else math.copysign(bound, value)
