@@ -106,7 +106,7 @@ def market_from_frame(frame: pd.DataFrame, cfg: BotConfig, source: str = "<frame
     features = raw.astype(np.float32)
     valid: npt.NDArray[np.bool_] = np.asarray(np.isfinite(features).all(axis=1))
     names = tuple(feature_names(cfg.data.timeframes, cfg.features))
-    logger.info("Built %d bars x %d features from %s (%d valid rows)", len(bars), len(names), source, int(valid.sum()))
+    logger.debug("Built %d bars x %d features from %s (%d valid rows)", len(bars), len(names), source, int(valid.sum()))
     return MarketData(
         open_time_ms=bars.open_ms,
         open=bars.open,

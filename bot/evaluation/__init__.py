@@ -1,0 +1,52 @@
+"""Out-of-sample evaluation: backtest runner, metrics, baselines, walk-forward and reports (Markdown, HTML, PNG)."""
+
+from bot.evaluation.backtest import Segment, chain_segments, evaluation_config, run_agent
+from bot.evaluation.baselines import (
+    buy_and_hold,
+    flat,
+    ma_crossover,
+    random_baseline,
+    random_levels,
+    run_exposures,
+    simulate_exposures,
+)
+from bot.evaluation.fast_policy import FastMlpPolicy, Policy, PredictPolicy, make_policy
+from bot.evaluation.metrics import Metrics, TradeStats, compute_metrics, periods_per_year
+from bot.evaluation.report import write_report
+from bot.evaluation.results import BacktestResult, EvaluationReport, RandomBaseline, TradeRecord
+from bot.evaluation.runner import backtest_split, check_spaces, evaluate_model, run_baselines
+from bot.evaluation.walk_forward import WalkForwardResult, run_walk_forward, write_walk_forward
+
+__all__ = [
+    "BacktestResult",
+    "EvaluationReport",
+    "FastMlpPolicy",
+    "Metrics",
+    "Policy",
+    "PredictPolicy",
+    "RandomBaseline",
+    "Segment",
+    "TradeRecord",
+    "TradeStats",
+    "WalkForwardResult",
+    "backtest_split",
+    "buy_and_hold",
+    "chain_segments",
+    "check_spaces",
+    "compute_metrics",
+    "evaluate_model",
+    "evaluation_config",
+    "flat",
+    "ma_crossover",
+    "make_policy",
+    "periods_per_year",
+    "random_baseline",
+    "random_levels",
+    "run_agent",
+    "run_baselines",
+    "run_exposures",
+    "run_walk_forward",
+    "simulate_exposures",
+    "write_report",
+    "write_walk_forward",
+]
