@@ -1,0 +1,161 @@
+"""PPO env-steps/s of our ParallelVecEnv (N workers x K envs) vs SB3's DummyVecEnv and SubprocVecEnv, same env.
+
+The env is the real TradingEnv on three months of real BTC/USDT 5m candles (5m + 1h features). For each set-up the
+script times ``PPO.learn`` over a fixed number of env steps (rollout collection + updates, rollouts of ~2,048
+samples, so the learner's work per sample is the same everywhere), and separately the raw VecEnv step rate with
+random actions (no learner). Process start-up is excluded. The machine is shared, so every set-up is measured
+``--repeats`` times, interleaved round-robin, and the best and the median are reported (ratios use the best).
+Writes benchmarks/out/train_throughput.json.
+
+    python benchmarks/train_throughput.py [--timesteps 8192] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor
+
+from bot.config import BotConfig, load_config
+from bot.data import build_dataset
+from bot.data.types import Dataset
+from bot.env import make_env
+from bot.training.trainer import TradingEnvFactory
+from bot.training.vec_env import ParallelVecEnv
+
+OUT = Path(__file__).resolve().parent / "out" / "train_throughput.json"
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance_spot_2023" / "BTC_USDT-5m.csv.gz"
+ROLLOUT = 2048
+
+
+def bench_config() -> BotConfig:
+    """Real candles, 5m + 1h features, the default env."""
+    return load_config(
+        None,
+        [
+            "data.source=file",
+            f"data.path={DATA}",
+            "data.start=2023-01-01",
+            "data.end=2023-04-01",
+            "data.timeframes=[5m, 1h]",
+            "training.torch_threads=1",
+        ],
+    )
+
+
+def _setups(cfg: BotConfig, dataset: Dataset) -> dict[str, Callable[[], VecEnv]]:
+    def sb3_fn() -> Any:
+        return make_env(cfg, dataset=dataset)
+
+    factory = TradingEnvFactory(cfg, dataset)
+    setups: dict[str, Callable[[], VecEnv]] = {}
+    for n in (1, 2):
+        for k in (1, 4, 8):
+            setups[f"ours N={n} K={k}"] = lambda n=n, k=k: ParallelVecEnv(factory, n, k)  # type: ignore[misc]
+    setups["SB3 DummyVecEnv(8)"] = lambda: DummyVecEnv([sb3_fn] * 8)
+    setups["SB3 SubprocVecEnv(2)"] = lambda: SubprocVecEnv([sb3_fn] * 2, start_method="forkserver")
+    setups["SB3 SubprocVecEnv(8)"] = lambda: SubprocVecEnv([sb3_fn] * 8, start_method="forkserver")
+    return setups
+
+
+def raw_steps_per_s(venv: VecEnv, n_steps: int) -> float:
+    """VecEnv steps x envs per second with random actions."""
+    venv.reset()
+    rng = np.random.default_rng(0)
+    actions = rng.integers(0, 3, (n_steps, venv.num_envs))
+    started = time.perf_counter()
+    for a in actions:
+        venv.step(a)
+    return n_steps * venv.num_envs / (time.perf_counter() - started)
+
+
+def ppo_steps_per_s(venv: VecEnv, timesteps: int) -> float:
+    """Env steps per second of ``PPO.learn`` (collection + updates)."""
+    n_steps = max(8, ROLLOUT // venv.num_envs)
+    model = PPO(
+        "MultiInputPolicy",
+        VecMonitor(venv),
+        n_steps=n_steps,
+        batch_size=256,
+        n_epochs=4,
+        seed=0,
+        device="cpu",
+        policy_kwargs={"net_arch": [128, 128]},
+    )
+    started = time.perf_counter()
+    model.learn(timesteps)
+    return model.num_timesteps / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--timesteps", type=int, default=8192)
+    parser.add_argument("--raw-steps", type=int, default=1000, help="VecEnv steps for the raw rate")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    th.set_num_threads(1)  # the learner gets one core; workers the other(s)
+    cfg = bench_config()
+    dataset = build_dataset(cfg)
+    setups = _setups(cfg, dataset)
+    samples: dict[str, dict[str, list[float]]] = {name: {"ppo": [], "raw": []} for name in setups}
+    for repeat in range(args.repeats):
+        for name, make in setups.items():
+            venv = make()
+            try:
+                samples[name]["raw"].append(raw_steps_per_s(venv, args.raw_steps))
+                samples[name]["ppo"].append(ppo_steps_per_s(venv, args.timesteps))
+            finally:
+                venv.close()
+            print(f"[{repeat + 1}/{args.repeats}] {name:22s} PPO {samples[name]['ppo'][-1]:7.0f} steps/s", flush=True)
+    results = {
+        name: {
+            "ppo_steps_per_s_best": round(max(s["ppo"]), 1),
+            "ppo_steps_per_s_median": round(float(np.median(s["ppo"])), 1),
+            "raw_env_steps_per_s_best": round(max(s["raw"]), 1),
+            "raw_env_steps_per_s_median": round(float(np.median(s["raw"])), 1),
+        }
+        for name, s in samples.items()
+    }
+    print(f"{'set-up':24s} {'PPO best':>9s} {'median':>9s} {'raw best':>10s} {'median':>9s}")
+    for name, r in results.items():
+        print(
+            f"{name:24s} {r['ppo_steps_per_s_best']:9.0f} {r['ppo_steps_per_s_median']:9.0f}"
+            f" {r['raw_env_steps_per_s_best']:10.0f} {r['raw_env_steps_per_s_median']:9.0f}"
+        )
+
+    def best(name: str) -> float:
+        return results[name]["ppo_steps_per_s_best"]
+
+    best_two = max(best(f"ours N=2 K={k}") for k in (1, 4, 8))
+    best_one = max(best(f"ours N=1 K={k}") for k in (1, 4, 8))
+    ratios = {
+        "ours N=2 K=4 / ours N=1 K=8 (8 envs each)": best("ours N=2 K=4") / best("ours N=1 K=8"),
+        "best ours N=2 / best ours N=1": best_two / best_one,
+        "best ours N=2 / SB3 SubprocVecEnv(2)": best_two / best("SB3 SubprocVecEnv(2)"),
+        "ours N=2 K=4 / SB3 SubprocVecEnv(8) (8 envs each)": best("ours N=2 K=4") / best("SB3 SubprocVecEnv(8)"),
+    }
+    for name, value in ratios.items():
+        print(f"{name}: {value:.2f}x")
+    report = {
+        "timesteps": args.timesteps,
+        "repeats": args.repeats,
+        "cpu_count": os.cpu_count(),
+        "bars": len(dataset.market),
+        "results": results,
+        "ratios": ratios,
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

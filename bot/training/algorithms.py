@@ -1,0 +1,141 @@
+"""The learning algorithms: SB3 PPO, ``DoubleDQN`` (SB3 DQN with the Double-DQN target) and sb3-contrib MaskablePPO.
+
+``build_model`` maps ``cfg.training`` onto the SB3 constructor arguments, so every hyperparameter is a config key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch as th
+import torch.nn.functional as F  # noqa: N812  (the usual alias)
+from gymnasium import spaces
+from sb3_contrib import MaskablePPO
+from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.type_aliases import TensorDict
+from stable_baselines3.common.vec_env import VecEnv
+
+from bot.config import TrainingConfig
+from bot.errors import ConfigError
+
+
+def double_dqn_target(
+    q_net: th.nn.Module,
+    q_net_target: th.nn.Module,
+    next_observations: th.Tensor | TensorDict,
+    rewards: th.Tensor,
+    dones: th.Tensor,
+    discounts: th.Tensor | float,
+) -> th.Tensor:
+    """The Double-DQN TD target ``r + (1 - done) * gamma * Q_target(s', argmax_a Q_online(s', a))``.
+
+    The online network picks the next action and the target network values it, which removes the max-operator's
+    overestimation of vanilla DQN (van Hasselt et al., 2016).
+
+    :param rewards: float [batch, 1]; ``dones`` and a tensor ``discounts`` have the same shape.
+    :return: float [batch, 1], without gradient.
+    """
+    with th.no_grad():
+        next_actions = q_net(next_observations).argmax(dim=1, keepdim=True)
+        next_q_values = th.gather(q_net_target(next_observations), dim=1, index=next_actions)
+        return rewards + (1 - dones) * discounts * next_q_values
+
+
+class DoubleDQN(DQN):
+    """SB3 ``DQN`` whose ``train()`` uses :func:`double_dqn_target`; everything else (and ``DQN.load``) is DQN's."""
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        losses = []
+        for _ in range(gradient_steps):
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            # n-step replay stores its own discount (gamma**n unless the episode ended earlier)
+            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+            target_q_values = double_dqn_target(
+                self.q_net,
+                self.q_net_target,
+                replay_data.next_observations,
+                replay_data.rewards,
+                replay_data.dones,
+                discounts,
+            )
+            current_q_values = th.gather(self.q_net(replay_data.observations), dim=1, index=replay_data.actions.long())
+            loss = F.smooth_l1_loss(current_q_values, target_q_values)
+            losses.append(loss.item())
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", float(np.mean(losses)))
+
+
+#: algorithm name in the config -> class whose ``load`` reads its ``model.zip``.
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "ddqn": DoubleDQN, "maskable_ppo": MaskablePPO}
+
+
+def load_class(algo: str) -> type[BaseAlgorithm]:
+    """The class that loads a saved model of ``algo`` (a DoubleDQN zip loads as DoubleDQN; plain DQN.load works too).
+
+    :raises ConfigError: for an unknown algorithm name.
+    """
+    try:
+        return ALGORITHMS[algo]
+    except KeyError:
+        raise ConfigError(f"unknown algorithm {algo!r}; expected one of {sorted(ALGORITHMS)}") from None
+
+
+def build_model(cfg: TrainingConfig, env: VecEnv, seed: int, device: str, tensorboard_log: str | None) -> BaseAlgorithm:
+    """A fresh model of ``cfg.algo`` with the hyperparameters of ``cfg.ppo`` or ``cfg.dqn``.
+
+    :param cfg: the ``training`` section.
+    :param env: the (monitored, maybe normalised) training VecEnv.
+    :param seed: seed for torch, numpy and the action space.
+    :param device: ``cpu`` or ``cuda``.
+    :param tensorboard_log: folder for SB3's TensorBoard writer, or None.
+    :raises ConfigError: when a discrete-only algorithm meets a continuous action space.
+    """
+    if cfg.algo in ("ddqn", "maskable_ppo") and not isinstance(env.action_space, spaces.Discrete):
+        raise ConfigError(
+            f"training.algo={cfg.algo!r} needs discrete actions, got {env.action_space}; set env.action_type=discrete"
+            " or training.algo=ppo"
+        )
+    common: dict[str, Any] = {"seed": seed, "device": device, "tensorboard_log": tensorboard_log, "verbose": 0}
+    if cfg.algo == "ddqn":
+        d = cfg.dqn
+        return DoubleDQN(
+            "MultiInputPolicy",
+            env,
+            learning_rate=d.learning_rate,
+            buffer_size=d.buffer_size,
+            learning_starts=d.learning_starts,
+            batch_size=d.batch_size,
+            gamma=d.gamma,
+            train_freq=d.train_freq,
+            gradient_steps=d.gradient_steps,
+            target_update_interval=d.target_update_interval,
+            exploration_fraction=d.exploration_fraction,
+            exploration_final_eps=d.exploration_final_eps,
+            policy_kwargs={"net_arch": list(d.net_arch)},
+            **common,
+        )
+    p = cfg.ppo
+    kwargs: dict[str, Any] = {
+        "learning_rate": p.learning_rate,
+        "n_steps": p.n_steps,
+        "batch_size": p.batch_size,
+        "n_epochs": p.n_epochs,
+        "gamma": p.gamma,
+        "gae_lambda": p.gae_lambda,
+        "clip_range": p.clip_range,
+        "ent_coef": p.ent_coef,
+        "vf_coef": p.vf_coef,
+        "max_grad_norm": p.max_grad_norm,
+        "policy_kwargs": {"net_arch": list(p.net_arch)},
+    }
+    cls = MaskablePPO if cfg.algo == "maskable_ppo" else PPO
+    return cls("MultiInputPolicy", env, **kwargs, **common)

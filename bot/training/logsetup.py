@@ -1,0 +1,33 @@
+"""SmartLogger set-up for a training run: the listener in the main process, the initialiser for each worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from bot.config import BotConfig
+from bot.smartlog import SmartLogSettings, init_worker, setup_logging
+from bot.training.metrics import LogStats
+from bot.training.worker import WorkerInit
+
+
+@contextmanager
+def training_logging(cfg: BotConfig, run_dir: Path) -> Iterator[tuple[WorkerInit | None, LogStats, Path | None]]:
+    """Run the SmartLogger listener for the duration of a training run, writing its file in ``run_dir``.
+
+    :return: a context manager yielding the worker initialiser (``init(worker_id=w)``; None when the envs run
+        in-process), a function returning the suppression counters, and the log file path (or None).
+    """
+    settings = SmartLogSettings(**cfg.logging.model_dump())
+    n_workers = cfg.training.n_workers
+    with setup_logging(settings, run_dir, n_workers) as listener:
+        worker_init = partial(init_worker, listener.worker_handle(), n_workers=n_workers) if n_workers > 1 else None
+
+        def suppressed() -> dict[str, Any]:
+            counts: dict[str, Any] = listener.stats().get("suppressed", {})
+            return counts
+
+        yield worker_init, suppressed, (run_dir / settings.file if settings.file else None)

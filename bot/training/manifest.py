@@ -1,0 +1,81 @@
+"""``manifest.json``: what a checkpoint was trained on (data fingerprint, observation schema, versions, status)."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+_PACKAGES = ("bot", "numpy", "torch", "stable_baselines3", "sb3_contrib", "gymnasium", "pandas")
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """The fixed facts of a run that every manifest repeats.
+
+    :param run_id: the run folder's name.
+    :param algorithm: ``ppo``, ``ddqn`` or ``maskable_ppo``.
+    :param seed: the master seed.
+    :param total_timesteps: the configured budget.
+    :param data_fingerprint: hash of the candles (``MarketData.fingerprint``).
+    :param schema_hash: observation-schema hash (``Dataset.schema_hash``).
+    :param feature_names: feature columns of the ``market`` observation, in order.
+    :param observation_shapes: observation key -> shape.
+    :param action_space: ``repr`` of the action space.
+    """
+
+    run_id: str
+    algorithm: str
+    seed: int
+    total_timesteps: int
+    data_fingerprint: str
+    schema_hash: str
+    feature_names: tuple[str, ...]
+    observation_shapes: dict[str, list[int]]
+    action_space: str
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages that decide whether a model loads and behaves the same."""
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name.replace("_", "-"))
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def build_manifest(
+    info: RunInfo, timesteps: int, status: str, has_vecnormalize: bool, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """The manifest of one checkpoint.
+
+    :param timesteps: env steps done when it was written.
+    :param status: ``running``, ``completed``, ``interrupted``, ``failed``, ``early_stopped`` or ``checkpoint``.
+    :param has_vecnormalize: whether ``vecnormalize.pkl`` sits beside it.
+    :param extra: more entries (e.g. ``validation`` metrics).
+    """
+    return {
+        "format": MANIFEST_FORMAT,
+        "run_id": info.run_id,
+        "algorithm": info.algorithm,
+        "timesteps": int(timesteps),
+        "total_timesteps": info.total_timesteps,
+        "seed": info.seed,
+        "data_fingerprint": info.data_fingerprint,
+        "schema_hash": info.schema_hash,
+        "feature_names": list(info.feature_names),
+        "observation_shapes": info.observation_shapes,
+        "action_space": info.action_space,
+        "scaler": "scaler.json",
+        "vecnormalize": has_vecnormalize,
+        "packages": package_versions(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "status": status,
+        **extra,
+    }

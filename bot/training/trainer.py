@@ -1,0 +1,314 @@
+"""The training run: dataset once, parallel workers, the model, callbacks, checkpoints, and a clean end in every case.
+
+``train`` returns a :class:`TrainOutcome` when training completes, is stopped by a signal or stops early; when an
+environment fails it saves a checkpoint (status ``failed``), emits a ``failed`` event and re-raises the
+:class:`~bot.errors.TrainingError` so the command exits non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import torch as th
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
+
+from bot.config import BotConfig
+from bot.data.types import Dataset
+from bot.env import make_env
+from bot.training.algorithms import build_model, load_class
+from bot.training.callbacks import PeriodicCheckpointCallback, ValidationCallback
+from bot.training.checkpoints import (
+    BEST,
+    MODEL,
+    REPLAY_BUFFER,
+    SCALER,
+    STEP_PREFIX,
+    VECNORMALIZE,
+    CheckpointWriter,
+)
+from bot.training.events import EventWriter
+from bot.training.manifest import MANIFEST, RunInfo
+from bot.training.metrics import EnvMetricsCallback, HParamCallback, LogStats
+from bot.training.progress import ProgressCallback, StopFlag
+from bot.training.validation import ValidationResult, make_validation_env, run_validation
+from bot.training.vec_env import ParallelVecEnv
+from bot.training.worker import WorkerInit
+
+logger = logging.getLogger(__name__)
+
+TB_DIR = "tb"
+
+
+@dataclass(frozen=True)
+class TradingEnvFactory:
+    """Picklable ``factory(worker_id, n_envs)`` for :class:`ParallelVecEnv`: K TradingEnvs sharing one dataset.
+
+    The dataset travels to each worker once (inherited with fork, pickled once per worker otherwise), so features are
+    never rebuilt per env.
+    """
+
+    cfg: BotConfig
+    dataset: Dataset
+    split: str = "train"
+
+    def __call__(self, worker_id: int, n_envs: int) -> list[gym.Env[Any, Any]]:
+
+        return [make_env(self.cfg, self.split, worker_id=worker_id, dataset=self.dataset) for _ in range(n_envs)]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainOutcome:
+    """How a run ended.
+
+    :param run_dir: the run folder.
+    :param status: ``completed``, ``interrupted`` or ``early_stopped``.
+    :param timesteps: env steps done in total.
+    :param validation: the final validation metrics, or None when skipped (interrupted runs).
+    :param best_sharpe: best validation Sharpe (the ``best/`` checkpoint), or None.
+    :param tensorboard_dir: TensorBoard log folder.
+    """
+
+    run_dir: Path
+    status: str
+    timesteps: int
+    validation: ValidationResult | None
+    best_sharpe: float | None
+    tensorboard_dir: Path
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``."""
+    if device == "auto":
+        return "cuda" if th.cuda.is_available() else "cpu"
+    return device
+
+
+def learner_threads(cfg: BotConfig) -> int:
+    """Torch threads of the learner: ``training.torch_threads`` or cores minus worker processes, at least 1."""
+    if cfg.training.torch_threads:
+        return cfg.training.torch_threads
+    workers = cfg.training.n_workers if cfg.training.n_workers > 1 else 0
+    return max(1, (os.cpu_count() or 1) - workers)
+
+
+def build_train_env(
+    cfg: BotConfig, dataset: Dataset, worker_init: WorkerInit | None
+) -> tuple[VecEnv, ParallelVecEnv, VecNormalize | None]:
+    """Workers + VecMonitor (+ VecNormalize when configured), seeded from ``cfg.seed`` at the first reset.
+
+    :return: the outer VecEnv, the inner ParallelVecEnv, the VecNormalize wrapper or None.
+    """
+    t = cfg.training
+    factory = TradingEnvFactory(cfg, dataset)
+    inner = ParallelVecEnv(
+        factory,
+        t.n_workers,
+        t.n_envs_per_worker,
+        t.start_method,
+        worker_init,
+        send_action_masks=t.algo == "maskable_ppo",
+    )
+    venv: VecEnv = VecMonitor(inner)
+    vecnormalize = VecNormalize(venv) if t.vecnormalize else None
+    return vecnormalize or venv, inner, vecnormalize
+
+
+def _run_info(run_dir: Path, cfg: BotConfig, dataset: Dataset, env: VecEnv) -> RunInfo:
+    obs_space = env.observation_space
+    shapes = {k: list(s.shape or ()) for k, s in getattr(obs_space, "spaces", {"obs": obs_space}).items()}
+    return RunInfo(
+        run_id=run_dir.name,
+        algorithm=cfg.training.algo,
+        seed=cfg.seed,
+        total_timesteps=cfg.training.total_timesteps,
+        data_fingerprint=dataset.market.fingerprint,
+        schema_hash=dataset.schema_hash,
+        feature_names=dataset.market.feature_names,
+        observation_shapes=shapes,
+        action_space=repr(env.action_space),
+    )
+
+
+def _load_for_resume(
+    run_dir: Path, cfg: BotConfig, env: VecEnv, inner_vecnormalize: VecNormalize | None, device: str
+) -> tuple[BaseAlgorithm, VecNormalize | None]:
+    model = load_class(cfg.training.algo).load(run_dir / MODEL, env=env, device=device)
+    if isinstance(model, OffPolicyAlgorithm) and (run_dir / REPLAY_BUFFER).is_file():
+        model.load_replay_buffer(run_dir / REPLAY_BUFFER)
+    if inner_vecnormalize is not None and (run_dir / VECNORMALIZE).is_file():
+        saved = VecNormalize.load(str(run_dir / VECNORMALIZE), inner_vecnormalize.venv)
+        inner_vecnormalize.obs_rms, inner_vecnormalize.ret_rms = saved.obs_rms, saved.ret_rms
+    logger.info("Resuming %s from step %d", run_dir, model.num_timesteps)
+    return model, inner_vecnormalize
+
+
+def _best_sharpe(run_dir: Path) -> float | None:
+    manifest = run_dir / BEST / MANIFEST
+    if not manifest.is_file():
+        return None
+    sharpe = json.loads(manifest.read_text(encoding="utf-8")).get("validation", {}).get("sharpe")
+    return None if sharpe is None else float(sharpe)
+
+
+def _hparams(cfg: BotConfig) -> dict[str, Any]:
+    t = cfg.training
+    section = t.dqn if t.algo == "ddqn" else t.ppo
+    hparams: dict[str, Any] = {
+        "algo": t.algo,
+        "n_workers": t.n_workers,
+        "n_envs_per_worker": t.n_envs_per_worker,
+        "seed": cfg.seed,
+        "window": cfg.env.window,
+        "reward": cfg.env.reward,
+    }
+    for key, value in section.model_dump().items():
+        hparams[key] = str(value) if isinstance(value, list) else value
+    return hparams
+
+
+@dataclass(slots=True)
+class _Callbacks:
+    """The callbacks of one ``learn`` call, with handles on the ones the trainer asks afterwards."""
+
+    all: CallbackList
+    validator: ValidationCallback
+    progress: ProgressCallback
+
+
+def _callbacks(
+    cfg: BotConfig,
+    model: BaseAlgorithm,
+    writer: CheckpointWriter,
+    validate: Callable[[], ValidationResult],
+    vecnormalize: VecNormalize | None,
+    best_sharpe: float | None,
+    reporting: tuple[EventWriter, StopFlag, bool, LogStats | None],
+) -> _Callbacks:
+    events, stop, show_progress, log_stats = reporting
+    t = cfg.training
+    validator = ValidationCallback(t.eval_freq, validate, writer, vecnormalize, t.early_stop_patience, best_sharpe)
+    progress = ProgressCallback(t.total_timesteps, events, stop, show_progress)
+    callbacks = [
+        HParamCallback(_hparams(cfg)),
+        EnvMetricsCallback(log_stats),
+        progress,
+        PeriodicCheckpointCallback(t.checkpoint_freq, writer, vecnormalize, events),
+        validator,
+    ]
+    return _Callbacks(CallbackList(callbacks), validator, progress)
+
+
+def _finish(
+    model: BaseAlgorithm,
+    writer: CheckpointWriter,
+    vecnormalize: VecNormalize | None,
+    cbs: _Callbacks,
+    stop: StopFlag,
+    events: EventWriter,
+) -> TrainOutcome:
+    """Final validation (unless interrupted), the latest checkpoint with its status, and the closing event."""
+    result: ValidationResult | None = None
+    if stop.is_set:
+        status = "interrupted"
+    else:
+        status = "early_stopped" if cbs.validator.early_stopped else "completed"
+        cbs.validator.init_callback(model)  # also when learn() did not run (resumed at the end of the budget)
+        result = cbs.validator.run_now()
+        model.logger.dump(model.num_timesteps)
+    extra = {"validation": result.as_dict()} if result is not None else {}
+    run_dir = writer.run_dir
+    if writer.cfg.training.checkpoint_freq > 0 and not (run_dir / f"{STEP_PREFIX}{model.num_timesteps}").is_dir():
+        writer.save_step(model, vecnormalize)  # the numbered series ends with the final model
+    writer.save_latest(model, vecnormalize, status, extra)
+    if status == "interrupted":
+        events.emit("cancelled", reason=stop.reason, timesteps=model.num_timesteps, path=str(run_dir))
+    else:
+        events.emit("completed", timesteps=model.num_timesteps, path=str(run_dir), metrics=extra.get("validation", {}))
+    logger.info("Training %s at step %d; checkpoint %s", status, model.num_timesteps, run_dir)
+    return TrainOutcome(run_dir, status, model.num_timesteps, result, cbs.validator.best_sharpe, run_dir / TB_DIR)
+
+
+def train(
+    cfg: BotConfig,
+    dataset: Dataset,
+    run_dir: Path,
+    *,
+    resume: bool,
+    events: EventWriter,
+    stop: StopFlag,
+    show_progress: bool,
+    worker_init: WorkerInit | None = None,
+    log_stats: LogStats | None = None,
+) -> TrainOutcome:
+    """Train ``cfg.training.algo`` on ``dataset``'s train split, validating on its validation split.
+
+    :param cfg: the resolved config (saved with every checkpoint).
+    :param dataset: built once in this process (scaler fit on train, or the resumed run's scaler).
+    :param run_dir: the run folder (exists; holds the previous checkpoint when resuming).
+    :param resume: continue the model, optimiser, normalisation and step count saved in ``run_dir``.
+    :param events: the JSON-lines event writer.
+    :param stop: set by SIGINT/SIGTERM handlers; training then saves and ends with status ``interrupted``.
+    :param show_progress: rich progress bar instead of periodic log lines.
+    :param worker_init: SmartLogger initialiser for worker processes.
+    :param log_stats: the SmartLogger listener's counters, for ``logging/suppressed_*``.
+    :raises TrainingError: when an environment or a worker fails (after saving a ``failed`` checkpoint).
+    :raises ValueError: when ``dataset`` carries no feature scaler.
+    """
+    scaler = dataset.scaler
+    if scaler is None:
+        raise ValueError("the dataset carries no feature scaler; build it with bot.data.build_dataset")
+    device = resolve_device(cfg.training.device)
+    th.set_num_threads(learner_threads(cfg))
+    env, inner, vecnormalize = build_train_env(cfg, dataset, worker_init)
+    sb3_logger = configure(str(run_dir / TB_DIR), ["tensorboard"])
+    eval_env: gym.Env[Any, Any] | None = None
+    cbs: _Callbacks | None = None
+    try:
+        eval_env = make_validation_env(cfg, dataset)
+        if resume:
+            model, vecnormalize = _load_for_resume(run_dir, cfg, env, vecnormalize, device)
+        else:
+            model = build_model(cfg.training, env, cfg.seed, device, tensorboard_log=None)
+            scaler.save(run_dir / SCALER)
+        model.set_logger(sb3_logger)
+        writer = CheckpointWriter(run_dir, cfg, _run_info(run_dir, cfg, dataset, env), scaler)
+        validation_env = eval_env
+        cbs = _callbacks(
+            cfg,
+            model,
+            writer,
+            lambda: run_validation(model, validation_env, vecnormalize, cfg.data.base_timeframe),
+            vecnormalize,
+            _best_sharpe(run_dir) if resume else None,
+            (events, stop, show_progress, log_stats),
+        )
+        remaining = cfg.training.total_timesteps - model.num_timesteps
+        total = cfg.training.total_timesteps
+        events.emit("started", run_dir=str(run_dir), timesteps=model.num_timesteps, total_timesteps=total)
+        try:
+            if remaining > 0:
+                model.learn(remaining, callback=cbs.all, reset_num_timesteps=not resume)
+        except Exception as e:  # save what was learnt; the command reports the error and exits non-zero
+            cbs.progress.close()
+            writer.save_latest(model, vecnormalize, "failed", {"error": str(e)})
+            raise
+        return _finish(model, writer, vecnormalize, cbs, stop, events)
+    finally:
+        if cbs is not None:
+            cbs.progress.close()
+        sb3_logger.close()
+        env.close()
+        inner.close()
+        if eval_env is not None:
+            eval_env.close()

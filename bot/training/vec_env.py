@@ -1,0 +1,324 @@
+"""``ParallelVecEnv``: an SB3 VecEnv of N worker processes, each stepping K environments as one batch.
+
+Per step the parent sends ONE message per worker (its K actions) and receives one reply (K rewards, dones, infos);
+observations go through shared memory (:mod:`bot.training.obs_buffer`). Workers are daemonic and started with an
+explicit start method; a worker's exception comes back with its worker id and traceback and is raised here as
+:class:`~bot.errors.TrainingError`; a worker that dies silently is found by polling its liveness, so a failure never
+hangs the trainer. With ``n_workers=1`` the K envs run in-process through the same batching code.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import sys
+import time
+from collections.abc import Sequence
+from multiprocessing.context import BaseContext
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.vec_env.base_vec_env import (
+    CloudpickleWrapper,
+    VecEnv,
+    VecEnvIndices,
+    VecEnvObs,
+    VecEnvStepReturn,
+)
+
+from bot.errors import TrainingError
+from bot.training.obs_buffer import ObsLayout
+from bot.training.worker import EnvBatch, EnvFactory, WorkerFailure, WorkerInit, dispatch, failure, worker_main
+
+logger = logging.getLogger(__name__)
+
+
+def default_start_method() -> str:
+    """``forkserver`` on Linux (fork is unsafe once torch has started threads), ``spawn`` elsewhere."""
+    return "forkserver" if sys.platform.startswith("linux") else "spawn"
+
+
+class _LocalWorker:
+    """In-process stand-in for a worker process: runs each command at ``send`` and replays the reply at ``recv``."""
+
+    def __init__(self, batch: EnvBatch) -> None:
+        self.batch = batch
+        self._reply: tuple[str, Any] = ("ok", None)
+
+    def send(self, command: str, data: Any) -> None:
+        try:
+            self._reply = ("ok", dispatch(self.batch, command, data))
+        except Exception as e:  # same reporting path as a worker process
+            self._reply = ("error", failure(0, self.batch, command, e))
+
+    def recv(self) -> Any:
+        status, payload = self._reply
+        if status == "error":
+            raise TrainingError(payload.describe())
+        return payload
+
+    def close(self) -> None:
+        self.batch.close()
+
+
+class _ProcessWorker:
+    """Parent-side handle of one worker process: a pipe plus liveness checks while waiting for replies."""
+
+    def __init__(
+        self, ctx: BaseContext, worker_id: int, args: tuple[Any, ...], poll_interval_s: float, timeout_s: float | None
+    ) -> None:
+        """Start worker ``worker_id``; ``args`` are :func:`worker_main`'s arguments after the two pipe ends."""
+        self.worker_id = worker_id
+        self.poll_interval_s = poll_interval_s
+        self.timeout_s = timeout_s
+        self.remote, work_remote = ctx.Pipe()
+        args = (work_remote, self.remote, *args)
+        # daemon: a crashed parent never leaves workers behind
+        self.process = ctx.Process(  # type: ignore[attr-defined]
+            target=worker_main, args=args, daemon=True, name=f"bot-worker-{worker_id}"
+        )
+        self.process.start()
+        work_remote.close()
+
+    def _gone(self, detail: str) -> TrainingError:
+        code = self.process.exitcode
+        return TrainingError(
+            f"worker {self.worker_id} {detail} (exit code {code}) without reporting an error; it was probably killed"
+            " (out of memory?) — check the system log and lower training.n_workers or n_envs_per_worker"
+        )
+
+    def send(self, command: str, data: Any) -> None:
+        try:
+            self.remote.send((command, data))
+        except (BrokenPipeError, ConnectionResetError, EOFError) as e:
+            raise self._gone("is gone") from e
+
+    def recv(self) -> Any:
+        started = time.monotonic()
+        while not self.remote.poll(self.poll_interval_s):
+            if not self.process.is_alive():
+                raise self._gone("died")
+            if self.timeout_s is not None and time.monotonic() - started > self.timeout_s:
+                raise TrainingError(
+                    f"worker {self.worker_id} sent no reply within {self.timeout_s:.0f} s; an environment hangs"
+                )
+        try:
+            status, payload = self.remote.recv()
+        except (EOFError, ConnectionResetError) as e:
+            raise self._gone("died") from e
+        if status == "error":
+            assert isinstance(payload, WorkerFailure)
+            raise TrainingError(payload.describe())
+        return payload
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            try:
+                self.remote.send(("close", None))
+                if self.remote.poll(5.0):
+                    self.remote.recv()
+            except (BrokenPipeError, ConnectionResetError, EOFError):
+                logger.debug("worker %d closed its pipe before close", self.worker_id)
+        self.process.join(5.0)
+        if self.process.is_alive():
+            logger.warning("worker %d did not stop within 5 s; terminating it", self.worker_id)
+            self.process.terminate()
+            self.process.join(5.0)
+        self.remote.close()
+
+
+class ParallelVecEnv(VecEnv):
+    """SB3 VecEnv over ``n_workers`` processes with ``n_envs_per_worker`` envs each (``num_envs = N * K``).
+
+    Env ``j`` lives in worker ``j // K``; ``seed(s)`` gives it seed ``s + j`` at the next reset.
+
+    :param factory: picklable ``factory(worker_id, n_envs) -> envs``; called once per worker (build shared data once).
+    :param n_workers: worker processes; 1 runs the envs in this process.
+    :param n_envs_per_worker: environments per worker, stepped as a batch.
+    :param start_method: ``fork``, ``forkserver`` or ``spawn``; default :func:`default_start_method`.
+    :param worker_init: called as ``worker_init(worker_id=w)`` first thing in each worker (logging set-up).
+    :param poll_interval_s: how often a waiting parent checks that a worker is still alive.
+    :param timeout_s: fail when a worker sends no reply for this long (``None``: wait while it is alive).
+    :param send_action_masks: workers send every env's ``action_masks()`` with each step reply and
+        ``env_method("action_masks")`` is answered from them (MaskablePPO then needs one message per step, not two).
+    :raises ValueError: for counts below 1 or an unknown start method.
+    :raises TrainingError: when a worker fails to build its envs.
+    """
+
+    def __init__(
+        self,
+        factory: EnvFactory,
+        n_workers: int,
+        n_envs_per_worker: int,
+        start_method: str | None = None,
+        worker_init: WorkerInit | None = None,
+        poll_interval_s: float = 0.5,
+        timeout_s: float | None = None,
+        send_action_masks: bool = False,
+    ) -> None:
+        if n_workers < 1 or n_envs_per_worker < 1:
+            raise ValueError(
+                f"n_workers={n_workers} and n_envs_per_worker={n_envs_per_worker} must both be >= 1;"
+                " set training.n_workers and training.n_envs_per_worker to 1 or more"
+            )
+        self.n_workers = n_workers
+        self.n_envs_per_worker = n_envs_per_worker
+        self.send_action_masks = send_action_masks
+        self.closed = False
+        self.waiting = False
+        self._masks: np.ndarray | None = None
+        self._workers: list[_LocalWorker | _ProcessWorker] = []
+        if n_workers == 1:
+            envs = list(factory(0, n_envs_per_worker))
+            obs_space, action_space = envs[0].observation_space, envs[0].action_space
+            self.layout = ObsLayout(obs_space, 1, n_envs_per_worker, ctx=None)
+            self._workers.append(_LocalWorker(EnvBatch(envs, self.layout.attach(0), 0, send_action_masks)))
+        else:
+            obs_space, action_space = self._probe_spaces(factory)
+            self._start_processes(factory, obs_space, start_method, worker_init, poll_interval_s, timeout_s)
+        super().__init__(n_workers * n_envs_per_worker, obs_space, action_space)
+
+    def _start_processes(
+        self,
+        factory: EnvFactory,
+        obs_space: gym.Space[Any],
+        start_method: str | None,
+        worker_init: WorkerInit | None,
+        poll_interval_s: float,
+        timeout_s: float | None,
+    ) -> None:
+        method = start_method or default_start_method()
+        if method not in mp.get_all_start_methods():
+            raise ValueError(f"start method {method!r} is not available here; use one of {mp.get_all_start_methods()}")
+        ctx = mp.get_context(method)
+        if method == "forkserver":
+            ctx.set_forkserver_preload(["bot.training.worker"])
+        k = self.n_envs_per_worker
+        self.layout = ObsLayout(obs_space, self.n_workers, k, ctx=ctx)
+        wrapped = CloudpickleWrapper(factory)
+        for w in range(self.n_workers):
+            args = (wrapped, w, k, self.layout, worker_init, self.send_action_masks)
+            self._workers.append(_ProcessWorker(ctx, w, args, poll_interval_s, timeout_s))
+        try:
+            for worker in self._workers:
+                worker.recv()  # the "envs built" reply
+        except TrainingError:
+            self.close()
+            raise
+        logger.info("started %d %s workers with %d envs each", self.n_workers, method, k)
+
+    @staticmethod
+    def _probe_spaces(factory: EnvFactory) -> tuple[gym.Space[Any], gym.Space[Any]]:
+        probe = factory(0, 1)[0]
+        spaces = (probe.observation_space, probe.action_space)
+        probe.close()
+        return spaces
+
+    # -- batching helpers ------------------------------------------------------------------------------------------
+
+    def _split(self, indices: VecEnvIndices) -> list[tuple[int, list[int], list[int]]]:
+        """Group global indices by worker: (worker, local indices, positions in the requested order)."""
+        groups: dict[int, tuple[list[int], list[int]]] = {}
+        for pos, j in enumerate(self._get_indices(indices)):
+            local, positions = groups.setdefault(j // self.n_envs_per_worker, ([], []))
+            local.append(j % self.n_envs_per_worker)
+            positions.append(pos)
+        return [(w, local, positions) for w, (local, positions) in sorted(groups.items())]
+
+    def _gather(self, requests: Sequence[tuple[int, str, Any]]) -> list[Any]:
+        """Send each (worker, command, data), then collect every reply; the first failure is raised afterwards."""
+        for w, command, data in requests:
+            self._workers[w].send(command, data)
+        return self._recv_all([w for w, _, _ in requests])
+
+    def _recv_all(self, worker_ids: Sequence[int]) -> list[Any]:
+        """One reply from each worker, in order; all are drained before the first failure is raised."""
+        replies: list[Any] = []
+        first_error: TrainingError | None = None
+        for w in worker_ids:
+            try:
+                replies.append(self._workers[w].recv())
+            except TrainingError as e:
+                first_error = first_error or e
+        if first_error is not None:
+            raise first_error
+        return replies
+
+    def _per_worker(self, command: str, indices: VecEnvIndices, make_data: Any) -> list[Any]:
+        groups = self._split(indices)
+        replies = self._gather([(w, command, make_data(local)) for w, local, _ in groups])
+        out: list[Any] = [None] * sum(len(p) for _, _, p in groups)
+        for (_, _, positions), reply in zip(groups, replies, strict=True):
+            for pos, value in zip(positions, reply, strict=True):
+                out[pos] = value
+        return out
+
+    # -- VecEnv API --------------------------------------------------------------------------------------------------
+
+    def reset(self) -> VecEnvObs:
+        k = self.n_envs_per_worker
+        requests = [
+            (w, "reset", (self._seeds[w * k : (w + 1) * k], self._options[w * k : (w + 1) * k]))
+            for w in range(self.n_workers)
+        ]
+        replies = self._gather(requests)
+        self.reset_infos = [info for reply in replies for info in reply.infos]
+        self._masks = np.concatenate([r.masks for r in replies]) if self.send_action_masks else None
+        self._reset_seeds()
+        self._reset_options()
+        return self.layout.read()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        k = self.n_envs_per_worker
+        for w, worker in enumerate(self._workers):
+            worker.send("step", actions[w * k : (w + 1) * k])
+        self.waiting = True
+
+    def step_wait(self) -> VecEnvStepReturn:
+        self.waiting = False
+        replies = self._recv_all(range(self.n_workers))
+        rewards = np.concatenate([r.rewards for r in replies])
+        dones = np.concatenate([r.dones for r in replies])
+        infos = [info for r in replies for info in r.infos]
+        self.reset_infos = [info for r in replies for info in r.reset_infos]
+        self._masks = np.concatenate([r.masks for r in replies]) if self.send_action_masks else None
+        return self.layout.read(), rewards, dones, infos
+
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
+    ) -> list[Any]:
+        if method_name == "action_masks" and self._masks is not None and not (method_args or method_kwargs):
+            return [self._masks[j].copy() for j in self._get_indices(indices)]
+        self._masks = None  # an arbitrary method may change an env's state
+        return self._per_worker("env_method", indices, lambda local: (method_name, method_args, method_kwargs, local))
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return self._per_worker("get_attr", indices, lambda local: (attr_name, local))
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        self._masks = None
+        groups = self._split(indices)
+        self._gather([(w, "set_attr", (attr_name, value, local)) for w, local, _ in groups])
+
+    def has_attr(self, attr_name: str) -> bool:
+        return bool(self._gather([(0, "has_attr", attr_name)])[0])
+
+    def env_is_wrapped(
+        self, wrapper_class: type[gym.Wrapper[Any, Any, Any, Any]], indices: VecEnvIndices = None
+    ) -> list[bool]:
+        return self._per_worker("is_wrapped", indices, lambda local: (wrapper_class, local))
+
+    def close(self) -> None:
+        """Stop every worker (idempotent); a worker that does not stop in time is terminated."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.waiting:
+            try:
+                self._recv_all(range(self.n_workers))
+            except TrainingError:
+                logger.debug("discarding the pending step of a failed worker at close")
+            self.waiting = False
+        for worker in self._workers:
+            worker.close()
