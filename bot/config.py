@@ -305,6 +305,11 @@ class TrainingConfig(_Section):
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int = Field(0, ge=0, description="torch threads for the learner (0 = cores minus workers, >= 1)")
+    log_trades: bool = Field(
+        False,
+        description="log every simulated trade opened/closed by the training envs (thousands a minute);"
+        " evaluation and paper trading always log them",
+    )
     vecnormalize: bool = Field(False, description="wrap envs in VecNormalize (stats saved with checkpoints)")
     checkpoint_dir: str = Field("checkpoints", description="parent folder of run folders")
     checkpoint_freq: int = Field(10_000, ge=0, description="timesteps between numbered checkpoints (0 = end only)")

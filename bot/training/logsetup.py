@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -9,9 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import BotConfig
-from bot.smartlog import SmartLogSettings, init_worker, setup_logging
+from bot.smartlog import SmartLogSettings, WorkerHandle, init_worker, setup_logging
 from bot.training.metrics import LogStats
 from bot.training.worker import WorkerInit
+
+#: The logger of simulated fills: thousands of "Trade opened/closed" lines a minute in training.
+_TRADE_LOGGER = "bot.portfolio"
+
+
+def _init_training_worker(handle: WorkerHandle, n_workers: int, log_trades: bool, worker_id: int) -> None:
+    init_worker(handle, worker_id, n_workers)
+    if not log_trades:
+        logging.getLogger(_TRADE_LOGGER).setLevel(logging.WARNING)
 
 
 @contextmanager
@@ -23,11 +33,21 @@ def training_logging(cfg: BotConfig, run_dir: Path) -> Iterator[tuple[WorkerInit
     """
     settings = SmartLogSettings(**cfg.logging.model_dump())
     n_workers = cfg.training.n_workers
+    log_trades = cfg.training.log_trades
+    trade_logger = logging.getLogger(_TRADE_LOGGER)
+    saved_level = trade_logger.level
+    if not log_trades:
+        trade_logger.setLevel(logging.WARNING)  # in-process envs (--workers 1)
     with setup_logging(settings, run_dir, n_workers) as listener:
-        worker_init = partial(init_worker, listener.worker_handle(), n_workers=n_workers) if n_workers > 1 else None
+        worker_init = (
+            partial(_init_training_worker, listener.worker_handle(), n_workers, log_trades) if n_workers > 1 else None
+        )
 
         def suppressed() -> dict[str, Any]:
             counts: dict[str, Any] = listener.stats().get("suppressed", {})
             return counts
 
-        yield worker_init, suppressed, (run_dir / settings.file if settings.file else None)
+        try:
+            yield worker_init, suppressed, (run_dir / settings.file if settings.file else None)
+        finally:
+            trade_logger.setLevel(saved_level)
