@@ -2,6 +2,7 @@
 
 from bot.evaluation.backtest import Segment, chain_segments, evaluation_config, run_agent
 from bot.evaluation.baselines import (
+    agent_pace,
     buy_and_hold,
     flat,
     ma_crossover,
@@ -29,6 +30,7 @@ __all__ = [
     "TradeRecord",
     "TradeStats",
     "WalkForwardResult",
+    "agent_pace",
     "backtest_split",
     "buy_and_hold",
     "chain_segments",

@@ -63,6 +63,7 @@ class Metrics:
     n_bars: int
 
     def as_dict(self) -> dict[str, float | int]:
+        """Metric name -> value, in field order."""
         return asdict(self)
 
 

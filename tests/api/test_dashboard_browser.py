@@ -1,5 +1,6 @@
-"""The dashboard in a real browser (Debian's chromium via Playwright): start a job from the page, watch its
-progress bar advance to completed, see a validation error, cancel another job. Screenshots go to test-artifacts/."""
+"""The dashboard in a real browser (Debian's chromium via Playwright) driving the REAL trainer: start a job from the
+page, watch its progress bar advance to completed, see a validation error, cancel another job. Screenshots go to
+test-artifacts/."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.api import ApiSettings, create_app
-from tests.api.helpers import REPO_ROOT, TOKEN, fake_command
+from bot.api.settings import DEFAULT_TRAINER_COMMAND
+from tests.api.helpers import REPO_ROOT, TOKEN
 from tests.api.live_server import ThreadedServer
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -21,17 +23,41 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.timeout(180),
+    pytest.mark.slow,
+    pytest.mark.timeout(300),
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
                        "(apt-get install -y chromium; .ci/run installs it)"),
 ]
 
 
+# A small synthetic run: long enough (several seconds) for the trainer's 2 s progress events to move the bar.
+TINY_CONFIG = """\
+seed: 1
+data:
+  source: synthetic
+  symbol: SYN/USDT
+  timeframes: [5m, 1h]
+  synthetic: {n_bars: 4000, seed: 7, signal_strength: 0.5}
+features:
+  indicators: [log_return, rsi, signal]
+env: {window: 8, episode_length: 256}
+training:
+  algo: ppo
+  n_workers: 1
+  n_envs_per_worker: 2
+  checkpoint_freq: 0
+  eval_freq: 0
+  ppo: {n_steps: 128, batch_size: 128, n_epochs: 1, net_arch: [32, 32]}
+"""
+JOB_START_TIMEOUT_MS = 90_000  # torch import + dataset build on a busy 2-core machine
+
+
 @pytest.fixture
-def server(make_settings: Callable[..., ApiSettings]) -> Iterator[ThreadedServer]:
-    # the fake trainer reports 5 progress steps 0.6 s apart, so the bar visibly advances
-    running = ThreadedServer(create_app(make_settings(trainer_command=fake_command("complete", step_delay_s=0.6),
-                                                      max_concurrent_jobs=2)))
+def server(make_settings: Callable[..., ApiSettings], config_dir: Path) -> Iterator[ThreadedServer]:
+    (config_dir / "tiny.yaml").write_text(TINY_CONFIG)
+    running = ThreadedServer(
+        create_app(make_settings(trainer_command=DEFAULT_TRAINER_COMMAND, max_concurrent_jobs=2, cancel_grace_s=30.0))
+    )
     yield running
     running.stop()
 
@@ -60,12 +86,13 @@ def test_dashboard_starts_watches_and_cancels_jobs(server: ThreadedServer) -> No
             expect(page.locator("#form-message")).to_contain_text("training.n_workers")
             page.fill("#f-overrides", "")
 
-            page.fill("#f-timesteps", "500")
+            page.select_option("#f-config", "tiny.yaml")
+            page.fill("#f-timesteps", "12000")
             page.click("#start-submit")
             expect(page.locator("#form-message")).to_contain_text("accepted")
             first_id = page.locator("#d-id").inner_text()
             seen: list[str] = []
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 240
             while time.monotonic() < deadline:
                 text = page.locator("#d-progress-text").inner_text()
                 if not seen or seen[-1] != text:
@@ -75,16 +102,18 @@ def test_dashboard_starts_watches_and_cancels_jobs(server: ThreadedServer) -> No
                 time.sleep(0.05)
             expect(page.locator("#d-status")).to_have_text("completed")
             expect(page.locator("#d-progress-text")).to_contain_text("100%")
+            expect(page.locator("#d-checkpoint")).to_contain_text("checkpoints")
             percents = [int(t.split("%")[0]) for t in seen]
             assert len(set(percents)) >= 3 and percents == sorted(percents), seen
-            expect(page.locator("#d-logs")).to_contain_text("fake trainer argv")
+            expect(page.locator("#d-logs")).to_contain_text("bot train")
             page.screenshot(path=str(ARTIFACTS / "api_dashboard_completed.png"), full_page=True)
 
+            page.fill("#f-timesteps", "1000000")
             page.click("#start-submit")
             row = page.locator(f"#jobs-body tr:not([data-job-id='{first_id}'])").first
-            expect(row).to_have_attribute("data-status", "running")
+            expect(row).to_have_attribute("data-status", "running", timeout=JOB_START_TIMEOUT_MS)
             row.locator("button.cancel").click()
-            expect(row).to_have_attribute("data-status", "cancelled", timeout=20_000)
+            expect(row).to_have_attribute("data-status", "cancelled", timeout=60_000)
             expect(page.locator(f"#jobs-body tr[data-job-id='{first_id}']")).to_have_attribute(
                 "data-status", "completed")
             expect(page.locator("#events")).to_contain_text("training.cancelled")

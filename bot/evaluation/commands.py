@@ -1,0 +1,187 @@
+"""``python -m bot evaluate`` (== ``scripts/evaluate.py``): out-of-sample backtest of a checkpoint with baselines, a
+report, and optionally walk-forward retraining over folds and seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from bot.config import BotConfig, load_config
+from bot.errors import ConfigError
+from bot.evaluation.report import write_report
+from bot.evaluation.results import EvaluationReport
+
+if TYPE_CHECKING:
+    from bot.data.types import Dataset
+
+logger = logging.getLogger(__name__)
+
+#: Metrics of the printed summary, with their format.
+_SUMMARY = (
+    ("total_return", "{:+.2%}"),
+    ("cagr", "{:+.2%}"),
+    ("sharpe", "{:.2f}"),
+    ("sortino", "{:.2f}"),
+    ("max_drawdown", "{:.2%}"),
+    ("win_rate", "{:.1%}"),
+    ("trades", "{:d}"),
+    ("exposure", "{:.1%}"),
+    ("fees_paid", "{:.2f}"),
+)
+
+
+def _cell(value: float | int, fmt: str) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return fmt.format(int(value) if fmt == "{:d}" else value)
+
+
+def summary_table(report: EvaluationReport) -> str:
+    """A plain-text table: one row per metric, one column per policy (the random policy as its mean)."""
+    columns: list[tuple[str, dict[str, float | int]]] = [(report.agent.name, report.agent.metrics.as_dict())]
+    columns += [(name, res.metrics.as_dict()) for name, res in report.baselines.items()]
+    columns += [
+        (f"random(x{r.n_runs})" if r.switch_prob >= 1.0 else f"random@pace(x{r.n_runs})", r.mean)
+        for r in report.randoms
+    ]
+    rows = [["metric", *(name for name, _ in columns)]]
+    for key, fmt in _SUMMARY:
+        rows.append([key, *(_cell(values[key], fmt) for _, values in columns)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
+        for row in rows
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.config:
+        raise ConfigError(
+            f"--config {args.config}: evaluate always starts from the checkpoint's config.yaml; change keys with"
+            " --set (e.g. --set data.path=other.csv.gz)"
+        )
+    if args.cv_folds < 0 or args.cv_folds == 1:
+        raise ConfigError(f"--cv-folds {args.cv_folds} must be 0 (no walk-forward) or at least 2")
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds {args.seeds} must be >= 1")
+    if args.seeds > 1 and not args.cv_folds:
+        raise ConfigError(f"--seeds {args.seeds} needs --cv-folds K: seeds repeat the walk-forward training")
+
+
+def resolve_config(checkpoint: str | Path, which: str, overrides: list[str]) -> tuple[BotConfig, Path]:
+    """The checkpoint's resolved config with the ``--set`` overrides applied, and the checkpoint folder.
+
+    :raises CheckpointError: when the run folder or the requested checkpoint does not exist.
+    :raises ConfigError: for a bad override.
+    """
+    from bot.training.checkpoints import CONFIG, checkpoint_folder
+
+    folder = checkpoint_folder(checkpoint, which)
+    return load_config(folder / CONFIG, overrides), folder
+
+
+def in_sample_warning(trained: BotConfig, cfg: BotConfig, dataset: Dataset, split: str) -> str | None:
+    """A warning when the evaluated bars include bars the model was trained or selected on, else None.
+
+    :param trained: the checkpoint's own config (without the ``--set`` overrides).
+    :param cfg: the evaluation config (with them).
+    :param dataset: the evaluation dataset.
+    :param split: the evaluated split.
+    """
+    same_source = trained.data.model_dump(exclude={"start", "end"}) == cfg.data.model_dump(exclude={"start", "end"})
+    if not same_source:
+        return None  # other candles (file, symbol or synthetic market): nothing of them was seen in training
+    if trained.data == cfg.data and trained.splits == cfg.splits:
+        seen = _seen_span(dataset.market.open_time_ms, dataset.splits)
+    else:
+        from bot.data import build_market, split_ranges
+
+        market = build_market(trained)
+        seen = _seen_span(market.open_time_ms, split_ranges(len(market), trained.splits, market.open_time_ms))
+    rows = dataset.splits[split]
+    start, end = int(dataset.market.open_time_ms[rows.start]), int(dataset.market.open_time_ms[rows.stop - 1])
+    if start > seen[1] or end < seen[0]:
+        return None
+    return (
+        f"IN-SAMPLE: the evaluated bars overlap the bars the model was trained and selected on (train + validation"
+        f" splits, {_iso(seen[0])} .. {_iso(seen[1])}); these results overstate out-of-sample performance"
+    )
+
+
+def _seen_span(open_time_ms: npt.NDArray[np.int64], splits: dict[str, range]) -> tuple[int, int]:
+    """Open times of the first and last bar of the train + validation splits (what training saw)."""
+    last = splits["validation"].stop if len(splits["validation"]) else splits["train"].stop
+    return int(open_time_ms[splits["train"].start]), int(open_time_ms[last - 1])
+
+
+def _iso(ms: int) -> str:
+    return str(np.datetime64(ms, "ms"))
+
+
+def _print_summary(report: EvaluationReport, label: str, warning: str | None, html: Path) -> None:
+    print(f"Evaluation of {label} on the {report.split} split ({report.agent.metrics.n_bars} bars):")
+    print(summary_table(report))
+    for r in report.randoms:
+        share = r.share_beaten_by(report.agent.metrics.total_return)
+        print(f"The agent's total return beats {share:.0%} of the runs of the {r.name} policy.")
+    if warning is not None:
+        print(f"WARNING: {warning}")
+    print(f"Report: {html}  (also report.md, metrics.json and PNG charts in {html.parent})")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Handler of ``bot evaluate``: backtest, baselines, report; walk-forward with ``--cv-folds K``.
+
+    :return: 0 on success (bot errors become exit code 2 in :func:`bot.cli.main`).
+    :raises SchemaMismatchError: when the data's observation schema differs from the model's.
+    :raises CheckpointError: for a missing or unreadable checkpoint.
+    """
+    _check_args(args)
+    cfg, folder = resolve_config(args.checkpoint, args.which, list(args.overrides))
+    out_dir = Path(args.out) if args.out else Path(args.checkpoint) / f"eval_{args.split}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    from bot.data import FeatureScaler, build_dataset  # heavy imports after the arguments are checked
+    from bot.evaluation.runner import evaluate_model
+    from bot.training.checkpoints import SCALER, load_checkpoint
+    from bot.training.logsetup import training_logging
+
+    with training_logging(cfg, out_dir) as (worker_init, log_stats, _log_file):
+        dataset = build_dataset(cfg, FeatureScaler.load(folder / SCALER))
+        loaded = load_checkpoint(args.checkpoint, args.which, schema_hash=dataset.schema_hash)
+        warning = in_sample_warning(loaded.config, cfg, dataset, args.split)
+        label = f"{Path(args.checkpoint).name} ({args.which}, step {loaded.manifest.get('timesteps', '?')})"
+        report = evaluate_model(
+            cfg, dataset, loaded.model, loaded.vecnormalize, args.split, label, fees_off=args.fees_off
+        )
+        if warning is not None:
+            logger.warning("%s", warning)
+            report.notes.insert(0, warning)
+        paths = write_report(report, out_dir)
+        _print_summary(report, label, warning, paths["html"])
+        if args.cv_folds:
+            from bot.evaluation.walk_forward import run_walk_forward, write_walk_forward
+
+            wf = run_walk_forward(
+                cfg,
+                args.cv_folds,
+                args.seeds,
+                out_dir / "walk_forward",
+                args.which,
+                fees_off=args.fees_off,
+                worker_init=worker_init,
+                log_stats=log_stats,
+            )
+            wf_paths = write_walk_forward(wf, out_dir / "walk_forward")
+            print(wf.summary())
+            print(f"Walk-forward report: {wf_paths['markdown']}")
+    return 0

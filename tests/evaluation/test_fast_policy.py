@@ -1,0 +1,112 @@
+"""The batched MLP inference gives exactly the actions of ``model.predict(deterministic=True)`` on real runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from bot.config import BotConfig, load_config
+from bot.data import FeatureScaler, build_dataset
+from bot.data.types import Dataset
+from bot.env import TradingEnv, make_env
+from bot.evaluation.backtest import decision_rows, evaluation_config, run_agent
+from bot.evaluation.fast_policy import FastMlpPolicy, Obs, PredictPolicy, make_policy
+from bot.training.algorithms import build_model
+from bot.training.checkpoints import SCALER, load_checkpoint
+from tests.support.market_builder import simple_dataset
+
+
+class _Compare:
+    """Acts with the plain policy and checks that the fast one agrees at every step."""
+
+    def __init__(self, fast: FastMlpPolicy, plain: PredictPolicy) -> None:
+        self.fast, self.plain, self.steps = fast, plain, 0
+
+    def act(self, obs: Obs, row: int) -> Any:
+        expected = self.plain.act(obs, row)
+        assert int(self.fast.act(obs, row)) == int(expected), f"row {row}"
+        self.steps += 1
+        return expected
+
+
+def _compare_on(env: TradingEnv, model: Any, vecnormalize: Any) -> _Compare:
+    fast = make_policy(
+        model, vecnormalize, env.dataset.obs_features, env.window, decision_rows(env), env.action_masks()
+    )
+    assert isinstance(fast, FastMlpPolicy)
+    compare = _Compare(fast, PredictPolicy(model, vecnormalize, env.action_masks()))
+    result = run_agent(env, compare)
+    assert compare.steps == result.metrics.n_bars - 1 > 100
+    return compare
+
+
+def test_fast_path_matches_predict_on_a_trained_checkpoint(tiny_run: Path) -> None:
+    loaded = load_checkpoint(tiny_run, "best")
+    assert loaded.vecnormalize is not None  # the fixture trains with VecNormalize: the normalised path is covered
+    cfg = evaluation_config(loaded.config)
+    dataset = build_dataset(cfg, FeatureScaler.load(tiny_run / SCALER))
+    for split in ("validation", "test"):
+        env = make_env(cfg, split, seed=0, dataset=dataset)
+        _compare_on(env, loaded.model, loaded.vecnormalize)
+
+
+def _untrained(algo: str, market: str, dataset: Dataset) -> tuple[TradingEnv, Any]:
+    cfg = evaluation_config(
+        load_config(
+            None,
+            [
+                f"training.algo={algo}",
+                f"portfolio.market={market}",
+                "env.window=6",
+                "training.ppo.net_arch=[16, 16]",
+                "training.dqn.net_arch=[16]",
+            ],
+        )
+    )
+    env = make_env(cfg, "test", seed=0, dataset=dataset)
+    train_env = make_env(cfg, "train", seed=0, dataset=dataset)
+    model = build_model(cfg.training, DummyVecEnv([lambda: train_env]), seed=3, device="cpu", tensorboard_log=None)
+    return env, model
+
+
+@pytest.mark.parametrize(("algo", "market"), [("ddqn", "perpetual"), ("maskable_ppo", "spot"), ("ppo", "perpetual")])
+def test_fast_path_matches_predict_for_each_algorithm(algo: str, market: str) -> None:
+    dataset = simple_dataset(n=900, seed=4, gap_at=700)
+    env, model = _untrained(algo, market, dataset)
+    assert len(env.evaluation_episodes) == 1  # the test split (rows 765..899) lies after the gap
+    _compare_on(env, model, None)
+
+
+def test_unsupported_policies_fall_back_to_predict() -> None:
+    dataset = simple_dataset(n=600, seed=5)
+    cfg: BotConfig = evaluation_config(load_config(None, ["env.action_type=continuous", "env.window=6"]))
+    env = make_env(cfg, "test", seed=0, dataset=dataset)
+    model = build_model(cfg.training, DummyVecEnv([lambda: env]), seed=1, device="cpu", tensorboard_log=None)
+    policy = make_policy(model, None, dataset.obs_features, 6, decision_rows(env), env.action_masks())
+    assert isinstance(policy, PredictPolicy)
+    assert make_policy(model, None, dataset.obs_features, 6, decision_rows(env), None, fast=False).__class__ is (
+        PredictPolicy
+    )
+
+
+def test_fast_path_on_real_data_across_the_march_2023_outage(btc_5m_path: Path) -> None:
+    overrides = [
+        "data.source=file",
+        f"data.path={btc_5m_path}",
+        "data.start=2023-03-18",
+        "data.end=2023-03-28",
+        "data.timeframes=[5m, 1h]",
+        "splits.train_fraction=0.5",
+        "splits.validation_fraction=0.1",
+        "env.window=8",
+        "training.ppo.net_arch=[32, 32]",
+    ]
+    cfg = evaluation_config(load_config(None, overrides))
+    dataset = build_dataset(cfg)
+    env = make_env(cfg, "test", seed=0, dataset=dataset)
+    assert len(env.evaluation_episodes) == 2  # the exchange outage of 2023-03-24 splits the test split in two runs
+    model = build_model(cfg.training, DummyVecEnv([lambda: env]), seed=2, device="cpu", tensorboard_log=None)
+    _compare_on(env, model, None)
