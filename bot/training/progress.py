@@ -61,6 +61,7 @@ class ProgressCallback(BaseCallback):
         self.event_every_s = event_every_s
         self.log_every_s = log_every_s
         self.last_loss: float | None = None
+        self.last_equity: float | None = None
         self._bar: Progress | None = None
         self._task: Any = None
         self._t0 = self._last_event = self._last_log = 0.0
@@ -88,16 +89,19 @@ class ProgressCallback(BaseCallback):
         return (self.num_timesteps - self._steps0) / elapsed if elapsed > 0 else 0.0
 
     def metrics(self) -> dict[str, float | None]:
-        """Latest mean episode reward (VecMonitor) and training loss."""
+        """Latest mean episode reward (VecMonitor), training loss, and mean equity over all envs."""
         buffer = self.model.ep_info_buffer
         reward = float(safe_mean([ep["r"] for ep in buffer])) if buffer else None
-        return {"reward": reward, "loss": self.last_loss}
+        return {"reward": reward, "loss": self.last_loss, "equity": self.last_equity}
 
     def _on_step(self) -> bool:
         loss = self.logger.name_to_value.get("train/loss")
         if loss is not None:
             self.last_loss = float(loss)
         now = time.monotonic()
+        if now - self._last_event >= self.event_every_s:
+            equities = [info["equity"] for info in self.locals.get("infos", ()) if "equity" in info]
+            self.last_equity = float(sum(equities) / len(equities)) if equities else None
         if self._bar is not None:
             self._bar.update(self._task, completed=self.num_timesteps, fps=self.fps())
         elif now - self._last_log >= self.log_every_s:
