@@ -158,16 +158,13 @@ class TextFileSink:
         self._writer.close()
 
 
-class JsonLinesSink:
-    """A JSON-lines file: one object per record with ``time, level, worker, pid, logger, message, exc``.
+class JsonLinesSink(TextFileSink):
+    """A size-rotated JSON-lines file: one object per record with ``time, level, worker, pid, logger, message, exc``.
 
     :param path: the file.
     :param max_bytes: rotate before the file would pass this size.
     :param backup_count: rotated files kept.
     """
-
-    def __init__(self, path: Path, max_bytes: int, backup_count: int) -> None:
-        self._writer = RotatingWriter(path, max_bytes, backup_count)
 
     def write(self, lines: Sequence[LogLine], texts: Sequence[str]) -> None:
         """Write every line as a JSON object."""
@@ -187,14 +184,6 @@ class JsonLinesSink:
                 for ln in lines
             ]
         )
-
-    def flush(self) -> None:
-        """Flush the file."""
-        self._writer.flush()
-
-    def close(self) -> None:
-        """Close the file."""
-        self._writer.close()
 
 
 class StreamSink:
