@@ -109,8 +109,8 @@ def gym_anytrading(cfg: BotConfig, dataset: Dataset) -> Any:
 class PortfolioOnly:
     """The floor under our env: the same PortfolioManager + DBE calls per step, without observation, reward or info.
 
-    ``ours - portfolio_only`` is what the env itself adds per step. Episodes reset like ours: at 1024 steps or past
-    ``env.max_drawdown``.
+    ``ours - portfolio_only`` is what the env itself adds per step. Episodes reset like ours: at the episode's end,
+    on bankruptcy or past ``env.max_drawdown``.
     """
 
     def __init__(self, cfg: BotConfig, dataset: Dataset) -> None:
@@ -119,6 +119,7 @@ class PortfolioOnly:
         self.time_ms, self.open = market.open_time_ms.tolist(), market.open.tolist()
         self.high, self.low, self.close = market.high.tolist(), market.low.tolist(), market.close.tolist()
         self.action_space = self.env.action_space
+        self.max_drawdown = cfg.env.max_drawdown
         self.t = self.stop = 0
 
     def reset(self, seed: int | None = None) -> None:
@@ -141,7 +142,8 @@ class PortfolioOnly:
             dbe.size_fraction,
         )
         dbe.update(t, pm.drawdown, pm.last_trade_pnl)
-        return None, 0.0, pm.drawdown > 0.5, t >= self.stop, None
+        terminated = pm.equity <= 0.0 or pm.drawdown > self.max_drawdown
+        return None, 0.0, terminated, not terminated and t >= self.stop, None
 
 
 def profile_ours(env: TradingEnv, actions: list[int]) -> str:

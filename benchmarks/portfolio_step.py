@@ -103,6 +103,9 @@ def main() -> int:
     parser.add_argument("--switch-prob", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if not args.data.is_file():
+        print(f"data file {args.data} not found; pass --data or clone ../shared beside the repo")
+        return 2
 
     df = pd.read_csv(args.data)
     times = df["timestamp"].astype("int64").tolist()

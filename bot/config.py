@@ -144,6 +144,8 @@ class FeaturesConfig(_Section):
 
 
 class WalkForwardConfig(_Section):
+    """Walk-forward folds over the data: consecutive blocks, each a training window, an embargo and a test window."""
+
     n_folds: int = Field(3, ge=1, le=50, description="number of walk-forward folds")
     embargo_bars: int = Field(288, ge=0, description="bars dropped between a fold's train and test windows")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="each fold's test window as a fraction of the fold")
@@ -206,6 +208,8 @@ class PortfolioConfig(_Section):
 
 
 class Bounds(_Section):
+    """A closed interval ``[low, high]`` that a DBE output is clamped to."""
+
     low: float
     high: float
 
@@ -233,6 +237,21 @@ class DBEConfig(_Section):
     stop_loss: Bounds = Field(default_factory=lambda: Bounds(low=0.005, high=0.05))
     take_profit: Bounds = Field(default_factory=lambda: Bounds(low=0.01, high=0.10))
     size: Bounds = Field(default_factory=lambda: Bounds(low=0.25, high=1.0))
+
+    @model_validator(mode="after")
+    def _check(self) -> DBEConfig:
+        # The env divides by these upper bounds (portfolio observation) and the portfolio rejects a size outside
+        # [0, 1] on the first trade: catch both here instead of deep inside a training run.
+        for key in ("stop_loss", "take_profit"):
+            high = getattr(self, key).high
+            if high <= 0:
+                raise ValueError(f"dbe.{key}.high={high} must be > 0 (a fraction of price, e.g. 0.05)")
+        if self.size.low < 0 or self.size.high > 1:
+            raise ValueError(
+                f"dbe.size bounds [{self.size.low}, {self.size.high}] must lie within [0, 1] (a fraction of the"
+                " target exposure); use e.g. {low: 0.25, high: 1.0}"
+            )
+        return self
 
 
 class EnvConfig(_Section):
@@ -267,6 +286,8 @@ class EnvConfig(_Section):
 
 
 class PPOConfig(_Section):
+    """stable-baselines3 PPO hyperparameters (same names as ``PPO``'s arguments); ``net_arch`` = hidden layer sizes."""
+
     learning_rate: float = Field(3e-4, gt=0, lt=1)
     n_steps: int = Field(256, ge=8, description="rollout steps per env per update (buffer = n_steps * n_envs)")
     batch_size: int = Field(256, ge=8)
@@ -281,6 +302,8 @@ class PPOConfig(_Section):
 
 
 class DQNConfig(_Section):
+    """Double-DQN hyperparameters (same names as stable-baselines3 ``DQN``'s arguments)."""
+
     learning_rate: float = Field(1e-4, gt=0, lt=1)
     buffer_size: int = Field(100_000, ge=100)
     learning_starts: int = Field(1_000, ge=0)
@@ -296,6 +319,8 @@ class DQNConfig(_Section):
 
 
 class TrainingConfig(_Section):
+    """Algorithm, parallel workers, budget, checkpoints and validation of a training run."""
+
     algo: Literal["ppo", "ddqn", "maskable_ppo"] = "ppo"
     n_workers: int = Field(2, ge=1, le=64, description="worker processes (1 = in-process)")
     n_envs_per_worker: int = Field(4, ge=1, le=256, description="environments stepped as a batch in each worker")
@@ -361,6 +386,8 @@ class LoggingConfig(_Section):
 
 
 class EvaluationConfig(_Section):
+    """Out-of-sample evaluation: baselines and the risk-free rate of the risk-adjusted metrics."""
+
     n_random_runs: int = Field(50, ge=1, description="random-policy baseline runs (mean and 95% CI)")
     ma_fast: int = Field(20, ge=1, description="fast moving average (bars) of the crossover baseline")
     ma_slow: int = Field(100, ge=2, description="slow moving average (bars) of the crossover baseline")
@@ -368,6 +395,8 @@ class EvaluationConfig(_Section):
 
 
 class LiveConfig(_Section):
+    """Paper trading on the exchange testnet: market, kill switches, retries and the state file."""
+
     exchange: Literal["bybit"] = "bybit"
     symbol: str = Field("BTC/USDT:USDT", description="ccxt symbol; ':USDT' = linear perpetual")
     timeframe: Timeframe = "5m"
@@ -382,6 +411,8 @@ class LiveConfig(_Section):
 
 
 class ApiConfig(_Section):
+    """The control API and dashboard: bind address, job store and bearer-token variable."""
+
     host: str = Field("127.0.0.1", description="bind address; loopback by default")
     port: int = Field(8000, ge=1, le=65535)
     db_path: str = Field("checkpoints/api.sqlite", description="SQLite job store (WAL)")

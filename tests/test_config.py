@@ -74,6 +74,10 @@ def test_cross_field_rules() -> None:
         load_config(None, ["portfolio.market=spot", "portfolio.leverage=2"])
     with pytest.raises(ConfigError, match="data.path is required"):
         load_config(None, ["data.source=file"])
+    with pytest.raises(ConfigError, match=r"dbe\.size bounds \[0\.25, 1\.5\] must lie within \[0, 1\]"):
+        load_config(None, ["dbe.size={low: 0.25, high: 1.5}"])
+    with pytest.raises(ConfigError, match=r"dbe\.stop_loss\.high=0\.0 must be > 0"):
+        load_config(None, ["dbe.stop_loss={low: 0, high: 0}"])
 
 
 @pytest.mark.parametrize(

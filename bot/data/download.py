@@ -286,15 +286,18 @@ def run_fetch_data(args: argparse.Namespace) -> int:
     until_ms = None if args.until is None else parse_utc_ms(args.until, "--until")
     if until_ms is not None and since_ms >= until_ms:
         raise ConfigError(f"--since={args.since!r} must be before --until={args.until!r}")
-    ex = make_exchange(args.exchange, testnet=args.testnet, exchange_url=args.exchange_url)
-    path = ohlcv_path(args.out_dir, ex.id, args.symbol, args.timeframe)
     # Only the config's logging section matters here; no log file: the console is the record of a download.
     log_settings = SmartLogSettings(**load_config(args.config, args.overrides).logging.model_dump())
     log_settings = dataclasses.replace(log_settings, file=None, jsonl_file=None)
-    with (
-        setup_logging(log_settings, args.out_dir, n_workers=1),
-        _progress_reporter(f"{ex.id} {args.symbol} {args.timeframe}") as progress,
-    ):
-        summary = download_ohlcv(ex, args.symbol, args.timeframe, since_ms, until_ms, path, progress=progress)
+    ex = make_exchange(args.exchange, testnet=args.testnet, exchange_url=args.exchange_url)
+    path = ohlcv_path(args.out_dir, ex.id, args.symbol, args.timeframe)
+    try:
+        with (
+            setup_logging(log_settings, args.out_dir, n_workers=1),
+            _progress_reporter(f"{ex.id} {args.symbol} {args.timeframe}") as progress,
+        ):
+            summary = download_ohlcv(ex, args.symbol, args.timeframe, since_ms, until_ms, path, progress=progress)
+    finally:
+        ex.close()  # the client's HTTP session (keep-alive sockets)
     _print_summary(summary, args.symbol, args.timeframe)
     return 0

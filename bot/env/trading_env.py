@@ -190,7 +190,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         if self._is_discrete:
             try:
                 target = self._targets[action] if action >= 0 else self.actions.target(action)
-            except (IndexError, TypeError):
+            except (IndexError, TypeError, ValueError):  # not a plain in-range int: the mapper says what is wrong
                 target = self.actions.target(action)
         else:
             target = self.actions.target(action)

@@ -151,6 +151,8 @@ def test_step_after_the_end_and_bad_arguments(make_cfg: ConfigFactory, small_dat
     env.reset(seed=0)
     with pytest.raises(ValueError, match=r"outside the action space Discrete\(3\)"):
         env.step(5)
+    with pytest.raises(ValueError, match=r"action array\(\[1, 2\]\) must be one integer in \[0, 3\)"):
+        env.step(np.array([1, 2]))
     with pytest.raises(ValueError, match=r"reset options \['start'\] are unknown"):
         env.reset(options={"start": 3})
     with pytest.raises(ValueError, match="end_index=100 needs a start_index"):
