@@ -251,6 +251,11 @@ class DBEConfig(_Section):
                 f"dbe.size bounds [{self.size.low}, {self.size.high}] must lie within [0, 1] (a fraction of the"
                 " target exposure); use e.g. {low: 0.25, high: 1.0}"
             )
+        if self.low_vol_percentile >= self.high_vol_percentile:
+            raise ValueError(
+                f"dbe.low_vol_percentile={self.low_vol_percentile} must be < dbe.high_vol_percentile="
+                f"{self.high_vol_percentile}; lower the first or raise the second"
+            )
         return self
 
 

@@ -34,7 +34,6 @@ import numpy.typing as npt
 
 from bot.config import DBEConfig
 from bot.dbe.inputs import dbe_inputs, rolling_percentile
-from bot.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +74,6 @@ class DynamicBehaviorEngine:
     :param trend: float [n] signed trend strength in [-1, 1] per bar, known at each bar's close (NaN = 0).
     :raises ValueError: when the arrays are not 1-D of equal, non-zero length, ``trend`` leaves [-1, 1] or
         ``atr_rel`` is negative.
-    :raises ConfigError: when ``dbe.low_vol_percentile >= dbe.high_vol_percentile``.
 
     Attributes after :meth:`update`: ``mode`` (a :class:`DBEMode`), ``stop_loss_pct``, ``take_profit_pct``,
     ``size_fraction``, ``mode_changed``, ``win_streak``, ``loss_streak``, ``vol_percentile``.
@@ -113,11 +111,6 @@ class DynamicBehaviorEngine:
         atr = np.asarray(atr_rel, dtype=np.float64)
         tr = np.asarray(trend, dtype=np.float64)
         _check_inputs(atr, tr)
-        if cfg.low_vol_percentile >= cfg.high_vol_percentile:
-            raise ConfigError(
-                f"dbe.low_vol_percentile={cfg.low_vol_percentile} must be < dbe.high_vol_percentile="
-                f"{cfg.high_vol_percentile}; lower the first or raise the second in config/config.yaml"
-            )
         self.cfg = cfg
         self._enabled = cfg.enabled
         vol = rolling_percentile(atr, cfg.atr_window)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.config import Bounds, DBEConfig
+from bot.config import Bounds, DBEConfig, load_config
 from bot.dbe import DBEMode, DynamicBehaviorEngine, dbe_inputs
 from bot.errors import ConfigError
 
@@ -235,9 +235,7 @@ def test_bad_inputs_are_rejected() -> None:
     with pytest.raises(ValueError, match="atr_rel must be >= 0"):
         DynamicBehaviorEngine(cfg, -np.ones(10), np.zeros(10))
     with pytest.raises(ConfigError, match=r"dbe.low_vol_percentile=0.8 must be < dbe.high_vol_percentile=0.5"):
-        DynamicBehaviorEngine(
-            DBEConfig(atr_window=WINDOW, low_vol_percentile=0.8, high_vol_percentile=0.5), np.ones(10), np.zeros(10)
-        )
+        load_config(None, ["dbe.low_vol_percentile=0.8", "dbe.high_vol_percentile=0.5"])
 
 
 def test_real_candles_visit_every_mode(btc_5m_path: Path) -> None:
