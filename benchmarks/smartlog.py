@@ -36,6 +36,8 @@ from bot.smartlog import (
 )
 
 N_WORKERS = 4
+#: Longest wait for every record to be written or counted as dropped (seconds).
+ACCOUNT_TIMEOUT_S = 300.0
 OUT = Path(__file__).resolve().parent / "out" / "smartlog.json"
 
 
@@ -110,6 +112,8 @@ def bench_throughput(n_per_worker: int, start_method: str, queue_size: int) -> d
             start = time.perf_counter()
             go.set()
             while _accounted(listener.stats()) < total:
+                if time.perf_counter() - start > ACCOUNT_TIMEOUT_S:  # a worker died or records vanished: never hang
+                    raise RuntimeError(f"only {_accounted(listener.stats())} of {total} records accounted for")
                 time.sleep(0.002)
             elapsed = time.perf_counter() - start
             for worker in workers:

@@ -105,6 +105,7 @@ def _lookahead_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m bot`` parser: one sub-command per entry in ``_HANDLERS``, each with its own flags."""
     parser = argparse.ArgumentParser(prog="bot", description="Multi-process RL trading bot.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_train_parser, _evaluate_parser, _paper_parser, _serve_parser, _fetch_parser, _lookahead_parser):

@@ -6,8 +6,6 @@ import html
 import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from matplotlib.figure import Figure
 
 from bot.evaluation.metrics import drawdown_series
 from bot.evaluation.results import BacktestResult, EvaluationReport
+from bot.training.checkpoints import atomic_write_bytes
 
 #: Metrics shown in the tables, in order, with how to format them.
 _TABLE: list[tuple[str, str]] = [
@@ -67,24 +66,12 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and a rename (readers never see half)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _save(fig: Figure, path: Path) -> None:
     """Save a figure as PNG atomically and free it."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
-    atomic_write(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _dates(result: BacktestResult) -> np.ndarray:
@@ -352,8 +339,8 @@ def write_report(report: EvaluationReport, out_dir: str | Path) -> dict[str, Pat
                 "p97_5": r.p975,
                 "agent_beats_share": r.share_beaten_by(report.agent.metrics.total_return),
             }
-    atomic_write(paths["metrics"], json.dumps(json_safe(payload), indent=2).encode())
+    atomic_write_bytes(paths["metrics"], json.dumps(json_safe(payload), indent=2).encode())
     markdown = _markdown(report)
-    atomic_write(paths["markdown"], markdown.encode())
-    atomic_write(paths["html"], _html(f"Evaluation of {report.checkpoint}", markdown).encode())
+    atomic_write_bytes(paths["markdown"], markdown.encode())
+    atomic_write_bytes(paths["html"], _html(f"Evaluation of {report.checkpoint}", markdown).encode())
     return paths

@@ -25,9 +25,9 @@ from bot.data.types import Dataset, MarketData
 from bot.errors import ConfigError
 from bot.evaluation.backtest import evaluation_config
 from bot.evaluation.baselines import mean_ci
-from bot.evaluation.report import atomic_write, json_safe
+from bot.evaluation.report import json_safe
 from bot.evaluation.runner import backtest_split, run_baselines
-from bot.training.checkpoints import load_checkpoint
+from bot.training.checkpoints import atomic_write_bytes, load_checkpoint
 from bot.training.events import EventWriter
 from bot.training.metrics import LogStats
 from bot.training.progress import StopFlag
@@ -204,7 +204,7 @@ def write_walk_forward(result: WalkForwardResult, out_dir: Path) -> dict[str, Pa
         },
     }
     paths = {"json": out_dir / "walk_forward.json", "markdown": out_dir / "walk_forward.md"}
-    atomic_write(paths["json"], json.dumps(json_safe(payload), indent=2).encode())
+    atomic_write_bytes(paths["json"], json.dumps(json_safe(payload), indent=2).encode())
     lines = [
         f"# Walk-forward: {result.n_folds} folds x {len(result.seeds)} seed(s)",
         "",
@@ -226,5 +226,5 @@ def write_walk_forward(result: WalkForwardResult, out_dir: Path) -> dict[str, Pa
     for key in aggs["agent"]:
         cells = [f"{aggs[p][key][0]:.4g} [{aggs[p][key][1]:.4g}, {aggs[p][key][2]:.4g}]" for p in policies]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
-    atomic_write(paths["markdown"], ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(paths["markdown"], ("\n".join(lines) + "\n").encode())
     return paths

@@ -174,7 +174,9 @@ class SmartLogListener:
                         )
                     )
         except (TypeError, ValueError) as exc:
-            self._report(f"SmartLogger listener: skipped a malformed queue item ({exc!r}): {batch!r:.200}")
+            # redacted like every line: the item may hold a message with a secret
+            item = self._redactor.redact(repr(batch))[:200]
+            self._report(f"SmartLogger listener: skipped a malformed queue item ({exc!r}): {item}")
             return
         if lines:
             counters.add(worker, "written", len(lines))

@@ -47,6 +47,11 @@ class DoubleDQN(DQN):
     """SB3 ``DQN`` whose ``train()`` uses :func:`double_dqn_target`; everything else (and ``DQN.load``) is DQN's."""
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        """SB3 ``DQN.train`` with the TD target of :func:`double_dqn_target` (Huber loss, gradient clipping alike).
+
+        :param gradient_steps: gradient steps to take.
+        :param batch_size: transitions sampled from the replay buffer per step.
+        """
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         losses = []

@@ -259,9 +259,14 @@ def load_checkpoint(
         scaler = FeatureScaler.load(folder / SCALER)
     except (ConfigError, DataError) as e:
         raise CheckpointError(f"checkpoint {folder} is unreadable: {e}") from e
+    if "algorithm" not in manifest:
+        raise CheckpointError(f"checkpoint {folder}: {MANIFEST} names no algorithm; it was not written by `bot train`")
     vecnormalize = None
-    if (folder / VECNORMALIZE).is_file():
-        with (folder / VECNORMALIZE).open("rb") as fh:
-            vecnormalize = pickle.load(fh)
-    model = load_class(str(manifest["algorithm"])).load(folder / MODEL, env=env, device=device)
+    try:
+        if (folder / VECNORMALIZE).is_file():
+            with (folder / VECNORMALIZE).open("rb") as fh:
+                vecnormalize = pickle.load(fh)
+        model = load_class(str(manifest["algorithm"])).load(folder / MODEL, env=env, device=device)
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as e:  # SB3 reports a bad zip as ValueError
+        raise CheckpointError(f"checkpoint {folder} is unreadable: {type(e).__name__}: {e}") from e
     return LoadedCheckpoint(model, vecnormalize, config, manifest, scaler, folder)

@@ -59,16 +59,21 @@ def _new_run_dir(cfg: BotConfig) -> Path:
                 f"run folder {run_dir} already holds a run; pass --resume {run_dir} to continue it or set another"
                 " run_name"
             )
-    else:
-        symbol = re.sub(r"[^A-Za-z0-9]+", "", cfg.data.symbol)
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        run_dir = parent / f"{cfg.training.algo}_{symbol}_{stamp}"
-        n = 1
-        while run_dir.exists():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir
+    symbol = re.sub(r"[^A-Za-z0-9]+", "", cfg.data.symbol)
+    base = f"{cfg.training.algo}_{symbol}_{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    parent.mkdir(parents=True, exist_ok=True)
+    run_dir, n = parent / base, 1
+    while True:
+        try:
+            # mkdir claims the name atomically: trainers started in the same second (the control API starts queued
+            # jobs together) never share a run folder, as an exists() check followed by mkdir could
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
             n += 1
-            run_dir = parent / f"{cfg.training.algo}_{symbol}_{stamp}-{n}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+            run_dir = parent / f"{base}-{n}"
 
 
 def resolve_run(args: argparse.Namespace) -> tuple[BotConfig, Path, bool]:
@@ -77,7 +82,8 @@ def resolve_run(args: argparse.Namespace) -> tuple[BotConfig, Path, bool]:
     With ``--resume`` the run's own ``config.yaml`` is the base (``--config`` is ignored) and overrides apply on
     top, e.g. ``--timesteps`` to extend the budget.
 
-    :raises ConfigError: for a bad config or override, or a ``run_name`` that already holds a run.
+    :raises ConfigError: for a bad config or override, a ``run_name`` that already holds a run, or an algorithm
+        other than the resumed run's.
     :raises CheckpointError: when the run to resume does not exist.
     """
     overrides = flag_overrides(args)
@@ -90,7 +96,14 @@ def resolve_run(args: argparse.Namespace) -> tuple[BotConfig, Path, bool]:
     else:
         run_dir = Path(args.resume)
     checkpoint_folder(run_dir, "latest")  # raises CheckpointError naming the folder when it is not a run
-    return load_config(run_dir / CONFIG, overrides), run_dir, True
+    cfg = load_config(run_dir / CONFIG, overrides)
+    saved_algo = read_manifest(run_dir).get("algorithm")
+    if cfg.training.algo != saved_algo:
+        raise ConfigError(
+            f"training.algo={cfg.training.algo!r} cannot resume {run_dir}, a {saved_algo!r} run; drop --algo (or the"
+            " training.algo override) or start a new run"
+        )
+    return cfg, run_dir, True
 
 
 @contextmanager

@@ -14,7 +14,9 @@ import multiprocessing as mp
 import sys
 import time
 from collections.abc import Sequence
+from multiprocessing import util
 from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import gymnasium as gym
@@ -32,6 +34,9 @@ from bot.training.obs_buffer import ObsLayout
 from bot.training.worker import EnvBatch, EnvFactory, WorkerFailure, WorkerInit, dispatch, failure, worker_main
 
 logger = logging.getLogger(__name__)
+
+#: How long ``close`` waits for a worker's pending reply, its ``close`` answer, and its exit (each, seconds).
+CLOSE_TIMEOUT_S = 5.0
 
 
 def default_start_method() -> str:
@@ -80,6 +85,9 @@ class _ProcessWorker:
         )
         self.process.start()
         work_remote.close()
+        # Workers ignore SIGTERM (see worker_main), so multiprocessing's exit hook (SIGTERM, then join) could wait
+        # forever for a worker of a VecEnv that was never closed: kill it first (exit priority >= 0 runs before).
+        self._finalizer = util.Finalize(self, _kill, args=(self.process,), exitpriority=10)
 
     def _gone(self, detail: str) -> TrainingError:
         code = self.process.exitcode
@@ -116,16 +124,23 @@ class _ProcessWorker:
         if self.process.is_alive():
             try:
                 self.remote.send(("close", None))
-                if self.remote.poll(5.0):
+                if self.remote.poll(CLOSE_TIMEOUT_S):
                     self.remote.recv()
             except (BrokenPipeError, ConnectionResetError, EOFError):
                 logger.debug("worker %d closed its pipe before close", self.worker_id)
-        self.process.join(5.0)
+        self.process.join(CLOSE_TIMEOUT_S)
         if self.process.is_alive():
-            logger.warning("worker %d did not stop within 5 s; terminating it", self.worker_id)
-            self.process.terminate()
-            self.process.join(5.0)
+            logger.warning("worker %d did not stop within %.0f s; killing it", self.worker_id, CLOSE_TIMEOUT_S)
+            _kill(self.process)
+        self._finalizer.cancel()
         self.remote.close()
+
+
+def _kill(process: BaseProcess) -> None:
+    """SIGKILL a worker process that is still alive (it ignores SIGTERM) and reap it."""
+    if process.is_alive():
+        process.kill()
+        process.join(CLOSE_TIMEOUT_S)
 
 
 class ParallelVecEnv(VecEnv):
@@ -197,13 +212,13 @@ class ParallelVecEnv(VecEnv):
         k = self.n_envs_per_worker
         self.layout = ObsLayout(obs_space, self.n_workers, k, ctx=ctx)
         wrapped = CloudpickleWrapper(factory)
-        for w in range(self.n_workers):
-            args = (wrapped, w, k, self.layout, worker_init, self.send_action_masks)
-            self._workers.append(_ProcessWorker(ctx, w, args, poll_interval_s, timeout_s))
         try:
+            for w in range(self.n_workers):
+                args = (wrapped, w, k, self.layout, worker_init, self.send_action_masks)
+                self._workers.append(_ProcessWorker(ctx, w, args, poll_interval_s, timeout_s))
             for worker in self._workers:
                 worker.recv()  # the "envs built" reply
-        except TrainingError:
+        except BaseException:  # a worker that cannot start or build its envs: stop the ones already running
             self.close()
             raise
         logger.info("started %d %s workers with %d envs each", self.n_workers, method, k)
@@ -314,11 +329,8 @@ class ParallelVecEnv(VecEnv):
         if self.closed:
             return
         self.closed = True
-        if self.waiting:
-            try:
-                self._recv_all(range(self.n_workers))
-            except TrainingError:
-                logger.debug("discarding the pending step of a failed worker at close")
-            self.waiting = False
+        # A pending step reply is read by each worker's close(), with a bounded wait: an env that hangs (or a second
+        # Ctrl-C during step_wait) must not make close() wait for it forever.
+        self.waiting = False
         for worker in self._workers:
             worker.close()

@@ -214,8 +214,11 @@ def worker_main(
     parent can close it in an orderly way.
     """
     parent_remote.close()
-    # Ctrl-C reaches the whole process group: only the parent decides how to stop (it saves a checkpoint first).
+    # Ctrl-C and the control API's SIGTERM reach the whole process group: only the parent decides how to stop (it
+    # saves a checkpoint first, then sends ``close``); a worker killed here would turn a cancel into a failed run.
+    # The parent ends a worker that does not stop with SIGKILL (see ``_ProcessWorker.close``).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import torch
 
     torch.set_num_threads(1)

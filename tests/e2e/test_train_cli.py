@@ -80,6 +80,30 @@ def test_sigint_saves_a_loadable_checkpoint(btc_5m_path: Path, tmp_path: Path) -
     assert progress and progress[0]["metrics"]["equity"] > 0  # mean equity over all envs, for the dashboard chart
 
 
+def test_sigterm_to_the_process_group_is_a_cancel_not_a_worker_failure(btc_5m_path: Path, tmp_path: Path) -> None:
+    # what the control API's cancel does: SIGTERM to the trainer's process group, which holds the workers too
+    events = tmp_path / "events.jsonl"
+    cmd = [sys.executable, SCRIPT, "--no-progress", "--events-jsonl", str(events)]
+    cmd += set_args([*real_data_overrides(btc_5m_path, tmp_path / "ck"), "training.total_timesteps=1000000"])
+    proc = subprocess.Popen(
+        cmd, cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait_for_event(events, "progress", proc, timeout_s=120)
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130, err[-3000:]
+    manifest = json.loads((only_run(tmp_path / "ck") / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    emitted = [json.loads(line) for line in events.read_text().splitlines()]
+    assert emitted[-1]["type"] == "cancelled" and emitted[-1]["reason"] == "SIGTERM"
+
+
 def test_bad_flag_value_is_one_clear_line(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, SCRIPT, "--workers", "0", "--checkpoint-dir", str(tmp_path)],

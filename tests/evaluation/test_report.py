@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -71,6 +72,16 @@ def test_write_report_files(report: EvaluationReport, tmp_path: Path) -> None:
     for text in ('<img src="equity.png"', "<h2>Cost sensitivity</h2>", "<td>total_return</td>", "<li>a note</li>"):
         assert text in page
     assert not list((tmp_path / "out").glob(".*"))  # no temp files left behind
+
+
+def test_report_files_get_ordinary_permissions(report: EvaluationReport, tmp_path: Path) -> None:
+    # temp files are created 0600; the reports must stay readable by others (a web server, a colleague)
+    old = os.umask(0o022)
+    try:
+        paths = write_report(report, tmp_path / "out")
+    finally:
+        os.umask(old)
+    assert {oct(p.stat().st_mode & 0o777) for p in paths.values()} == {oct(0o644)}
 
 
 def test_infinite_metrics_are_written_as_strings(report: EvaluationReport, tmp_path: Path) -> None:

@@ -164,3 +164,15 @@ def test_stop_is_idempotent(tmp_path: Path) -> None:
         logging.getLogger("tests.main").error("one line")
     listener.stop()
     assert len(read_lines(tmp_path / "bot.log")) == 1
+
+
+def test_a_malformed_queue_item_is_reported_redacted_and_skipped(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with setup_logging(SmartLogSettings(console=False), tmp_path, 1) as listener:
+        assert listener.submit((0, 1, 0, 0, 0, [("api_key=abc123 is not a record",)]))
+        logging.getLogger("tests.main").error("the listener carries on")
+    err = capfd.readouterr().err
+    assert "skipped a malformed queue item" in err and "api_key=[REDACTED]" in err
+    assert "abc123" not in err
+    assert [line.message for line in read_lines(tmp_path / "bot.log")] == ["the listener carries on"]

@@ -110,6 +110,9 @@ def test_missing_checkpoints_are_clear_errors(tmp_path: Path, model_and_norm: tu
         load_checkpoint(tmp_path, "7")
     with pytest.raises(CheckpointError, match=r"checkpoint 'newest' is not 'best', 'latest' or a step number"):
         load_checkpoint(tmp_path, "newest")
+    (tmp_path / "model.zip").write_bytes(b"cut short")
+    with pytest.raises(CheckpointError, match=r"is unreadable: ValueError: .*wasn't a zip-file"):
+        load_checkpoint(tmp_path)
     (tmp_path / "model.zip").unlink()
     with pytest.raises(CheckpointError, match=r"lacks model.zip"):
         load_checkpoint(tmp_path)

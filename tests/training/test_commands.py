@@ -54,6 +54,30 @@ def test_new_run_folder_is_named_after_algo_and_symbol(tmp_path: Path) -> None:
     assert run_dir.is_dir() and cfg.data.symbol == "SYN/USDT"
 
 
+def test_trainers_started_in_the_same_second_never_share_a_run_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = resolve_run(_args("--checkpoint-dir", str(tmp_path)))[1]
+    # the other trainer has not created its folder yet when this one looks, and creates it just after
+    monkeypatch.setattr(Path, "exists", lambda self: False)
+    monkeypatch.setattr("bot.training.commands.datetime", _FrozenClock(first.name.removeprefix("ppo_SYNUSDT_")))
+    second = resolve_run(_args("--checkpoint-dir", str(tmp_path)))[1]
+    assert second != first and second.name == f"{first.name}-2" and second.is_dir()
+
+
+class _FrozenClock:
+    """Stands in for ``datetime`` in bot.training.commands: ``now()`` gives the stamp of an earlier run."""
+
+    def __init__(self, stamp: str) -> None:
+        self.stamp = stamp
+
+    def now(self, tz: object) -> _FrozenClock:
+        return self
+
+    def strftime(self, fmt: str) -> str:
+        return self.stamp
+
+
 def test_named_run_that_exists_is_refused(tmp_path: Path) -> None:
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "manifest.json").write_text("{}")
@@ -66,6 +90,16 @@ def test_resume_errors_name_the_folder(tmp_path: Path) -> None:
         resolve_run(_args("--checkpoint-dir", str(tmp_path), "--resume"))
     with pytest.raises(CheckpointError, match=r"nowhere is not a run folder \(no manifest.json\)"):
         resolve_run(_args("--resume", str(tmp_path / "nowhere")))
+
+
+def test_resume_with_another_algorithm_is_refused_before_loading(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(load_config(None, ["training.algo=ppo"]).to_yaml())
+    (run / "manifest.json").write_text('{"algorithm": "ppo"}')
+    assert resolve_run(_args("--resume", str(run)))[2] is True
+    with pytest.raises(ConfigError, match=r"training.algo='ddqn' cannot resume .*run, a 'ppo' run; drop --algo"):
+        resolve_run(_args("--resume", str(run), "--algo", "ddqn"))
 
 
 def test_signals_set_the_stop_flag_and_handlers_are_restored() -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+import bot.training.vec_env as vec_env
 from bot.errors import TrainingError
 from bot.training.obs_buffer import ObsLayout
 from bot.training.vec_env import ParallelVecEnv
@@ -125,6 +126,32 @@ def test_silently_dead_worker_is_detected_quickly() -> None:
     finally:
         venv.close()
         venv.close()  # idempotent
+
+
+def test_workers_ignore_sigterm_so_the_parent_decides_when_they_stop() -> None:
+    # the control API cancels a run with SIGTERM to the trainer's whole process group
+    venv = ParallelVecEnv(ToyEnvFactory(), n_workers=2, n_envs_per_worker=1)
+    try:
+        venv.reset()
+        for worker in venv._workers:
+            os.kill(worker.process.pid, signal.SIGTERM)  # type: ignore[union-attr]
+        time.sleep(0.3)
+        venv.step(np.zeros(2, int))
+        assert all(worker.process.is_alive() for worker in venv._workers)  # type: ignore[union-attr]
+    finally:
+        venv.close()
+    assert [worker.process.exitcode for worker in venv._workers] == [0, 0]  # type: ignore[union-attr]
+
+
+def test_close_during_a_hung_step_kills_the_worker_in_bounded_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vec_env, "CLOSE_TIMEOUT_S", 0.5)
+    venv = ParallelVecEnv(ToyEnvFactory(step_cost=10**12), n_workers=2, n_envs_per_worker=1)
+    venv.reset()
+    venv.step_async(np.zeros(2, int))  # never answered: every env's step spins
+    started = time.monotonic()
+    venv.close()
+    assert time.monotonic() - started < 5
+    assert [worker.process.exitcode for worker in venv._workers] == [-signal.SIGKILL] * 2  # type: ignore[union-attr]
 
 
 def test_failing_factory_is_reported_at_start() -> None:
