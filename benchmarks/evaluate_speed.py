@@ -35,7 +35,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.data import build_dataset  # noqa: E402
 from bot.env import EpisodeBounds, make_env  # noqa: E402
-from bot.evaluation import PredictPolicy, evaluation_config, make_policy, run_agent  # noqa: E402
+from bot.evaluation import FastMlpPolicy, PredictPolicy, evaluation_config, make_policy, run_agent  # noqa: E402
 from bot.evaluation.backtest import decision_rows, run_episode  # noqa: E402
 from bot.evaluation.fast_policy import Obs  # noqa: E402
 from bot.training.algorithms import build_model  # noqa: E402
@@ -112,6 +112,8 @@ def main() -> int:
     plain = _Recorder(PredictPolicy(model, None, None))
     predict = rates(lambda: run_episode(env, plain, part), part.n_steps, 1)
     fast_policy = make_policy(model, None, dataset.obs_features, cfg.env.window, rows, env.action_masks())
+    if not isinstance(fast_policy, FastMlpPolicy):
+        raise SystemExit(f"the batched path is not in use ({type(fast_policy).__name__}): the figures would mislead")
     fast_rec = _Recorder(fast_policy)
     run_episode(env, fast_rec, part)
     same = fast_rec.actions == plain.actions

@@ -38,16 +38,18 @@ def training_logging(cfg: BotConfig, run_dir: Path) -> Iterator[tuple[WorkerInit
     saved_level = trade_logger.level
     if not log_trades:
         trade_logger.setLevel(logging.WARNING)  # in-process envs (--workers 1)
-    with setup_logging(settings, run_dir, n_workers) as listener:
-        worker_init = (
-            partial(_init_training_worker, listener.worker_handle(), n_workers, log_trades) if n_workers > 1 else None
-        )
+    try:
+        with setup_logging(settings, run_dir, n_workers) as listener:
+            worker_init = (
+                partial(_init_training_worker, listener.worker_handle(), n_workers, log_trades)
+                if n_workers > 1
+                else None
+            )
 
-        def suppressed() -> dict[str, Any]:
-            counts: dict[str, Any] = listener.stats().get("suppressed", {})
-            return counts
+            def suppressed() -> dict[str, Any]:
+                counts: dict[str, Any] = listener.stats().get("suppressed", {})
+                return counts
 
-        try:
             yield worker_init, suppressed, (run_dir / settings.file if settings.file else None)
-        finally:
-            trade_logger.setLevel(saved_level)
+    finally:
+        trade_logger.setLevel(saved_level)

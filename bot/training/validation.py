@@ -54,10 +54,14 @@ class ValidationResult:
 
 
 def make_validation_env(cfg: BotConfig, dataset: Dataset, split: str = "validation") -> gym.Env[Any, Any]:
-    """One env over ``split`` with sequential (not random) episodes."""
+    """One env over ``split`` with sequential (not random) episodes.
 
+    The drawdown termination is lifted (as ``bot evaluate`` does), so every model is scored on the same bars; only
+    bankruptcy ends a validation run early.
+    """
     eval_cfg = cfg.model_copy(deep=True)
     eval_cfg.env.random_start = False
+    eval_cfg.env.max_drawdown = 1.0
     return make_env(eval_cfg, split=split, worker_id=-1, seed=cfg.seed, dataset=dataset)
 
 
