@@ -335,6 +335,12 @@ class TrainingConfig(_Section):
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int = Field(0, ge=0, description="torch threads for the learner (0 = cores minus workers, >= 1)")
+    worker_timeout_s: float = Field(
+        600.0,
+        ge=0,
+        description="a worker silent this long (alive but no reply) counts as hung: the run saves a checkpoint and"
+        " fails (0 = wait as long as it lives)",
+    )
     log_trades: bool = Field(
         False,
         description="log every simulated trade opened/closed by the training envs (thousands a minute);"

@@ -117,6 +117,7 @@ def build_train_env(
         t.n_envs_per_worker,
         t.start_method,
         worker_init,
+        timeout_s=t.worker_timeout_s or None,
         send_action_masks=t.algo == "maskable_ppo",
     )
     venv: VecEnv = VecMonitor(inner)

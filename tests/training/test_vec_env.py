@@ -128,6 +128,20 @@ def test_silently_dead_worker_is_detected_quickly() -> None:
         venv.close()  # idempotent
 
 
+def test_hung_worker_fails_the_step_after_the_timeout() -> None:
+    venv = ParallelVecEnv(ToyEnvFactory(), n_workers=2, n_envs_per_worker=1, poll_interval_s=0.1, timeout_s=1.0)
+    try:
+        venv.reset()
+        os.kill(venv._workers[0].process.pid, signal.SIGSTOP)  # type: ignore[union-attr]  # alive, never answers
+        started = time.monotonic()
+        with pytest.raises(TrainingError, match=r"worker 0 sent no reply within 1 s; an environment hangs"):
+            venv.step(np.zeros(2, int))
+        assert time.monotonic() - started < 10
+    finally:
+        venv.close()
+    assert not any(worker.process.is_alive() for worker in venv._workers)  # type: ignore[union-attr]
+
+
 def test_workers_ignore_sigterm_so_the_parent_decides_when_they_stop() -> None:
     # the control API cancels a run with SIGTERM to the trainer's whole process group
     venv = ParallelVecEnv(ToyEnvFactory(), n_workers=2, n_envs_per_worker=1)
