@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,9 @@ def read_paper_account(state_path: Path | None, stale_after_s: float = 900.0) ->
             "updated_at": None,
         }
     try:
-        with sqlite3.connect(f"file:{state_path}?mode=ro", uri=True, timeout=2) as conn:
+        # closing(): a sqlite3 connection's own context manager only commits, it never closes the file.
+        # as_uri() percent-encodes the path, so a '?' or '#' in a folder name cannot break the URI.
+        with closing(sqlite3.connect(f"{state_path.resolve().as_uri()}?mode=ro", uri=True, timeout=2)) as conn:
             conn.row_factory = sqlite3.Row
             table = _snapshot_table(conn)
             row = conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid DESC LIMIT 1').fetchone() if table else None

@@ -277,6 +277,7 @@ class JobRunner:
 
     def _finish(self, active: _Active, code: int) -> None:
         self._active.pop(active.job_id, None)
+        active.process.kill_leftovers()
         job = self._get(active.job_id)
         tail = self._store.tail_logs(job.id, 20)
         fields, message_type, data = finalize(job, active.terminal, code, tail, stopping=self._stopping)

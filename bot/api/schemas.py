@@ -114,10 +114,14 @@ class JobAccepted(BaseModel):
 
 
 class JobList(BaseModel):
+    """Reply of ``GET /api/training/jobs``: jobs, newest first."""
+
     jobs: list[JobView]
 
 
 class MetricPoint(BaseModel):
+    """One progress event of a job: its time (unix s), timesteps, fps and metrics (NaN as null)."""
+
     time: float
     timesteps: int
     fps: float | None
@@ -125,6 +129,8 @@ class MetricPoint(BaseModel):
 
 
 class MetricsView(BaseModel):
+    """Reply of ``GET /api/training/jobs/{id}/metrics``: the job's metric series, oldest first."""
+
     job_id: str
     points: list[MetricPoint]
 
@@ -137,4 +143,6 @@ class LinesView(BaseModel):
 
 
 class ConfigList(BaseModel):
+    """Reply of ``GET /api/training/configs``: config names a job may use (paths inside config/)."""
+
     configs: list[str]

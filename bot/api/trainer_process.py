@@ -63,6 +63,20 @@ class TrainerProcess:
         """Kill the trainer and its workers at once (SIGKILL to its process group)."""
         self._signal(signal.SIGKILL)
 
+    def kill_leftovers(self) -> None:
+        """SIGKILL whatever is left of the trainer's process group once the trainer itself has exited.
+
+        Workers that outlive a crashed trainer keep CPU and memory until then. Safe after the trainer was reaped:
+        Linux gives no new process a pid equal to a process group id still in use, and an empty group is skipped.
+        """
+        if self._popen.poll() is None:
+            return
+        try:
+            os.killpg(self._popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        logger.info("Sent SIGKILL to what was left of trainer pid %d's process group", self._popen.pid)
+
     def _signal(self, sig: signal.Signals) -> None:
         if self._popen.poll() is not None:
             return

@@ -40,6 +40,11 @@ logger = logging.getLogger(__name__)
 _URL_KEYS = ("spot", "futures", "v2", "public", "private")
 _DUPLICATE_LINK_ID = "110072"
 _LEVERAGE_NOT_MODIFIED = "110043"
+#: How far back each poll for exchange-triggered fills looks. Bybit answers a lone ``startTime`` on the order history
+#: with the 7 days after it only, so a start fixed at the run's beginning would go blind after a week.
+_FILLS_LOOKBACK_MS = 86_400_000
+#: Orders per order-history request (Bybit's maximum; its default is 20).
+_HISTORY_LIMIT = 50
 
 
 def make_exchange(live: LiveConfig, api_key: str | None, api_secret: str | None, timeout_ms: int = 10_000) -> Any:
@@ -118,6 +123,7 @@ class CcxtBroker:
         self.retry_policy = retry_policy
         self._rules: MarketRules | None = None
         self._fills_since_ms: int | None = None
+        self._last_time_ms = 0
         self._seen_exchange_orders: set[str] = set()
 
     # ------------------------------------------------------------------------------------------------ market data
@@ -152,7 +158,9 @@ class CcxtBroker:
     def fetch_time_ms(self) -> int:
         """The exchange clock (``/v5/market/time``), UTC ms."""
         with _translated("fetch time"):
-            return int(self.exchange.fetch_time())
+            now = int(self.exchange.fetch_time())
+        self._last_time_ms = max(self._last_time_ms, now)
+        return now
 
     @retrier
     def fetch_candles(self, timeframe: str, since_ms: int | None, limit: int) -> list[Candle]:
@@ -169,11 +177,14 @@ class CcxtBroker:
     def drain_fills(self) -> list[OrderState]:
         """Orders the exchange filled on its own since the last call: triggered stop-loss / take-profit closes.
 
-        Their client id is ``exchange-<order id>`` (they carry no ``orderLinkId`` of ours).
+        Their client id is ``exchange-<order id>`` (they carry no ``orderLinkId`` of ours). Each call looks back
+        :data:`_FILLS_LOOKBACK_MS` from the last exchange time seen, never before :meth:`prepare`.
         """
-        since = self._fills_since_ms
+        if self._fills_since_ms is None:
+            return []
+        since = max(self._fills_since_ms, self._last_time_ms - _FILLS_LOOKBACK_MS)
         with _translated(f"fetch closed orders of {self.symbol}"):
-            orders = self.exchange.fetch_closed_orders(self.symbol, since=since) if since is not None else []
+            orders = self.exchange.fetch_closed_orders(self.symbol, since=since, limit=_HISTORY_LIMIT)
         found = []
         for order in orders:
             state = _order_state(order)

@@ -12,12 +12,13 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bot.config import BotConfig, LiveConfig, load_config
-from bot.errors import CheckpointError, ConfigError, KillSwitchError
+from bot.errors import ConfigError, KillSwitchError
 from bot.live.broker import Broker, ExecutionPlan, OrderState
 from bot.live.ccxt_broker import CcxtBroker, make_exchange
 from bot.live.credentials import load_credentials
@@ -66,10 +67,8 @@ def resolve_config(args: argparse.Namespace, checkpoint_dir: Path) -> BotConfig:
 
 
 def _load(run_dir: str) -> LoadedCheckpoint:
-    try:
-        return load_checkpoint(run_dir, "best")
-    except CheckpointError:
-        return load_checkpoint(run_dir, "latest")
+    # best/ when validation wrote one, else the latest; a broken best/ is an error, never a silent switch of model
+    return load_checkpoint(run_dir, "best" if (Path(run_dir) / "best").is_dir() else "latest")
 
 
 def build_broker(
@@ -132,11 +131,13 @@ def run_paper(
     settings = dataclasses.replace(SmartLogSettings(**cfg.logging.model_dump()), file="paper.log")
     wait = sleep if sleep is not None else time.sleep
     state_path.parent.mkdir(parents=True, exist_ok=True)
-    with setup_logging(settings, state_path.parent, n_workers=1):
-        broker = build_broker(cfg, args.dry_run, environ, wait)
+    with (
+        setup_logging(settings, state_path.parent, n_workers=1),
+        closing(build_broker(cfg, args.dry_run, environ, wait)) as broker,
+        closing(StateStore(state_path)) as state,
+    ):
         market_space = checkpoint.model.observation_space["market"].shape  # type: ignore[index]
         builder = ObservationBuilder(cfg, checkpoint.scaler, checkpoint.manifest.get("schema_hash"), market_space)
-        state = StateStore(state_path)
         trader = Trader(
             cfg,
             broker,
@@ -154,8 +155,5 @@ def run_paper(
         except KillSwitchError:
             _print_summary(trader.summary, state_path)
             raise
-        finally:
-            state.close()
-            broker.close()
     _print_summary(summary, state_path)
     return 0

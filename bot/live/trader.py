@@ -131,7 +131,7 @@ class Trader:
         if tripped:
             raise KillSwitchError(
                 f"the kill switch tripped earlier ({tripped}); trading stays stopped for {self.state.path}. Check the"
-                " account, then start with a new --state file to trade again"
+                " account (close any position still open), then start with a new --state file to trade again"
             )
         rules = self.broker.rules
         logger.info(
@@ -274,11 +274,14 @@ class Trader:
 
     def _kill(self, bar_ms: int, close: float, account: AccountState, reason: str) -> BarReport:
         logger.error("Kill switch: %s; flattening the position and stopping", reason)
+        # recorded before flattening: should the exchange fail the close, a restart still refuses to trade
+        self.state.put(kill_switch=reason)
         flat = ExecutionPlan(bar_ms, 0.0, 1.0, 0.0, 0.0, close, f"{self.tag}-{bar_ms // 1000:x}")
         # NaN never equals the requested 0: the rebalance rule cannot skip the flattening order
         orders = self.broker.execute(flat, math.nan) if account.position_qty else []
+        if any(o.filled > 0 for o in orders):
+            account = self.broker.fetch_account(close)
         self.tracker.last_exposure = 0.0
-        self.state.put(kill_switch=reason)
         self._record(BarRecord(bar_ms, "killed", "", 0.0, 0.0, close, reason), orders, account, reason)
         return BarReport(bar_ms, "killed", close, account.equity, account.position_qty, 0.0, tuple(orders), reason)
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-MODES = ("complete", "fail_event", "crash", "slow", "ignore_term", "hang_before_start", "garbage")
+MODES = ("complete", "fail_event", "crash", "slow", "ignore_term", "hang_before_start", "garbage", "leave_child")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,6 +65,10 @@ def main() -> int:
         with events.open("a", encoding="utf-8") as f:
             f.write("this is not json\n")
         emit("completed", path=str(run_dir), timesteps=args.timesteps)
+        return 0
+    if args.mode == "leave_child":  # a worker that outlives its trainer, in the trainer's process group
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        emit("completed", path=str(run_dir), timesteps=args.timesteps, child_pid=child.pid)
         return 0
     if args.mode == "fail_event":
         emit("failed", error="ConfigError: data.path=/nope.csv does not exist")

@@ -58,3 +58,21 @@ def test_reads_the_snapshot_table_the_paper_trader_writes(tmp_path: Path) -> Non
     state = read_paper_account(path)
     assert state["running"] is True and state["message"] == "paper trader running"
     assert state["account"]["equity"] == 10250.0 and state["account"]["mode"] == "dry_run"
+
+
+def test_state_path_with_uri_characters_is_read(tmp_path: Path) -> None:
+    folder = tmp_path / "runs #1 ?50%"
+    folder.mkdir()
+    path = folder / "paper_state.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(_PAPER_SNAPSHOT_DDL)
+        conn.execute(
+            "INSERT INTO account_snapshots (updated_at, time_ms, mode, symbol, equity, cash, position_qty, entry_price,"
+            " unrealized_pnl, mark_price, day_start_equity, daily_pnl, pnl_total, bars_processed, kill_switch)"
+            " VALUES (?, 0, 'bybit', 'BTC/USDT:USDT', 9000.0, 9000.0, 0.0, 0.0, 0.0, 50000.0, 9000.0, 0.0, 0.0, 1,"
+            " NULL)",
+            (time.time(),),
+        )
+    conn.close()
+    state = read_paper_account(path)
+    assert state["running"] is True and state["account"]["equity"] == 9000.0

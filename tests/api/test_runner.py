@@ -3,12 +3,15 @@ a server stop or restart marks jobs interrupted, and resume continues from the r
 
 from __future__ import annotations
 
+import contextlib
+import json
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -77,6 +80,26 @@ def test_malformed_lines_are_skipped_and_a_run_without_progress_still_reports_it
                                             "training.completed"]
     points = client.get(f"/api/training/jobs/{job_id}/metrics").json()["points"]
     assert [p["timesteps"] for p in points] == [500]
+
+
+def test_processes_a_finished_trainer_leaves_behind_are_killed(make_client: ClientFactory) -> None:
+    client = make_client(trainer_command=fake_command("leave_child"))
+    job_id = submit(client)
+    wait_status(client, job_id, "completed")
+    events = client.app.state.bot.settings.jobs_dir / job_id / "events-1.jsonl"  # type: ignore[attr-defined]
+    child_pid = json.loads(events.read_text().splitlines()[-1])["child_pid"]
+
+    def gone() -> bool:
+        try:
+            return psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    try:
+        wait_for(gone, timeout_s=10)
+    finally:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(child_pid).kill()
 
 
 def test_unstartable_trainer_is_failed(make_client: ClientFactory, tmp_path: Path) -> None:

@@ -97,3 +97,33 @@ def test_reconnect_with_since_replays_missed_events(make_client: ClientFactory) 
         again = [ws.receive_json() for _ in range(4)]
     assert [m["seq"] for m in again] == [cut + 1, cut + 2, cut + 3, cut + 4]
     assert again[0] == replayed[4]
+
+
+@pytest.mark.timeout(30)  # a gap in the replay leaves receive_json() waiting for events that never come
+def test_replay_longer_than_one_stored_page_has_no_gap(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_client()
+    hub = client.app.state.bot.hub  # type: ignore[attr-defined]
+    page = hub.since
+    monkeypatch.setattr(hub, "since", lambda seq, limit=3: page(seq, limit=min(limit, 3)))
+    for i in range(8):
+        hub.publish("test.event", None, {"i": i})
+    with client.websocket_connect(f"/ws?token={TOKEN}&since=1") as ws:
+        assert ws.receive_json()["type"] == "hello"
+        replayed = [ws.receive_json() for _ in range(7)]
+        ws.send_json({"since": 4})
+        again = [ws.receive_json() for _ in range(4)]
+    assert [m["seq"] for m in replayed] == list(range(2, 9))
+    assert [m["seq"] for m in again] == [5, 6, 7, 8]
+
+
+@pytest.mark.timeout(30)  # events held back leave receive_json() waiting
+def test_since_from_another_store_does_not_hold_back_live_events(make_client: ClientFactory) -> None:
+    client = make_client()
+    with client.websocket_connect(f"/ws?token={TOKEN}&since=1000") as ws:  # a seq the store never reached
+        hello = ws.receive_json()
+        assert hello["type"] == "hello" and hello["data"]["replay_from"] == 0
+        job_id = submit(client)
+        messages = _collect_until(ws, job_id, "training.completed")
+    assert messages[0]["type"] == "job.accepted" and messages[0]["seq"] == 1

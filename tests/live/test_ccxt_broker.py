@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -169,3 +170,44 @@ def test_exchange_triggered_stop_is_reported_once(emulator: BybitEmulator, candl
     assert stop.client_id.startswith("exchange-") and stop.side == "sell" and stop.filled > 0
     assert broker.fetch_account(price).position_qty == 0.0
     assert broker.drain_fills() == []
+
+
+class _HistoryExchange:
+    """Just enough of ``ccxt.bybit`` for ``prepare`` and ``drain_fills``; records each order-history query."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.now_ms = now_ms
+        self.queries: list[tuple[int | None, int | None]] = []
+
+    def fetch_time(self) -> int:
+        return self.now_ms
+
+    def load_markets(self) -> dict[str, Any]:
+        limits = {"amount": {"min": 0.001}, "cost": {"min": 5.0}}
+        market = {"spot": False, "limits": limits, "precision": {"amount": 0.001, "price": 0.1}}
+        return {"BTC/USDT:USDT": {**market, "base": "BTC", "quote": "USDT"}}
+
+    def set_leverage(self, leverage: float, symbol: str) -> None:
+        pass
+
+    def fetch_closed_orders(self, symbol: str, since: int | None = None, limit: int | None = None) -> list[Any]:
+        self.queries.append((since, limit))
+        return []
+
+
+def test_triggered_fills_are_looked_up_in_a_window_that_follows_the_clock() -> None:
+    # Bybit's order history answers a lone startTime with the 7 days after it: a start fixed at the run's
+    # beginning would stop showing triggered stops after a week.
+    start = 1_700_000_000_000
+    exchange = _HistoryExchange(start)
+    cfg = small_config()
+    broker = CcxtBroker(exchange, cfg.live, cfg.portfolio, RetryPolicy(0, 0.0, lambda s: None))
+    assert broker.drain_fills() == [] and exchange.queries == []  # nothing before prepare
+    broker.prepare()
+    broker.drain_fills()
+    exchange.now_ms = start + 10 * 86_400_000
+    broker.fetch_time_ms()
+    broker.drain_fills()
+    (first, first_limit), (later, _) = exchange.queries
+    assert first == start and first_limit == 50
+    assert start + 7 * 86_400_000 < later < exchange.now_ms

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -192,6 +193,16 @@ def test_missing_keys_name_the_variables_and_the_env_file(
         ]
     )
     assert code == 2 and "BYBIT_API_KEY and BYBIT_API_SECRET not set" in capsys.readouterr().err
+
+
+def test_a_broken_best_checkpoint_is_an_error_not_a_silent_fallback(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(checkpoint, run)
+    (run / "best" / "model.zip").unlink()  # a best/ checkpoint that was not written completely
+    code = main(["paper", "--checkpoint", str(run), "--dry-run", "--max-bars", "1", "--state", str(tmp_path / "s")])
+    assert code == 2 and "CheckpointError" in capsys.readouterr().err
 
 
 def test_flags_are_checked_against_the_model(checkpoint: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bot.errors import KillSwitchError, SchemaMismatchError
+from bot.errors import KillSwitchError, SchemaMismatchError, TransientBrokerError
 from bot.live.broker import ExecutionPlan, OrderState
 from tests.support import bybit_faults as faults
 from tests.support.bybit_candles import make_candles
@@ -113,13 +113,18 @@ def test_transient_faults_during_a_bar_are_retried(emu: BybitEmulator, candles: 
     assert summary.orders == 1 and emu.count("/v5/order/create") == 3
 
 
+def _open_position_above_the_cap(emu: BybitEmulator) -> None:
+    """A manual deposit and a manual 1 BTC long, far above a 4,000 USDT position cap."""
+    emu.account.usdt = 1_000_000.0
+    emu.account.create_order(
+        {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market", "qty": "1"}, emu.now_ms
+    )
+
+
 def test_kill_switch_flattens_and_stops(emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path) -> None:
     state = tmp_path / "s.sqlite"
     trader = make_trader(emu, candles, state, FixedPolicy(2), max_position_notional=4_000.0)
-    emu.account.usdt = 1_000_000.0  # a manual deposit...
-    emu.account.create_order(
-        {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market", "qty": "1"}, emu.now_ms
-    )  # ...and a manual position far above the cap
+    _open_position_above_the_cap(emu)
     with pytest.raises(KillSwitchError, match="max_position_notional"):
         trader.run(3)
     assert emu.account.position("BTCUSDT").size == 0.0
@@ -127,6 +132,36 @@ def test_kill_switch_flattens_and_stops(emu: BybitEmulator, candles: pd.DataFram
     again = make_trader(emu, candles, state, FixedPolicy(2))
     with pytest.raises(KillSwitchError, match="new --state file"):
         again.run(1)
+
+
+def test_kill_switch_stays_tripped_when_flattening_fails(
+    emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path
+) -> None:
+    state = tmp_path / "s.sqlite"
+    trader = make_trader(emu, candles, state, FixedPolicy(2), max_position_notional=4_000.0)
+    _open_position_above_the_cap(emu)
+    emu.inject("/v5/order/create", *[faults.http_error(503)] * 4)  # the exchange is down for every retry
+    with pytest.raises(TransientBrokerError):
+        trader.run(1)
+    assert emu.account.position("BTCUSDT").size == 1.0
+    assert "max_position_notional" in trader.state.get("kill_switch")
+    again = make_trader(emu, candles, state, FixedPolicy(2))
+    with pytest.raises(KillSwitchError, match="tripped earlier"):
+        again.run(1)
+    assert emu.count("/v5/order/create") == 4
+
+
+def test_killed_bar_reports_the_flattened_position(
+    emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path
+) -> None:
+    trader = make_trader(emu, candles, tmp_path / "s.sqlite", FixedPolicy(2), max_position_notional=4_000.0)
+    _open_position_above_the_cap(emu)
+    with pytest.raises(KillSwitchError):
+        trader.run(1)
+    (report,) = trader.summary.reports
+    assert report.status == "killed" and report.position_qty == 0.0
+    snapshot = trader.state.latest_snapshot()
+    assert snapshot is not None and snapshot["position_qty"] == 0.0 and snapshot["kill_switch"]
 
 
 def test_daily_loss_kill_switch(emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path) -> None:

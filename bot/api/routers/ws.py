@@ -53,23 +53,30 @@ async def _receive(ws: WebSocket, sub: Subscription) -> None:
                 sub.offer(max(0, int(msg["since"])))
 
 
+async def _replay(ws: WebSocket, state: AppState, after: int) -> int | None:
+    """Send every stored event after ``after``, page by page (one page is capped); the last seq sent, or None."""
+    last = None
+    while page := state.hub.since(after if last is None else last):
+        for message in page:
+            await ws.send_json(message)
+        last = page[-1]["seq"]
+    return last
+
+
 async def _send(ws: WebSocket, state: AppState, sub: Subscription, since: int | None, live_from: int) -> None:
     last = live_from if since is None else since
     await ws.send_json({"type": "hello", "seq": live_from, "timestamp": None, "job_id": None,
                         "data": {"replay_from": since}})
-    if since is not None:
-        for message in state.hub.since(since):
-            await ws.send_json(message)
-            last = message["seq"]
+    if since is not None and (sent := await _replay(ws, state, since)) is not None:
+        last = sent
     while True:
         item: dict[str, Any] | int | None = await sub.queue.get()
         if item is OVERFLOW:
             await ws.close(code=1013, reason=f"client too slow; reconnect with ?since={last}")
             return
         if isinstance(item, int):
-            for message in state.hub.since(item):
-                await ws.send_json(message)
-                last = max(last, message["seq"])
+            if (sent := await _replay(ws, state, item)) is not None:
+                last = max(last, sent)
         elif isinstance(item, dict) and item["seq"] > last:
             await ws.send_json(item)
             last = item["seq"]
@@ -98,6 +105,10 @@ async def events_socket(ws: WebSocket) -> None:
     # loop), and the replay query runs after subscribing, so nothing published in between is lost.
     live_from = state.hub.last_seq()
     sub = state.hub.subscribe()
+    if since is not None:
+        # a since beyond the store's newest event comes from another store (its file was replaced): replay nothing,
+        # but do not hold back the live events numbered up to it
+        since = min(since, live_from)
     tasks = [asyncio.create_task(_send(ws, state, sub, since, live_from)), asyncio.create_task(_receive(ws, sub))]
     try:
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
