@@ -11,6 +11,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from bot.config import TIMEFRAME_MS
 from bot.errors import BotError
 
 #: command -> "module:function"; each function takes the parsed args and returns an exit code.
@@ -66,9 +67,9 @@ def _evaluate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _paper_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("paper", help="paper-trade a checkpoint on the Bybit testnet (or dry run)")
     _add_config_args(p, default_config=None)
-    p.add_argument("--checkpoint", required=True, metavar="RUN_DIR")
+    p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run folder written by `bot train`")
     p.add_argument("--symbol", help="ccxt symbol, e.g. BTC/USDT:USDT (live.symbol)")
-    p.add_argument("--timeframe", help="bar timeframe (live.timeframe)")
+    p.add_argument("--timeframe", choices=list(TIMEFRAME_MS), help="bar timeframe (live.timeframe)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--testnet", action="store_true", help="orders on the Bybit testnet (default)")
     mode.add_argument("--dry-run", action="store_true", help="fill locally on live candles, no orders sent")
