@@ -214,11 +214,18 @@ class Trader:
         latest = self.buffer.candles[-1]
         age_s = (now - latest.open_ms - self.base_ms) / 1000.0
         if age_s > self.live.stale_after_s:
+            bar_ms = max(latest.open_ms, done + self.base_ms, last_closed)
+            # no decision on stale candles, but the risk limits still hold while the feed is quiet
+            account = self.broker.fetch_account(latest.close)
+            reason = self.tracker.kill_reason(account, self.live)
+            if reason:
+                return self._kill(bar_ms, latest.close, account, reason)
             return self._skip(
-                max(latest.open_ms, done + self.base_ms, last_closed),
+                bar_ms,
                 latest.close,
                 f"stale data: newest candle closed {age_s:.0f} s ago (> live.stale_after_s="
                 f"{self.live.stale_after_s:g})",
+                account,
             )
         if latest.open_ms <= done:
             self.sleep(POLL_S)

@@ -95,6 +95,20 @@ def test_stale_candles_skip_the_bar(emu: BybitEmulator, candles: pd.DataFrame, t
     assert [r["status"] for r in trader.state.bars()] == ["skipped"]
 
 
+def test_kill_switch_still_trips_while_the_data_is_stale(
+    emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path
+) -> None:
+    trader = make_trader(
+        emu, candles, tmp_path / "s.sqlite", FixedPolicy(2), stale_after_s=60, max_position_notional=4e3
+    )
+    emu.set_time(emu.bar_open_ms(len(candles) - 1) + 20 * 300_000)  # the feed went quiet ...
+    _open_position_above_the_cap(emu)  # ... while the position grew past the cap
+    with pytest.raises(KillSwitchError, match="max_position_notional"):
+        trader.run(1)
+    assert emu.account.position("BTCUSDT").size == 0.0
+    assert trader.state.get("kill_switch")
+
+
 def test_rejected_orders_leave_consistent_state(emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path) -> None:
     trader = make_trader(emu, candles, tmp_path / "s.sqlite", FixedPolicy(2))
     emu.inject("/v5/order/create", faults.insufficient_funds(), faults.rejected())
@@ -151,9 +165,7 @@ def test_kill_switch_stays_tripped_when_flattening_fails(
     assert emu.count("/v5/order/create") == 4
 
 
-def test_killed_bar_reports_the_flattened_position(
-    emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path
-) -> None:
+def test_killed_bar_reports_the_flattened_position(emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path) -> None:
     trader = make_trader(emu, candles, tmp_path / "s.sqlite", FixedPolicy(2), max_position_notional=4_000.0)
     _open_position_above_the_cap(emu)
     with pytest.raises(KillSwitchError):
