@@ -303,7 +303,9 @@ class CcxtBroker:
             if _DUPLICATE_LINK_ID not in str(e):
                 raise
             logger.info("Order %s already exists (an earlier attempt went through); adopting it", request.client_id)
-        found = self.find_order(request.client_id)
+        # not the retried find_order: this whole method is retried (idempotent by orderLinkId), so nesting retriers
+        # would multiply the attempts
+        found = self._lookup_order(request.client_id)
         if found is None:
             raise TransientBrokerError(f"{action}: sent, but the exchange does not list it yet")
         logger.info(
@@ -320,6 +322,9 @@ class CcxtBroker:
     @retrier
     def find_order(self, client_id: str) -> OrderState | None:
         """The order with this ``orderLinkId`` (open ones from ``/v5/order/realtime``, then the history)."""
+        return self._lookup_order(client_id)
+
+    def _lookup_order(self, client_id: str) -> OrderState | None:
         params = {"orderLinkId": client_id}
         with _translated(f"fetch order {client_id}"):
             orders = self.exchange.fetch_open_orders(self.symbol, params=params)
