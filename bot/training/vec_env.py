@@ -102,12 +102,14 @@ class _ProcessWorker:
         except (BrokenPipeError, ConnectionResetError, EOFError) as e:
             raise self._gone("is gone") from e
 
-    def recv(self) -> Any:
+    def recv(self, timed: bool = True) -> Any:
+        """The worker's next reply; ``timed=False`` waits as long as the worker lives (start-up builds datasets)."""
         started = time.monotonic()
+        limit_s = self.timeout_s if timed else None
         while not self.remote.poll(self.poll_interval_s):
             if not self.process.is_alive():
                 raise self._gone("died")
-            if self.timeout_s is not None and time.monotonic() - started > self.timeout_s:
+            if limit_s is not None and time.monotonic() - started > limit_s:
                 raise TrainingError(
                     f"worker {self.worker_id} sent no reply within {self.timeout_s:.0f} s; an environment hangs"
                 )
@@ -154,7 +156,8 @@ class ParallelVecEnv(VecEnv):
     :param start_method: ``fork``, ``forkserver`` or ``spawn``; default :func:`default_start_method`.
     :param worker_init: called as ``worker_init(worker_id=w)`` first thing in each worker (logging set-up).
     :param poll_interval_s: how often a waiting parent checks that a worker is still alive.
-    :param timeout_s: fail when a worker sends no reply for this long (``None``: wait while it is alive).
+    :param timeout_s: fail when a worker sends no reply to a command for this long (``None``: wait while it is
+        alive); start-up (building the envs) is not timed.
     :param send_action_masks: workers send every env's ``action_masks()`` with each step reply and
         ``env_method("action_masks")`` is answered from them (MaskablePPO then needs one message per step, not two).
     :raises ValueError: for counts below 1 or an unknown start method.
@@ -213,11 +216,13 @@ class ParallelVecEnv(VecEnv):
         self.layout = ObsLayout(obs_space, self.n_workers, k, ctx=ctx)
         wrapped = CloudpickleWrapper(factory)
         try:
+            processes: list[_ProcessWorker] = []
             for w in range(self.n_workers):
                 args = (wrapped, w, k, self.layout, worker_init, self.send_action_masks)
-                self._workers.append(_ProcessWorker(ctx, w, args, poll_interval_s, timeout_s))
-            for worker in self._workers:
-                worker.recv()  # the "envs built" reply
+                processes.append(_ProcessWorker(ctx, w, args, poll_interval_s, timeout_s))
+                self._workers.append(processes[-1])
+            for worker in processes:
+                worker.recv(timed=False)  # the "envs built" reply: building a dataset may take long
         except BaseException:  # a worker that cannot start or build its envs: stop the ones already running
             self.close()
             raise
