@@ -1,4 +1,4 @@
-"""Tests of bot/config.py: loading, overrides and errors that name the dotted key."""
+"""Tests of bot/config/: loading, overrides and errors that name the dotted key."""
 
 from __future__ import annotations
 

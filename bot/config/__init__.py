@@ -1,0 +1,39 @@
+"""Pydantic models of the YAML config and ``load_config``: validate once at the edge, pass typed models inward.
+
+One module per concern: ``market`` (data, features, splits), ``trading`` (portfolio, DBE, env), ``training``,
+``services`` (logging, evaluation, live, API) and ``loading`` (the root model, YAML and ``--set`` overrides).
+"""
+
+from bot.config.base import TIMEFRAME_MS, Indicator, Section, Timeframe
+from bot.config.loading import BotConfig, apply_overrides, load_config, parse_override
+from bot.config.market import DataConfig, FeaturesConfig, SplitsConfig, SyntheticConfig, WalkForwardConfig
+from bot.config.services import ApiConfig, EvaluationConfig, LiveConfig, LoggingConfig
+from bot.config.trading import Bounds, DBEConfig, EnvConfig, PortfolioConfig
+from bot.config.training import DQNConfig, PPOConfig, TrainingConfig
+
+__all__ = [
+    "TIMEFRAME_MS",
+    "ApiConfig",
+    "BotConfig",
+    "Bounds",
+    "DBEConfig",
+    "DQNConfig",
+    "DataConfig",
+    "EnvConfig",
+    "EvaluationConfig",
+    "FeaturesConfig",
+    "Indicator",
+    "LiveConfig",
+    "LoggingConfig",
+    "PPOConfig",
+    "PortfolioConfig",
+    "Section",
+    "SplitsConfig",
+    "SyntheticConfig",
+    "Timeframe",
+    "TrainingConfig",
+    "WalkForwardConfig",
+    "apply_overrides",
+    "load_config",
+    "parse_override",
+]

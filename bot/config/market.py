@@ -1,0 +1,141 @@
+"""Config sections of the market data: source, gap policy, features and splits."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from bot.config.base import TIMEFRAME_MS, Indicator, Section, Timeframe
+
+
+class SyntheticConfig(Section):
+    """Offline synthetic market: the embedded default data and the ground truth for learning tests."""
+
+    n_bars: int = Field(20_000, ge=500, le=5_000_000, description="number of base bars to generate")
+    seed: int = Field(7, ge=0, description="generator seed; same seed gives the same market")
+    start: str = Field("2024-01-01", description="ISO date of the first bar open (UTC)")
+    start_price: float = Field(30_000.0, gt=0, description="first open price")
+    annual_vol: float = Field(0.6, gt=0, le=5, description="baseline annualised volatility (fraction)")
+    regime_persistence: float = Field(
+        0.995, ge=0, lt=1, description="probability of staying in the current trend/volatility regime each bar"
+    )
+    signal_strength: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="planted predictable signal: share of the next bar's return announced by the 'signal' column"
+        " one bar ahead (0 = none)",
+    )
+    base_volume: float = Field(100.0, gt=0, description="mean volume per bar")
+
+
+class DataConfig(Section):
+    """Where the candles come from and how gaps are handled."""
+
+    source: Literal["synthetic", "file"] = Field("synthetic", description="'synthetic' (embedded) or 'file'")
+    path: str | None = Field(
+        None, description="OHLCV file (CSV/.csv.gz/Parquet/Feather) for source=file; relative to the working dir"
+    )
+    symbol: str = Field("BTC/USDT", description="symbol label, ccxt style")
+    base_timeframe: Timeframe = Field("5m", description="timeframe of the file / generated bars (the env clock)")
+    timeframes: list[Timeframe] = Field(
+        default_factory=lambda: list[Timeframe](["5m", "1h", "4h"]),
+        description="timeframes whose features form the observation; the first must equal base_timeframe",
+    )
+    start: str | None = Field(None, description="ISO date: drop bars opening before it")
+    end: str | None = Field(None, description="ISO date: drop bars opening at or after it")
+    gap_policy: Literal["segment", "fail", "ffill"] = Field(
+        "segment",
+        description="missing bars: 'segment' splits the series so no episode or feature window spans a gap;"
+        " 'fail' raises; 'ffill' inserts flat zero-volume bars (only for tiny gaps)",
+    )
+    max_ffill_bars: int = Field(3, ge=0, le=100, description="largest gap (bars) that gap_policy=ffill may fill")
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> DataConfig:
+        if self.source == "file" and not self.path:
+            raise ValueError("data.path is required when data.source is 'file'")
+        if not self.timeframes or self.timeframes[0] != self.base_timeframe:
+            raise ValueError(
+                f"data.timeframes must start with data.base_timeframe={self.base_timeframe!r}, got {self.timeframes}"
+            )
+        tf_ms = [TIMEFRAME_MS[t] for t in self.timeframes]
+        if any(b <= a or b % a for a, b in itertools.pairwise(tf_ms)):
+            raise ValueError(
+                f"data.timeframes must increase and each divide the next (e.g. 5m, 1h, 4h), got {self.timeframes}"
+            )
+        return self
+
+
+class FeaturesConfig(Section):
+    """Per-timeframe features computed with TA-Lib, then normalised with statistics fit on the training split."""
+
+    indicators: list[Indicator] = Field(
+        default_factory=lambda: list[Indicator](
+            [
+                "log_return",
+                "rsi",
+                "macd",
+                "atr",
+                "bbands_pctb",
+                "adx",
+                "ema_slope",
+                "volume_zscore",
+            ]
+        ),
+        description="indicators per timeframe ('signal' exists only on synthetic data with a planted signal)",
+    )
+    rsi_period: int = Field(14, ge=2, le=500)
+    macd_fast: int = Field(12, ge=2, le=500)
+    macd_slow: int = Field(26, ge=3, le=500)
+    macd_signal: int = Field(9, ge=2, le=500)
+    atr_period: int = Field(14, ge=2, le=500)
+    bbands_period: int = Field(20, ge=2, le=500)
+    bbands_std: float = Field(2.0, gt=0, le=10)
+    adx_period: int = Field(14, ge=2, le=500)
+    ema_period: int = Field(20, ge=2, le=500)
+    volume_window: int = Field(50, ge=2, le=5000)
+    normalize: Literal["zscore", "none"] = Field("zscore", description="per-feature normalisation fit on train only")
+    clip: float = Field(10.0, gt=0, description="clip normalised features to [-clip, clip]")
+
+    @model_validator(mode="after")
+    def _check(self) -> FeaturesConfig:
+        if self.macd_fast >= self.macd_slow:
+            raise ValueError(f"features.macd_fast={self.macd_fast} must be < features.macd_slow={self.macd_slow}")
+        if not self.indicators:
+            raise ValueError("features.indicators must name at least one indicator")
+        return self
+
+
+class WalkForwardConfig(Section):
+    """Walk-forward folds over the data: consecutive blocks, each a training window, an embargo and a test window."""
+
+    n_folds: int = Field(3, ge=1, le=50, description="number of walk-forward folds")
+    embargo_bars: int = Field(288, ge=0, description="bars dropped between a fold's train and test windows")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="each fold's test window as a fraction of the fold")
+
+
+class SplitsConfig(Section):
+    """Chronological train / validation / test split, by fraction or by date."""
+
+    method: Literal["fraction", "date"] = "fraction"
+    train_fraction: float = Field(0.7, gt=0, lt=1)
+    validation_fraction: float = Field(0.15, ge=0, lt=1)
+    train_end: str | None = Field(None, description="ISO date, method=date: first bar of validation")
+    validation_end: str | None = Field(None, description="ISO date, method=date: first bar of test")
+    embargo_bars: int = Field(0, ge=0, description="bars dropped between consecutive splits")
+    walk_forward: WalkForwardConfig = Field(default_factory=WalkForwardConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> SplitsConfig:
+        if self.method == "fraction" and self.train_fraction + self.validation_fraction >= 1:
+            raise ValueError(
+                "splits.train_fraction + splits.validation_fraction must be < 1 to leave a test split,"
+                f" got {self.train_fraction} + {self.validation_fraction}"
+            )
+        if self.method == "date" and not (self.train_end and self.validation_end):
+            raise ValueError("splits.method=date needs splits.train_end and splits.validation_end")
+        return self

@@ -1,0 +1,79 @@
+"""Config sections of the services around training: logging, evaluation, paper trading and the API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from bot.config.base import Section, Timeframe
+
+
+class LoggingConfig(Section):
+    """SmartLogger policy, applied once at the listener in the main process."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    console: bool = True
+    console_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    file: str | None = Field("bot.log", description="rotating log file, relative to the run folder (null = none)")
+    max_bytes: int = Field(10_000_000, ge=1_000, description="rotate the log file at this size")
+    backup_count: int = Field(5, ge=0, le=1000)
+    jsonl_file: str | None = Field(None, description="optional JSON-lines log file, relative to the run folder")
+    warning_dedup_window_s: float = Field(5.0, ge=0, description="window in which repeated warnings are counted")
+    info_rotation_interval_s: float = Field(
+        1.0, gt=0, description="seconds before INFO rotation moves to the next worker"
+    )
+    debug_sample_rate: float = Field(0.1, ge=0, le=1, description="share of DEBUG templates that pass")
+    queue_size: int = Field(10_000, ge=10, description="bounded worker->listener queue; full = drop and count")
+    critical_keywords: list[str] = Field(
+        default_factory=lambda: [
+            "trade opened",
+            "trade closed",
+            "stop loss",
+            "take profit",
+            "liquidation",
+            "drawdown limit",
+            "dbe mode change",
+        ],
+        description="INFO messages containing any of these (case-insensitive) always pass",
+    )
+    redact_keys: list[str] = Field(
+        default_factory=lambda: ["api_key", "apikey", "secret", "password", "token"],
+        description="key names whose values are redacted (key=value, key: value, JSON)",
+    )
+    redact_patterns: list[str] = Field(default_factory=list, description="extra regexes whose matches are redacted")
+
+
+class EvaluationConfig(Section):
+    """Out-of-sample evaluation: baselines and the risk-free rate of the risk-adjusted metrics."""
+
+    n_random_runs: int = Field(50, ge=1, description="random-policy baseline runs (mean and 95% CI)")
+    ma_fast: int = Field(20, ge=1, description="fast moving average (bars) of the crossover baseline")
+    ma_slow: int = Field(100, ge=2, description="slow moving average (bars) of the crossover baseline")
+    risk_free_rate: float = Field(0.0, ge=0, lt=1, description="annual risk-free rate for Sharpe/Sortino")
+
+
+class LiveConfig(Section):
+    """Paper trading on the exchange testnet: market, kill switches, retries and the state file."""
+
+    exchange: Literal["bybit"] = "bybit"
+    symbol: str = Field("BTC/USDT:USDT", description="ccxt symbol; ':USDT' = linear perpetual")
+    timeframe: Timeframe = "5m"
+    testnet: bool = True
+    exchange_url: str | None = Field(None, description="override every ccxt URL (loopback emulator in tests)")
+    max_daily_loss: float = Field(0.05, gt=0, lt=1, description="kill switch: stop when the day's loss exceeds it")
+    max_position_notional: float = Field(10_000.0, gt=0, description="kill switch: largest position notional (quote)")
+    stale_after_s: float = Field(120.0, gt=0, description="data older than this past the bar close is stale")
+    max_retries: int = Field(5, ge=0, le=20)
+    retry_backoff_s: float = Field(0.5, ge=0, description="first retry delay, grows quadratically")
+    state_path: str = Field("paper_state.sqlite", description="SQLite state of the paper trader")
+
+
+class ApiConfig(Section):
+    """The control API and dashboard: bind address, job store and bearer-token variable."""
+
+    host: str = Field("127.0.0.1", description="bind address; loopback by default")
+    port: int = Field(8000, ge=1, le=65535)
+    db_path: str = Field("checkpoints/api.sqlite", description="SQLite job store (WAL)")
+    max_concurrent_jobs: int = Field(1, ge=1, le=16, description="jobs running at once; others wait in a queue")
+    token_env: str = Field("BOT_API_TOKEN", description="environment variable holding the bearer token")

@@ -1,0 +1,75 @@
+"""Config sections of training: algorithm hyperparameters, workers, checkpoints and validation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from bot.config.base import Section
+
+
+class PPOConfig(Section):
+    """stable-baselines3 PPO hyperparameters (same names as ``PPO``'s arguments); ``net_arch`` = hidden layer sizes."""
+
+    learning_rate: float = Field(3e-4, gt=0, lt=1)
+    n_steps: int = Field(256, ge=8, description="rollout steps per env per update (buffer = n_steps * n_envs)")
+    batch_size: int = Field(256, ge=8)
+    n_epochs: int = Field(4, ge=1, le=100)
+    gamma: float = Field(0.99, gt=0, le=1)
+    gae_lambda: float = Field(0.95, gt=0, le=1)
+    clip_range: float = Field(0.2, gt=0, lt=1)
+    ent_coef: float = Field(0.01, ge=0)
+    vf_coef: float = Field(0.5, ge=0)
+    max_grad_norm: float = Field(0.5, gt=0)
+    net_arch: list[int] = Field(default_factory=lambda: [128, 128])
+
+
+class DQNConfig(Section):
+    """Double-DQN hyperparameters (same names as stable-baselines3 ``DQN``'s arguments)."""
+
+    learning_rate: float = Field(1e-4, gt=0, lt=1)
+    buffer_size: int = Field(100_000, ge=100)
+    learning_starts: int = Field(1_000, ge=0)
+    batch_size: int = Field(128, ge=8)
+    gamma: float = Field(0.99, gt=0, le=1)
+    train_freq: int = Field(4, ge=1)
+    gradient_steps: int = Field(1, ge=-1)
+    target_update_interval: int = Field(1_000, ge=1)
+    exploration_fraction: float = Field(0.2, gt=0, le=1)
+    exploration_final_eps: float = Field(0.05, ge=0, le=1)
+    net_arch: list[int] = Field(default_factory=lambda: [128, 128])
+    save_replay_buffer: bool = Field(False, description="store the replay buffer with checkpoints for --resume")
+
+
+class TrainingConfig(Section):
+    """Algorithm, parallel workers, budget, checkpoints and validation of a training run."""
+
+    algo: Literal["ppo", "ddqn", "maskable_ppo"] = "ppo"
+    n_workers: int = Field(2, ge=1, le=64, description="worker processes (1 = in-process)")
+    n_envs_per_worker: int = Field(4, ge=1, le=256, description="environments stepped as a batch in each worker")
+    total_timesteps: int = Field(50_000, ge=1)
+    start_method: Literal["fork", "forkserver", "spawn"] | None = Field(
+        None, description="multiprocessing start method (default: forkserver on Linux, spawn elsewhere)"
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    torch_threads: int = Field(0, ge=0, description="torch threads for the learner (0 = cores minus workers, >= 1)")
+    worker_timeout_s: float = Field(
+        600.0,
+        ge=0,
+        description="a worker silent this long (alive but no reply) counts as hung: the run saves a checkpoint and"
+        " fails (0 = wait as long as it lives)",
+    )
+    log_trades: bool = Field(
+        False,
+        description="log every simulated trade opened/closed by the training envs (thousands a minute);"
+        " evaluation and paper trading always log them",
+    )
+    vecnormalize: bool = Field(False, description="wrap envs in VecNormalize (stats saved with checkpoints)")
+    checkpoint_dir: str = Field("checkpoints", description="parent folder of run folders")
+    checkpoint_freq: int = Field(10_000, ge=0, description="timesteps between numbered checkpoints (0 = end only)")
+    keep_checkpoints: int = Field(3, ge=1, description="numbered checkpoints kept")
+    eval_freq: int = Field(10_000, ge=0, description="timesteps between validation runs (0 = never)")
+    early_stop_patience: int = Field(0, ge=0, description="stop after N validations without improvement (0 = off)")
+    ppo: PPOConfig = Field(default_factory=PPOConfig)
+    dqn: DQNConfig = Field(default_factory=DQNConfig)
