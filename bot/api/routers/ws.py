@@ -56,7 +56,8 @@ async def _receive(ws: WebSocket, sub: Subscription) -> None:
 async def _replay(ws: WebSocket, state: AppState, after: int) -> int | None:
     """Send every stored event after ``after``, page by page (one page is capped); the last seq sent, or None."""
     last = None
-    while page := state.hub.since(after if last is None else last):
+    # the store is SQLite: read each page in a thread so a long replay never blocks the other clients' event loop
+    while page := await asyncio.to_thread(state.hub.since, after if last is None else last):
         for message in page:
             await ws.send_json(message)
         last = page[-1]["seq"]
