@@ -6,9 +6,6 @@ and float64 ``open high low close volume`` columns, the layout :func:`bot.data.l
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pa_parquet
 
+from bot.atomic import atomic_path
 from bot.errors import DataError
 
 #: Column layout of a stored file.
@@ -103,15 +101,8 @@ def write_atomic(frame: pd.DataFrame, path: Path) -> None:
     :param path: destination; its folder is created.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(path) as tmp:
         pa_parquet.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 def missing_ranges(timestamps: npt.NDArray[np.int64], wanted: BarRange) -> list[BarRange]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Literal, Self, cast
 import numpy as np
 import numpy.typing as npt
 
+from bot.atomic import atomic_write_bytes
 from bot.errors import DataError, SchemaMismatchError
 
 logger = logging.getLogger(__name__)
@@ -117,15 +116,7 @@ class FeatureScaler:
 
     def save(self, path: str | Path) -> None:
         """Write JSON atomically (temp file in the same folder, then rename)."""
-        target = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self.to_dict(), fh, indent=1)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(Path(path), json.dumps(self.to_dict(), indent=1).encode("utf-8"))
 
     @classmethod
     def load(cls, path: str | Path) -> Self:

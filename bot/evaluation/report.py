@@ -17,9 +17,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from bot.atomic import atomic_write_bytes
 from bot.evaluation.metrics import drawdown_series
 from bot.evaluation.results import BacktestResult, EvaluationReport
-from bot.training.checkpoints import atomic_write_bytes
 
 #: Metrics shown in the tables, in order, with how to format them.
 _TABLE: list[tuple[str, str]] = [

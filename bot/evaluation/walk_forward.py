@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.atomic import atomic_write_bytes
 from bot.config import BotConfig
 from bot.data import FeatureScaler, Fold, build_market, walk_forward_folds
 from bot.data.dataset import schema_hash
@@ -27,7 +28,7 @@ from bot.evaluation.backtest import evaluation_config
 from bot.evaluation.baselines import mean_ci
 from bot.evaluation.report import json_safe
 from bot.evaluation.runner import backtest_split, run_baselines
-from bot.training.checkpoints import atomic_write_bytes, load_checkpoint
+from bot.training.checkpoints import load_checkpoint
 from bot.training.events import EventWriter
 from bot.training.metrics import LogStats
 from bot.training.progress import StopFlag

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.atomic import atomic_write_bytes
 from bot.errors import ConfigError
 from bot.live.broker import AccountState, OrderState
 
@@ -251,6 +252,4 @@ class _Tx:
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` as JSON to ``path`` atomically (temp file in the same folder, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_bytes(path, json.dumps(payload, indent=1, sort_keys=True).encode("utf-8"))

@@ -19,8 +19,6 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from bot.atomic import atomic_path, atomic_write_bytes, ordinary_mode
 from bot.config import BotConfig, load_config
 from bot.data.scaler import FeatureScaler
 from bot.errors import CheckpointError, ConfigError, DataError, SchemaMismatchError
@@ -42,32 +41,6 @@ CONFIG = "config.yaml"
 SCALER = "scaler.json"
 BEST = "best"
 STEP_PREFIX = "step_"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``target``; on success it replaces ``target`` in one rename, else it is removed."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file ordinary permissions
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` atomically."""
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
 
 
 class CheckpointWriter:
@@ -119,7 +92,7 @@ class CheckpointWriter:
         target = self.run_dir / name
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.run_dir))
         try:
-            tmp.chmod(0o777 & ~_umask())
+            tmp.chmod(ordinary_mode(is_dir=True))
             self._write_files(tmp, model, vecnormalize, "checkpoint", extra)
             old = None
             if target.exists():

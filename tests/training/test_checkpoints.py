@@ -17,8 +17,6 @@ from bot.data.scaler import FeatureScaler
 from bot.errors import CheckpointError, SchemaMismatchError
 from bot.training.checkpoints import (
     CheckpointWriter,
-    atomic_path,
-    atomic_write_bytes,
     find_latest_run,
     load_checkpoint,
     step_folders,
@@ -116,16 +114,6 @@ def test_missing_checkpoints_are_clear_errors(tmp_path: Path, model_and_norm: tu
     (tmp_path / "model.zip").unlink()
     with pytest.raises(CheckpointError, match=r"lacks model.zip"):
         load_checkpoint(tmp_path)
-
-
-def test_atomic_write_keeps_the_old_file_on_failure(tmp_path: Path) -> None:
-    target = tmp_path / "f.bin"
-    atomic_write_bytes(target, b"old")
-    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
-        tmp.write_bytes(b"half")
-        raise RuntimeError("disk full")
-    assert target.read_bytes() == b"old"
-    assert os.listdir(tmp_path) == ["f.bin"]
 
 
 def test_find_latest_run(tmp_path: Path) -> None:
