@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 #: Milliseconds per 365-day year, for annualising the per-bar Sharpe ratio.
 YEAR_MS = 365 * 86_400_000
 
@@ -50,6 +53,22 @@ def annualised_sharpe(acc: EpisodeAccumulator, base_ms: int) -> float:
     if variance <= 1e-24:
         return 0.0
     return mean / math.sqrt(variance) * math.sqrt(YEAR_MS / base_ms)
+
+
+def sharpe_ratio(returns: npt.NDArray[np.float64], periods: float, risk_free_annual: float = 0.0) -> float:
+    """Annualised Sharpe ratio of per-bar returns, ``mean(r - rf) / std(r, ddof=1) * sqrt(periods)``.
+
+    The one definition behind validation (best-model selection) and the evaluation report.
+
+    :return: 0.0 for fewer than two returns or zero variance.
+    """
+    if returns.size < 2:
+        return 0.0
+    excess = returns - risk_free_annual / periods
+    std = float(np.std(excess, ddof=1))
+    if std == 0.0 or not math.isfinite(std):
+        return 0.0
+    return float(np.mean(excess)) / std * math.sqrt(periods)
 
 
 def episode_summary(

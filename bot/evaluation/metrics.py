@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.config import TIMEFRAME_MS
+from bot.env.stats import sharpe_ratio
 
 _YEAR_MS = 365 * 86_400_000
 
@@ -71,17 +72,6 @@ def simple_returns(equity: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """Per-bar simple returns of an equity curve (length n - 1)."""
     eq = np.asarray(equity, dtype=np.float64)
     return eq[1:] / eq[:-1] - 1.0
-
-
-def sharpe_ratio(returns: npt.NDArray[np.float64], periods: float, risk_free_annual: float = 0.0) -> float:
-    """Annualised Sharpe ratio; 0.0 for fewer than two returns or zero variance."""
-    if returns.size < 2:
-        return 0.0
-    excess = returns - risk_free_annual / periods
-    std = float(np.std(excess, ddof=1))
-    if std == 0.0 or not math.isfinite(std):
-        return 0.0
-    return float(np.mean(excess)) / std * math.sqrt(periods)
 
 
 def sortino_ratio(returns: npt.NDArray[np.float64], periods: float, risk_free_annual: float = 0.0) -> float:

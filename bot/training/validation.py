@@ -6,7 +6,6 @@ over the concatenated per-bar returns of all runs, annualised like the env's own
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from bot.config import TIMEFRAME_MS, BotConfig
 from bot.data.types import Dataset
 from bot.env import make_env
-from bot.env.stats import YEAR_MS
+from bot.env.stats import YEAR_MS, sharpe_ratio
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,15 +64,6 @@ def make_validation_env(cfg: BotConfig, dataset: Dataset, split: str = "validati
     return make_env(eval_cfg, split=split, worker_id=-1, seed=cfg.seed, dataset=dataset)
 
 
-def _sharpe(returns: np.ndarray, bars_per_year: float) -> float:
-    if returns.size < 2:
-        return 0.0
-    std = float(returns.std(ddof=1))
-    if std <= 1e-12:
-        return 0.0
-    return float(returns.mean() / std * math.sqrt(bars_per_year))
-
-
 def run_validation(
     model: BaseAlgorithm, env: gym.Env[Any, Any], vecnormalize: VecNormalize | None, base_timeframe: str
 ) -> ValidationResult:
@@ -108,7 +98,7 @@ def run_validation(
         fees += float(info.get("fees_paid", 0.0))
     rets = np.asarray(returns, np.float64)
     return ValidationResult(
-        sharpe=_sharpe(rets, YEAR_MS / TIMEFRAME_MS[base_timeframe]),
+        sharpe=sharpe_ratio(rets, YEAR_MS / TIMEFRAME_MS[base_timeframe]),
         total_return=float(np.prod(1.0 + rets) - 1.0),
         max_drawdown=max_drawdown,
         trades=trades,
