@@ -1,6 +1,6 @@
 """Market data: loading and validation, gaps, resampling, TA-Lib features, scaling, splits and look-ahead checks."""
 
-from bot.data.dataset import build_dataset, build_market, market_from_frame
+from bot.data.dataset import build_dataset, build_market, dataset_from_market, market_from_frame
 from bot.data.gaps import Gap, find_gaps
 from bot.data.loading import load_ohlcv
 from bot.data.lookahead import LookAheadReport, check_lookahead
@@ -23,6 +23,7 @@ __all__ = [
     "build_dataset",
     "build_market",
     "check_lookahead",
+    "dataset_from_market",
     "find_gaps",
     "generate_synthetic",
     "load_ohlcv",

@@ -146,7 +146,17 @@ def build_dataset(cfg: BotConfig, scaler: FeatureScaler | None = None) -> Datase
     :raises DataError: when a split is empty or the train split has no valid row.
     """
     market = build_market(cfg)
-    splits = split_ranges(len(market), cfg.splits, market.open_time_ms)
+    return dataset_from_market(market, split_ranges(len(market), cfg.splits, market.open_time_ms), cfg, scaler)
+
+
+def dataset_from_market(
+    market: MarketData, splits: dict[str, range], cfg: BotConfig, scaler: FeatureScaler | None = None
+) -> Dataset:
+    """A :class:`Dataset` over given split ranges (e.g. a walk-forward fold's).
+
+    :param scaler: a saved scaler; None fits a new one on the valid rows of ``splits["train"]`` only.
+    :raises SchemaMismatchError: when ``scaler`` was fit on other features than ``market`` has.
+    """
     names = market.feature_names
     if scaler is None:
         train = splits["train"]

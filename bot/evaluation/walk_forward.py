@@ -20,8 +20,7 @@ import numpy as np
 
 from bot.atomic import atomic_write_bytes
 from bot.config import BotConfig
-from bot.data import FeatureScaler, Fold, build_market, walk_forward_folds
-from bot.data.dataset import schema_hash
+from bot.data import Fold, build_market, dataset_from_market, walk_forward_folds
 from bot.data.types import Dataset, MarketData
 from bot.errors import ConfigError
 from bot.evaluation.backtest import evaluation_config
@@ -106,12 +105,7 @@ def fold_dataset(market: MarketData, cfg: BotConfig, fold: Fold) -> Dataset:
     n_validation = round(len(fold.train) * s.validation_fraction / (s.train_fraction + s.validation_fraction))
     train = range(fold.train.start, fold.train.stop - n_validation)
     splits = {"train": train, "validation": range(train.stop, fold.train.stop), "test": fold.test}
-    fit_rows = np.zeros(len(market), dtype=bool)
-    fit_rows[train.start : train.stop] = market.valid[train.start : train.stop]
-    names = market.feature_names
-    scaler = FeatureScaler.fit(market.features, fit_rows, names, cfg.features.normalize, cfg.features.clip)
-    obs = scaler.transform(market.features, market.valid)
-    return Dataset(market, splits, obs, schema_hash(names, cfg.features), scaler)
+    return dataset_from_market(market, splits, cfg)
 
 
 def _iso(ms: int) -> str:
