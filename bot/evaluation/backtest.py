@@ -5,6 +5,8 @@ exactly those of training. The split is covered by the env's evaluation episodes
 random starts); each starts a fresh account, so the runs are chained: every quote amount of run ``k`` (equity, trade
 PnL, fees, traded notional) is multiplied by the equity growth of runs ``0 .. k-1``. The per-bar returns of the chained
 curve are exactly the per-bar returns of the runs, and the first bar after a gap compounds on the last equity before it.
+Costs (fees, slippage, funding) chain the same way, so ``gross - fees - slippage - funding == net`` holds for the
+chained curve as it does for each account.
 
 A position still open at the end of a run is marked at the run's last close (no exit cost is charged, as for the final
 bar of the split) and recorded as a trade with exit reason ``open_at_end``. Only bankruptcy ends a run early (the
@@ -22,7 +24,7 @@ import numpy.typing as npt
 from bot.config import BotConfig
 from bot.env import EpisodeBounds, TradingEnv
 from bot.evaluation.fast_policy import Policy
-from bot.evaluation.metrics import TradeStats, compute_metrics
+from bot.evaluation.metrics import Costs, TradeStats, compute_metrics
 from bot.evaluation.results import BacktestResult, TradeRecord
 from bot.portfolio import Account
 
@@ -59,8 +61,7 @@ class Segment:
     :param price: float64 [m] close prices.
     :param trades: closed trades, plus the position open at the end (``open_at_end``).
     :param bars_held: bars held of each trade, aligned with ``trades``.
-    :param fees: fees plus slippage paid.
-    :param traded_notional: traded notional (quote), valued at the fill bars' opens.
+    :param costs: fees, slippage, funding, traded notional and limit-order counts of the run's account.
     :param bankrupt: the run ended early because equity reached 0.
     """
 
@@ -70,9 +71,25 @@ class Segment:
     price: npt.NDArray[np.float64]
     trades: list[TradeRecord] = field(default_factory=list)
     bars_held: list[int] = field(default_factory=list)
-    fees: float = 0.0
-    traded_notional: float = 0.0
+    costs: Costs = field(default_factory=Costs)
     bankrupt: bool = False
+
+
+def account_costs(pm: Account, traded_notional: float) -> Costs:
+    """The costs an account paid over a run, with the run's traded notional.
+
+    :param pm: the account after the run.
+    :param traded_notional: notional traded during the run (quote).
+    """
+    # limit-order counters arrive with maker execution; accounts without them placed market orders only
+    return Costs(
+        fees=pm.fees_paid,
+        slippage=pm.slippage_paid,
+        funding=pm.funding_paid,
+        traded_notional=traded_notional,
+        limit_orders=int(getattr(pm, "limit_orders", 0)),
+        limit_fills=int(getattr(pm, "limit_fills", 0)),
+    )
 
 
 def account_trades(pm: Account, times: npt.NDArray[np.int64], end_price: float) -> tuple[list[TradeRecord], list[int]]:
@@ -115,7 +132,7 @@ def chain_segments(segments: list[Segment], name: str, timeframe: str, risk_free
     times, equity, exposure, price = [], [], [], []
     trades: list[TradeRecord] = []
     stats: list[TradeStats] = []
-    fees = traded = 0.0
+    costs = Costs()
     for k, seg in enumerate(segments):
         first = 0 if k == 0 else 1  # a later run's opening mark repeats the previous run's final equity
         times.append(seg.time_ms[first:])
@@ -125,15 +142,14 @@ def chain_segments(segments: list[Segment], name: str, timeframe: str, risk_free
         for trade, bars in zip(seg.trades, seg.bars_held, strict=True):
             trades.append(_scaled(trade, scale))
             stats.append(TradeStats(trade.pnl * scale, bars))
-        fees += seg.fees * scale
-        traded += seg.traded_notional * scale
+        costs = costs + seg.costs.scaled(scale)
         scale *= float(seg.equity[-1]) / initial
         if seg.bankrupt or scale <= 0.0:
             logger.warning("Policy %s went bankrupt at bar %d; the backtest stops there", name, int(seg.time_ms[-1]))
             break
     eq = np.concatenate(equity)
     ex = np.concatenate(exposure)
-    metrics = compute_metrics(eq, ex, stats, fees, timeframe, traded, risk_free_annual)
+    metrics = compute_metrics(eq, ex, stats, costs, timeframe, risk_free_annual)
     return BacktestResult(
         name, np.concatenate(times).astype(np.int64), eq, ex, np.concatenate(price), tuple(trades), metrics
     )
@@ -195,8 +211,7 @@ def run_episode(env: TradingEnv, policy: Policy, episode: EpisodeBounds) -> Segm
         price[: i + 1],
         trades,
         held,
-        pm.fees_paid + pm.slippage_paid,
-        traded,
+        account_costs(pm, traded),
         bankrupt=pm.equity <= 0.0,
     )
 

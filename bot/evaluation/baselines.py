@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from bot.config import PortfolioConfig
 from bot.data.types import MarketData
-from bot.evaluation.backtest import Segment, account_trades, chain_segments
+from bot.evaluation.backtest import Segment, account_costs, account_trades, chain_segments
 from bot.evaluation.results import BacktestResult, RandomBaseline
 from bot.portfolio import PortfolioManager
 
@@ -125,8 +125,7 @@ def simulate_exposures(
         price,
         trades,
         held,
-        pm.fees_paid + pm.slippage_paid,
-        traded,
+        account_costs(pm, traded),
         bankrupt=pm.equity <= 0.0,
     )
 
@@ -217,6 +216,17 @@ def mean_ci(values: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], n
     return mean, half
 
 
+def finite_percentile(values: npt.NDArray[np.float64], q: float) -> npt.NDArray[np.float64]:
+    """Column percentiles of ``values`` [runs, metrics] over the finite entries; NaN for a column with none (a fill
+    rate without limit orders), without numpy's all-NaN warning."""
+    out = np.full(values.shape[1], np.nan)
+    for j in range(values.shape[1]):
+        column = values[:, j][np.isfinite(values[:, j])]
+        if column.size:
+            out[j] = np.percentile(column, q)
+    return out
+
+
 def random_baseline(
     market: MarketData,
     runs: Sequence[range],
@@ -255,8 +265,7 @@ def random_baseline(
     keys = list(results[0].metrics.as_dict())
     table = np.array([[float(r.metrics.as_dict()[k]) for k in keys] for r in results], dtype=np.float64)
     mean, half = mean_ci(table)
-    low_q = np.nanpercentile(np.where(np.isfinite(table), table, np.nan), 2.5, axis=0)
-    high_q = np.nanpercentile(np.where(np.isfinite(table), table, np.nan), 97.5, axis=0)
+    low_q, high_q = finite_percentile(table, 2.5), finite_percentile(table, 97.5)
     return RandomBaseline(
         n_runs=n_runs,
         mean=dict(zip(keys, mean.tolist(), strict=True)),

@@ -4,6 +4,10 @@ Crypto trades every day, so a year is 365 days: a 5m series has ``365 * 288 = 10
 follow empyrical (the test suite checks them against it): returns are simple per-bar returns of equity; Sharpe is
 ``mean(r - rf) / std(r, ddof=1) * sqrt(P)``; Sortino divides the annualised mean excess return by the annualised root
 mean square of the negative excess returns; CAGR compounds over the number of bars, ``(final/initial) ** (P / n) - 1``.
+
+Cost diagnostics split the net PnL into where it went: ``gross_pnl`` (price PnL at the bars' prices, before every
+cost) ``- fees - slippage - funding == final_equity - initial_equity`` exactly. Rates per day count the days of
+simulated bars (``(n_bars - 1)`` bars; data gaps between chained runs are not counted).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import numpy.typing as npt
 from bot.config import TIMEFRAME_MS
 from bot.env.stats import sharpe_ratio
 
-_YEAR_MS = 365 * 86_400_000
+_DAY_MS = 86_400_000
+_YEAR_MS = 365 * _DAY_MS
 
 
 def periods_per_year(timeframe: str) -> float:
@@ -40,8 +45,59 @@ class TradeStats:
 
 
 @dataclass(frozen=True, slots=True)
+class Costs:
+    """What a backtest paid and traded (quote amounts, except the order counts).
+
+    :param fees: exchange fees paid (>= 0).
+    :param slippage: slippage paid against the bars' prices (>= 0; inside the fill prices, reported on its own).
+    :param funding: funding paid (signed: negative when funding was received).
+    :param traded_notional: traded notional, valued at the fill bars' opens.
+    :param limit_orders: limit orders placed (0 with market orders).
+    :param limit_fills: limit orders filled.
+    """
+
+    fees: float = 0.0
+    slippage: float = 0.0
+    funding: float = 0.0
+    traded_notional: float = 0.0
+    limit_orders: int = 0
+    limit_fills: int = 0
+
+    @property
+    def total(self) -> float:
+        """Fees + slippage + funding: everything between the gross and the net PnL."""
+        return self.fees + self.slippage + self.funding
+
+    def scaled(self, factor: float) -> Costs:
+        """The quote amounts times ``factor`` (an account chained onto a grown one); order counts unchanged."""
+        return Costs(
+            self.fees * factor,
+            self.slippage * factor,
+            self.funding * factor,
+            self.traded_notional * factor,
+            self.limit_orders,
+            self.limit_fills,
+        )
+
+    def __add__(self, other: Costs) -> Costs:
+        return Costs(
+            self.fees + other.fees,
+            self.slippage + other.slippage,
+            self.funding + other.funding,
+            self.traded_notional + other.traded_notional,
+            self.limit_orders + other.limit_orders,
+            self.limit_fills + other.limit_fills,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Metrics:
-    """Every reported metric. Fractions are fractions (0.1 = 10 %); durations are in bars and days."""
+    """Every reported metric. Fractions are fractions (0.1 = 10 %); durations are in bars and days; money in quote.
+
+    ``fees_paid`` is fees + slippage (the execution costs, as before the split into ``fees`` and ``slippage``);
+    ``cost_drag`` is ``(fees + slippage + funding) / gross_pnl`` when ``gross_pnl > 0``, ``inf`` when costs were paid
+    without a gross edge, 0.0 when nothing was paid; ``fill_rate`` is NaN when no limit order was placed.
+    """
 
     total_return: float
     cagr: float
@@ -56,12 +112,22 @@ class Metrics:
     profit_factor: float
     expectancy: float
     trades: int
+    trades_per_day: float
     avg_holding_bars: float
     exposure: float
     turnover: float
+    turnover_per_day: float
+    fill_rate: float
+    gross_pnl: float
+    fees: float
+    slippage: float
+    funding: float
     fees_paid: float
+    cost_drag: float
+    cost_drag_equity: float
     final_equity: float
     n_bars: int
+    days: float
 
     def as_dict(self) -> dict[str, float | int]:
         """Metric name -> value, in field order."""
@@ -119,13 +185,20 @@ def cagr(equity: npt.ArrayLike, periods: float) -> float:
     return math.expm1(log_annual) if log_annual < 700 else math.inf
 
 
+def cost_drag(costs: float, gross_pnl: float) -> float:
+    """Share of the gross PnL that costs took: ``costs / gross_pnl``; ``inf`` when costs ate a non-existent edge
+    (``gross_pnl <= 0``), 0.0 when nothing was paid (or funding received on balance)."""
+    if costs <= 0.0:
+        return 0.0
+    return costs / gross_pnl if gross_pnl > 0.0 else math.inf
+
+
 def compute_metrics(
     equity: npt.ArrayLike,
     exposure: npt.ArrayLike,
     trades: Sequence[TradeStats],
-    fees_paid: float,
+    costs: Costs,
     timeframe: str,
-    traded_notional: float = 0.0,
     risk_free_annual: float = 0.0,
 ) -> Metrics:
     """All metrics of one backtest.
@@ -133,9 +206,8 @@ def compute_metrics(
     :param equity: float [n] equity marked at each bar's close, starting with the initial equity.
     :param exposure: float [n] signed position notional / equity at each bar's close.
     :param trades: closed trades (net PnL and bars held).
-    :param fees_paid: total fees and slippage paid (quote).
-    :param timeframe: bar timeframe, for the annualisation factor.
-    :param traded_notional: total traded notional (quote); turnover = traded_notional / mean equity.
+    :param costs: fees, slippage, funding, traded notional and limit-order counts of the whole curve.
+    :param timeframe: bar timeframe, for the annualisation factor and the per-day rates.
     :param risk_free_annual: annual risk-free rate for Sharpe and Sortino.
     :raises ValueError: when the curve is empty, non-positive at the start, or the arrays differ in length.
     """
@@ -157,6 +229,9 @@ def compute_metrics(
         profit_factor = gains / losses
     else:
         profit_factor = math.inf if gains > 0 else 0.0
+    days = (eq.size - 1) * TIMEFRAME_MS[timeframe] / _DAY_MS
+    turnover = float(costs.traded_notional / np.mean(eq))
+    gross = float(eq[-1] - eq[0]) + costs.total
     return Metrics(
         total_return=float(eq[-1] / eq[0] - 1.0),
         cagr=growth,
@@ -171,10 +246,20 @@ def compute_metrics(
         profit_factor=profit_factor,
         expectancy=float(pnls.mean()) if pnls.size else 0.0,
         trades=int(pnls.size),
+        trades_per_day=pnls.size / days if days > 0 else 0.0,
         avg_holding_bars=float(np.mean([t.bars_held for t in trades])) if trades else 0.0,
         exposure=float(np.mean(ex != 0.0)),
-        turnover=float(traded_notional / np.mean(eq)),
-        fees_paid=float(fees_paid),
+        turnover=turnover,
+        turnover_per_day=turnover / days if days > 0 else 0.0,
+        fill_rate=costs.limit_fills / costs.limit_orders if costs.limit_orders > 0 else math.nan,
+        gross_pnl=gross,
+        fees=float(costs.fees),
+        slippage=float(costs.slippage),
+        funding=float(costs.funding),
+        fees_paid=float(costs.fees + costs.slippage),
+        cost_drag=cost_drag(costs.total, gross),
+        cost_drag_equity=float(costs.total / eq[0]),
         final_equity=float(eq[-1]),
         n_bars=int(eq.size),
+        days=days,
     )

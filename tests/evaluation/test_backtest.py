@@ -14,6 +14,7 @@ from bot.env import make_env
 from bot.errors import SchemaMismatchError
 from bot.evaluation.backtest import Segment, chain_segments, evaluation_config, run_agent, run_episode
 from bot.evaluation.fast_policy import PredictPolicy
+from bot.evaluation.metrics import Costs
 from bot.evaluation.results import TradeRecord
 from bot.evaluation.runner import check_spaces, evaluate_model
 from bot.training.algorithms import build_model
@@ -23,15 +24,23 @@ from tests.support.market_builder import simple_dataset
 
 def test_chain_segments_by_hand() -> None:
     trade = TradeRecord(0, 1, "long", 1.0, 1.0, -10.0, "signal")
-    first = Segment(np.array([0, 1]), np.array([100.0, 110.0]), np.zeros(2), np.ones(2), fees=1.0, traded_notional=50)
+    first_costs = Costs(fees=0.5, slippage=0.5, funding=1.0, traded_notional=50, limit_orders=2, limit_fills=1)
+    first = Segment(np.array([0, 1]), np.array([100.0, 110.0]), np.zeros(2), np.ones(2), costs=first_costs)
+    second_costs = Costs(fees=1.5, slippage=0.5, funding=-1.0, traded_notional=100.0, limit_orders=2, limit_fills=2)
     second = Segment(
-        np.array([5, 6, 7]), np.array([100.0, 90.0, 99.0]), np.zeros(3), np.ones(3), [trade], [2], 2.0, 100.0
+        np.array([5, 6, 7]), np.array([100.0, 90.0, 99.0]), np.zeros(3), np.ones(3), [trade], [2], second_costs
     )
     result = chain_segments([first, second], "x", "1d")
     np.testing.assert_allclose(result.equity, [100.0, 110.0, 99.0, 108.9])
     np.testing.assert_array_equal(result.time_ms, [0, 1, 6, 7])
     assert result.trades[0].pnl == pytest.approx(-11.0)  # the second account is 1.1x the first
-    assert result.metrics.fees_paid == pytest.approx(1.0 + 2.2)
+    m = result.metrics
+    assert m.fees_paid == pytest.approx(1.0 + 2.2)
+    assert (m.fees, m.slippage, m.funding) == pytest.approx((0.5 + 1.65, 0.5 + 0.55, 1.0 - 1.1))
+    assert m.gross_pnl == pytest.approx(8.9 + 2.15 + 1.05 - 0.1)
+    assert m.gross_pnl - m.fees - m.slippage - m.funding == pytest.approx(m.final_equity - 100.0)
+    assert m.turnover == pytest.approx((50 + 110) / np.mean([100.0, 110.0, 99.0, 108.9]))
+    assert m.fill_rate == 0.75  # counts are not scaled
     assert result.metrics.total_return == pytest.approx(0.089)
     with pytest.raises(ValueError, match="no gap-free run"):
         chain_segments([], "x", "1d")
@@ -60,7 +69,9 @@ def test_agent_runs_every_gap_free_run_in_order_and_chains_them() -> None:
         warmup=5,
         splits={"train": range(0, 300), "validation": range(300, 400), "test": range(400, 700)},
     )
-    cfg = evaluation_config(load_config(None, ["env.window=6", "training.ppo.net_arch=[8]"]))
+    cfg = evaluation_config(
+        load_config(None, ["env.window=6", "training.ppo.net_arch=[8]", "portfolio.funding_rate_8h=0.001"])
+    )
     env = make_env(cfg, "test", seed=0, dataset=dataset)
     episodes = env.evaluation_episodes
     assert [(e.start, e.stop) for e in episodes] == [(400, 550), (560, 700)]
@@ -74,6 +85,17 @@ def test_agent_runs_every_gap_free_run_in_order_and_chains_them() -> None:
     np.testing.assert_array_equal(result.time_ms[:150], dataset.market.open_time_ms[400:550])
     np.testing.assert_array_equal(result.time_ms[150:], dataset.market.open_time_ms[561:700])
     assert np.all(np.diff(result.time_ms) > 0)
+    m = result.metrics
+    assert m.gross_pnl - m.fees - m.slippage - m.funding == pytest.approx(m.final_equity - 10_000, rel=1e-9)
+    assert m.funding == pytest.approx(
+        sum(s.costs.funding * g for s, g in zip(segments, _growths(segments), strict=True))
+    )
+
+
+def _growths(segments: list[Segment]) -> list[float]:
+    """The chaining factor of each run: the equity growth of the runs before it."""
+    factors = np.cumprod([1.0] + [s.equity[-1] / s.equity[0] for s in segments[:-1]])
+    return [float(f) for f in factors]
 
 
 def test_evaluation_is_deterministic_and_the_fast_path_changes_nothing(tiny_run: Path) -> None:
@@ -94,9 +116,9 @@ def test_evaluation_is_deterministic_and_the_fast_path_changes_nothing(tiny_run:
         np.testing.assert_array_equal(other.agent.equity, first.agent.equity)
         assert {k: v.metrics for k, v in other.baselines.items()} == {k: v.metrics for k, v in first.baselines.items()}
         assert other.random is not None and first.random is not None
-        assert other.random.mean == first.random.mean
+        np.testing.assert_equal(other.random.mean, first.random.mean)  # NaN-aware (fill rate)
         assert other.random_paced is not None and first.random_paced is not None
-        assert other.random_paced.mean == first.random_paced.mean
+        np.testing.assert_equal(other.random_paced.mean, first.random_paced.mean)
     assert first.random_paced is not None and 0.0 < first.random_paced.switch_prob < 1.0
     assert any("batched exact MLP inference" in note for note in first.notes)
     assert any("model.predict per step" in note for note in reports[2].notes)

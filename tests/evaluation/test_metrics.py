@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bot.evaluation.metrics import (
+    Costs,
     TradeStats,
     cagr,
     compute_metrics,
@@ -52,9 +53,8 @@ def test_trade_metrics_by_hand() -> None:
         equity=[100.0, 110.0, 105.0, 125.0, 120.0],
         exposure=[0.0, 1.0, 1.0, 0.0, -1.0],
         trades=trades,
-        fees_paid=1.5,
+        costs=Costs(fees=1.0, slippage=0.5, traded_notional=560.0),
         timeframe="1h",
-        traded_notional=560.0,
     )
     assert m.trades == 4
     assert m.win_rate == 0.5
@@ -69,15 +69,41 @@ def test_trade_metrics_by_hand() -> None:
     assert m.final_equity == 120.0
 
 
+def test_cost_breakdown_by_hand() -> None:
+    # 4 bars of 1h: 1/6 day; net +20, costs 3 + 1 + 2 = 6, so the gross price PnL was +26
+    costs = Costs(fees=3.0, slippage=1.0, funding=2.0, traded_notional=500.0, limit_orders=4, limit_fills=3)
+    m = compute_metrics([100.0, 105.0, 110.0, 115.0, 120.0], [1.0] * 5, [TradeStats(20.0, 4)], costs, "1h")
+    assert m.days == pytest.approx(4 / 24)
+    assert m.gross_pnl == pytest.approx(26.0)
+    assert (m.fees, m.slippage, m.funding, m.fees_paid) == (3.0, 1.0, 2.0, 4.0)
+    assert m.gross_pnl - m.fees - m.slippage - m.funding == pytest.approx(m.final_equity - 100.0)
+    assert m.cost_drag == pytest.approx(6 / 26)
+    assert m.cost_drag_equity == pytest.approx(0.06)
+    assert m.turnover == pytest.approx(500 / 110)
+    assert m.turnover_per_day == pytest.approx(500 / 110 * 6)
+    assert m.trades_per_day == pytest.approx(6.0)
+    assert m.fill_rate == 0.75
+
+
+def test_cost_drag_without_a_gross_edge() -> None:
+    # gross = -10 + 4 = -6: the costs ate an edge that did not exist
+    losing = compute_metrics([100.0, 90.0], [1.0, 1.0], [], Costs(fees=4.0), "1d")
+    assert losing.gross_pnl == pytest.approx(-6.0) and losing.cost_drag == math.inf
+    assert math.isnan(losing.fill_rate)  # market orders only
+    received = compute_metrics([100.0, 101.0], [-1.0, -1.0], [], Costs(funding=-1.0), "1d")
+    assert received.gross_pnl == pytest.approx(0.0) and received.cost_drag == 0.0 and received.funding == -1.0
+    assert compute_metrics([100.0] * 3, [0.0] * 3, [], Costs(), "1d").cost_drag == 0.0
+
+
 def test_degenerate_cases() -> None:
-    flat = compute_metrics([100.0] * 10, [0.0] * 10, [], 0.0, "5m")
+    flat = compute_metrics([100.0] * 10, [0.0] * 10, [], Costs(), "5m")
     assert flat.sharpe == 0.0
     assert flat.sortino == 0.0
     assert flat.max_drawdown == 0.0
     assert flat.calmar == 0.0
     assert flat.profit_factor == 0.0
     assert flat.win_rate == 0.0
-    only_wins = compute_metrics([100.0, 101.0, 102.0], [1.0] * 3, [TradeStats(2.0, 2)], 0.0, "5m")
+    only_wins = compute_metrics([100.0, 101.0, 102.0], [1.0] * 3, [TradeStats(2.0, 2)], Costs(), "5m")
     assert only_wins.profit_factor == math.inf
     assert only_wins.sortino == math.inf
 
@@ -88,7 +114,7 @@ def test_degenerate_cases() -> None:
 )
 def test_bad_inputs(equity: list[float], exposure: list[float], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        compute_metrics(equity, exposure, [], 0.0, "5m")
+        compute_metrics(equity, exposure, [], Costs(), "5m")
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -97,7 +123,7 @@ def test_against_empyrical(seed: int) -> None:
     rets = rng.normal(0.0002, 0.01, size=2000)
     equity = 1000.0 * np.concatenate([[1.0], np.cumprod(1 + rets)])
     ppy = periods_per_year("1h")
-    m = compute_metrics(equity, np.ones_like(equity), [], 0.0, "1h", risk_free_annual=0.0)
+    m = compute_metrics(equity, np.ones_like(equity), [], Costs(), "1h", risk_free_annual=0.0)
     assert m.sharpe == pytest.approx(empyrical.sharpe_ratio(rets, annualization=ppy), rel=1e-9)
     assert m.sortino == pytest.approx(empyrical.sortino_ratio(rets, annualization=ppy), rel=1e-9)
     assert m.cagr == pytest.approx(empyrical.annual_return(rets, annualization=ppy), rel=1e-9)
