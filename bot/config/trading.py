@@ -23,7 +23,12 @@ class PortfolioConfig(Section):
     leverage: float = Field(1.0, ge=1, description="leverage used for target exposure 1.0 (perpetual only)")
     max_leverage: float = Field(5.0, ge=1, le=125, description="hard cap on leverage")
     maintenance_margin: float = Field(0.005, ge=0, lt=1, description="maintenance margin rate for liquidation")
-    funding_rate_8h: float = Field(0.0, ge=-0.01, le=0.01, description="funding rate charged to longs every 8h")
+    # 0.01 % per 8 h is the rate Bybit and Binance charge on USDT perpetuals when the premium is zero: the interest
+    # rate of 0.03 % a day over 3 funding intervals (Bybit Help Center, "Introduction to Funding Rate",
+    # https://www.bybit.com/en/help-center/article/Introduction-to-Funding-Rate). Real rates swing with the premium.
+    funding_rate_8h: float = Field(
+        0.0001, ge=-0.01, le=0.01, description="funding rate charged to longs (paid to shorts) every 8h, fraction"
+    )
     lot_step: float = Field(0.00001, gt=0, description="quantity step (base asset)")
     min_notional: float = Field(5.0, ge=0, description="smallest order notional (quote)")
     max_holding_bars: int = Field(0, ge=0, description="close a position after this many bars (0 = no limit)")
