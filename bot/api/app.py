@@ -3,25 +3,48 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from bot import __version__
 from bot.api.db import make_engine, make_session_factory
 from bot.api.deps import AppState
 from bot.api.events import EventHub
+from bot.api.guards import BodySizeLimit, TrustedHostGuard
 from bot.api.job_store import JobStore
 from bot.api.routers import system, training, ws
 from bot.api.runner import JobRunner
 from bot.api.settings import ApiSettings
 
 STATIC_DIR = resources.files("bot.api").joinpath("static")
+
+
+def _json_safe(value: Any) -> Any:
+    # A body may carry NaN or Infinity (Python's JSON parser accepts them); the 422 reply quotes the input, and
+    # strict JSON cannot encode them, which used to turn the reply into a 500.
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # registered for this class only
+    detail = _json_safe(jsonable_encoder(exc.errors()))
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 def create_app(settings: ApiSettings) -> FastAPI:
@@ -54,6 +77,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     app = FastAPI(title="bot training control", version=__version__, lifespan=lifespan)
     app.state.bot = state
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    # the last added runs first: the Host check refuses foreign requests before the body is even read
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(TrustedHostGuard, allowed=settings.trusted_hosts)
     app.include_router(training.router)
     app.include_router(system.router)
     app.include_router(ws.router)

@@ -1,23 +1,21 @@
-"""Turn a job request into a validated trainer invocation: config confined to config/, overrides checked."""
+"""Turn a job request into a validated trainer invocation: config confined to config/, overrides, paths and
+resource limits checked before anything starts."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from bot.api.job_limits import JobRequestError, check_overrides, check_resources
+from bot.api.job_paths import check_job_paths
 from bot.api.schemas import JobCreate
+from bot.api.settings import ApiSettings
 from bot.config import TIMEFRAME_MS, BotConfig, load_config
 from bot.errors import ConfigError
 
 _CONFIG_SUFFIXES = (".yaml", ".yml")
 
-
-class JobRequestError(ConfigError):
-    """A job request names a config or override that cannot be used; ``field`` is the offending body field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+__all__ = ["JobRequestError", "ResolvedJob", "list_configs", "resolve_config_path", "resolve_job"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,31 +82,34 @@ def _load(path: Path, overrides: list[str]) -> BotConfig:
         raise JobRequestError("overrides", str(e)) from e
 
 
-def resolve_job(config_dir: Path, request: JobCreate) -> ResolvedJob:
+def resolve_job(settings: ApiSettings, request: JobCreate) -> ResolvedJob:
     """Validate a job request against its config exactly as the trainer will load it.
 
-    :param config_dir: the folder configs are confined to.
+    :param settings: the config folder, the path roots and the limits a job must respect.
     :param request: the request body.
     :return: the job's resolved parameters and the full override list for ``--set``.
-    :raises JobRequestError: naming the body field (``config`` or ``overrides``) and the problem.
+    :raises JobRequestError: naming the body field and the problem.
     """
-    path = resolve_config_path(config_dir, request.config)
+    path = resolve_config_path(settings.config_dir, request.config)
     overrides = list(request.overrides)
-    for item in overrides:
-        if "=" not in item or not item.partition("=")[0].strip():
-            raise JobRequestError("overrides", f"override {item!r} must look like dotted.key=value")
+    # size and syntax first: the YAML loader must never see an alias bomb or a megabyte of text
+    check_overrides(settings.limits, overrides)
     if request.symbol is not None:
         overrides.append(f"data.symbol={request.symbol}")
     cfg = _load(path, overrides)
     if request.timeframe is not None and request.timeframe != cfg.data.base_timeframe:
         overrides += _timeframe_overrides(cfg, request.timeframe)
         cfg = _load(path, overrides)
+    check_job_paths(cfg, overrides, settings.path_roots)
+    workers = request.workers or cfg.training.n_workers
+    timesteps = request.timesteps or cfg.training.total_timesteps
+    check_resources(settings.limits, workers, cfg.training.n_envs_per_worker, timesteps)
     return ResolvedJob(
-        config_name=path.relative_to(config_dir.resolve()).as_posix(),
+        config_name=path.relative_to(settings.config_dir.resolve()).as_posix(),
         overrides=tuple(overrides),
         algo=request.algo or cfg.training.algo,
-        workers=request.workers or cfg.training.n_workers,
-        timesteps=request.timesteps or cfg.training.total_timesteps,
+        workers=workers,
+        timesteps=timesteps,
         seed=request.seed if request.seed is not None else cfg.seed,
         symbol=cfg.data.symbol,
         timeframe=cfg.data.base_timeframe,

@@ -32,14 +32,21 @@ def tail_lines(path: Path | None, n: int, block_size: int = 65536) -> list[str]:
     return lines[-n:]
 
 
-def run_log_path(run_dir: str | None) -> Path | None:
+def run_log_path(run_dir: str | None, checkpoint_dir: Path) -> Path | None:
     """The SmartLogger file of a run folder (``logging.file`` of its ``config.yaml``), or ``None`` when absent.
 
+    Only a run folder under ``checkpoint_dir`` is read, and only a log file inside it (symlinks resolved): this is
+    served without a token, so it must never become a way to read other files.
+
     :param run_dir: the job's run folder, if known.
+    :param checkpoint_dir: the server's checkpoint folder.
     """
     if not run_dir:
         return None
     folder = Path(run_dir)
+    if not folder.resolve().is_relative_to(checkpoint_dir.resolve()):
+        logger.warning("Not reading the log of run folder %s: it is outside %s", folder, checkpoint_dir)
+        return None
     name = "bot.log"
     try:
         resolved = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))

@@ -184,6 +184,9 @@ class JobRunner:
             if not job.run_dir or not Path(job.run_dir).is_dir():
                 raise JobStateError(f"job {job_id} has no checkpoint to resume from (run folder {job.run_dir!r} is"
                                     " missing); start a new job instead")
+            if not Path(job.run_dir).resolve().is_relative_to(self._settings.checkpoint_dir.resolve()):
+                raise JobStateError(f"job {job_id}'s run folder {job.run_dir} is outside the checkpoint folder"
+                                    f" {self._settings.checkpoint_dir}; it cannot be resumed through the API")
             total = job.total_timesteps if timesteps is None else timesteps
             if total <= job.timesteps:
                 raise JobStateError(f"job {job_id} has done {job.timesteps} timesteps already; resume with a total"

@@ -2,29 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from bot.api.db import Job, JobStatus
 from bot.config import Timeframe
 
 Algo = Literal["ppo", "ddqn", "maskable_ppo"]
 
+#: Hard ceiling of one override; the configurable limit (api.max_override_chars) is checked after parsing.
+Override = Annotated[str, StringConstraints(max_length=100_000)]
+
 
 class JobCreate(BaseModel):
-    """Body of ``POST /api/training/jobs``. Omitted fields take the config's value."""
+    """Body of ``POST /api/training/jobs``. Omitted fields take the config's value.
 
-    model_config = ConfigDict(extra="forbid")
+    Strict: ``"1000"`` or ``true`` is not an integer, and NaN or Infinity is no number of any field.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     config: str = Field(
         "demo.yaml", min_length=1, max_length=200, description="config file name inside config/ (e.g. demo.yaml)"
     )
-    overrides: list[str] = Field(
-        default_factory=list, max_length=64, description="dotted.key=value overrides, as --set on the CLI"
+    overrides: list[Override] = Field(
+        default_factory=list, max_length=1000,
+        description="dotted.key=value overrides, as --set on the CLI (api.max_overrides and api.max_override_chars)",
     )
     algo: Algo | None = Field(None, description="training.algo")
-    workers: int | None = Field(None, ge=1, le=64, description="worker processes (training.n_workers)")
+    workers: int | None = Field(
+        None, ge=1, le=256, description="worker processes (training.n_workers; api.max_workers)"
+    )
     timesteps: int | None = Field(None, ge=1, le=10_000_000_000, description="total env steps")
     symbol: str | None = Field(
         None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9]+/[A-Za-z0-9]+(:[A-Za-z0-9]+)?$",
@@ -35,9 +44,9 @@ class JobCreate(BaseModel):
 
 
 class JobResume(BaseModel):
-    """Optional body of ``POST /api/training/jobs/{id}/resume``."""
+    """Optional body of ``POST /api/training/jobs/{id}/resume`` (strict, like :class:`JobCreate`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     timesteps: int | None = Field(
         None, ge=1, le=10_000_000_000, description="new total budget (must exceed the timesteps done)"

@@ -6,6 +6,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.api.job_limits import JobLimits
+from bot.api.job_paths import PathRoots
 from bot.config import TIMEFRAME_MS, BotConfig
 
 #: The trainer the job runner launches: the same command as ``python -m bot train``.
@@ -30,6 +32,11 @@ class ApiSettings:
     :param workdir: working directory of trainer processes (config and data paths are relative to it).
     :param poll_interval_s: how often the runner reads events files and checks processes.
     :param cancel_grace_s: seconds between SIGTERM and SIGKILL when cancelling or shutting down.
+    :param data_roots: folders a job's ``data.path`` must lie in (absolute).
+    :param trusted_hosts: ``Host`` header values answered (without port); ``"*"`` answers any.
+    :param limits: resource and override limits of a job.
+    :param max_body_bytes: largest request body; larger gets 413.
+    :param stall_timeout_s: a trainer that writes no event (heartbeats included) this long is killed as stalled.
     """
 
     db_path: Path
@@ -48,6 +55,18 @@ class ApiSettings:
     cancel_grace_s: float = 30.0
     host: str = "127.0.0.1"
     port: int = 8000
+    data_roots: tuple[Path, ...] = (Path("data"),)
+    trusted_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
+    limits: JobLimits = field(default_factory=JobLimits)
+    max_body_bytes: int = 65_536
+    stall_timeout_s: float = 120.0
+
+    @property
+    def path_roots(self) -> PathRoots:
+        """The folders a job's paths are confined to."""
+        roots = tuple((self.workdir / r).resolve() for r in self.data_roots)
+        return PathRoots(workdir=self.workdir.resolve(), checkpoint_dir=self.checkpoint_dir.resolve(),
+                         data_roots=roots)
 
     @classmethod
     def from_config(cls, cfg: BotConfig, token: str | None, workdir: Path, db_path: str | None = None) -> ApiSettings:
@@ -76,4 +95,16 @@ class ApiSettings:
             workdir=workdir.resolve(),
             host=cfg.api.host,
             port=cfg.api.port,
+            data_roots=tuple((workdir / root).resolve() for root in cfg.api.data_roots),
+            trusted_hosts=tuple(cfg.api.trusted_hosts),
+            limits=JobLimits(
+                max_workers=cfg.api.max_workers,
+                max_envs=cfg.api.max_envs,
+                worker_memory_mb=cfg.api.worker_memory_mb,
+                max_timesteps=cfg.api.max_timesteps,
+                max_overrides=cfg.api.max_overrides,
+                max_override_chars=cfg.api.max_override_chars,
+            ),
+            max_body_bytes=cfg.api.max_body_bytes,
+            stall_timeout_s=cfg.api.stall_timeout_s,
         )

@@ -77,3 +77,23 @@ class ApiConfig(Section):
     db_path: str = Field("checkpoints/api.sqlite", description="SQLite job store (WAL)")
     max_concurrent_jobs: int = Field(1, ge=1, le=16, description="jobs running at once; others wait in a queue")
     token_env: str = Field("BOT_API_TOKEN", description="environment variable holding the bearer token")
+    trusted_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "::1"],
+        description="Host header values the server answers (DNS-rebinding guard); '*' allows any",
+    )
+    data_roots: list[str] = Field(
+        default_factory=lambda: ["data", "../shared/data"],
+        description="folders (relative to the server's working dir) a job's data.path must lie in",
+    )
+    max_workers: int = Field(0, ge=0, le=256, description="most worker processes per job (0 = the machine's cores)")
+    max_envs: int = Field(64, ge=1, le=4096, description="most environments per job (workers x envs per worker)")
+    worker_memory_mb: int = Field(
+        512, ge=0, description="memory assumed per trainer process (MiB); a job must fit the machine's memory (0 = off)"
+    )
+    max_timesteps: int = Field(100_000_000, ge=1, description="largest timestep budget of a job")
+    max_overrides: int = Field(32, ge=0, le=1000, description="most --set overrides per job")
+    max_override_chars: int = Field(500, ge=10, le=100_000, description="longest override string (characters)")
+    max_body_bytes: int = Field(65_536, ge=1024, description="largest request body (bytes); larger gets 413")
+    stall_timeout_s: float = Field(
+        120.0, gt=0, description="a trainer silent this long (no event or heartbeat) is killed and its job failed"
+    )

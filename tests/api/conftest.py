@@ -11,7 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.api import ApiSettings, create_app
+from bot.api.job_limits import JobLimits
 from tests.api.helpers import REPO_ROOT, TOKEN, fake_command
+from tests.api.live_server import ThreadedServer
 
 
 @pytest.fixture
@@ -37,6 +39,10 @@ def make_settings(tmp_path: Path, config_dir: Path) -> Callable[..., ApiSettings
             "log_path": tmp_path / "store" / "server.log",
             "paper_state_path": tmp_path / "paper_state.sqlite",
             "trainer_command": fake_command("complete"),
+            "trusted_hosts": ("testserver", "127.0.0.1", "localhost"),
+            "data_roots": (tmp_path / "data",),
+            # not the machine's core count: the tests ask for up to 2 workers wherever they run
+            "limits": JobLimits(max_workers=8),
             "workdir": REPO_ROOT,
             "poll_interval_s": 0.05,
             "cancel_grace_s": 5.0,
@@ -61,3 +67,18 @@ def make_client(make_settings: Callable[..., ApiSettings]) -> Iterator[Callable[
     yield start
     for client in reversed(started):
         client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def serve(make_settings: Callable[..., ApiSettings]) -> Iterator[Callable[..., ThreadedServer]]:
+    """Serve an app with real uvicorn on a free loopback port (settings overrides as keywords); stopped after."""
+    started: list[ThreadedServer] = []
+
+    def start(**overrides: Any) -> ThreadedServer:
+        server = ThreadedServer(create_app(make_settings(**overrides)))
+        started.append(server)
+        return server
+
+    yield start
+    for server in reversed(started):
+        server.stop()

@@ -19,13 +19,24 @@ def test_tail_lines_reads_backwards_across_blocks(tmp_path: Path) -> None:
 def test_run_log_path_follows_the_run_config(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    assert run_log_path(None) is None
-    assert run_log_path(str(run)) is None  # no log yet
+    assert run_log_path(None, tmp_path) is None
+    assert run_log_path(str(run), tmp_path) is None  # no log yet
     (run / "bot.log").write_text("x\n")
-    assert run_log_path(str(run)) == (run / "bot.log").resolve()
+    assert run_log_path(str(run), tmp_path) == (run / "bot.log").resolve()
     (run / "config.yaml").write_text("logging:\n  file: custom.log\n")
     (run / "custom.log").write_text("y\n")
-    assert run_log_path(str(run)) == (run / "custom.log").resolve()
+    assert run_log_path(str(run), tmp_path) == (run / "custom.log").resolve()
     (tmp_path / "outside.log").write_text("z\n")
     (run / "config.yaml").write_text("logging:\n  file: ../outside.log\n")
-    assert run_log_path(str(run)) is None  # never read outside the run folder
+    assert run_log_path(str(run), tmp_path) is None  # never read outside the run folder
+
+
+def test_run_folder_outside_the_checkpoint_folder_is_never_read(tmp_path: Path) -> None:
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "bot.log").write_text("private\n")
+    assert run_log_path(str(outside), checkpoints) is None
+    (checkpoints / "link").symlink_to(outside)  # a symlinked run folder counts where it leads
+    assert run_log_path(str(checkpoints / "link"), checkpoints) is None

@@ -50,7 +50,7 @@ def get_configs(state: StateDep) -> ConfigList:
 def create_job(body: JobCreate, state: StateDep) -> JobAccepted:
     """Queue a training job; it becomes ``running`` when the trainer process reports ``started``."""
     try:
-        resolved = resolve_job(state.settings.config_dir, body)
+        resolved = resolve_job(state.settings, body)
     except JobRequestError as e:
         raise RequestValidationError(
             [{"type": "value_error", "loc": ("body", e.field), "msg": str(e), "input": getattr(body, e.field)}]
@@ -99,7 +99,7 @@ def get_logs(
     job = _job(state, job_id)
     if source == "output":
         return LinesView(source=f"job {job_id} output", lines=state.store.tail_logs(job_id, tail))
-    path = run_log_path(job.run_dir)
+    path = run_log_path(job.run_dir, state.settings.checkpoint_dir)
     if path is None:
         return LinesView(source=f"job {job_id} has no run log yet", lines=[])
     return LinesView(source=str(path), lines=tail_lines(path, tail))
@@ -119,6 +119,10 @@ def cancel_job(job_id: str, state: StateDep) -> JobAccepted:
 def resume_job(job_id: str, state: StateDep, body: JobResume | None = None) -> JobAccepted:
     """Queue an interrupted, failed or cancelled job again; the trainer continues from its run folder."""
     _job(state, job_id)
+    limit = state.settings.limits.max_timesteps
+    if body is not None and body.timesteps is not None and body.timesteps > limit:
+        raise RequestValidationError([{"type": "value_error", "loc": ("body", "timesteps"), "input": body.timesteps,
+                                       "msg": f"timesteps={body.timesteps} is more than api.max_timesteps={limit}"}])
     try:
         return _accepted(state.runner.resume(job_id, body.timesteps if body else None))
     except JobStateError as e:
