@@ -1,20 +1,27 @@
 """Walk-forward evaluation: train on each fold's window, test on the window after it, over several seeds.
 
 The folds come from :func:`bot.data.walk_forward_folds` over every row of the data (``splits.walk_forward``: fold
-count from ``--cv-folds``, embargo and test fraction from the config). In each fold the last
+count from ``--cv-folds``, embargo and test fraction from the config). With the ``rolling`` window (the default) each
+fold trains on its own block only, so the folds share no bars at all; with ``expanding`` it trains on every row from
+the first fold's start up to its own embargo, so later folds learn from more history (earlier folds' test windows
+included, which are in their past). A test window never overlaps its fold's training rows. In each fold the last
 ``validation_fraction / (train_fraction + validation_fraction)`` of the training window is the validation split the
 trainer selects ``best/`` on, and the feature scaler is fit on the rest of the training window only, so nothing of the
 validation or test window leaks into training. The model is trained with the trainer's own Python API
 (:func:`bot.training.trainer.train`) and tested with the same backtest as ``bot evaluate``. Every metric is reported
-per fold and seed, and as the mean with a 95 % t confidence interval over all (fold, seed) runs.
+per fold and seed, and as the mean with a 95 % t confidence interval over all (fold, seed) runs. The baselines are
+buy-and-hold, flat, the MA crossover and the random policy at the agent's trading pace (mean of
+``evaluation.n_random_runs`` seeded runs), all on the same bars and costs as the agent.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -23,8 +30,8 @@ from bot.config import BotConfig
 from bot.data import Fold, build_market, dataset_from_market, walk_forward_folds
 from bot.data.types import Dataset, MarketData
 from bot.errors import ConfigError
-from bot.evaluation.backtest import evaluation_config
-from bot.evaluation.baselines import mean_ci
+from bot.evaluation.backtest import episode_rows, evaluation_config
+from bot.evaluation.baselines import agent_pace, mean_ci, random_baseline
 from bot.evaluation.report import json_safe
 from bot.evaluation.runner import backtest_split, run_baselines
 from bot.training.checkpoints import load_checkpoint
@@ -35,6 +42,12 @@ from bot.training.trainer import train
 from bot.training.worker import WorkerInit
 
 logger = logging.getLogger(__name__)
+
+#: How each fold's training window is chosen: its own block only, or everything since the first fold's start.
+Window = Literal["rolling", "expanding"]
+WINDOWS: tuple[Window, ...] = ("rolling", "expanding")
+#: Name of the random policy at the agent's trading pace in :attr:`FoldRun.metrics`.
+RANDOM_PACED = "random_paced"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +61,8 @@ class FoldRun:
     :param test_period: ISO dates of the first and last test bars.
     :param run_dir: the run folder of the trained model.
     :param metrics: policy name -> metric name -> value.
+    :param train_period: ISO dates of the first and last training bars (validation included).
+    :param train_seconds: wall-clock seconds of the training (validation runs included).
     """
 
     fold: int
@@ -57,6 +72,8 @@ class FoldRun:
     test_period: tuple[str, str]
     run_dir: Path
     metrics: dict[str, dict[str, float]]
+    train_period: tuple[str, str] = ("", "")
+    train_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +129,98 @@ def _iso(ms: int) -> str:
     return str(np.datetime64(int(ms), "ms"))
 
 
+def plan_folds(n_rows: int, cfg: BotConfig, n_folds: int, window: Window = "rolling") -> list[Fold]:
+    """The walk-forward folds over ``n_rows`` bars: :func:`bot.data.walk_forward_folds`, widened for ``expanding``.
+
+    :param n_rows: bars of the market.
+    :param cfg: the config (``splits.walk_forward`` gives the embargo and test fraction).
+    :param n_folds: folds (>= 2).
+    :param window: ``rolling`` (each fold's own block) or ``expanding`` (from the first row up to the embargo).
+    :raises ConfigError: for fewer than 2 folds or an unknown window.
+    :raises DataError: when a fold's training or test window would be empty.
+    """
+    if n_folds < 2:
+        raise ConfigError(f"walk-forward needs at least 2 folds, got {n_folds}")
+    if window not in WINDOWS:
+        raise ConfigError(f"walk-forward window {window!r} is not one of {list(WINDOWS)}")
+    folds = walk_forward_folds(n_rows, cfg.splits.walk_forward.model_copy(update={"n_folds": n_folds}))
+    if window == "expanding":
+        # the test windows and embargoes stay those of walk_forward_folds; only the training start moves back
+        folds = [Fold(range(folds[0].train.start, f.train.stop), f.test) for f in folds]
+    return folds
+
+
+def _test_fold(
+    cfg: BotConfig, dataset: Dataset, run_dir: Path, which: str, fees_off: bool
+) -> tuple[dict[str, dict[str, float]], tuple[str, str]]:
+    """The test-window metrics of the trained agent, the baselines and the random policy at the agent's pace."""
+    loaded = load_checkpoint(run_dir, which, schema_hash=dataset.schema_hash)
+    ecfg = evaluation_config(cfg, zero_costs=fees_off)
+    env, agent, _ = backtest_split(ecfg, dataset, "test", loaded.model, loaded.vecnormalize, str(run_dir))
+    results = {"agent": agent, **run_baselines(env, ecfg)}
+    metrics = {name: {k: float(v) for k, v in r.metrics.as_dict().items()} for name, r in results.items()}
+    levels = env.actions.targets
+    ev = ecfg.evaluation
+    paced = random_baseline(
+        dataset.market,
+        episode_rows(env),
+        levels,
+        ecfg.portfolio,
+        ecfg.data.base_timeframe,
+        ev.n_random_runs,
+        ecfg.seed,
+        ev.risk_free_rate,
+        agent_pace(agent.exposure, len(levels)),
+    )
+    metrics[RANDOM_PACED] = {k: float(v) for k, v in paced.mean.items()}
+    return metrics, (_iso(int(agent.time_ms[0])), _iso(int(agent.time_ms[-1])))
+
+
+def run_fold(
+    cfg: BotConfig,
+    dataset: Dataset,
+    fold: int,
+    run_dir: Path,
+    which: str = "best",
+    fees_off: bool = False,
+    worker_init: WorkerInit | None = None,
+    log_stats: LogStats | None = None,
+) -> FoldRun:
+    """Train one (fold, seed) on the dataset's train split, select on its validation split, test on its test split.
+
+    :param cfg: the run's config; ``cfg.seed`` seeds the training and the random baseline.
+    :param dataset: the fold's dataset (:func:`fold_dataset`).
+    :param fold: fold index, for the record.
+    :param run_dir: the run folder (created when missing).
+    :param which: which checkpoint to test (``best`` or ``latest``).
+    :param fees_off: test with zero fees and slippage (training always uses the configured costs).
+    :param worker_init: SmartLogger initialiser for worker processes.
+    :param log_stats: the SmartLogger listener's counters.
+    :return: the run with every policy's test metrics.
+    """
+    splits = dataset.splits
+    train_rows = range(splits["train"].start, splits["validation"].stop)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    logger.info("Walk-forward fold %d seed %d: train rows %s, test rows %s", fold, cfg.seed, train_rows, splits["test"])
+    started = time.perf_counter()
+    train(
+        cfg,
+        dataset,
+        run_dir,
+        resume=False,
+        events=EventWriter(None),
+        stop=StopFlag(),
+        show_progress=False,
+        worker_init=worker_init,
+        log_stats=log_stats,
+    )
+    train_s = time.perf_counter() - started
+    metrics, test_period = _test_fold(cfg, dataset, run_dir, which, fees_off)
+    times = dataset.market.open_time_ms
+    train_period = (_iso(int(times[train_rows.start])), _iso(int(times[train_rows.stop - 1])))
+    return FoldRun(fold, cfg.seed, train_rows, splits["test"], test_period, run_dir, metrics, train_period, train_s)
+
+
 def run_walk_forward(
     cfg: BotConfig,
     n_folds: int,
@@ -121,6 +230,7 @@ def run_walk_forward(
     fees_off: bool = False,
     worker_init: WorkerInit | None = None,
     log_stats: LogStats | None = None,
+    window: Window = "rolling",
 ) -> WalkForwardResult:
     """Train and test every (fold, seed) and collect the test metrics of the agent and the baselines.
 
@@ -132,14 +242,14 @@ def run_walk_forward(
     :param fees_off: test with zero fees and slippage (training always uses the configured costs).
     :param worker_init: SmartLogger initialiser for worker processes.
     :param log_stats: the SmartLogger listener's counters.
+    :param window: ``rolling`` or ``expanding`` training windows (see :func:`plan_folds`).
     :raises ConfigError: for fewer than 2 folds or 1 seed.
     :raises DataError: when a fold's windows are empty or hold no episode.
     """
     if n_folds < 2 or n_seeds < 1:
         raise ConfigError(f"walk-forward needs at least 2 folds and 1 seed, got {n_folds} folds and {n_seeds} seeds")
     market = build_market(cfg)
-    wf_cfg = cfg.splits.walk_forward.model_copy(update={"n_folds": n_folds})
-    folds = walk_forward_folds(len(market), wf_cfg)
+    folds = plan_folds(len(market), cfg, n_folds, window)
     seeds = tuple(cfg.seed + s for s in range(n_seeds))
     runs = []
     for i, fold in enumerate(folds):
@@ -147,27 +257,10 @@ def run_walk_forward(
         for seed in seeds:
             run_cfg = cfg.model_copy(deep=True)
             run_cfg.seed = seed
-            run_dir = out_dir / f"fold{i}_seed{seed}"
-            run_dir.mkdir(parents=True, exist_ok=True)
-            logger.info("Walk-forward fold %d seed %d: train rows %s, test rows %s", i, seed, fold.train, fold.test)
-            train(
-                run_cfg,
-                dataset,
-                run_dir,
-                resume=False,
-                events=EventWriter(None),
-                stop=StopFlag(),
-                show_progress=False,
-                worker_init=worker_init,
-                log_stats=log_stats,
+            run = run_fold(
+                run_cfg, dataset, i, out_dir / f"fold{i}_seed{seed}", which, fees_off, worker_init, log_stats
             )
-            loaded = load_checkpoint(run_dir, which, schema_hash=dataset.schema_hash)
-            ecfg = evaluation_config(run_cfg, zero_costs=fees_off)
-            env, agent, _ = backtest_split(ecfg, dataset, "test", loaded.model, loaded.vecnormalize, str(run_dir))
-            results = {"agent": agent, **run_baselines(env, ecfg)}
-            metrics = {name: {k: float(v) for k, v in r.metrics.as_dict().items()} for name, r in results.items()}
-            period = (_iso(int(agent.time_ms[0])), _iso(int(agent.time_ms[-1])))
-            runs.append(FoldRun(i, seed, fold.train, fold.test, period, run_dir, metrics))
+            runs.append(run)
     return WalkForwardResult(n_folds, seeds, tuple(runs))
 
 
@@ -187,7 +280,9 @@ def write_walk_forward(result: WalkForwardResult, out_dir: Path) -> dict[str, Pa
                 "seed": r.seed,
                 "train_rows": [r.train.start, r.train.stop],
                 "test_rows": [r.test.start, r.test.stop],
+                "train_period": list(r.train_period),
                 "test_period": list(r.test_period),
+                "train_seconds": r.train_seconds,
                 "run_dir": str(r.run_dir),
                 "metrics": r.metrics,
             }

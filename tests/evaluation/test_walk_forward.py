@@ -13,7 +13,7 @@ from bot.config import load_config
 from bot.data import Fold
 from bot.errors import ConfigError
 from bot.evaluation.baselines import t_quantile_975
-from bot.evaluation.walk_forward import FoldRun, WalkForwardResult, fold_dataset
+from bot.evaluation.walk_forward import FoldRun, WalkForwardResult, fold_dataset, plan_folds
 from tests.support.market_builder import make_market, random_ohlcv
 
 
@@ -27,6 +27,25 @@ def test_fold_dataset_fits_the_scaler_on_the_fold_train_rows_only() -> None:
     no_validation = load_config(None, ["splits.validation_fraction=0"])
     with pytest.raises(ConfigError, match="splits.validation_fraction > 0"):
         fold_dataset(market, no_validation, Fold(range(0, 500), range(550, 700)))
+
+
+def test_plan_folds_rolling_blocks_or_expanding_history_with_the_same_test_windows() -> None:
+    cfg = load_config(None, ["splits.walk_forward.embargo_bars=10", "splits.walk_forward.test_fraction=0.2"])
+    rolling = plan_folds(1000, cfg, 3)
+    assert rolling == [
+        Fold(range(0, 256), range(266, 333)),
+        Fold(range(333, 589), range(599, 666)),
+        Fold(range(666, 923), range(933, 1000)),
+    ]
+    expanding = plan_folds(1000, cfg, 3, "expanding")
+    assert [f.test for f in expanding] == [f.test for f in rolling]
+    assert [f.train for f in expanding] == [range(0, 256), range(0, 589), range(0, 923)]
+    for fold in expanding:
+        assert fold.train.stop + 10 == fold.test.start  # the embargo still separates training and test rows
+    with pytest.raises(ConfigError, match="at least 2 folds"):
+        plan_folds(1000, cfg, 1)
+    with pytest.raises(ConfigError, match="'sliding' is not one of"):
+        plan_folds(1000, cfg, 3, "sliding")  # type: ignore[arg-type]
 
 
 def _run(fold: int, seed: int, agent_return: float) -> FoldRun:
@@ -66,7 +85,8 @@ def test_walk_forward_cli_with_two_tiny_folds(
     for run in runs:
         assert run["train_rows"][1] + 24 == run["test_rows"][0]  # the embargo separates train and test
         assert Path(run["run_dir"], "model.zip").is_file()
-        assert set(run["metrics"]) >= {"agent", "buy_and_hold", "flat"}
+        assert set(run["metrics"]) >= {"agent", "buy_and_hold", "flat", "random_paced"}
+        assert run["train_period"][1] < run["test_period"][0] and run["train_seconds"] > 0
     assert runs[0]["test_rows"][1] <= runs[2]["train_rows"][0]  # folds do not overlap
     assert runs[0]["metrics"]["buy_and_hold"] == runs[1]["metrics"]["buy_and_hold"]  # same fold, same bars
     aggregate = payload["aggregate"]["agent"]["total_return"]
