@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from bot.config.base import Section
 from bot.config.market import DataConfig, FeaturesConfig, SplitsConfig
@@ -37,6 +37,16 @@ class BotConfig(Section):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+
+    @model_validator(mode="after")
+    def _check_cross_sections(self) -> BotConfig:
+        episode_bars = self.env.episode_length * self.env.decision_every
+        if self.portfolio.min_holding_bars > episode_bars:
+            raise ValueError(
+                f"portfolio.min_holding_bars={self.portfolio.min_holding_bars} exceeds a training episode of"
+                f" {episode_bars} bars (env.episode_length x env.decision_every); allowed range 0..{episode_bars}"
+            )
+        return self
 
     def to_yaml(self) -> str:
         """The resolved config as YAML (what checkpoints store as ``config.yaml``)."""

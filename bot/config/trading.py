@@ -32,6 +32,19 @@ class PortfolioConfig(Section):
     lot_step: float = Field(0.00001, gt=0, description="quantity step (base asset)")
     min_notional: float = Field(5.0, ge=0, description="smallest order notional (quote)")
     max_holding_bars: int = Field(0, ge=0, description="close a position after this many bars (0 = no limit)")
+    min_holding_bars: int = Field(
+        0, ge=0, description="bars before the policy may close or reverse a position (stops still act; 0 = off)"
+    )
+    order_type: Literal["market", "limit"] = Field(
+        "market", description="market: taker fill at the next open; limit: post-only maker order at the close +- offset"
+    )
+    limit_offset: float = Field(
+        0.0005, ge=0, le=0.05, description="limit price distance from the decision bar's close (fraction of price)"
+    )
+    limit_unfilled: Literal["expire", "repost"] = Field(
+        "expire", description="an unfilled limit order expires after one bar, or is re-posted every bar until the"
+        " next decision"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> PortfolioConfig:
@@ -72,6 +85,9 @@ class DBEConfig(Section):
     stop_loss: Bounds = Field(default_factory=lambda: Bounds(low=0.005, high=0.05))
     take_profit: Bounds = Field(default_factory=lambda: Bounds(low=0.01, high=0.10))
     size: Bounds = Field(default_factory=lambda: Bounds(low=0.25, high=1.0))
+    drawdown_halflife_bars: int = Field(
+        0, ge=0, description="half-life of the drawdown the DBE sees: its reference peak decays toward equity (0 = off)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> DBEConfig:
@@ -109,9 +125,30 @@ class EnvConfig(Section):
     sharpe_eta: float = Field(0.01, gt=0, lt=1, description="EMA rate of the differential Sharpe ratio")
     max_drawdown: float = Field(0.5, gt=0, le=1, description="terminate when drawdown exceeds this fraction")
     random_start: bool = Field(True, description="random episode starts inside the split (train)")
+    decision_every: int = Field(
+        1, ge=1, le=1440, description="the agent decides every N base bars; the target is held in between"
+    )
+    rebalance_threshold: float = Field(
+        0.0, ge=0, le=2, description="no-trade band: keep the held target unless the new one differs by more"
+    )
+    turnover_penalty: float = Field(
+        0.0, ge=0, le=1, description="extra reward penalty per unit of notional traded / equity (on top of costs)"
+    )
+    action_mode: Literal["target", "delta"] = Field(
+        "target", description="target: the action is the exposure level; delta: hold / step up / step down / flat"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> EnvConfig:
+        if self.action_mode == "delta" and self.action_type != "discrete":
+            raise ValueError(
+                "env.action_mode='delta' needs env.action_type='discrete' (hold / step up / step down / flat are"
+                f" discrete moves), got env.action_type={self.action_type!r}; use action_mode 'target' for continuous"
+            )
+        if self.action_mode == "delta" and self.exposure_levels is not None and 0 not in self.exposure_levels:
+            raise ValueError(
+                f"env.action_mode='delta' needs a flat level 0 in env.exposure_levels, got {self.exposure_levels}"
+            )
         if self.exposure_levels is not None:
             if len(self.exposure_levels) < 2:
                 raise ValueError(f"env.exposure_levels needs at least 2 levels, got {self.exposure_levels}")

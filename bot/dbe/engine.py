@@ -20,6 +20,11 @@ streaks of winning / losing closed trades. Rules, in order:
    ``size_fraction = base_size * SIZE_MULT[mode]`` (defensive halves the size).
 5. Each output is clamped to its bounds ``dbe.stop_loss``, ``dbe.take_profit`` and ``dbe.size``.
 
+Drawdown decay (``dbe.drawdown_halflife_bars`` = h > 0): the drawdown that rule 2 sees is measured from a reference
+peak that decays toward the current equity with half-life h bars, ``ref <- max(equity, ref - lambda (ref - equity))``
+with ``lambda = 1 - 2 ** (-1 / h)``, so a drawdown the account does not recover from stops forcing defensive mode
+after a few half-lives instead of for the rest of the run. The account's own drawdown is untouched.
+
 With ``dbe.enabled`` false the engine still counts streaks and reports ``vol_percentile`` but always returns
 NEUTRAL and the unmodified base values.
 """
@@ -82,7 +87,9 @@ class DynamicBehaviorEngine:
     __slots__ = (
         "_base_sl",
         "_base_tp",
+        "_dd_decay",
         "_dd_defensive",
+        "_dd_ref",
         "_enabled",
         "_loss_defensive",
         "_regime",
@@ -123,6 +130,8 @@ class DynamicBehaviorEngine:
         self._trend: list[float] = tr.tolist()
         self._regime: list[int] = regime.tolist()
         self._dd_defensive = float(cfg.defensive_drawdown)
+        halflife = int(cfg.drawdown_halflife_bars)
+        self._dd_decay = 1.0 - 2.0 ** (-1.0 / halflife) if halflife > 0 else 0.0
         self._loss_defensive = int(cfg.loss_streak_defensive)
         self._win_aggressive = int(cfg.win_streak_aggressive)
         self._base_sl = float(cfg.base_stop_loss)
@@ -172,6 +181,7 @@ class DynamicBehaviorEngine:
         """Start an episode: streaks 0, NEUTRAL, outputs at their neutral values (base, clamped when enabled)."""
         self.win_streak = 0
         self.loss_streak = 0
+        self._dd_ref = 1.0  # the decayed reference peak, as a fraction of the account's peak
         self.mode = DBEMode.NEUTRAL
         self.mode_changed = False
         self.vol_percentile = 0.5
@@ -189,7 +199,8 @@ class DynamicBehaviorEngine:
         """Recompute mode and parameters at the close of bar ``t``; O(1) float work.
 
         :param t: row of ``atr_rel`` / ``trend`` whose close is now (0 <= t < n; not checked, for speed).
-        :param drawdown: the account's current drawdown, fraction in [0, 1].
+        :param drawdown: the account's current drawdown, fraction in [0, 1] (decayed when
+            ``dbe.drawdown_halflife_bars`` is set; see the module docstring).
         :param last_trade_pnl: net PnL of the trade closed during the last bar, or None when none closed.
         """
         if last_trade_pnl is not None:
@@ -205,6 +216,13 @@ class DynamicBehaviorEngine:
             self.mode_changed = False
             return
         regime = self._regime[t]
+        if self._dd_decay:
+            # in units of the account's peak: equity = 1 - drawdown, the reference decays toward it
+            level = 1.0 - drawdown
+            ref = self._dd_ref - self._dd_decay * (self._dd_ref - level) if drawdown > 0.0 else 1.0
+            ref = ref if ref > level else level
+            self._dd_ref = ref
+            drawdown = 1.0 - level / ref if ref > 0.0 else 0.0
         if drawdown >= self._dd_defensive or self.loss_streak >= self._loss_defensive or regime == _HIGH_VOL:
             mode = 0
         elif regime == _CALM_TREND and self.win_streak >= self._win_aggressive:

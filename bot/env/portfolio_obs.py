@@ -30,14 +30,14 @@ _PACK_PORTFOLIO_INTO = struct.Struct(f"={_N_PORTFOLIO}f").pack_into
 class PortfolioObservation:
     """Builds the float32 [12] ``portfolio`` vector from plain account and DBE figures.
 
-    :param cfg: ``env.episode_length`` scales the time in position, ``dbe.stop_loss.high`` and
-        ``dbe.take_profit.high`` scale the DBE distances.
+    :param cfg: ``env.episode_length`` x ``env.decision_every`` (an episode in bars) scales the time in
+        position, ``dbe.stop_loss.high`` and ``dbe.take_profit.high`` scale the DBE distances.
     """
 
     __slots__ = ("_sl_scale", "_time_scale", "_tp_scale")
 
     def __init__(self, cfg: BotConfig) -> None:
-        self._time_scale = 1.0 / float(cfg.env.episode_length)
+        self._time_scale = 1.0 / float(cfg.env.episode_length * cfg.env.decision_every)
         self._sl_scale = 1.0 / float(cfg.dbe.stop_loss.high)
         self._tp_scale = 1.0 / float(cfg.dbe.take_profit.high)
 

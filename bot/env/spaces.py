@@ -3,6 +3,9 @@
 Actions are target exposures, a fraction of equity: +1 fully long (times ``portfolio.leverage`` on perpetuals),
 0 flat, -1 fully short. ``env.action_type=discrete`` offers the levels of ``env.exposure_levels`` (default
 ``[-1, 0, 1]`` on perpetuals, ``[0, 1]`` on spot) as ``Discrete(n)``; ``continuous`` offers ``Box(-1, 1, (1,))``.
+
+With ``env.action_mode=delta`` (discrete only) the actions are moves relative to the level held: ``Discrete(4)`` =
+hold, step up one level, step down one level, flat. A step past the highest (lowest allowed) level is masked.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ PORTFOLIO_FEATURES: tuple[str, ...] = (
 )
 
 DEFAULT_LEVELS: dict[str, tuple[float, ...]] = {"perpetual": (-1.0, 0.0, 1.0), "spot": (0.0, 1.0)}
+
+#: Actions of ``env.action_mode=delta``, in order.
+DELTA_ACTIONS: tuple[str, ...] = ("hold", "up", "down", "flat")
+HOLD, UP, DOWN, FLAT = range(4)
 
 
 #: The ``portfolio`` observation entries are clipped to [-PORTFOLIO_BOUND, PORTFOLIO_BOUND] (finite bounds; only the
@@ -76,11 +83,15 @@ class ActionMapper:
 
     def __init__(self, env_cfg: EnvConfig, portfolio_cfg: PortfolioConfig) -> None:
         self.is_discrete = env_cfg.action_type == "discrete"
+        self.is_delta = env_cfg.action_mode == "delta"
         self.min_exposure = 0.0 if portfolio_cfg.market == "spot" else -1.0
         levels = env_cfg.exposure_levels
         self.levels: tuple[float, ...] = (
             tuple(float(x) for x in levels) if levels is not None else DEFAULT_LEVELS[portfolio_cfg.market]
         )
+        if self.is_delta:
+            # delta moves walk the allowed levels in ascending order
+            self.levels = tuple(sorted(set(self.levels)))
         #: target exposure per discrete action, after clipping masked levels.
         self.targets: tuple[float, ...] = tuple(max(x, self.min_exposure) for x in self.levels)
         self._masks = np.array([x >= self.min_exposure for x in self.levels], dtype=bool)
@@ -94,11 +105,44 @@ class ActionMapper:
                 "Spot market: short exposure levels %s are masked and execute as flat",
                 [x for x in self.levels if x < self.min_exposure],
             )
-        self.space: spaces.Space[Any] = (
-            spaces.Discrete(len(self.levels))
-            if self.is_discrete
-            else spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
-        )
+        #: indices of the allowed levels (ascending for delta mode), and of the flat level 0 (None when absent).
+        self.allowed: tuple[int, ...] = tuple(int(i) for i in np.flatnonzero(self._masks))
+        self.flat_index: int | None = self.levels.index(0.0) if 0.0 in self.levels else None
+        if self.is_delta:
+            self.space: spaces.Space[Any] = spaces.Discrete(len(DELTA_ACTIONS))
+        elif self.is_discrete:
+            self.space = spaces.Discrete(len(self.levels))
+        else:
+            self.space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+
+    def delta_level(self, level: int, action: Any) -> int:
+        """The level index after a delta move from ``level`` (a masked move holds).
+
+        :param level: index of the level held now.
+        :param action: one of ``DELTA_ACTIONS``' indices.
+        :raises ValueError: for an action outside ``Discrete(4)``.
+        """
+        move = self._delta_action(action)
+        if move == HOLD:
+            return level
+        if move == FLAT:
+            return self.flat_index if self.flat_index is not None else level
+        allowed = self.allowed
+        pos = allowed.index(level) if level in allowed else 0
+        pos = pos + 1 if move == UP else pos - 1
+        return allowed[pos] if 0 <= pos < len(allowed) else level
+
+    def delta_masks(self, level: int) -> npt.NDArray[np.bool_]:
+        """bool [4]: hold and flat always; up / down unless ``level`` is the highest / lowest allowed level."""
+        allowed = self.allowed
+        return np.array([True, level != allowed[-1], level != allowed[0], True], dtype=bool)
+
+    def _delta_action(self, action: Any) -> int:
+        value = np.asarray(action)
+        first = value.reshape(-1)[0] if value.size == 1 else None
+        if first is None or value.dtype.kind not in "iuf" or float(first) % 1.0 != 0.0 or not 0 <= first < 4:
+            raise ValueError(f"action {action!r} must be one integer in [0, 4): {', '.join(DELTA_ACTIONS)}")
+        return int(first)
 
     def action_masks(self) -> npt.NDArray[np.bool_]:
         """bool [n_actions]: True where the action is allowed (sb3-contrib ``MaskablePPO`` reads this).

@@ -8,8 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from bot.portfolio import Account
+
 #: Milliseconds per 365-day year, for annualising the per-bar Sharpe ratio.
 YEAR_MS = 365 * 86_400_000
+#: Cap of the per-episode cost drag in training summaries, so that an episode with no gross profit (infinite drag)
+#: still averages into TensorBoard.
+MAX_COST_DRAG = 10.0
 
 
 @dataclass(slots=True)
@@ -21,6 +26,9 @@ class EpisodeAccumulator:
     :param sum_return_sq: sum of their squares.
     :param sum_abs_exposure: sum of ``|exposure|`` after each step.
     :param max_drawdown: largest drawdown seen (fraction).
+    :param sum_equity: sum of the equity after each bar (mean equity, for turnover).
+
+    ``n_steps`` counts bars: with ``env.decision_every`` > 1 one env step adds several.
     """
 
     n_steps: int = 0
@@ -28,6 +36,7 @@ class EpisodeAccumulator:
     sum_return_sq: float = 0.0
     sum_abs_exposure: float = 0.0
     max_drawdown: float = 0.0
+    sum_equity: float = 0.0
 
     def clear(self) -> None:
         """Zero every sum (start of an episode)."""
@@ -36,6 +45,7 @@ class EpisodeAccumulator:
         self.sum_return_sq = 0.0
         self.sum_abs_exposure = 0.0
         self.max_drawdown = 0.0
+        self.sum_equity = 0.0
 
 
 def annualised_sharpe(acc: EpisodeAccumulator, base_ms: int) -> float:
@@ -71,37 +81,51 @@ def sharpe_ratio(returns: npt.NDArray[np.float64], periods: float, risk_free_ann
     return float(np.mean(excess)) / std * math.sqrt(periods)
 
 
-def episode_summary(
-    acc: EpisodeAccumulator,
-    initial_equity: float,
-    final_equity: float,
-    wins: int,
-    losses: int,
-    is_liquidated: bool,
-    base_ms: int,
-) -> dict[str, float | int | bool]:
+def cost_drag(costs: float, gross_pnl: float) -> float:
+    """Execution and carry costs as a share of the gross PnL; ``inf`` when there was no gross profit to eat.
+
+    :param costs: fees + slippage + funding (quote).
+    :param gross_pnl: PnL before every cost (net PnL + costs).
+    """
+    if gross_pnl > 0.0:
+        return costs / gross_pnl
+    return math.inf if costs > 0.0 else 0.0
+
+
+def episode_summary(acc: EpisodeAccumulator, initial_equity: float, pm: Account, base_ms: int) -> dict[str, float]:
     """The summary scalars added to the final ``info`` of an episode.
 
     :param acc: the episode's sums.
     :param initial_equity: equity at reset (quote).
-    :param final_equity: equity after the last step.
-    :param wins: closed trades with positive net PnL.
-    :param losses: closed trades with zero or negative net PnL.
-    :param is_liquidated: whether a liquidation happened in the episode.
+    :param pm: the episode's account after the last step.
     :param base_ms: bar length in milliseconds.
     :return: ``episode_return`` (final / initial - 1), ``final_equity``, ``sharpe`` (annualised), ``max_drawdown``,
-        ``win_rate`` (0 without closed trades), ``exposure_mean`` (mean ``|exposure|``), ``episode_steps``,
-        ``liquidated`` and ``bankrupt`` (final equity <= 0).
+        ``win_rate`` (0 without closed trades), ``exposure_mean`` (mean ``|exposure|``), ``episode_steps`` (bars),
+        ``liquidated`` and ``bankrupt`` (final equity <= 0), and the cost diagnostics: ``turnover_per_day`` (notional
+        traded / mean equity, per day), ``cost_share_equity`` (fees + slippage + funding / initial equity),
+        ``cost_drag`` (the same costs / gross PnL, capped at 10 for averaging; 10 also stands for "no gross profit"),
+        ``trades_per_day`` and ``avg_holding_bars`` of the closed trades.
     """
-    closed = wins + losses
+    closed = pm.wins + pm.losses
+    final_equity = pm.equity
+    days = acc.n_steps * base_ms / 86_400_000 if acc.n_steps else 0.0
+    mean_equity = acc.sum_equity / acc.n_steps if acc.n_steps else initial_equity
+    costs = pm.fees_paid + pm.slippage_paid + pm.funding_paid
+    gross = final_equity - initial_equity + costs
+    held = [t.bars_held for t in pm.trades]
     return {
         "episode_return": final_equity / initial_equity - 1.0,
         "final_equity": final_equity,
         "sharpe": annualised_sharpe(acc, base_ms),
         "max_drawdown": acc.max_drawdown,
-        "win_rate": wins / closed if closed else 0.0,
+        "win_rate": pm.wins / closed if closed else 0.0,
         "exposure_mean": acc.sum_abs_exposure / acc.n_steps if acc.n_steps else 0.0,
         "episode_steps": acc.n_steps,
-        "liquidated": bool(is_liquidated),
+        "liquidated": bool(pm.is_liquidated),
         "bankrupt": final_equity <= 0.0,
+        "turnover_per_day": pm.traded_notional / mean_equity / days if days and mean_equity > 0.0 else 0.0,
+        "cost_share_equity": costs / initial_equity,
+        "cost_drag": min(cost_drag(costs, gross), MAX_COST_DRAG),
+        "trades_per_day": pm.n_trades / days if days else 0.0,
+        "avg_holding_bars": sum(held) / len(held) if held else 0.0,
     }

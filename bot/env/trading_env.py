@@ -125,6 +125,23 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self._portfolio_vector = PortfolioObservation(cfg).vector
         self._targets = self.actions.targets
         self._is_discrete = self.actions.is_discrete
+        self._is_delta = self.actions.is_delta
+        # decision controls (env.decision_every, rebalance_threshold, turnover_penalty; portfolio.min_holding_bars)
+        self._decision_every = int(env_cfg.decision_every)
+        self._band = float(env_cfg.rebalance_threshold)
+        self._turnover_penalty = float(env_cfg.turnover_penalty) * float(env_cfg.reward_scale)
+        self._min_hold = int(cfg.portfolio.min_holding_bars)
+        # The portfolio observation's references (equity, peak) restart every training-episode span of bars, so a
+        # long evaluation shows the agent the same ranges of drawdown and equity change that training did.
+        self._obs_horizon = int(env_cfg.episode_length) * self._decision_every
+        self._obs_ref_equity = 1.0
+        self._obs_peak = 1.0
+        self._obs_ref_bar = 0
+        self._held_target = 0.0
+        self._held_size = 1.0
+        self._held_level = self.actions.flat_index if self.actions.flat_index is not None else 0
+        #: (row, equity, exposure, position) after every bar of the last step (``decision_every`` bars or fewer).
+        self.step_marks: list[tuple[int, float, float, float]] = []
         self._acc = EpisodeAccumulator()
         self._eval_cursor = 0
         self._t = -1
@@ -167,18 +184,31 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self._t = start
         self._last_row = self.episode.stop - 1
         self._done = False
-        self.portfolio.reset()
+        self.portfolio.reset(reference_price=self._close[start])
         self._reward.reset()
         self._acc.clear()
         self.dbe.reset()
         self.dbe.update(start, 0.0, None)
         self._initial_equity = float(self.portfolio.equity)
+        self._obs_ref_equity = self._obs_peak = self._initial_equity
+        self._obs_ref_bar = start
+        self._held_target = 0.0
+        self._held_size = self.dbe.size_fraction
+        self._held_level = self.actions.flat_index if self.actions.flat_index is not None else 0
+        self.step_marks = []
         return self._observe(start), self._info(start, 0.0)
 
     def step(self, action: Any) -> tuple[Obs, float, bool, bool, dict[str, Any]]:
-        """Execute ``action`` (a target exposure) inside the next bar and observe at its close.
+        """Execute ``action`` over the next ``env.decision_every`` bars and observe at the last one's close.
 
-        :param action: an index of the discrete exposure levels, or a float array of shape (1,) in [-1, 1].
+        The decision controls act first: the minimum holding time (a position younger than
+        ``portfolio.min_holding_bars`` is not closed or reversed by the policy), then the no-trade band
+        (``env.rebalance_threshold``). The DBE's size applies when the target changes or the account is flat, so a
+        DBE mode change alone never trades. The bars are simulated one by one (stops, liquidation, funding); only
+        the first places a new order.
+
+        :param action: an index of the discrete exposure levels (or of the delta moves), or a float array of shape
+            (1,) in [-1, 1].
         :return: ``(observation, reward, terminated, truncated, info)``. ``terminated`` when the account is bankrupt
             or its drawdown exceeds ``env.max_drawdown``; ``truncated`` at the episode's last row (episode length,
             end of a gap-free run or of the split).
@@ -187,57 +217,121 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         """
         if self._done:
             raise RuntimeError("step() called on an ended episode (terminated or truncated); call reset() first")
-        if self._is_discrete:
+        target = self._decide(action)
+        pm = self.portfolio
+        dbe = self.dbe
+        step_start_equity = pm.equity
+        traded_before = pm.traded_notional
+        reward = 0.0
+        marks: list[tuple[int, float, float, float]] = []
+        acc = self._acc
+        terminated = False
+        t = self._t
+        n_bars = min(self._decision_every, self._last_row - t)
+        for k in range(n_bars):
+            prev_equity = pm.equity
+            prev_drawdown = pm.drawdown
+            t += 1
+            # bound methods cached at construction: this is the hot path (see benchmarks/env_step.py)
+            self._process_bar(
+                self._time_ms[t],
+                self._open[t],
+                self._high[t],
+                self._low[t],
+                self._close[t],
+                target,
+                dbe.stop_loss_pct,
+                dbe.take_profit_pct,
+                self._held_size,
+                k == 0,
+            )
+            equity = pm.equity
+            drawdown = pm.drawdown
+            self._dbe_update(t, drawdown, pm.last_trade_pnl)
+            reward += self._reward_fn(prev_equity, equity, prev_drawdown, drawdown)
+            step_return = equity / prev_equity - 1.0 if prev_equity > 0.0 else 0.0
+            exposure = pm.exposure
+            marks.append((t, equity, exposure, pm.position_qty))
+            acc.n_steps += 1
+            acc.sum_return += step_return
+            acc.sum_return_sq += step_return * step_return
+            acc.sum_abs_exposure += exposure if exposure >= 0.0 else -exposure
+            acc.sum_equity += equity
+            if drawdown > acc.max_drawdown:
+                acc.max_drawdown = drawdown
+            if equity <= 0.0 or drawdown > self._max_drawdown:
+                terminated = True
+                break
+        self._t = t
+        self.step_marks = marks
+        equity = pm.equity
+        if self._turnover_penalty and step_start_equity > 0.0:
+            reward -= self._turnover_penalty * (pm.traded_notional - traded_before) / step_start_equity
+        self._update_obs_references(t, equity)
+        truncated = not terminated and t >= self._last_row
+        step_return = equity / step_start_equity - 1.0 if step_start_equity > 0.0 else 0.0
+        info = self._info(t, step_return)
+        info["bars"] = len(marks)
+        if terminated or truncated:
+            self._end_episode(info, terminated, pm.drawdown)
+        return self._observe(t), reward, terminated, truncated, info
+
+    def _decide(self, action: Any) -> float:
+        """The target exposure held over the next bars: the action, after the holding time and the no-trade band."""
+        if self._is_delta:
+            level = self.actions.delta_level(self._held_level, action)
+            target = self._targets[level]
+        elif self._is_discrete:
             try:
                 target = self._targets[action] if action >= 0 else self.actions.target(action)
             except (IndexError, TypeError, ValueError):  # not a plain in-range int: the mapper says what is wrong
                 target = self.actions.target(action)
+            level = -1
         else:
             target = self.actions.target(action)
-        pm = self.portfolio
-        dbe = self.dbe
-        prev_equity = pm.equity
-        prev_drawdown = pm.drawdown
-        t = self._t + 1
-        # bound methods cached at construction: this is the hot path (see benchmarks/env_step.py)
-        self._process_bar(
-            self._time_ms[t],
-            self._open[t],
-            self._high[t],
-            self._low[t],
-            self._close[t],
-            target,
-            dbe.stop_loss_pct,
-            dbe.take_profit_pct,
-            dbe.size_fraction,
-        )
-        self._t = t
-        equity = pm.equity
-        drawdown = pm.drawdown
-        self._dbe_update(t, drawdown, pm.last_trade_pnl)
-        reward = self._reward_fn(prev_equity, equity, prev_drawdown, drawdown)
-        step_return = equity / prev_equity - 1.0 if prev_equity > 0.0 else 0.0
-        exposure = pm.exposure
-        acc = self._acc
-        acc.n_steps += 1
-        acc.sum_return += step_return
-        acc.sum_return_sq += step_return * step_return
-        acc.sum_abs_exposure += exposure if exposure >= 0.0 else -exposure
-        if drawdown > acc.max_drawdown:
-            acc.max_drawdown = drawdown
-        terminated = equity <= 0.0 or drawdown > self._max_drawdown
-        truncated = not terminated and t >= self._last_row
-        info = self._info(t, step_return)
-        if terminated or truncated:
-            self._end_episode(info, terminated, drawdown)
-        return self._observe(t), reward, terminated, truncated, info
+            level = -1
+        held = self._held_target
+        qty = self.portfolio.position_qty
+        if (
+            self._min_hold
+            and qty != 0.0
+            and self.portfolio.bars_in_position < self._min_hold
+            and (target <= 0.0 if qty > 0.0 else target >= 0.0)
+        ):
+            return held  # too young to close or reverse: stops, take profit and liquidation still act
+        if self._band and target != held and abs(target - held) <= self._band:
+            return held
+        if target != held or qty == 0.0:
+            # size is taken at entry (or at a change of target): a DBE mode change alone never trades
+            self._held_size = self.dbe.size_fraction
+        self._held_target = target
+        if level >= 0:
+            self._held_level = level
+        return target
+
+    def _update_obs_references(self, t: int, equity: float) -> None:
+        if t - self._obs_ref_bar >= self._obs_horizon:
+            self._obs_ref_equity = self._obs_peak = equity if equity > 0.0 else self._obs_ref_equity
+            self._obs_ref_bar = t
+        elif equity > self._obs_peak:
+            self._obs_peak = equity
 
     def action_masks(self) -> npt.NDArray[np.bool_]:
         """bool [n_actions]: the allowed actions, for sb3-contrib ``MaskablePPO``.
 
-        See :class:`~bot.env.spaces.ActionMapper`: only short levels on spot are ever masked.
+        Short levels on spot (see :class:`~bot.env.spaces.ActionMapper`); in delta mode a step past the top or
+        bottom level; while ``portfolio.min_holding_bars`` holds a young position, the levels that would close or
+        reverse it. The env enforces the same rules when a masked action arrives anyway (Double-DQN ignores masks).
         """
-        return self.actions.action_masks()
+        if self._is_delta:
+            return self.actions.delta_masks(self._held_level)
+        masks = self.actions.action_masks()
+        qty = self.portfolio.position_qty
+        if self._is_discrete and self._min_hold and qty != 0.0 and self.portfolio.bars_in_position < self._min_hold:
+            sign = 1.0 if qty > 0.0 else -1.0
+            young = np.array([x * sign > 0.0 for x in self._targets], dtype=bool)
+            masks &= young
+        return masks
 
     # ------------------------------------------------------------------------------------------------ helpers
 
@@ -277,12 +371,12 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         dbe = self.dbe
         portfolio = self._portfolio_vector(
             pm.equity,
-            self._initial_equity,
+            self._obs_ref_equity,
             pm.unrealized_pnl,
             pm.cash,
             pm.exposure,
             pm.bars_in_position,
-            pm.drawdown,
+            1.0 - pm.equity / self._obs_peak if pm.equity < self._obs_peak else 0.0,
             _MODE_INT[dbe.mode],
             dbe.stop_loss_pct,
             dbe.take_profit_pct,
@@ -298,6 +392,9 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
             "position": pm.position_qty,
             "exposure": pm.exposure,
             "fees_paid": pm.fees_paid,
+            "slippage_paid": pm.slippage_paid,
+            "funding_paid": pm.funding_paid,
+            "traded_notional": pm.traded_notional,
             "trades": pm.n_trades,
             "drawdown": pm.drawdown,
             "dbe_mode": _MODE_INT[self.dbe.mode],
@@ -326,11 +423,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
                     self._t,
                     self.worker_id,
                 )
-        info.update(
-            episode_summary(
-                self._acc, self._initial_equity, pm.equity, pm.wins, pm.losses, pm.is_liquidated, self._base_ms
-            )
-        )
+        info.update(episode_summary(self._acc, self._initial_equity, pm, self._base_ms))
 
 
 def _make_dbe(cfg: BotConfig, market: MarketData) -> DynamicBehaviorEngine:

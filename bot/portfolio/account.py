@@ -50,17 +50,23 @@ class Account:
         "_funding_rate",
         "_initial_cash",
         "_is_spot",
+        "_last_close",
         "_last_exposure",
         "_leverage",
+        "_limit",
+        "_limit_offset",
         "_lot",
+        "_maker",
         "_max_exposure",
         "_max_hold",
         "_min_notional",
         "_mm",
+        "_order_pending",
         "_pos_fees",
         "_pos_max_qty",
         "_pos_open_time_ms",
         "_pos_realized",
+        "_repost",
         "_taker",
         "_wallet",
         "bars_in_position",
@@ -74,6 +80,8 @@ class Account:
         "is_liquidated",
         "last_exit_reason",
         "last_trade_pnl",
+        "limit_fills",
+        "limit_orders",
         "liquidation_price",
         "losses",
         "n_trades",
@@ -83,6 +91,7 @@ class Account:
         "slippage_paid",
         "stop_loss_price",
         "take_profit_price",
+        "traded_notional",
         "trades",
         "unrealized_pnl",
         "wins",
@@ -95,6 +104,10 @@ class Account:
         self._max_exposure = 1.0 if self._is_spot else float(cfg.max_leverage)
         self._costs = CostModel(cfg)
         self._taker = float(cfg.taker_fee)
+        self._maker = float(cfg.maker_fee)
+        self._limit = cfg.order_type == "limit"
+        self._limit_offset = float(cfg.limit_offset)
+        self._repost = cfg.limit_unfilled == "repost"
         self._mm = float(cfg.maintenance_margin)
         self._funding_rate = 0.0 if self._is_spot else float(cfg.funding_rate_8h)
         self._lot = float(cfg.lot_step)
@@ -106,8 +119,12 @@ class Account:
 
     # ------------------------------------------------------------------------------------------------ state
 
-    def reset(self) -> None:
-        """Start a new episode: initial cash, flat, empty trade log, counters at 0."""
+    def reset(self, reference_price: float = 0.0) -> None:
+        """Start a new episode: initial cash, flat, empty trade log, counters at 0.
+
+        :param reference_price: the close of the bar before the first processed bar (the first decision's price,
+            where a limit order is placed); 0 = unknown, the first bar's open stands in.
+        """
         cash = self._initial_cash
         self._wallet = cash
         self.equity = cash
@@ -126,7 +143,12 @@ class Account:
         self.last_exit_reason = ""
         self.last_trade_pnl: float | None = None
         self.trades = []
+        self.traded_notional = 0.0
+        self.limit_orders = 0
+        self.limit_fills = 0
         self._last_exposure = 0.0
+        self._last_close = float(reference_price)
+        self._order_pending = False
         self._funding_epoch = -1
         self._set_flat()
 
@@ -170,11 +192,14 @@ class Account:
         """Net PnL of the open position so far: partial realisations + unrealised PnL - its fees (0 when flat)."""
         return self._pos_realized + self.unrealized_pnl - self._pos_fees
 
-    def _open(self, time_ms: int, target: float, fill: float, slip: float, sl_pct: float, tp_pct: float) -> None:
-        """Open from flat, or increase, to ``target`` (same sign as the position) at ``fill``."""
+    def _open(
+        self, time_ms: int, target: float, fill: float, slip: float, sl_pct: float, tp_pct: float, fee_rate: float
+    ) -> None:
+        """Open from flat, or increase, to ``target`` (same sign as the position) at ``fill``, paying ``fee_rate``."""
         qty = self.position_qty
         added = abs(target - qty)
-        fee = added * fill * self._taker
+        self.traded_notional += added * fill
+        fee = added * fill * fee_rate
         self.fees_paid += fee
         self.slippage_paid += added * slip
         self._wallet -= fee
@@ -205,11 +230,12 @@ class Account:
         else:
             logger.debug("Position increased to %.8g at %.8g (average entry %.8g)", target, fill, entry)
 
-    def _reduce(self, target: float, fill: float, slip: float) -> None:
-        """Partially reduce the position to ``target`` (same sign, smaller size) at ``fill``."""
+    def _reduce(self, target: float, fill: float, slip: float, fee_rate: float) -> None:
+        """Partially reduce the position to ``target`` (same sign, smaller size) at ``fill``, paying ``fee_rate``."""
         reduced = self.position_qty - target
         gross = reduced * (fill - self.entry_price)
-        fee = abs(reduced) * fill * self._taker
+        self.traded_notional += abs(reduced) * fill
+        fee = abs(reduced) * fill * fee_rate
         self.realized_pnl += gross
         self.fees_paid += fee
         self.slippage_paid += abs(reduced) * slip
@@ -220,8 +246,10 @@ class Account:
         self._update_liquidation()
         logger.debug("Position reduced to %.8g at %.8g (realised %.8g)", target, fill, gross)
 
-    def _close(self, time_ms: int, fill: float, slip: float, reason: ExitReason, in_bar: bool) -> None:
-        """Close the whole position at ``fill``, record the trade and go flat.
+    def _close(
+        self, time_ms: int, fill: float, slip: float, reason: ExitReason, in_bar: bool, fee_rate: float | None = None
+    ) -> None:
+        """Close the whole position at ``fill``, record the trade and go flat (taker fee unless ``fee_rate`` is given).
 
         ``in_bar`` is True for exits after this bar's open (stops, take profits, intrabar liquidations): the exit
         bar then counts in ``bars_held``, which ``bars_in_position`` only counts at the bar's end.
@@ -229,7 +257,8 @@ class Account:
         qty = self.position_qty
         size = abs(qty)
         gross = qty * (fill - self.entry_price)
-        fee = size * fill * self._taker
+        self.traded_notional += size * fill
+        fee = size * fill * (self._taker if fee_rate is None else fee_rate)
         self.fees_paid += fee
         self.slippage_paid += size * slip
         self.realized_pnl += gross

@@ -59,6 +59,7 @@ class PortfolioManager(Account):
         stop_loss_pct: float,
         take_profit_pct: float,
         size_fraction: float = 1.0,
+        new_decision: bool = True,
     ) -> None:
         """Execute, inside this bar, the decision taken at the previous bar's close, then mark at this close.
 
@@ -66,14 +67,17 @@ class PortfolioManager(Account):
 
         :param time_ms: this bar's OPEN time, UTC milliseconds.
         :param open_: this bar's open: market orders fill here (plus slippage).
-        :param high: this bar's high (stop / take-profit / liquidation checks, slippage range).
+        :param high: this bar's high (stop / take-profit / liquidation checks, slippage range, limit fills).
         :param low: this bar's low.
-        :param close: this bar's close: the mark price, and the max-holding exit price.
+        :param close: this bar's close: the mark price, the max-holding exit price and the next limit price's base.
         :param target_exposure: requested exposure in [-1, 1] (spot: clamped to [0, 1]); 1 = ``leverage`` x equity.
         :param stop_loss_pct: stop distance from the entry as a fraction of price for a position opened or
-            increased at this open; <= 0 disables it.
+            increased in this bar; <= 0 disables it.
         :param take_profit_pct: take-profit distance likewise; <= 0 disables it.
         :param size_fraction: fraction in [0, 1] of the requested exposure to use (the DBE's size).
+        :param new_decision: False on the bars between two decisions (``env.decision_every``): no new order is
+            placed (the target is held; stops, liquidation, funding and max-holding exits still act), except that an
+            unfilled limit order is re-posted when ``portfolio.limit_unfilled`` is ``repost``.
         :raises ValueError: when ``|target_exposure| * size_fraction * leverage`` exceeds ``max_leverage`` or the
             size fraction is negative or NaN.
         """
@@ -98,9 +102,22 @@ class PortfolioManager(Account):
             exposure = target_exposure * size_fraction * self._leverage
         if not (-self._max_exposure <= exposure <= self._max_exposure) or not size_fraction >= 0.0:
             self._raise_bad_exposure(target_exposure, size_fraction)
-        if not gap_liquidated and (exposure != self._last_exposure or (exposure != 0.0 and self.position_qty == 0.0)):
-            self._rebalance(time_ms, open_, high, low, exposure, stop_loss_pct, take_profit_pct)
-        self._last_exposure = exposure
+        if gap_liquidated:
+            self._order_pending = False
+            self._last_exposure = exposure
+        elif new_decision or (self._order_pending and self._repost):
+            if exposure != self._last_exposure or (exposure != 0.0 and self.position_qty == 0.0):
+                if self._limit:
+                    self._order_pending = not self._rebalance_limit(
+                        time_ms, open_, high, low, exposure, stop_loss_pct, take_profit_pct
+                    )
+                    if not self._order_pending:
+                        self._last_exposure = exposure
+                else:
+                    self._rebalance(time_ms, open_, high, low, exposure, stop_loss_pct, take_profit_pct)
+                    self._last_exposure = exposure
+            else:
+                self._order_pending = False
 
         qty = self.position_qty
         if qty > 0.0:
@@ -124,6 +141,7 @@ class PortfolioManager(Account):
         equity = self._wallet + upnl
         self.unrealized_pnl = upnl
         self.equity = equity
+        self._last_close = close
         if equity >= self.peak_equity:
             self.peak_equity = equity
             self.drawdown = 0.0
@@ -143,6 +161,7 @@ class PortfolioManager(Account):
     def _rebalance(
         self, time_ms: int, open_: float, high: float, low: float, exposure: float, sl_pct: float, tp_pct: float
     ) -> None:
+        """Market order at this bar's open toward ``exposure``: slippage against the trader, taker fee."""
         qty = self.position_qty
         equity = self._wallet + qty * (open_ - self.entry_price)
         if equity <= 0.0:
@@ -156,23 +175,72 @@ class PortfolioManager(Account):
         fill = costs.fill_price(open_, side, slip)
         if fill <= 0.0:
             return
-        target = floor_to_step(exposure * equity / fill, self._lot)
+        target = self._order_target(exposure * equity / fill, side, fill, self._taker)
+        if target is not None:
+            self._execute(time_ms, target, fill, slip, sl_pct, tp_pct, self._taker)
+
+    def _rebalance_limit(
+        self, time_ms: int, open_: float, high: float, low: float, exposure: float, sl_pct: float, tp_pct: float
+    ) -> bool:
+        """Post-only limit order at the decision bar's close -/+ ``limit_offset``, resting through this bar.
+
+        It fills at its limit price, with the maker fee and no slippage, only when this bar trades THROUGH the price
+        (a buy needs ``low < price``, a sell ``high > price``: a touch is not a fill, as a resting order at the touch
+        may be behind the queue).
+
+        :return: True when the order filled or no order was needed; False when it was placed and did not fill.
+        """
+        ref = self._last_close if self._last_close > 0.0 else open_
+        qty = self.position_qty
+        equity = self._wallet + qty * (ref - self.entry_price)
+        if equity <= 0.0:
+            exposure = 0.0
+        raw = exposure * equity / ref
+        if raw == qty:
+            return True
+        side = 1 if raw > qty else -1
+        price = ref * (1.0 - self._limit_offset) if side > 0 else ref * (1.0 + self._limit_offset)
+        # size at the limit price: the equity the order would see when it fills there
+        equity_at_fill = self._wallet + qty * (price - self.entry_price)
+        if equity_at_fill <= 0.0 or price <= 0.0:
+            return True
+        target = self._order_target(exposure * equity_at_fill / price, side, price, self._maker)
+        if target is None:
+            return True
+        self.limit_orders += 1
+        if (side > 0 and not low < price) or (side < 0 and not high > price):
+            return False
+        self.limit_fills += 1
+        self._execute(time_ms, target, price, 0.0, sl_pct, tp_pct, self._maker)
+        return True
+
+    def _order_target(self, raw_target: float, side: int, fill: float, fee_rate: float) -> float | None:
+        """The lot-rounded target quantity of an order at ``fill``, or None when no order should be sent."""
+        qty = self.position_qty
+        target = floor_to_step(raw_target, self._lot)
         if self._is_spot and side > 0:
             cash = self._wallet - qty * self.entry_price
-            room = floor_to_step(cash / (fill * (1.0 + self._taker)) * (1.0 - _SPOT_CASH_EPS), self._lot)
+            room = floor_to_step(cash / (fill * (1.0 + fee_rate)) * (1.0 - _SPOT_CASH_EPS), self._lot)
             target = min(target, qty + room)
         if (target - qty) * side <= 0.0:
-            return
+            return None
         if target != 0.0 and abs(target - qty) * fill < self._min_notional:
-            return
+            return None
+        return target
+
+    def _execute(
+        self, time_ms: int, target: float, fill: float, slip: float, sl_pct: float, tp_pct: float, fee_rate: float
+    ) -> None:
+        """Move the position to ``target`` at ``fill``: close, reverse (close then open at the same price) or resize."""
+        qty = self.position_qty
         if qty != 0.0 and (target == 0.0 or (target > 0.0) != (qty > 0.0)):
-            self._close(time_ms, fill, slip, "signal", in_bar=False)
+            self._close(time_ms, fill, slip, "signal", in_bar=False, fee_rate=fee_rate)
             if target != 0.0:
-                self._open(time_ms, target, fill, slip, sl_pct, tp_pct)
+                self._open(time_ms, target, fill, slip, sl_pct, tp_pct, fee_rate)
         elif abs(target) > abs(qty):
-            self._open(time_ms, target, fill, slip, sl_pct, tp_pct)
+            self._open(time_ms, target, fill, slip, sl_pct, tp_pct, fee_rate)
         else:
-            self._reduce(target, fill, slip)
+            self._reduce(target, fill, slip, fee_rate)
 
     # ------------------------------------------------------------------------------------------------ triggers
 

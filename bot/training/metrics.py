@@ -23,6 +23,11 @@ EPISODE_TAGS: dict[str, str] = {
     "win_rate": "env/win_rate",
     "fees_paid": "env/fees",
     "exposure_mean": "env/exposure",
+    "turnover_per_day": "costs/turnover_per_day",
+    "cost_drag": "costs/cost_drag",
+    "cost_share_equity": "costs/cost_share_equity",
+    "trades_per_day": "costs/trades_per_day",
+    "avg_holding_bars": "costs/avg_holding_bars",
 }
 DBE_MODES = ("defensive", "neutral", "aggressive")
 

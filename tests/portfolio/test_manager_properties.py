@@ -74,6 +74,10 @@ configs = st.fixed_dictionaries(
         "lot_step": st.sampled_from([1e-8, 1e-5, 0.001, 0.1]),
         "min_notional": st.sampled_from([0.0, 5.0, 100.0]),
         "max_holding_bars": st.sampled_from([0, 1, 3, 10]),
+        "order_type": st.sampled_from(["market", "limit"]),
+        "maker_fee": st.floats(-0.0002, 0.001),
+        "limit_offset": st.floats(0.0, 0.05),
+        "limit_unfilled": st.sampled_from(["expire", "repost"]),
     }
 )
 
@@ -98,8 +102,10 @@ def _check_invariants(pm: PortfolioManager, previous_fees: float, mark: float) -
     # closed trades + open trade - funding == equity change
     closed = sum(t.pnl for t in pm.trades)
     assert abs(closed + pm.open_trade_pnl - pm.funding_paid - (pm.equity - pm.initial_cash)) <= tol
-    assert pm.fees_paid >= previous_fees >= 0.0
+    if pm.cfg.maker_fee >= 0.0:
+        assert pm.fees_paid >= previous_fees >= 0.0
     assert pm.slippage_paid >= 0.0
+    assert 0 <= pm.limit_fills <= pm.limit_orders
     assert pm.equity >= -tol
     assert pm.n_trades == len(pm.trades) == pm.wins + pm.losses
     assert 0.0 <= pm.drawdown <= 1.0 + 1e-12
@@ -108,7 +114,7 @@ def _check_invariants(pm: PortfolioManager, previous_fees: float, mark: float) -
         assert pm.cash >= -tol
         assert not pm.is_liquidated
     for trade in pm.trades:
-        assert trade.fees >= 0.0
+        assert trade.fees >= 0.0 or pm.cfg.maker_fee < 0.0
         assert trade.bars_held >= 1 or trade.exit_reason == "signal"
 
 
@@ -130,6 +136,7 @@ def test_accounting_identities_hold_on_every_bar(cfg: dict[str, object], path: l
             order.sl,
             order.tp,
             order.size,
+            data.draw(st.booleans()),  # a decision bar, or one between decisions (env.decision_every)
         )
         _check_invariants(pm, fees, bar.close)
         if pm.last_exit_reason:
@@ -163,7 +170,8 @@ def test_zero_costs_and_constant_prices_never_change_equity(
 def test_trading_at_a_constant_price_loses_exactly_fees_and_slippage(
     cfg: dict[str, object], price: float, half_range: float, targets: list[float]
 ) -> None:
-    cfg = {**cfg, "funding_rate_8h": 0.0, "leverage": 1.0, "max_holding_bars": 0}
+    # market orders: a limit order fills inside the range, away from the constant mark (a real gain or loss)
+    cfg = {**cfg, "funding_rate_8h": 0.0, "leverage": 1.0, "max_holding_bars": 0, "order_type": "market"}
     pm = _make(cfg)
     high, low = price * (1 + half_range), price * (1 - half_range)
     for i, target in [*enumerate(targets), (len(targets), 0.0)]:
