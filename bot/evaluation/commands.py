@@ -8,18 +8,12 @@ import argparse
 import logging
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import numpy as np
-import numpy.typing as npt
 
 from bot.config import BotConfig, load_config
 from bot.errors import ConfigError
+from bot.evaluation.in_sample import in_sample_warning
 from bot.evaluation.report import write_report
 from bot.evaluation.results import EvaluationReport
-
-if TYPE_CHECKING:
-    from bot.data.types import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -89,44 +83,6 @@ def resolve_config(checkpoint: str | Path, which: str, overrides: list[str]) -> 
     return load_config(folder / CONFIG, overrides), folder
 
 
-def in_sample_warning(trained: BotConfig, cfg: BotConfig, dataset: Dataset, split: str) -> str | None:
-    """A warning when the evaluated bars include bars the model was trained or selected on, else None.
-
-    :param trained: the checkpoint's own config (without the ``--set`` overrides).
-    :param cfg: the evaluation config (with them).
-    :param dataset: the evaluation dataset.
-    :param split: the evaluated split.
-    """
-    same_source = trained.data.model_dump(exclude={"start", "end"}) == cfg.data.model_dump(exclude={"start", "end"})
-    if not same_source:
-        return None  # other candles (file, symbol or synthetic market): nothing of them was seen in training
-    if trained.data == cfg.data and trained.splits == cfg.splits:
-        seen = _seen_span(dataset.market.open_time_ms, dataset.splits)
-    else:
-        from bot.data import build_market, split_ranges
-
-        market = build_market(trained)
-        seen = _seen_span(market.open_time_ms, split_ranges(len(market), trained.splits, market.open_time_ms))
-    rows = dataset.splits[split]
-    start, end = int(dataset.market.open_time_ms[rows.start]), int(dataset.market.open_time_ms[rows.stop - 1])
-    if start > seen[1] or end < seen[0]:
-        return None
-    return (
-        f"IN-SAMPLE: the evaluated bars overlap the bars the model was trained and selected on (train + validation"
-        f" splits, {_iso(seen[0])} .. {_iso(seen[1])}); these results overstate out-of-sample performance"
-    )
-
-
-def _seen_span(open_time_ms: npt.NDArray[np.int64], splits: dict[str, range]) -> tuple[int, int]:
-    """Open times of the first and last bar of the train + validation splits (what training saw)."""
-    last = splits["validation"].stop if len(splits["validation"]) else splits["train"].stop
-    return int(open_time_ms[splits["train"].start]), int(open_time_ms[last - 1])
-
-
-def _iso(ms: int) -> str:
-    return str(np.datetime64(ms, "ms"))
-
-
 def _print_summary(report: EvaluationReport, label: str, warning: str | None, html: Path) -> None:
     print(f"Evaluation of {label} on the {report.split} split ({report.agent.metrics.n_bars} bars):")
     print(summary_table(report))
@@ -158,7 +114,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     with training_logging(cfg, out_dir) as (worker_init, log_stats, _log_file):
         dataset = build_dataset(cfg, FeatureScaler.load(folder / SCALER))
         loaded = load_checkpoint(args.checkpoint, args.which, schema_hash=dataset.schema_hash)
-        warning = in_sample_warning(loaded.config, cfg, dataset, args.split)
+        fingerprint = loaded.manifest.get("data_fingerprint")
+        warning = in_sample_warning(loaded.config, fingerprint, dataset, args.split)
         label = f"{Path(args.checkpoint).name} ({args.which}, step {loaded.manifest.get('timesteps', '?')})"
         report = evaluate_model(
             cfg, dataset, loaded.model, loaded.vecnormalize, args.split, label, fees_off=args.fees_off
