@@ -178,7 +178,8 @@ def run_episode(env: TradingEnv, policy: Policy, episode: EpisodeBounds) -> Segm
     :return: the run's marks (decision row first), trades and costs.
     """
     obs, info = env.reset(options={"start_index": episode.start, "end_index": episode.stop})
-    opens = env.dataset.market.open
+    market = env.dataset.market
+    opens, closes, open_ms = market.open, market.close, market.open_time_ms
     n = episode.n_steps + 1
     times = np.empty(n, dtype=np.int64)
     equity = np.empty(n, dtype=np.float64)
@@ -188,19 +189,18 @@ def run_episode(env: TradingEnv, policy: Policy, episode: EpisodeBounds) -> Segm
     traded = 0.0
     position = 0.0
     i = 0
-    row = episode.start
     done = False
     act = policy.act
     step = env.step
     while not done:
-        obs, _, terminated, truncated, info = step(act(obs, row))
-        i += 1
-        row += 1
-        new_position = info["position"]
-        if new_position != position:
-            traded += abs(new_position - position) * float(opens[row])
-            position = new_position
-        times[i], equity[i], exposure[i], price[i] = info["time_ms"], info["equity"], info["exposure"], info["price"]
+        obs, _, terminated, truncated, info = step(act(obs, env.current_row))
+        # one mark per bar: a step spans env.decision_every bars (fewer at the end of a run)
+        for row, bar_equity, bar_exposure, new_position in env.step_marks:
+            i += 1
+            if new_position != position:
+                traded += abs(new_position - position) * float(opens[row])
+                position = new_position
+            times[i], equity[i], exposure[i], price[i] = open_ms[row], bar_equity, bar_exposure, closes[row]
         done = terminated or truncated
     pm = env.portfolio
     trades, held = account_trades(pm, times[: i + 1], float(price[i]))
