@@ -37,8 +37,10 @@ def _run_dir(event: dict[str, Any]) -> str | None:
     return None
 
 
-def describe_exit(code: int) -> str:
-    """``exit code 3`` or ``killed by signal SIGKILL`` for a negative Popen return code."""
+def describe_exit(code: int | None) -> str:
+    """``exit code 3`` or ``killed by signal SIGKILL`` for a negative Popen return code; ``None`` is unknown."""
+    if code is None:
+        return "an unknown exit status (the trainer was started by a previous server)"
     if code < 0:
         try:
             return f"killed by signal {signal.Signals(-code).name}"
@@ -85,36 +87,52 @@ def apply_event(job: Job, event: dict[str, Any]) -> Update | None:
     return None
 
 
-def finalize(job: Job, terminal: dict[str, Any] | None, code: int, tail: list[str], stopping: bool) -> Update:
+def finalize(job: Job, terminal: dict[str, Any] | None, code: int | None, tail: list[str], stopping: bool, *,
+             restarted: bool = False, stalled_s: float | None = None) -> Update:
     """The final state of a job whose process exited.
 
     :param job: the job's state before exit.
     :param terminal: the ``completed``/``failed``/``cancelled`` event, or ``None`` if the trainer sent none.
-    :param code: the process return code.
+    :param code: the process return code (``None``: unknown, for a trainer a previous server started).
     :param tail: the last lines of the process output (quoted when the trainer died without an error event).
     :param stopping: the server is shutting down (a stop is an interruption, not a user cancel).
+    :param restarted: the trainer was left by a previous server and stopped by this one (an interruption too).
+    :param stalled_s: the trainer was killed after this many seconds without any event (``api.stall_timeout_s``).
     """
     kind = terminal["type"] if terminal else None
     run_dir = (_run_dir(terminal) if terminal else None) or job.run_dir
     base = {"exit_code": code, "run_dir": run_dir}
     if terminal is not None and kind == "completed":
         steps = int(_number(terminal.get("timesteps")) or job.total_timesteps)
-        if code != 0:
+        if code is not None and code != 0:
             logger.warning("Job %s reported completed but its trainer exited with %s", job.id, describe_exit(code))
         final_metrics = {f"validation/{k}": v for k, v in _metrics(terminal.get("metrics")).items()}
         metrics = {**(job.metrics or {}), **final_metrics}
         return ({"status": JobStatus.COMPLETED, "timesteps": steps, "error": None, "run_dir": run_dir,
                  "metrics": metrics}, "training.completed", {**base, "timesteps": steps, "metrics": final_metrics})
+    if job.cancel_requested:
+        # whatever the stop looked like from inside (a checkpoint and "cancelled", or workers that died of the
+        # SIGTERM during start-up and a BrokenPipeError), the user asked for it: the job is cancelled
+        if kind == "cancelled":
+            reason = "cancelled by request"
+        elif terminal is not None and kind == "failed":
+            reason = f"cancelled by request (the trainer reported while stopping: {terminal.get('error')})"
+        else:
+            reason = f"cancelled by request ({describe_exit(code)})"
+        return {"status": JobStatus.CANCELLED, "run_dir": run_dir}, "training.cancelled", {**base, "reason": reason}
     if terminal is not None and kind == "failed":
         error = str(terminal.get("error") or "the trainer reported a failure without an error message")
         return ({"status": JobStatus.FAILED, "error": error, "run_dir": run_dir},
                 "training.failed", {**base, "error": error})
-    if job.cancel_requested:
-        reason = "cancelled by request" if kind == "cancelled" else f"cancelled by request ({describe_exit(code)})"
-        return {"status": JobStatus.CANCELLED, "run_dir": run_dir}, "training.cancelled", {**base, "reason": reason}
-    if stopping:
-        error = (f"the API server stopped while the job ran; POST /api/training/jobs/{job.id}/resume continues"
-                 f" from {run_dir}" if run_dir else "the API server stopped before the job wrote a checkpoint")
+    if stalled_s is not None:
+        error = (f"stalled: no event or heartbeat from the trainer for {stalled_s:.0f} s (api.stall_timeout_s); its"
+                 " process group was killed" + (f". Resume from {run_dir}" if run_dir else ""))
+        return {"status": JobStatus.FAILED, "error": error, "run_dir": run_dir}, "training.failed", {**base,
+                                                                                                      "error": error}
+    if stopping or restarted:
+        what = "restarted" if restarted else "stopped"
+        error = (f"the API server {what} while the job ran; POST /api/training/jobs/{job.id}/resume continues"
+                 f" from {run_dir}" if run_dir else f"the API server {what} before the job wrote a checkpoint")
         return ({"status": JobStatus.INTERRUPTED, "error": error, "run_dir": run_dir},
                 "training.interrupted", {**base, "error": error})
     if kind == "cancelled":
@@ -124,33 +142,3 @@ def finalize(job: Job, terminal: dict[str, Any] | None, code: int, tail: list[st
     error = f"trainer process ended with {describe_exit(code)} without reporting completion; last output:\n{last}"
     return {"status": JobStatus.FAILED, "error": error, "run_dir": run_dir}, "training.failed", {**base,
                                                                                                   "error": error}
-
-
-def recover_from_events(job: Job, events: list[dict[str, Any]]) -> Update:
-    """The state of a job a previous server left launched, from everything its trainer wrote.
-
-    :param job: the stale job row.
-    :param events: every event of its current attempt.
-    """
-    fields: dict[str, Any] = {}
-    terminal: dict[str, Any] | None = None
-    for event in events:
-        kind = event["type"]
-        if kind in ("completed", "failed", "cancelled"):
-            terminal = event
-        elif kind == "progress":
-            update = apply_event(job, event)
-            fields.update(update[0] if update else {})
-        elif kind == "started":
-            fields["run_dir"] = _run_dir(event) or fields.get("run_dir")
-        elif kind == "checkpoint":
-            fields["last_checkpoint"] = _run_dir(event)
-    run_dir = fields.get("run_dir") or job.run_dir
-    fields["run_dir"] = run_dir
-    if terminal is not None and terminal["type"] in ("completed", "failed"):
-        done, message_type, data = finalize(job, terminal, 0 if terminal["type"] == "completed" else 1, [], False)
-        return {**fields, **done, "finished_at": time.time()}, message_type, data
-    error = (f"the API server restarted while the job ran; POST /api/training/jobs/{job.id}/resume continues from"
-             f" {run_dir}" if run_dir else "the API server restarted before the job wrote a checkpoint")
-    fields.update(status=JobStatus.INTERRUPTED, error=error, finished_at=time.time())
-    return fields, "training.interrupted", {"error": error, "run_dir": run_dir, "exit_code": None}

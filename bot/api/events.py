@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -65,7 +66,8 @@ class EventHub:
         """Connected WebSocket clients."""
         return len(self._subscribers)
 
-    def publish(self, event_type: str, job_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+    def publish(self, event_type: str, job_id: str | None, data: dict[str, Any],
+                apply: Callable[[Session], None] | None = None) -> dict[str, Any]:
         """Persist an event, then schedule its delivery to every subscriber.
 
         Insert and scheduling happen under one lock, so clients receive events in ``seq`` order.
@@ -73,12 +75,17 @@ class EventHub:
         :param event_type: e.g. ``training.progress``.
         :param job_id: the job it concerns, or ``None``.
         :param data: JSON-serialisable payload.
+        :param apply: state changes to commit in the same transaction, after the event row: a reader never sees a
+            job's new status without the event that announces it (nor the event without the status).
         :return: the message as sent to clients (``seq``, ``type``, ``job_id``, ``timestamp``, ``data``).
         """
         with self._lock:
             record = EventRecord(type=event_type, job_id=job_id, timestamp=time.time(), data=data)
             with self._sessions() as session, session.begin():
                 session.add(record)
+                session.flush()  # the event row is written (and numbered) before the state it announces
+                if apply is not None:
+                    apply(session)
             message = record.to_message()
             loop = self._loop
             if loop is not None and not loop.is_closed():

@@ -57,12 +57,20 @@ class JobStore:
         :raises KeyError: when the job does not exist.
         """
         with self._sessions() as session, session.begin():
-            job = session.get(Job, job_id)
-            if job is None:
-                raise KeyError(job_id)
-            for name, value in fields.items():
-                setattr(job, name, value)
-            job.updated_at = time.time()
+            return self.update_in(session, job_id, **fields)
+
+    @staticmethod
+    def update_in(session: Session, job_id: str, **fields: Any) -> Job:
+        """:meth:`update` inside the caller's transaction (e.g. the one that stores the matching event).
+
+        :raises KeyError: when the job does not exist.
+        """
+        job = session.get(Job, job_id)
+        if job is None:
+            raise KeyError(job_id)
+        for name, value in fields.items():
+            setattr(job, name, value)
+        job.updated_at = time.time()
         return job
 
     def queued(self) -> list[Job]:
@@ -83,10 +91,11 @@ class JobStore:
         with self._sessions() as session:
             return list(session.scalars(query))
 
-    def add_metric(self, job_id: str, at: float, timesteps: int, fps: float | None, metrics: dict[str, Any]) -> None:
-        """Append one point to a job's metric series."""
-        with self._sessions() as session, session.begin():
-            session.add(MetricSample(job_id=job_id, time=at, timesteps=timesteps, fps=fps, metrics=metrics))
+    @staticmethod
+    def add_metric_in(session: Session, job_id: str, at: float, timesteps: int, fps: float | None,
+                      metrics: dict[str, Any]) -> None:
+        """Append one point to a job's metric series, inside the caller's transaction."""
+        session.add(MetricSample(job_id=job_id, time=at, timesteps=timesteps, fps=fps, metrics=metrics))
 
     def metrics(self, job_id: str, limit: int = 5000) -> list[MetricSample]:
         """The newest ``limit`` metric points of a job, oldest first."""

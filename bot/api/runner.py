@@ -1,7 +1,9 @@
 """The job runner: launches queued jobs as trainer processes, tails their events and turns them into state.
 
 Status truth: a job is ``running`` only after the trainer's ``started`` event; a process that exits without a
-terminal event is ``failed`` with its exit code and last output lines; a server stop marks jobs ``interrupted``.
+terminal event is ``failed`` with its exit code and last output lines; a trainer silent for ``stall_timeout_s``
+(no event, no heartbeat) is killed and ``failed`` as stalled; a server stop or restart marks jobs ``interrupted``.
+Every state change is committed in one transaction with the event that announces it.
 """
 
 from __future__ import annotations
@@ -16,16 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from bot.api.db import Job, JobStatus
-from bot.api.event_mapping import apply_event, finalize, recover_from_events
+from bot.api.event_mapping import apply_event, finalize
 from bot.api.events import EventHub
 from bot.api.job_request import JobRequestError, ResolvedJob, resolve_config_path
 from bot.api.job_store import JobStore
 from bot.api.settings import ApiSettings
 from bot.api.tailer import JsonlTailer, LineTailer
-from bot.api.trainer_process import TrainerProcess, stop_orphan
+from bot.api.trainer_process import AdoptedProcess, TrainerHandle, TrainerProcess
 
 logger = logging.getLogger(__name__)
+
+_TERMINAL_EVENTS = ("completed", "failed", "cancelled")
 
 
 class JobStateError(RuntimeError):
@@ -34,14 +40,17 @@ class JobStateError(RuntimeError):
 
 @dataclass(slots=True)
 class _Active:
-    """A launched trainer process and the readers of its files."""
+    """A trainer process (launched here, or adopted from a previous server) and the readers of its files."""
 
     job_id: str
-    process: TrainerProcess
+    process: TrainerHandle
     events: JsonlTailer
     output: LineTailer
+    last_seen: float  # time.monotonic() of the last line read from its events file (or of the launch)
     terminal: dict[str, Any] | None = None
     kill_at: float | None = None
+    stalled_s: float | None = None
+    restarted: bool = False
 
 
 def events_path(jobs_dir: Path, job: Job) -> Path:
@@ -71,7 +80,7 @@ class JobRunner:
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Recover jobs a previous server left running, then start supervising."""
+        """Adopt jobs a previous server left running (without waiting for them), then start supervising."""
         self._wake = asyncio.Event()
         self._loop_ref = asyncio.get_running_loop()
         await asyncio.to_thread(self.recover)
@@ -119,33 +128,22 @@ class JobRunner:
         """Queue a new job (status ``accepted``)."""
         now = time.time()
         job = Job(
-            id=uuid.uuid4().hex[:12],
-            status=JobStatus.ACCEPTED,
-            algo=resolved.algo,
-            workers=resolved.workers,
-            seed=resolved.seed,
-            symbol=resolved.symbol,
-            timeframe=resolved.timeframe,
-            config_name=resolved.config_name,
-            overrides=list(resolved.overrides),
-            created_at=now,
-            updated_at=now,
-            queued_at=now,
-            total_timesteps=resolved.timesteps,
-            timesteps=0,
-            metrics={},
-            attempt=1,
-            cancel_requested=False,
+            id=uuid.uuid4().hex[:12], status=JobStatus.ACCEPTED, algo=resolved.algo, workers=resolved.workers,
+            seed=resolved.seed, symbol=resolved.symbol, timeframe=resolved.timeframe,
+            config_name=resolved.config_name, overrides=list(resolved.overrides), created_at=now, updated_at=now,
+            queued_at=now, total_timesteps=resolved.timesteps, timesteps=0, metrics={}, attempt=1,
+            cancel_requested=False, events_offset=0,
         )
-        self._store.create(job)
-        self._hub.publish("job.accepted", job.id, {"attempt": 1, "total_timesteps": job.total_timesteps})
+        self._hub.publish("job.accepted", job.id, {"attempt": 1, "total_timesteps": job.total_timesteps},
+                          apply=lambda session: session.add(job))
         logger.info("Accepted job %s (%s, %d timesteps, config %s)", job.id, job.algo, job.total_timesteps,
                     job.config_name)
         self.wake()
         return job
 
     def cancel(self, job_id: str) -> Job:
-        """Cancel a queued job at once, or ask a launched trainer to checkpoint and stop.
+        """Cancel a queued job at once; kill a trainer still starting (it has nothing to save yet); ask a running
+        one to checkpoint and stop (SIGTERM and SIGCONT, SIGKILL after the grace period).
 
         :raises KeyError: unknown job.
         :raises JobStateError: the job already finished.
@@ -157,15 +155,20 @@ class JobRunner:
                                     " can be cancelled")
             active = self._active.get(job_id)
             if active is None:
-                job = self._store.update(job_id, status=JobStatus.CANCELLED, finished_at=time.time(),
-                                         cancel_requested=True)
-                self._hub.publish("training.cancelled", job_id, {"reason": "cancelled before the trainer started"})
-                return job
+                return self._commit(job_id, "training.cancelled", {"reason": "cancelled before the trainer started"},
+                                    {"status": JobStatus.CANCELLED, "finished_at": time.time(),
+                                     "cancel_requested": True})
             job = self._store.update(job_id, cancel_requested=True)
-            active.process.terminate()
-            active.kill_at = time.monotonic() + self._settings.cancel_grace_s
-            logger.info("Cancelling job %s: SIGTERM sent to trainer pid %d", job_id, active.process.pid)
-            return job
+            if job.status == JobStatus.ACCEPTED:
+                active.process.kill()
+                logger.info("Cancelling job %s: trainer pid %d killed during start-up", job_id, active.process.pid)
+            else:
+                active.process.terminate()
+                deadline = time.monotonic() + self._settings.cancel_grace_s
+                active.kill_at = min(active.kill_at or deadline, deadline)
+                logger.info("Cancelling job %s: SIGTERM sent to trainer pid %d", job_id, active.process.pid)
+        self.wake()
+        return job
 
     def resume(self, job_id: str, timesteps: int | None = None) -> Job:
         """Queue an interrupted, failed or cancelled job again, continuing from its run folder.
@@ -191,13 +194,12 @@ class JobRunner:
             if total <= job.timesteps:
                 raise JobStateError(f"job {job_id} has done {job.timesteps} timesteps already; resume with a total"
                                     f" above that (got timesteps={total})")
-            now = time.time()
-            job = self._store.update(
-                job_id, status=JobStatus.ACCEPTED, attempt=job.attempt + 1, resume_from=job.run_dir, error=None,
-                total_timesteps=total,
-                exit_code=None, finished_at=None, cancel_requested=False, pid=None, queued_at=now,
+            job = self._commit(
+                job_id, "job.accepted", {"attempt": job.attempt + 1, "resume_from": job.run_dir},
+                {"status": JobStatus.ACCEPTED, "attempt": job.attempt + 1, "resume_from": job.run_dir, "error": None,
+                 "total_timesteps": total, "exit_code": None, "finished_at": None, "cancel_requested": False,
+                 "pid": None, "queued_at": time.time(), "events_offset": 0},
             )
-            self._hub.publish("job.accepted", job_id, {"attempt": job.attempt, "resume_from": job.run_dir})
         self.wake()
         return job
 
@@ -206,6 +208,20 @@ class JobRunner:
         if job is None:
             raise KeyError(job_id)
         return job
+
+    def _commit(self, job_id: str, message_type: str, data: dict[str, Any], fields: dict[str, Any],
+                metric: bool = False) -> Job:
+        """Publish an event and apply the job change it announces in one transaction; the updated job."""
+        updated: list[Job] = []
+
+        def apply(session: Session) -> None:
+            updated.append(self._store.update_in(session, job_id, **fields))
+            if metric:
+                self._store.add_metric_in(session, job_id, data["time"], data["timesteps"], data["fps"],
+                                          data["metrics"])
+
+        self._hub.publish(message_type, job_id, data, apply=apply)
+        return updated[0]
 
     # -- supervision ----------------------------------------------------------------------------------------------
 
@@ -235,30 +251,42 @@ class JobRunner:
             process = TrainerProcess.start(argv, self._settings.workdir, output)
         except (OSError, JobRequestError) as e:
             error = f"could not start the trainer: {e}"
-            self._store.update(job.id, status=JobStatus.FAILED, error=error, finished_at=time.time())
-            self._hub.publish("training.failed", job.id, {"error": error, "exit_code": None})
+            self._commit(job.id, "training.failed", {"error": error, "exit_code": None},
+                         {"status": JobStatus.FAILED, "error": error, "finished_at": time.time()})
             logger.error("Job %s failed to launch: %s", job.id, e)
             return
-        self._store.update(job.id, pid=process.pid)
-        self._active[job.id] = _Active(job.id, process, JsonlTailer(events), output_tail)
+        self._store.update(job.id, pid=process.pid, events_offset=0)
+        self._active[job.id] = _Active(job.id, process, JsonlTailer(events), output_tail, time.monotonic())
         self._store.append_logs(job.id, [f"[api] attempt {job.attempt}: pid {process.pid}: {' '.join(argv)}"])
 
     def _pump(self, active: _Active) -> None:
-        code = active.process.poll()
-        final = code is not None
-        for event in active.events.read(final=final):
-            self._on_event(active, event)
-        self._store.append_logs(active.job_id, active.output.read(final=final))
-        if code is not None:
-            self._finish(active, code)
-        elif active.kill_at is not None and time.monotonic() > active.kill_at:
+        ended = active.process.exited()
+        # read before judging silence: events written while this server was busy are not a stall
+        for event, end in active.events.read_positioned(final=ended):
+            active.last_seen = time.monotonic()
+            self._on_event(active, event, end)
+        self._store.append_logs(active.job_id, active.output.read(final=ended))
+        if ended:
+            self._finish(active)
+            return
+        now = time.monotonic()
+        if active.kill_at is not None and now > active.kill_at:
             logger.warning("Trainer pid %d of job %s ignored SIGTERM; killing it", active.process.pid, active.job_id)
             active.process.kill()
             active.kill_at = None
+        silent_s = now - active.last_seen
+        if active.stalled_s is None and silent_s > self._settings.stall_timeout_s:
+            active.stalled_s = silent_s
+            logger.error("Trainer pid %d of job %s wrote no event or heartbeat for %.0f s: killing its process"
+                         " group as stalled", active.process.pid, active.job_id, silent_s)
+            active.process.kill()
 
-    def _on_event(self, active: _Active, event: dict[str, Any]) -> None:
+    def _on_event(self, active: _Active, event: dict[str, Any], end: int) -> None:
+        if event["type"] == "heartbeat":
+            return
         job = self._get(active.job_id)
-        if event["type"] in ("completed", "failed", "cancelled"):
+        offset: int | None = end
+        if event["type"] in _TERMINAL_EVENTS:
             active.terminal = event
             if active.kill_at is None:
                 active.kill_at = time.monotonic() + self._settings.cancel_grace_s
@@ -269,24 +297,26 @@ class JobRunner:
                      "total_timesteps": job.total_timesteps, "fps": job.fps, "metrics": job.metrics}
             if event["timesteps"] <= job.timesteps:
                 return
+            offset = None  # the terminal event itself is applied at exit: a restart must read it again
         update = apply_event(job, event)
         if update is None:
             return
         fields, message_type, data = update
-        self._store.update(job.id, **fields)
-        if message_type == "training.progress":
-            self._store.add_metric(job.id, data["time"], data["timesteps"], data["fps"], data["metrics"])
-        self._hub.publish(message_type, job.id, data)
+        if offset is not None:
+            fields = {**fields, "events_offset": offset}
+        self._commit(job.id, message_type, data, fields, metric=message_type == "training.progress")
 
-    def _finish(self, active: _Active, code: int) -> None:
+    def _finish(self, active: _Active) -> None:
         self._active.pop(active.job_id, None)
         active.process.kill_leftovers()
         job = self._get(active.job_id)
+        code = active.process.returncode
         tail = self._store.tail_logs(job.id, 20)
-        fields, message_type, data = finalize(job, active.terminal, code, tail, stopping=self._stopping)
-        self._store.update(job.id, pid=None, exit_code=code, finished_at=time.time(), **fields)
-        self._hub.publish(message_type, job.id, data)
-        logger.info("Job %s ended: %s (exit code %d)", job.id, message_type, code)
+        fields, message_type, data = finalize(job, active.terminal, code, tail, stopping=self._stopping,
+                                              restarted=active.restarted, stalled_s=active.stalled_s)
+        self._commit(job.id, message_type, data,
+                     {"pid": None, "exit_code": code, "finished_at": time.time(), **fields})
+        logger.info("Job %s ended: %s (exit status %s)", job.id, message_type, code)
 
     def _stop_all(self) -> None:
         with self._lock:
@@ -299,17 +329,28 @@ class JobRunner:
                 time.sleep(0.05)
             for active in list(self._active.values()):
                 active.process.kill()
-                while active.process.poll() is None:
+                while not active.process.exited():
                     time.sleep(0.05)
                 self._pump(active)
 
     def recover(self) -> None:
-        """Mark jobs a previous server left launched as interrupted (or finished, if their events say so)."""
+        """Take over jobs a previous server left launched, without waiting for any of them.
+
+        Their events files are read on from the offset last applied, so progress written while no server ran
+        reaches the metric series. A trainer still running is asked to checkpoint and stop (SIGTERM; SIGKILL after
+        the grace period) and supervised like any other until it exits; the job then ends ``interrupted`` (or as
+        its events say: completed, failed, or cancelled when a cancel was pending).
+        """
+        now = time.monotonic()
         for job in self._store.stale():
             events = events_path(self._settings.jobs_dir, job)
-            if job.pid is not None:
-                stop_orphan(job.pid, str(events), self._settings.cancel_grace_s)
-            fields, message_type, data = recover_from_events(job, JsonlTailer(events).read(final=True))
-            self._store.update(job.id, pid=None, **fields)
-            self._hub.publish(message_type, job.id, data)
-            logger.warning("Job %s was left %s by a previous server: now %s", job.id, job.status.value, message_type)
+            process = AdoptedProcess.find(job.pid, str(events)) if job.pid is not None else AdoptedProcess(None, -1)
+            output = LineTailer(self._settings.jobs_dir / job.id / "output.log", start_at_end=True)
+            active = _Active(job.id, process, JsonlTailer(events, offset=job.events_offset), output, now,
+                             restarted=True)
+            if not process.exited():
+                logger.warning("Job %s: stopping trainer pid %d left running by a previous server", job.id,
+                               process.pid)
+                process.terminate()
+                active.kill_at = now + self._settings.cancel_grace_s
+            self._active[job.id] = active

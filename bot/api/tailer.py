@@ -20,11 +20,13 @@ class LineTailer:
 
     :param path: the file; it may not exist yet.
     :param start_at_end: skip what the file already holds (used for output logs shared by several attempts).
+    :param offset: byte offset to start reading at (where an earlier reader stopped); ignored with
+        ``start_at_end``.
     """
 
-    def __init__(self, path: Path, start_at_end: bool = False) -> None:
+    def __init__(self, path: Path, start_at_end: bool = False, offset: int = 0) -> None:
         self.path = path
-        self._offset = path.stat().st_size if start_at_end and path.exists() else 0
+        self._offset = path.stat().st_size if start_at_end and path.exists() else offset
         self._partial = b""
 
     def read(self, final: bool = False) -> list[str]:
@@ -32,6 +34,11 @@ class LineTailer:
 
         :param final: also return a trailing line without newline, and read everything that is left.
         """
+        return [line for line, _end in self.read_positioned(final)]
+
+    def read_positioned(self, final: bool = False) -> list[tuple[str, int]]:
+        """Like :meth:`read`, each line with the file offset just after it (where a later reader may resume)."""
+        start = self._offset - len(self._partial)
         chunks: list[bytes] = []
         try:
             with self.path.open("rb") as f:
@@ -46,20 +53,25 @@ class LineTailer:
             return []
         data = self._partial + b"".join(chunks)
         *complete, self._partial = data.split(b"\n")
+        lines: list[tuple[str, int]] = []
+        for raw in complete:
+            start += len(raw) + 1
+            lines.append((raw.decode("utf-8", errors="replace").rstrip("\r"), start))
         if final and self._partial:
-            complete.append(self._partial)
+            lines.append((self._partial.decode("utf-8", errors="replace").rstrip("\r"), start + len(self._partial)))
             self._partial = b""
-        return [line.decode("utf-8", errors="replace").rstrip("\r") for line in complete]
+        return lines
 
 
 class JsonlTailer:
     """Return the JSON objects appended to a JSON-lines file; malformed lines are logged and skipped.
 
     :param path: the events file written by the trainer's ``--events-jsonl``.
+    :param offset: byte offset to start at (the end of the last event already applied).
     """
 
-    def __init__(self, path: Path) -> None:
-        self._lines = LineTailer(path)
+    def __init__(self, path: Path, offset: int = 0) -> None:
+        self._lines = LineTailer(path, offset=offset)
         self.n_malformed = 0
 
     @property
@@ -72,8 +84,12 @@ class JsonlTailer:
 
         :param final: the writer has exited: read everything, including a last line without newline.
         """
-        events: list[dict[str, Any]] = []
-        for line in self._lines.read(final=final):
+        return [event for event, _end in self.read_positioned(final)]
+
+    def read_positioned(self, final: bool = False) -> list[tuple[dict[str, Any], int]]:
+        """Like :meth:`read`, each event with the file offset just after its line."""
+        events: list[tuple[dict[str, Any], int]] = []
+        for line, end in self._lines.read_positioned(final=final):
             if not line.strip():
                 continue
             try:
@@ -86,5 +102,5 @@ class JsonlTailer:
                 self.n_malformed += 1
                 logger.warning("Skipped an event of %s without a 'type' field: %.80s", self.path, line)
                 continue
-            events.append(obj)
+            events.append((obj, end))
         return events

@@ -1,18 +1,24 @@
 """JSON-lines training events for the control API's job runner (``--events-jsonl PATH``, docs/ARCHITECTURE.md).
 
 Each line is ``{"type": ..., "time": <unix s>, ...}`` with type ``started``, ``progress``, ``checkpoint``,
-``completed``, ``failed`` or ``cancelled``; lines are appended and flushed one by one so a reader can tail the file.
+``completed``, ``failed``, ``cancelled`` or ``heartbeat``; lines are appended and flushed one by one so a reader can
+tail the file. A writer with a file also writes a ``heartbeat`` every few seconds from a daemon thread, from start-up
+to ``close()``: the job runner takes a silent file for a stopped or frozen process (``api.stall_timeout_s``).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
-EVENT_TYPES = frozenset({"started", "progress", "checkpoint", "completed", "failed", "cancelled"})
+EVENT_TYPES = frozenset({"started", "progress", "checkpoint", "completed", "failed", "cancelled", "heartbeat"})
+
+#: Seconds between heartbeats: well below the API's default stall timeout (120 s), so a busy machine is no stall.
+HEARTBEAT_INTERVAL_S = 10.0
 
 
 def _plain(value: Any) -> Any:
@@ -32,14 +38,28 @@ class EventWriter:
     """Appends events to a JSON-lines file; a writer without a path does nothing.
 
     :param path: the events file (its folder is created), or None.
+    :param heartbeat_s: seconds between ``heartbeat`` events (0 = none); they prove the process is not stopped,
+        also during start-up and long saves, when no other event comes.
     """
 
-    def __init__(self, path: str | Path | None) -> None:
+    def __init__(self, path: str | Path | None, heartbeat_s: float = HEARTBEAT_INTERVAL_S) -> None:
         self.path = Path(path) if path else None
         self._fh: TextIO | None = None
+        # the heartbeat thread and the trainer write to one file: one line at a time
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._beats: threading.Thread | None = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = self.path.open("a", encoding="utf-8")
+            if heartbeat_s > 0:
+                self._beats = threading.Thread(target=self._beat, args=(heartbeat_s,), name="event-heartbeat",
+                                               daemon=True)
+                self._beats.start()
+
+    def _beat(self, every_s: float) -> None:
+        while not self._closed.wait(every_s):
+            self.emit("heartbeat")
 
     def emit(self, event_type: str, **fields: Any) -> None:
         """Append one event and flush it.
@@ -48,14 +68,19 @@ class EventWriter:
         """
         if event_type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {event_type!r}; expected one of {sorted(EVENT_TYPES)}")
-        if self._fh is None:
-            return
         record = {"type": event_type, "time": time.time(), **_plain(fields)}
-        self._fh.write(json.dumps(record) + "\n")
-        self._fh.flush()
+        with self._lock:
+            if self._fh is None:
+                return
+            self._fh.write(json.dumps(record) + "\n")
+            self._fh.flush()
 
     def close(self) -> None:
-        """Close the file (idempotent)."""
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        """Stop the heartbeats and close the file (idempotent)."""
+        self._closed.set()
+        if self._beats is not None and self._beats is not threading.current_thread():
+            self._beats.join(timeout=5.0)
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None

@@ -1,7 +1,9 @@
 """A stand-in for `python -m bot train` used ONLY by the runner-plumbing unit tests (the real trainer is heavy).
 
 It accepts the trainer's flags, prints its argv, and writes the events of one scripted scenario (``--mode``) to
-``--events-jsonl``. SIGTERM makes it write a checkpoint and a ``cancelled`` event, as the real trainer does.
+``--events-jsonl``, with a ``heartbeat`` every ``--heartbeat-s`` from a thread, as the real trainer's EventWriter.
+SIGTERM makes it write a checkpoint and a ``cancelled`` event, as the real trainer does (modes ``*broken_pipe*``
+and ``starting`` report the ``BrokenPipeError`` that workers killed by the same SIGTERM cause instead).
 """
 
 from __future__ import annotations
@@ -11,17 +13,20 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-MODES = ("complete", "fail_event", "crash", "slow", "ignore_term", "hang_before_start", "garbage", "leave_child")
+MODES = ("complete", "fail_event", "crash", "slow", "ignore_term", "hang_before_start", "garbage", "leave_child",
+         "starting", "broken_pipe_on_term")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser()
     p.add_argument("--mode", choices=MODES, required=True)
     p.add_argument("--step-delay", type=float, default=0.01)
+    p.add_argument("--heartbeat-s", type=float, default=0.2)
     p.add_argument("--config")
     p.add_argument("--set", action="append", default=[])
     p.add_argument("--checkpoint-dir", required=True)
@@ -53,11 +58,25 @@ def main() -> int:
         emit("cancelled", path=str(run_dir), reason="SIGTERM")
         sys.exit(130)
 
-    signal.signal(signal.SIGTERM, signal.SIG_IGN if args.mode == "ignore_term" else on_term)
+    def on_term_broken_pipe(_signum: int, _frame: object) -> None:
+        emit("failed", error="BrokenPipeError: [Errno 32] Broken pipe")
+        sys.exit(1)
+
+    def beat() -> None:
+        while True:
+            time.sleep(args.heartbeat_s)
+            emit("heartbeat")
+
+    if args.heartbeat_s > 0:
+        threading.Thread(target=beat, daemon=True).start()
+    if args.mode in ("starting", "broken_pipe_on_term"):
+        signal.signal(signal.SIGTERM, on_term_broken_pipe)
+    else:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if args.mode == "ignore_term" else on_term)
     if args.mode == "crash":
         print("Traceback (most recent call last):\nRuntimeError: boom in the fake trainer", file=sys.stderr)
         return 3
-    if args.mode == "hang_before_start":
+    if args.mode in ("hang_before_start", "starting"):
         time.sleep(600)
         return 0
     emit("started", run_dir=str(run_dir), total_timesteps=args.timesteps, resumed=bool(args.resume))

@@ -30,7 +30,7 @@ def free_port() -> int:
         return port
 
 
-def _healthy(base_url: str) -> bool:
+def healthy(base_url: str) -> bool:
     try:
         return httpx.get(f"{base_url}/api/health", timeout=1.0).status_code == 200
     except httpx.HTTPError:
@@ -55,7 +55,7 @@ class ServeProcess:
         with self.log_path.open("ab") as out:
             self.process = subprocess.Popen(argv, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            wait_for(lambda: self.process.poll() is not None or _healthy(self.base_url), timeout_s=60)
+            wait_for(lambda: self.process.poll() is not None or healthy(self.base_url), timeout_s=60)
             if self.process.poll() is not None:
                 raise AssertionError(f"bot serve exited early:\n{self.log_path.read_text()}")
         except BaseException:

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from bot.api.db import Job, JobStatus
-from bot.api.event_mapping import apply_event, describe_exit, finalize, recover_from_events
+from bot.api.event_mapping import apply_event, describe_exit, finalize
 
 
 def _job(**fields: Any) -> Job:
@@ -79,15 +79,23 @@ def test_cancelled_event_is_interrupted_when_the_server_stops() -> None:
     assert fields["status"] == JobStatus.CANCELLED and "outside the API" in data["reason"]
 
 
-def test_recover_uses_what_the_trainer_wrote() -> None:
-    events = [
-        {"type": "started", "run_dir": "/ck/r2"},
-        {"type": "progress", "timesteps": 400, "total_timesteps": 1000},
-        {"type": "checkpoint", "path": "/ck/r2/step_400"},
-    ]
-    fields, kind, _ = recover_from_events(_job(run_dir=None), events)
-    assert kind == "training.interrupted"
-    assert (fields["status"], fields["run_dir"], fields["timesteps"]) == (JobStatus.INTERRUPTED, "/ck/r2", 400)
-    assert fields["last_checkpoint"] == "/ck/r2/step_400"
-    fields, kind, _ = recover_from_events(_job(), [*events, {"type": "completed", "timesteps": 1000}])
-    assert (fields["status"], kind) == (JobStatus.COMPLETED, "training.completed")
+def test_a_requested_cancel_wins_over_the_failure_the_stop_caused() -> None:
+    """Cancel during start-up: the SIGTERM kills the workers and the trainer reports BrokenPipeError."""
+    terminal = {"type": "failed", "error": "BrokenPipeError: [Errno 32] Broken pipe"}
+    fields, kind, data = finalize(_job(cancel_requested=True), terminal, 1, [], stopping=False)
+    assert (fields["status"], kind) == (JobStatus.CANCELLED, "training.cancelled")
+    assert "BrokenPipeError" in data["reason"]
+
+
+def test_a_stalled_trainer_is_failed_as_stalled() -> None:
+    fields, kind, data = finalize(_job(), None, -9, [], stopping=False, stalled_s=121.4)
+    assert (fields["status"], kind) == (JobStatus.FAILED, "training.failed")
+    assert data["error"].startswith("stalled: no event or heartbeat from the trainer for 121 s")
+
+
+def test_a_trainer_left_by_a_previous_server_ends_interrupted_with_an_unknown_exit_status() -> None:
+    fields, kind, data = finalize(_job(), {"type": "cancelled"}, None, [], stopping=False, restarted=True)
+    assert (fields["status"], kind) == (JobStatus.INTERRUPTED, "training.interrupted")
+    assert "restarted" in data["error"] and data["exit_code"] is None
+    fields, _, data = finalize(_job(), None, None, [], stopping=False)
+    assert "unknown exit status" in data["error"]

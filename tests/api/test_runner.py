@@ -46,6 +46,22 @@ def test_failed_event_carries_the_trainer_error(make_client: ClientFactory) -> N
     assert _event_types(client, job_id) == ["job.accepted", "training.started", "training.failed"]
 
 
+def test_a_terminal_status_is_never_visible_before_its_event(make_client: ClientFactory) -> None:
+    """Status and terminal event are committed together: whoever reads the status can read the event."""
+    client = make_client(trainer_command=fake_command("fail_event"), max_concurrent_jobs=4)
+    ids = [submit(client) for _ in range(4)]
+    pending = set(ids)
+
+    def all_checked() -> bool:
+        for job_id in list(pending):
+            if job_state(client, job_id)["status"] == "failed":
+                assert "training.failed" in _event_types(client, job_id)
+                pending.discard(job_id)
+        return not pending
+
+    wait_for(all_checked, interval_s=0.0)
+
+
 def test_job_is_not_running_until_the_trainer_says_started(make_client: ClientFactory) -> None:
     client = make_client(trainer_command=fake_command("hang_before_start"))
     job_id = submit(client)
@@ -151,8 +167,7 @@ def test_restart_after_a_crash_stops_the_orphan_and_marks_interrupted(
                             queued_at=now, total_timesteps=100000, timesteps=0, metrics={}, pid=orphan.pid,
                             attempt=1, cancel_requested=False))
         with TestClient(create_app(settings)) as client:
-            job = job_state(client, "orphan")
-            assert job["status"] == "interrupted"
+            job = wait_status(client, "orphan", "interrupted")
             assert job["checkpoint"] == str(tmp_path / "ck" / "fake_orphan")
             assert job["timesteps"] > 0
             assert orphan.wait(timeout=10) == 130  # stopped with SIGTERM: it wrote its checkpoint

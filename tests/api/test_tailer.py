@@ -43,3 +43,17 @@ def test_malformed_and_typeless_events_are_skipped(tmp_path: Path, caplog: pytes
         assert tail.read() == [{"type": "progress", "timesteps": 1}]
     assert tail.n_malformed == 2
     assert "malformed" in caplog.text
+
+
+def test_offsets_let_a_new_reader_resume_after_the_last_applied_event(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    lines = [json.dumps({"type": "progress", "timesteps": i}) for i in range(3)]
+    path.write_text("\n".join(lines) + "\n" + '{"type": "progr')
+    first = JsonlTailer(path).read_positioned()
+    assert [e["timesteps"] for e, _ in first] == [0, 1, 2]
+    resumed_at = first[1][1]  # applied the first two events, then the server died
+    with path.open("a") as f:
+        f.write('ess", "timesteps": 3}\n')
+    again = JsonlTailer(path, offset=resumed_at).read_positioned()
+    assert [e["timesteps"] for e, _ in again] == [2, 3]
+    assert again[-1][1] == path.stat().st_size

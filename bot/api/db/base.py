@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 
@@ -32,7 +32,22 @@ def make_engine(db_path: Path) -> Engine:
     engine = create_engine(f"sqlite:///{db_path}", connect_args={"check_same_thread": False, "timeout": 30})
     event.listen(engine, "connect", _set_sqlite_pragmas)
     Base.metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    # create_all makes missing tables only; a store written by an older version lacks the newer columns, each of
+    # which has a server default, so adding it in place is the whole migration
+    existing = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in Base.metadata.tables}
+    with engine.begin() as conn:
+        for name, table in Base.metadata.tables.items():
+            for column in table.columns:
+                if column.name in existing[name] or column.server_default is None:
+                    continue
+                default = column.server_default.arg  # type: ignore[attr-defined]
+                kind = column.type.compile(engine.dialect)
+                conn.execute(text(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {kind} NOT NULL DEFAULT {default}'))
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Any]:

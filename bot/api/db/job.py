@@ -60,6 +60,8 @@ class Job(Base):
     pid: Mapped[int | None] = mapped_column(Integer, default=None)
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
+    #: bytes of the current attempt's events file already applied (a restarted server resumes reading there)
+    events_offset: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def progress(self) -> float:
