@@ -14,7 +14,8 @@ On the same test bars and costs as the agent it runs buy-and-hold, flat, the MA 
 ``ma_slow``) and the random policy at the agent's trading pace (mean of ``evaluation.n_random_runs`` seeded runs).
 It prints and writes JSON: per (fold, seed) and as the mean with a 95 % t confidence interval over all runs, net
 Sharpe, total return, max drawdown, turnover, cost drag, trades per day and more (a metric that this version of
-``bot.evaluation.metrics.Metrics`` does not have is null). Then the issue's targets as PASS/FAIL lines:
+``bot.evaluation.metrics.Metrics`` does not have, or a NaN, is null; an infinite one is the string ``"inf"``).
+Then the issue's targets as PASS/FAIL lines:
 
 - real data: mean net Sharpe >= buy-and-hold's and > 0; mean max drawdown <= buy-and-hold's; cost drag <= 25 % of
   gross PnL, pooled over the runs (sum of fees + slippage + funding over sum of gross PnL: a mean of per-run ratios
@@ -24,8 +25,10 @@ Sharpe, total return, max drawdown, turnover, cost drag, trades per day and more
 
 Datasets (read from ``../shared/data``, never copied): ``btc1h`` BTC/USDT 1h 2017-08..2022-12 (features 1h, 4h),
 ``btc5m`` and ``eth5m`` BTC/USDT and ETH/USDT 5m 2023 (features 5m, 1h, 4h), ``syn_trend`` synthetic 1h (1h, 4h).
-Each run uses ``training.n_workers=1`` (its envs step in-process) and ``training.torch_threads = cores // jobs``, so
-``--jobs 2`` on a 2-core machine keeps both cores busy with two runs at once. ``--set`` overrides come after these
+Each run uses ``training.n_workers=1`` (its envs step in-process) and ``training.torch_threads=1``, so ``--jobs 2`` on
+a 2-core machine keeps both cores busy with two runs at once. One torch thread, because the policy's small MLP gains
+nothing from intra-op threads and loses a lot when the cores are shared: a 2,048-step btc1h run took 62 s with 2
+threads and 10 s with 1 on a busy 2-core box. ``--set`` overrides come after these
 presets and apply to every run, so decision controls are compared without editing this script::
 
     python benchmarks/oos_real.py --folds 3 --seeds 3 --timesteps 50000 --jobs 2 --label default
@@ -75,27 +78,10 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 OUT_DIR = REPO_ROOT / "benchmarks" / "out"
 #: Metrics reported per run and aggregated; those missing from this version's ``Metrics`` are null.
 REPORT_KEYS = (
-    "sharpe",
-    "total_return",
-    "max_drawdown",
-    "turnover",
-    "turnover_per_day",
-    "cost_drag",
-    "cost_drag_equity",
-    "trades_per_day",
-    "trades",
-    "avg_holding_bars",
-    "exposure",
-    "win_rate",
-    "gross_pnl",
-    "fees",
-    "slippage",
-    "funding",
-    "fees_paid",
-    "fill_rate",
-    "final_equity",
-    "days",
-)
+    "sharpe", "total_return", "max_drawdown", "turnover", "turnover_per_day", "cost_drag", "cost_drag_equity",
+    "trades_per_day", "trades", "avg_holding_bars", "exposure", "win_rate", "gross_pnl", "fees", "slippage", "funding",
+    "fees_paid", "fill_rate", "final_equity", "days",
+)  # fmt: skip
 #: Cost drag target: fees + slippage + funding at most this share of the gross PnL.
 MAX_COST_DRAG = 0.25
 
@@ -109,32 +95,40 @@ class DatasetSpec:
     overrides: tuple[str, ...]
 
 
-def _file_data(file: str, symbol: str, base: str, timeframes: str, embargo: int) -> tuple[str, ...]:
-    return (
+def _real(description: str, file: str, symbol: str, timeframes: str, embargo_bars: int) -> DatasetSpec:
+    """A dataset of ``SHARED_DATA / file``; the base timeframe is the first of ``timeframes``."""
+    overrides = (
         "data.source=file",
         f"data.path={SHARED_DATA / file}",
         f"data.symbol={symbol}",
-        f"data.base_timeframe={base}",
+        f"data.base_timeframe={timeframes.strip('[]').split(',')[0]}",
         f"data.timeframes={timeframes}",
-        f"splits.walk_forward.embargo_bars={embargo}",
+        f"splits.walk_forward.embargo_bars={embargo_bars}",  # one day of bars
     )
+    return DatasetSpec(description, file, overrides)
 
 
 DATASETS: dict[str, DatasetSpec] = {
-    "btc1h": DatasetSpec(
+    "btc1h": _real(
         "BTC/USDT 1h, 2017-08..2022-12, features 1h + 4h",
         "binance_btcusdt_1h_2017_2022/BTC_USDT-1h.csv.gz",
-        _file_data("binance_btcusdt_1h_2017_2022/BTC_USDT-1h.csv.gz", "BTC/USDT", "1h", "[1h, 4h]", 24),
+        "BTC/USDT",
+        "[1h, 4h]",
+        24,
     ),
-    "btc5m": DatasetSpec(
+    "btc5m": _real(
         "BTC/USDT 5m, 2023, features 5m + 1h + 4h",
         "binance_spot_2023/BTC_USDT-5m.csv.gz",
-        _file_data("binance_spot_2023/BTC_USDT-5m.csv.gz", "BTC/USDT", "5m", "[5m, 1h, 4h]", 288),
+        "BTC/USDT",
+        "[5m, 1h, 4h]",
+        288,
     ),
-    "eth5m": DatasetSpec(
+    "eth5m": _real(
         "ETH/USDT 5m, 2023, features 5m + 1h + 4h",
         "binance_spot_2023/ETH_USDT-5m.csv.gz",
-        _file_data("binance_spot_2023/ETH_USDT-5m.csv.gz", "ETH/USDT", "5m", "[5m, 1h, 4h]", 288),
+        "ETH/USDT",
+        "[5m, 1h, 4h]",
+        288,
     ),
     "syn_trend": DatasetSpec(
         "synthetic 1h, persistent slowly switching trends (persistence 0.999), no planted signal, features 1h + 4h",
@@ -239,11 +233,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def dataset_config(name: str, args: argparse.Namespace) -> BotConfig:
     """The config of every run on ``name``: file, presets, the user's ``--set`` overrides, then ``--timesteps``."""
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
     overrides = [
         *DATASETS[name].overrides,
         "training.n_workers=1",  # in-process envs: one core per run, so --jobs sets the parallelism
-        f"training.torch_threads={threads}",
+        "training.torch_threads=1",  # see the module docstring
         "training.checkpoint_freq=0",  # only latest/ and best/ are used
         "logging.console=false",
         *args.overrides,
@@ -445,6 +438,7 @@ def plan(args: argparse.Namespace, runs_root: Path, payload: dict[str, Any]) -> 
             "n_bars": len(market),
             "timesteps": cfg.training.total_timesteps,
             "embargo_bars": cfg.splits.walk_forward.embargo_bars,
+            "resolved_config": cfg.model_dump(mode="json"),  # what every run of this dataset trained with
             "runs": [],
         }
         print(f"{name}: {DATASETS[name].description}; {len(market)} bars, {cfg.training.total_timesteps} steps per run")
