@@ -12,7 +12,7 @@ from bot.evaluation.baselines import (
     simulate_exposures,
 )
 from bot.evaluation.fast_policy import FastMlpPolicy, Policy, PredictPolicy, make_policy
-from bot.evaluation.metrics import Metrics, TradeStats, compute_metrics, periods_per_year
+from bot.evaluation.metrics import Costs, Metrics, TradeStats, compute_metrics, periods_per_year
 from bot.evaluation.report import write_report
 from bot.evaluation.results import BacktestResult, EvaluationReport, RandomBaseline, TradeRecord
 from bot.evaluation.runner import backtest_split, check_spaces, evaluate_model, run_baselines
@@ -20,6 +20,7 @@ from bot.evaluation.walk_forward import WalkForwardResult, run_walk_forward, wri
 
 __all__ = [
     "BacktestResult",
+    "Costs",
     "EvaluationReport",
     "FastMlpPolicy",
     "Metrics",

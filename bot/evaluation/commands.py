@@ -13,6 +13,7 @@ from bot.config import BotConfig, load_config
 from bot.errors import ConfigError
 from bot.evaluation.in_sample import in_sample_warning
 from bot.evaluation.report import write_report
+from bot.evaluation.report_format import ANNUALISED, is_short_span
 from bot.evaluation.results import EvaluationReport
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ _SUMMARY = (
     ("win_rate", "{:.1%}"),
     ("trades", "{:d}"),
     ("exposure", "{:.1%}"),
+    ("turnover_per_day", "{:.2f}"),
+    ("cost_drag", "{:.1%}"),
     ("fees_paid", "{:.2f}"),
 )
 
@@ -37,6 +40,12 @@ def _cell(value: float | int, fmt: str) -> str:
     return fmt.format(int(value) if fmt == "{:d}" else value)
 
 
+def _summary_cell(key: str, value: float | int, fmt: str, short_span: bool) -> str:
+    if short_span and key in ANNUALISED:
+        return "n/a(<90d)"  # annualising a few weeks extrapolates noise
+    return _cell(value, fmt)
+
+
 def summary_table(report: EvaluationReport) -> str:
     """A plain-text table: one row per metric, one column per policy (the random policy as its mean)."""
     columns: list[tuple[str, dict[str, float | int]]] = [(report.agent.name, report.agent.metrics.as_dict())]
@@ -45,9 +54,10 @@ def summary_table(report: EvaluationReport) -> str:
         (f"random(x{r.n_runs})" if r.switch_prob >= 1.0 else f"random@pace(x{r.n_runs})", r.mean)
         for r in report.randoms
     ]
+    short = is_short_span(report)
     rows = [["metric", *(name for name, _ in columns)]]
     for key, fmt in _SUMMARY:
-        rows.append([key, *(_cell(values[key], fmt) for _, values in columns)])
+        rows.append([key, *(_summary_cell(key, values[key], fmt, short) for _, values in columns)])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
@@ -84,14 +94,15 @@ def resolve_config(checkpoint: str | Path, which: str, overrides: list[str]) -> 
 
 
 def _print_summary(report: EvaluationReport, label: str, warning: str | None, html: Path) -> None:
-    print(f"Evaluation of {label} on the {report.split} split ({report.agent.metrics.n_bars} bars):")
+    costs = " with ZERO fees and slippage (--fees-off)" if report.fees_off else ""
+    print(f"Evaluation of {label} on the {report.split} split ({report.agent.metrics.n_bars} bars){costs}:")
     print(summary_table(report))
     for r in report.randoms:
         share = r.share_beaten_by(report.agent.metrics.total_return)
         print(f"The agent's total return beats {share:.0%} of the runs of the {r.name} policy.")
     if warning is not None:
         print(f"WARNING: {warning}")
-    print(f"Report: {html}  (also report.md, metrics.json and PNG charts in {html.parent})")
+    print(f"Report: {html}  (also report.md, metrics.json, equity.csv and PNG charts in {html.parent})")
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -96,6 +96,7 @@ class EvaluationReport:
     :param zero_cost: the agent and the baselines again with zero fees and slippage (empty under ``--fees-off``).
     :param notes: facts about the run shown at the end of the report (costs, runs, inference, warnings).
     :param random_paced: the random policy trading at the agent's pace, or None.
+    :param fees_off: every result was computed with zero fees and slippage (``--fees-off``; funding kept).
     """
 
     split: str
@@ -108,6 +109,7 @@ class EvaluationReport:
     zero_cost: dict[str, BacktestResult] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     random_paced: RandomBaseline | None = None
+    fees_off: bool = False
 
     @property
     def randoms(self) -> list[RandomBaseline]:

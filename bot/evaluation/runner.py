@@ -137,7 +137,15 @@ def evaluate_model(
                 dataset.market, runs, levels, ecfg.portfolio, tf, ev.n_random_runs, ecfg.seed, rf, pace
             )
             report = EvaluationReport(
-                split, tf, dataset.market.symbol, checkpoint, agent, baselines, random, random_paced=paced
+                split,
+                tf,
+                dataset.market.symbol,
+                checkpoint,
+                agent,
+                baselines,
+                random,
+                random_paced=paced,
+                fees_off=fees_off,
             )
             report.notes += _notes(env, ecfg, how, fees_off)
             logger.info(
@@ -153,7 +161,7 @@ def _notes(env: TradingEnv, cfg: BotConfig, how: str, fees_off: bool) -> list[st
     runs = env.evaluation_episodes
     p = cfg.portfolio
     costs = (
-        "zero fees and slippage (--fees-off)"
+        "zero fees and slippage (--fees-off; funding kept: it is a carry, not an execution cost)"
         if fees_off
         else f"taker fee {p.taker_fee:.4%}, slippage {p.slippage_bps} bps + {p.slippage_range_frac:.0%} of bar range"
     )

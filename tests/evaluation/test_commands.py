@@ -27,12 +27,20 @@ def test_evaluate_end_to_end(tiny_run: Path, tmp_path: Path, capsys: pytest.Capt
         and "random@pace(x3)" in printed
     )
     assert "beats" in printed and str(out / "report.html") in printed and "IN-SAMPLE" not in printed
-    for name in ("metrics.json", "report.md", "report.html", "equity.png", "drawdown.png", "positions.png"):
+    files = ("metrics.json", "equity.csv", "report.md", "report.html", "equity.png", "drawdown.png", "positions.png")
+    for name in (*files, "costs.png"):
         assert (out / name).stat().st_size > 0
     assert mpimg.imread(out / "equity.png").ndim == 3
     payload = json.loads((out / "metrics.json").read_text())
     assert payload["split"] == "test" and payload["random"]["n_runs"] == 3
     assert set(payload["zero_cost"]) >= {"agent", "buy_and_hold", "flat"}
+    agent = payload["agent"]
+    assert agent["gross_pnl"] - agent["fees"] - agent["slippage"] - agent["funding"] == pytest.approx(
+        agent["final_equity"] - 10_000
+    )
+    assert agent["funding"] != 0.0  # funding is on by default for perpetuals
+    assert "cost_drag" in printed and "turnover_per_day" in printed and "n/a(<90d)" in printed
+    assert "ZERO fees" not in (out / "report.md").read_text()
 
 
 def test_default_out_dir_and_split(tiny_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -43,6 +51,9 @@ def test_default_out_dir_and_split(tiny_run: Path, capsys: pytest.CaptureFixture
     assert payload["notes"][0].startswith("IN-SAMPLE: the evaluated bars overlap")  # best/ was picked on validation
     printed = capsys.readouterr().out
     assert "on the validation split" in printed and "WARNING: IN-SAMPLE" in printed
+    assert "(bars) with ZERO fees and slippage (--fees-off):" in re.sub(r"\(\d+ bars\)", "(bars)", printed)
+    markdown = (tiny_run / "eval_validation" / "report.md").read_text()
+    assert markdown.startswith("# Evaluation of") and "(--fees-off: ZERO fees and slippage)" in markdown.splitlines()[0]
 
 
 @pytest.mark.parametrize(
