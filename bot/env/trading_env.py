@@ -1,10 +1,17 @@
 """``TradingEnv``: the gymnasium environment that trains and evaluates the agents on one split of a :class:`Dataset`.
 
 Time (DESIGN.md): the agent observes at the CLOSE of bar ``t`` and picks a target exposure; the
-:class:`~bot.portfolio.PortfolioManager` executes it inside bar ``t + 1`` (fill at its open with slippage, SL/TP from
-its high/low, funding, liquidation, mark at its close); the next observation is at the close of ``t + 1`` and the
-reward comes from the change of equity, which is net of every cost. Episodes never cross a data gap
-(:mod:`bot.env.episode`).
+:class:`~bot.portfolio.PortfolioManager` executes it inside bar ``t + 1`` (fill at its open with slippage, or a
+post-only limit order resting through it; SL/TP from its high/low, funding, liquidation, mark at its close); the next
+observation is at the close of ``t + 1`` and the reward comes from the change of equity, which is net of every cost.
+Episodes never cross a data gap (:mod:`bot.env.episode`).
+
+Decision controls (each off by default): with ``env.decision_every = N`` one step spans N bars, simulated one by one
+(only the first places an order; stops, liquidation and funding act on every bar) and the observation comes at the
+last one's close; ``portfolio.min_holding_bars`` keeps the policy from closing or reversing a young position;
+``env.rebalance_threshold`` is a no-trade band around the held target; ``env.turnover_penalty`` subtracts
+``reward_scale * penalty * notional traded / equity`` from the reward; ``env.action_mode = delta`` makes the actions
+hold / step up / step down / flat. The DBE's size is taken when the target changes (a mode change alone never trades).
 
 Observation ``Dict``:
 
@@ -15,13 +22,16 @@ Observation ``Dict``:
   0. ``exposure``: signed position notional / equity (1 = fully long at leverage 1).
   1. ``unrealized_pnl_frac``: unrealised PnL / equity.
   2. ``cash_frac``: cash / equity (perpetual: margin balance; spot: quote balance).
-  3. ``time_in_position``: bars in the current position / ``env.episode_length``, capped at 1.
-  4. ``drawdown``: 1 - equity / episode peak equity.
+  3. ``time_in_position``: bars in the current position / (``env.episode_length x env.decision_every``), capped at 1.
+  4. ``drawdown``: 1 - equity / peak equity since the reference restarted.
   5-7. ``dbe_defensive``, ``dbe_neutral``, ``dbe_aggressive``: one-hot DBE mode.
   8. ``dbe_stop_loss``: the DBE's stop-loss distance / ``dbe.stop_loss.high``.
   9. ``dbe_take_profit``: the DBE's take-profit distance / ``dbe.take_profit.high``.
   10. ``dbe_size``: the DBE's size fraction.
-  11. ``equity_log_return``: log(equity / initial cash) since the episode start.
+  11. ``equity_log_return``: log(equity / the reference equity).
+
+  The drawdown and the reference equity restart every ``env.episode_length x env.decision_every`` bars (never inside
+  a training episode), so a months-long evaluation shows the agent the same ranges that training did.
 
   Entries 0-2 and 11 are clipped to +-``PORTFOLIO_BOUND`` (10), which only an account near ruin reaches; with
   equity <= 0 the fractions are 0 and entry 11 is ``log(MIN_EQUITY_RATIO)``.
@@ -29,9 +39,12 @@ Observation ``Dict``:
 ``info`` (plain Python scalars only, every step): ``equity``, ``return`` (this step's simple equity return),
 ``position`` (signed base quantity), ``exposure``, ``fees_paid``, ``trades`` (closed trades this episode),
 ``drawdown``, ``dbe_mode`` (0 defensive, 1 neutral, 2 aggressive), ``worker_id``, ``time_ms`` (OPEN time of bar t,
-the bar just traded and observed at its close) and ``price`` (its close). The last step of an episode adds the
+the bar just traded and observed at its close), ``price`` (its close), the cumulative ``slippage_paid``,
+``funding_paid`` and ``traded_notional`` (quote) and ``bars`` (bars this step spanned; per-bar marks are in
+:attr:`TradingEnv.step_marks`). The last step of an episode adds the
 :func:`~bot.env.stats.episode_summary` scalars (``episode_return``, ``final_equity``, ``sharpe``, ``max_drawdown``,
-``win_rate``, ``exposure_mean``, ``episode_steps``, ``liquidated``, ``bankrupt``).
+``win_rate``, ``exposure_mean``, ``episode_steps`` (bars), ``liquidated``, ``bankrupt`` and the cost diagnostics
+``turnover_per_day``, ``cost_share_equity``, ``cost_drag``, ``trades_per_day``, ``avg_holding_bars``).
 
 Every ``step`` returns a new observation dict, new arrays and a new info dict: SB3 vec envs keep references to the
 terminal observation and write ``terminal_observation`` into the info, so reusing these objects is not safe.
@@ -51,6 +64,7 @@ from gymnasium.utils import seeding
 from bot.config import BotConfig
 from bot.data.types import Dataset, MarketData
 from bot.dbe import DynamicBehaviorEngine, dbe_inputs
+from bot.env.decisions import DecisionControls, ObservationReferences
 from bot.env.episode import EpisodeBounds, EpisodeSampler
 from bot.env.portfolio_obs import PortfolioObservation
 from bot.env.rewards import make_reward
@@ -123,23 +137,10 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self._dbe_update = self.dbe.update
         self._max_drawdown = float(env_cfg.max_drawdown)
         self._portfolio_vector = PortfolioObservation(cfg).vector
-        self._targets = self.actions.targets
-        self._is_discrete = self.actions.is_discrete
-        self._is_delta = self.actions.is_delta
-        # decision controls (env.decision_every, rebalance_threshold, turnover_penalty; portfolio.min_holding_bars)
         self._decision_every = int(env_cfg.decision_every)
-        self._band = float(env_cfg.rebalance_threshold)
         self._turnover_penalty = float(env_cfg.turnover_penalty) * float(env_cfg.reward_scale)
-        self._min_hold = int(cfg.portfolio.min_holding_bars)
-        # The portfolio observation's references (equity, peak) restart every training-episode span of bars, so a
-        # long evaluation shows the agent the same ranges of drawdown and equity change that training did.
-        self._obs_horizon = int(env_cfg.episode_length) * self._decision_every
-        self._obs_ref_equity = 1.0
-        self._obs_peak = 1.0
-        self._obs_ref_bar = 0
-        self._held_target = 0.0
-        self._held_size = 1.0
-        self._held_level = self.actions.flat_index if self.actions.flat_index is not None else 0
+        self.controls = DecisionControls(cfg, self.actions)
+        self.obs_refs = ObservationReferences(int(env_cfg.episode_length) * self._decision_every)
         #: (row, equity, exposure, position) after every bar of the last step (``decision_every`` bars or fewer).
         self.step_marks: list[tuple[int, float, float, float]] = []
         self._acc = EpisodeAccumulator()
@@ -190,11 +191,8 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self.dbe.reset()
         self.dbe.update(start, 0.0, None)
         self._initial_equity = float(self.portfolio.equity)
-        self._obs_ref_equity = self._obs_peak = self._initial_equity
-        self._obs_ref_bar = start
-        self._held_target = 0.0
-        self._held_size = self.dbe.size_fraction
-        self._held_level = self.actions.flat_index if self.actions.flat_index is not None else 0
+        self.obs_refs.reset(start, self._initial_equity)
+        self.controls.reset(self.dbe.size_fraction)
         self.step_marks = []
         return self._observe(start), self._info(start, 0.0)
 
@@ -217,9 +215,11 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         """
         if self._done:
             raise RuntimeError("step() called on an ended episode (terminated or truncated); call reset() first")
-        target = self._decide(action)
         pm = self.portfolio
         dbe = self.dbe
+        controls = self.controls
+        target = controls.decide(action, pm, dbe.size_fraction)
+        size = controls.size
         step_start_equity = pm.equity
         traded_before = pm.traded_notional
         reward = 0.0
@@ -242,7 +242,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
                 target,
                 dbe.stop_loss_pct,
                 dbe.take_profit_pct,
-                self._held_size,
+                size,
                 k == 0,
             )
             equity = pm.equity
@@ -267,7 +267,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         equity = pm.equity
         if self._turnover_penalty and step_start_equity > 0.0:
             reward -= self._turnover_penalty * (pm.traded_notional - traded_before) / step_start_equity
-        self._update_obs_references(t, equity)
+        self.obs_refs.update(t, equity)
         truncated = not terminated and t >= self._last_row
         step_return = equity / step_start_equity - 1.0 if step_start_equity > 0.0 else 0.0
         info = self._info(t, step_return)
@@ -276,46 +276,6 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
             self._end_episode(info, terminated, pm.drawdown)
         return self._observe(t), reward, terminated, truncated, info
 
-    def _decide(self, action: Any) -> float:
-        """The target exposure held over the next bars: the action, after the holding time and the no-trade band."""
-        if self._is_delta:
-            level = self.actions.delta_level(self._held_level, action)
-            target = self._targets[level]
-        elif self._is_discrete:
-            try:
-                target = self._targets[action] if action >= 0 else self.actions.target(action)
-            except (IndexError, TypeError, ValueError):  # not a plain in-range int: the mapper says what is wrong
-                target = self.actions.target(action)
-            level = -1
-        else:
-            target = self.actions.target(action)
-            level = -1
-        held = self._held_target
-        qty = self.portfolio.position_qty
-        if (
-            self._min_hold
-            and qty != 0.0
-            and self.portfolio.bars_in_position < self._min_hold
-            and (target <= 0.0 if qty > 0.0 else target >= 0.0)
-        ):
-            return held  # too young to close or reverse: stops, take profit and liquidation still act
-        if self._band and target != held and abs(target - held) <= self._band:
-            return held
-        if target != held or qty == 0.0:
-            # size is taken at entry (or at a change of target): a DBE mode change alone never trades
-            self._held_size = self.dbe.size_fraction
-        self._held_target = target
-        if level >= 0:
-            self._held_level = level
-        return target
-
-    def _update_obs_references(self, t: int, equity: float) -> None:
-        if t - self._obs_ref_bar >= self._obs_horizon:
-            self._obs_ref_equity = self._obs_peak = equity if equity > 0.0 else self._obs_ref_equity
-            self._obs_ref_bar = t
-        elif equity > self._obs_peak:
-            self._obs_peak = equity
-
     def action_masks(self) -> npt.NDArray[np.bool_]:
         """bool [n_actions]: the allowed actions, for sb3-contrib ``MaskablePPO``.
 
@@ -323,15 +283,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         bottom level; while ``portfolio.min_holding_bars`` holds a young position, the levels that would close or
         reverse it. The env enforces the same rules when a masked action arrives anyway (Double-DQN ignores masks).
         """
-        if self._is_delta:
-            return self.actions.delta_masks(self._held_level)
-        masks = self.actions.action_masks()
-        qty = self.portfolio.position_qty
-        if self._is_discrete and self._min_hold and qty != 0.0 and self.portfolio.bars_in_position < self._min_hold:
-            sign = 1.0 if qty > 0.0 else -1.0
-            young = np.array([x * sign > 0.0 for x in self._targets], dtype=bool)
-            masks &= young
-        return masks
+        return self.controls.masks(self.portfolio)
 
     # ------------------------------------------------------------------------------------------------ helpers
 
@@ -371,12 +323,12 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         dbe = self.dbe
         portfolio = self._portfolio_vector(
             pm.equity,
-            self._obs_ref_equity,
+            self.obs_refs.reference,
             pm.unrealized_pnl,
             pm.cash,
             pm.exposure,
             pm.bars_in_position,
-            1.0 - pm.equity / self._obs_peak if pm.equity < self._obs_peak else 0.0,
+            self.obs_refs.drawdown(pm.equity),
             _MODE_INT[dbe.mode],
             dbe.stop_loss_pct,
             dbe.take_profit_pct,

@@ -1,0 +1,132 @@
+"""The agent's decision controls: what target the env holds after an action (issue: agents that survive costs).
+
+One :class:`DecisionControls` per env. In order, for each action:
+
+1. the action becomes a target exposure: a level (``env.action_mode=target``, discrete or continuous) or a move from
+   the level held (``delta``: hold / step up / step down / flat, see :class:`~bot.env.spaces.ActionMapper`);
+2. ``portfolio.min_holding_bars``: a position younger than this is not closed or reversed by the policy (the held
+   target stays; stops, take profit, liquidation and max-holding exits still act inside the portfolio);
+3. ``env.rebalance_threshold``: a no-trade band; a new target within the band of the held one keeps the held one;
+4. the DBE's size fraction is taken when the target changes or the account is flat (a new entry), and kept while the
+   position is held, so a DBE mode change alone never trades.
+
+:class:`ObservationReferences` keeps the equity references of the portfolio observation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from bot.config import BotConfig
+from bot.env.spaces import ActionMapper
+from bot.portfolio import Account
+
+
+class DecisionControls:
+    """Turns actions into the held target exposure and size, and masks the actions the controls forbid.
+
+    :param cfg: ``env.rebalance_threshold``, ``portfolio.min_holding_bars``.
+    :param actions: the env's action mapper.
+    """
+
+    __slots__ = ("_band", "_flat_level", "_min_hold", "actions", "level", "size", "target")
+
+    def __init__(self, cfg: BotConfig, actions: ActionMapper) -> None:
+        self.actions = actions
+        self._band = float(cfg.env.rebalance_threshold)
+        self._min_hold = int(cfg.portfolio.min_holding_bars)
+        self._flat_level = actions.flat_index if actions.flat_index is not None else 0
+        self.reset(1.0)
+
+    def reset(self, size_fraction: float) -> None:
+        """Flat at the start of an episode; ``size_fraction`` is the DBE's current size."""
+        #: the held target exposure, its level index (delta mode) and the size fraction used for it.
+        self.target = 0.0
+        self.level = self._flat_level
+        self.size = size_fraction
+
+    def decide(self, action: Any, pm: Account, dbe_size: float) -> float:
+        """The target exposure to hold after ``action`` (see the module docstring for the rules).
+
+        :param action: the policy's action.
+        :param pm: the account (its position and the position's age).
+        :param dbe_size: the DBE's size fraction now.
+        :raises ValueError: for an action outside the action space.
+        """
+        actions = self.actions
+        level = -1
+        if actions.is_delta:
+            level = actions.delta_level(self.level, action)
+            target = actions.targets[level]
+        elif actions.is_discrete:
+            try:
+                target = actions.targets[action] if action >= 0 else actions.target(action)
+            except (IndexError, TypeError, ValueError):  # not a plain in-range int: the mapper says what is wrong
+                target = actions.target(action)
+        else:
+            target = actions.target(action)
+        held = self.target
+        qty = pm.position_qty
+        if self._is_young(pm) and (target <= 0.0 if qty > 0.0 else target >= 0.0):
+            return held
+        if self._band and target != held and abs(target - held) <= self._band:
+            return held
+        if target != held or qty == 0.0:
+            self.size = dbe_size
+        self.target = target
+        if level >= 0:
+            self.level = level
+        return target
+
+    def masks(self, pm: Account) -> npt.NDArray[np.bool_]:
+        """bool [n_actions]: spot's short levels, delta moves past the top or bottom level, and the levels that
+        would close or reverse a position younger than ``portfolio.min_holding_bars``."""
+        actions = self.actions
+        if actions.is_delta:
+            return actions.delta_masks(self.level)
+        masks = actions.action_masks()
+        if actions.is_discrete and self._is_young(pm):
+            sign = 1.0 if pm.position_qty > 0.0 else -1.0
+            masks &= np.array([x * sign > 0.0 for x in actions.targets], dtype=bool)
+        return masks
+
+    def _is_young(self, pm: Account) -> bool:
+        return bool(self._min_hold) and pm.position_qty != 0.0 and pm.bars_in_position < self._min_hold
+
+
+class ObservationReferences:
+    """Reference equity and peak of the portfolio observation, restarted every ``horizon`` bars.
+
+    Training episodes last at most ``env.episode_length x env.decision_every`` bars, so the horizon never cuts a
+    training episode; a months-long evaluation run restarts the references at the same span, which keeps its
+    ``drawdown`` and ``equity_log_return`` observations in the ranges training showed the agent.
+
+    :param horizon: bars between restarts.
+    """
+
+    __slots__ = ("_since", "horizon", "peak", "reference")
+
+    def __init__(self, horizon: int) -> None:
+        self.horizon = horizon
+        self.reset(0, 1.0)
+
+    def reset(self, row: int, equity: float) -> None:
+        """Restart at ``row`` with ``equity`` as both references."""
+        self.reference = self.peak = equity
+        self._since = row
+
+    def update(self, row: int, equity: float) -> None:
+        """After the bar ``row`` closed with ``equity``."""
+        if row - self._since >= self.horizon:
+            if equity > 0.0:
+                self.reference = self.peak = equity
+            self._since = row
+        elif equity > self.peak:
+            self.peak = equity
+
+    def drawdown(self, equity: float) -> float:
+        """``1 - equity / peak`` (0 at a new peak)."""
+        return 1.0 - equity / self.peak if equity < self.peak else 0.0
