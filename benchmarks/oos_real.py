@@ -31,6 +31,7 @@ nothing from intra-op threads and loses a lot when the cores are shared: a 2,048
 threads and 10 s with 1 on a busy 2-core box. ``--set`` overrides come after these
 presets and apply to every run, so decision controls are compared without editing this script::
 
+    python benchmarks/oos_real.py --dry-run --synthetic-trend     # print every fold's dates, train nothing
     python benchmarks/oos_real.py --folds 3 --seeds 3 --timesteps 50000 --jobs 2 --label default
     python benchmarks/oos_real.py --datasets btc1h --label every12 --set env.decision_every=12
     python benchmarks/oos_real.py --synthetic-trend --label syn
@@ -55,6 +56,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
+
+import numpy as np
 
 from bot.atomic import atomic_write_bytes
 from bot.config import BotConfig, load_config
@@ -203,6 +206,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--label", default="default", help="names the output file")
     parser.add_argument("--out", default=None, help="JSON output (default benchmarks/out/oos_real_<label>.json)")
     parser.add_argument("--runs-dir", default=None, help="keep the run folders here (default: a deleted temp dir)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="check the flags, data and folds; print them; train nothing"
+    )
     args = parser.parse_args(argv)
     names = [d.strip() for d in args.datasets.split(",") if d.strip()]
     if args.synthetic_trend and "syn_trend" not in names:
@@ -419,6 +425,11 @@ def execute(tasks: Sequence[Task], jobs: int, done: Callable[[Task, FoldRun], No
             done(task, run)
 
 
+def _span(market: MarketData, rows: range) -> str:
+    days = [str(np.datetime64(int(market.open_time_ms[r]), "ms").astype("datetime64[D]")) for r in (rows[0], rows[-1])]
+    return f"{days[0]}..{days[1]} (rows {rows.start}..{rows.stop - 1})"
+
+
 def plan(args: argparse.Namespace, runs_root: Path, payload: dict[str, Any]) -> tuple[list[Task], dict[str, BotConfig]]:
     """Every dataset's config, market and folds (checked before any training), as tasks fold-major then seed.
 
@@ -443,10 +454,7 @@ def plan(args: argparse.Namespace, runs_root: Path, payload: dict[str, Any]) -> 
         }
         print(f"{name}: {DATASETS[name].description}; {len(market)} bars, {cfg.training.total_timesteps} steps per run")
         for i, fold in enumerate(folds):
-            print(
-                f"  fold {i}: train rows {fold.train.start}..{fold.train.stop - 1}, test rows {fold.test.start}.."
-                f"{fold.test.stop - 1}"
-            )
+            print(f"  fold {i}: train {_span(market, fold.train)}, test {_span(market, fold.test)}")
             for s in range(args.seeds):
                 run_cfg = cfg.model_copy(deep=True)
                 run_cfg.seed = cfg.seed + s
@@ -510,6 +518,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BotError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        if args.dry_run:
+            print(f"dry run: {len(tasks)} runs planned, none trained")
+            return 0
         results: dict[str, list[FoldRun]] = {name: [] for name in args.datasets}
 
         def done(task: Task, run: FoldRun) -> None:

@@ -105,6 +105,16 @@ def test_missing_data_folder_is_a_clear_error(
     assert "real market data not found" in err and "nowhere" in err and "--datasets syn_trend" in err
 
 
+def test_dry_run_prints_the_folds_and_trains_nothing(
+    oos: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "x.json"
+    assert oos.main(["--datasets", "syn_trend", "--dry-run", "--window", "expanding", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "fold 2: train 2024-01-01.." in printed and "dry run: 9 runs planned" in printed
+    assert not out.exists()
+
+
 def test_a_bad_override_is_reported_before_any_training(
     oos: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
