@@ -81,14 +81,13 @@ def account_costs(pm: Account, traded_notional: float) -> Costs:
     :param pm: the account after the run.
     :param traded_notional: notional traded during the run (quote).
     """
-    # limit-order counters arrive with maker execution; accounts without them placed market orders only
     return Costs(
         fees=pm.fees_paid,
         slippage=pm.slippage_paid,
         funding=pm.funding_paid,
         traded_notional=traded_notional,
-        limit_orders=int(getattr(pm, "limit_orders", 0)),
-        limit_fills=int(getattr(pm, "limit_fills", 0)),
+        limit_orders=pm.limit_orders,
+        limit_fills=pm.limit_fills,
     )
 
 

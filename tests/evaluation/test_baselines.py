@@ -70,6 +70,24 @@ def test_cost_breakdown_of_a_funded_long_by_hand() -> None:
     assert math.isnan(m.fill_rate)
 
 
+def test_fill_rate_of_post_only_limit_orders_by_hand() -> None:
+    # a buy rests at the decision close - 1 % = 99: row 1's low 99.5 does not trade through it, row 2's 98.9 does
+    lows = np.array([100.0, 99.5, 98.9, 99.5, 99.5])
+    closes = np.array([100.0, 100.0, 100.0, 101.0, 102.0])
+    candles = Ohlcv(np.full(5, 100.0), np.full(5, 102.5), lows, closes, np.full(5, 100.0))
+    limit = COSTS.model_copy(
+        update={"order_type": "limit", "limit_offset": 0.01, "maker_fee": 0.0002, "funding_rate_8h": 0.0}
+    )
+    result = run_exposures(make_market(candles), [range(0, 5)], [buy_and_hold(5)], limit, "bh", "5m")
+    qty = floor_to_step(10_000 / 99.0, 1e-8)
+    m = result.metrics
+    assert m.fill_rate == 0.5  # two orders placed, one filled
+    assert (m.slippage, m.funding) == (0.0, 0.0)  # a maker fill at its limit price has no slippage
+    assert m.fees == pytest.approx(qty * 99.0 * 0.0002, rel=1e-12)
+    assert m.gross_pnl == pytest.approx(qty * (102.0 - 99.0), rel=1e-12)
+    assert m.gross_pnl - m.fees == pytest.approx(m.final_equity - 10_000, rel=1e-12)
+
+
 def test_cost_breakdown_chains_across_a_gap() -> None:
     market = make_market(random_ohlcv(120, seed=4), gap_at=60)
     runs = [range(10, 60), range(70, 120)]
