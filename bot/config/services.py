@@ -66,6 +66,9 @@ class LiveConfig(Section):
     stale_after_s: float = Field(120.0, gt=0, description="data older than this past the bar close is stale")
     max_retries: int = Field(5, ge=0, le=20)
     retry_backoff_s: float = Field(0.5, ge=0, description="first retry delay, grows quadratically")
+    max_outage_s: float = Field(
+        900.0, gt=0, description="keep trading through an exchange outage this long (seconds), then give up"
+    )
     state_path: str = Field("paper_state.sqlite", description="SQLite state of the paper trader")
 
 

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 OrderSide = Literal["buy", "sell"]
+#: Client-id prefix of orders the exchange placed itself (position stop-loss / take-profit, liquidation) or that were
+#: made by hand: they carry no ``orderLinkId`` of ours, so they are named ``exchange-<order id>``.
+EXCHANGE_PREFIX = "exchange-"
 OrderStatus = Literal["open", "closed", "canceled", "rejected"]
 
 
@@ -109,6 +112,8 @@ class OrderState:
     """An order as the broker reports it (after create, fetch or reconciliation).
 
     :param error: why the order was refused (insufficient funds, invalid order); empty otherwise.
+    :param time_ms: when the exchange created it, UTC ms (0 when unknown).
+    :param trigger: what made the exchange place it (``StopLoss``, ``TakeProfit`` ...); '' for the bot's own orders.
     """
 
     client_id: str
@@ -121,6 +126,8 @@ class OrderState:
     fee: float = 0.0
     reduce_only: bool = False
     error: str = ""
+    time_ms: int = 0
+    trigger: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +158,13 @@ class MarketSource(Protocol):
     @property
     def rules(self) -> MarketRules:
         """Trading rules of the symbol."""
+        ...
+
+    def probe(self) -> None:
+        """One unretried request, so that an exchange that cannot be reached fails the start at once.
+
+        :raises BrokerError: naming the URL and the cause when the exchange cannot be reached.
+        """
         ...
 
     def fetch_time_ms(self) -> int:
@@ -193,6 +207,11 @@ class Broker(MarketSource, Protocol):
 
     def open_orders(self) -> list[OrderState]:
         """Orders of the symbol that are still open on the exchange."""
+        ...
+
+    def history(self, since_ms: int) -> list[OrderState]:
+        """Every order of the symbol the exchange created since ``since_ms`` (UTC ms), fills from its executions,
+        oldest first; orders without a client id of ours are named ``exchange-<order id>``."""
         ...
 
     def close(self) -> None:

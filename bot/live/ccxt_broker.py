@@ -1,4 +1,8 @@
-"""``CcxtBroker``: Bybit linear perpetuals and spot through ccxt; the only module of ``bot.live`` that imports ccxt.
+"""``CcxtBroker``: Bybit linear perpetuals and spot through ccxt.
+
+With :mod:`~bot.live.ccxt_client` (client factory), :mod:`~bot.live.ccxt_errors` (error translation, redaction of the
+keys) and :mod:`~bot.live.ccxt_history` (order history, executions) it is the ccxt boundary: no other module of
+``bot.live`` imports ccxt.
 
 Every network call is wrapped by :func:`~bot.live.retry.retrier` (transient errors only) and translated to
 :mod:`bot.errors` with ``raise ... from e``. Orders carry a deterministic ``orderLinkId``; when a retried create meets
@@ -9,35 +13,32 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import ccxt
 
 from bot.config import LiveConfig, PortfolioConfig
-from bot.errors import (
-    AuthenticationError,
-    BrokerError,
-    InsufficientFundsError,
-    OrderRejectedError,
-    TransientBrokerError,
-)
+from bot.errors import BrokerError, InsufficientFundsError, OrderRejectedError, TransientBrokerError
 from bot.live.broker import (
+    EXCHANGE_PREFIX,
     AccountState,
     Candle,
     ExecutionPlan,
     MarketRules,
     OrderRequest,
     OrderState,
-    OrderStatus,
 )
+from bot.live.ccxt_client import make_exchange
+from bot.live.ccxt_errors import redact, root_cause, translated
+from bot.live.ccxt_history import fetch_history, order_state
 from bot.live.retry import RetryPolicy, retrier
-from bot.live.sizing import SizingInputs, plan_legs
+from bot.live.sizing import SizingInputs, plan_legs, protection_prices
+
+__all__ = ["CcxtBroker", "make_exchange"]  # make_exchange re-exported: callers import it from here
 
 logger = logging.getLogger(__name__)
 
-_URL_KEYS = ("spot", "futures", "v2", "public", "private")
 _DUPLICATE_LINK_ID = "110072"
 _LEVERAGE_NOT_MODIFIED = "110043"
 #: How far back each poll for exchange-triggered fills looks. Bybit answers a lone ``startTime`` on the order history
@@ -45,63 +46,6 @@ _LEVERAGE_NOT_MODIFIED = "110043"
 _FILLS_LOOKBACK_MS = 86_400_000
 #: Orders per order-history request (Bybit's maximum; its default is 20).
 _HISTORY_LIMIT = 50
-
-
-def make_exchange(live: LiveConfig, api_key: str | None, api_secret: str | None, timeout_ms: int = 10_000) -> Any:
-    """A configured ``ccxt.bybit``: sandbox (testnet) per ``live.testnet``, every URL replaced by ``live.exchange_url``.
-
-    :param live: the live section (symbol decides spot or swap).
-    :param api_key: API key, or None for public data only (dry run).
-    :param api_secret: API secret.
-    :param timeout_ms: HTTP timeout per request.
-    """
-    options: dict[str, Any] = {
-        "defaultType": "spot" if ":" not in live.symbol else "swap",
-        "fetchMarkets": {"types": ["spot", "linear"]},
-        "enableUnifiedAccount": True,
-        "enableUnifiedMargin": False,
-    }
-    config: dict[str, Any] = {
-        "enableRateLimit": True,
-        "timeout": timeout_ms,
-        "options": options,
-        "has": {"fetchCurrencies": False},
-    }
-    if api_key and api_secret:
-        config |= {"apiKey": api_key, "secret": api_secret}
-    exchange = ccxt.bybit(config)
-    if live.testnet:
-        exchange.set_sandbox_mode(True)
-    if live.exchange_url:
-        base = live.exchange_url.rstrip("/")
-        loop = dict.fromkeys(_URL_KEYS, base)
-        exchange.urls["api"] = dict(loop)
-        exchange.urls["test"] = dict(loop)
-    return exchange
-
-
-@contextmanager
-def _translated(action: str) -> Iterator[None]:
-    """Translate ccxt errors raised inside the block to :mod:`bot.errors`, naming the action."""
-    try:
-        yield
-    except (ccxt.AuthenticationError, ccxt.PermissionDenied, ccxt.AccountSuspended) as e:
-        raise AuthenticationError(
-            f"{action}: the exchange refused the API credentials ({e}); check BYBIT_API_KEY / BYBIT_API_SECRET and"
-            " that the key was made on testnet.bybit.com for --testnet (mainnet keys do not work there)"
-        ) from e
-    except ccxt.InsufficientFunds as e:
-        raise InsufficientFundsError(f"{action}: insufficient funds: {e}") from e
-    except ccxt.InvalidOrder as e:
-        raise OrderRejectedError(f"{action}: order rejected: {e}") from e
-    except ccxt.InvalidNonce as e:
-        raise BrokerError(f"{action}: request timestamp refused ({e}); synchronise the system clock (NTP)") from e
-    except (ccxt.NetworkError, ccxt.ExchangeNotAvailable, ccxt.OnMaintenance) as e:
-        raise TransientBrokerError(f"{action}: {type(e).__name__}: {e}") from e
-    except ccxt.BadSymbol as e:
-        raise BrokerError(f"{action}: unknown symbol ({e}); use a ccxt symbol such as BTC/USDT:USDT") from e
-    except ccxt.BaseError as e:
-        raise BrokerError(f"{action}: {type(e).__name__}: {e}") from e
 
 
 class CcxtBroker:
@@ -125,6 +69,36 @@ class CcxtBroker:
         self._fills_since_ms: int | None = None
         self._last_time_ms = 0
         self._seen_exchange_orders: set[str] = set()
+        # redacted from every error: ccxt quotes Bybit's messages, and a bad signature echoes the API key
+        self._secrets = tuple(str(v) for v in (getattr(exchange, "apiKey", ""), getattr(exchange, "secret", "")) if v)
+
+    def _translated(self, action: str, *, is_order: bool = False) -> Any:
+        return translated(action, self._secrets, is_order=is_order)
+
+    def probe(self) -> None:
+        """One unretried ``/v5/market/time``: an exchange that cannot be reached fails the start at once.
+
+        An answer of any kind (even HTTP 5xx) counts as reached; then the normal retries and outage handling apply.
+
+        :raises BrokerError: naming the URL and the cause (refused, unknown host, timeout).
+        """
+        try:
+            with self._translated("reach the exchange"):
+                self.exchange.fetch_time()
+        except TransientBrokerError as e:
+            cause = e.__cause__
+            # connection refused / reset, unknown host, timeout; an HTTP answer (5xx, 403, 10006) means it was reached
+            if cause is None or type(cause) not in (ccxt.NetworkError, ccxt.RequestTimeout):
+                return
+            url = self.live.exchange_url or self.exchange.urls["api"]["public"]
+            reason = root_cause(cause) or type(cause).__name__
+            raise BrokerError(
+                redact(
+                    f"cannot reach the exchange at {url} ({reason}); check --exchange-url / live.exchange_url and"
+                    " the network",
+                    self._secrets,
+                )
+            ) from e
 
     # ------------------------------------------------------------------------------------------------ market data
     @property
@@ -136,7 +110,7 @@ class CcxtBroker:
 
     @retrier
     def _load_rules(self) -> MarketRules:
-        with _translated("load markets"):
+        with self._translated("load markets"):
             markets = self.exchange.load_markets()
         market = markets.get(self.symbol)
         if market is None:
@@ -157,7 +131,7 @@ class CcxtBroker:
     @retrier
     def fetch_time_ms(self) -> int:
         """The exchange clock (``/v5/market/time``), UTC ms."""
-        with _translated("fetch time"):
+        with self._translated("fetch time"):
             now = int(self.exchange.fetch_time())
         self._last_time_ms = max(self._last_time_ms, now)
         return now
@@ -165,7 +139,7 @@ class CcxtBroker:
     @retrier
     def fetch_candles(self, timeframe: str, since_ms: int | None, limit: int) -> list[Candle]:
         """Candles oldest first; ``since_ms`` = first bar open (None = the newest ``limit``)."""
-        with _translated(f"fetch {timeframe} candles of {self.symbol}"):
+        with self._translated(f"fetch {timeframe} candles of {self.symbol}"):
             rows = self.exchange.fetch_ohlcv(self.symbol, timeframe, since=since_ms, limit=limit)
         return [Candle(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5] or 0.0)) for r in rows]
 
@@ -183,17 +157,23 @@ class CcxtBroker:
         if self._fills_since_ms is None:
             return []
         since = max(self._fills_since_ms, self._last_time_ms - _FILLS_LOOKBACK_MS)
-        with _translated(f"fetch closed orders of {self.symbol}"):
+        with self._translated(f"fetch closed orders of {self.symbol}"):
             orders = self.exchange.fetch_closed_orders(self.symbol, since=since, limit=_HISTORY_LIMIT)
         found = []
         for order in orders:
-            state = _order_state(order)
+            state = order_state(order)
             if state.client_id or state.order_id in self._seen_exchange_orders or state.filled <= 0:
                 continue
             self._seen_exchange_orders.add(state.order_id)
-            kind = (order.get("info") or {}).get("stopOrderType") or "exchange order"
-            logger.info("%s of %s: %s %.8g at %.8g", kind, self.symbol, state.side, state.filled, state.average_price)
-            found.append(dataclasses.replace(state, client_id=f"exchange-{state.order_id}"))
+            logger.info(
+                "%s of %s: %s %.8g at %.8g",
+                _trigger_words(state.trigger),
+                self.symbol,
+                state.side,
+                state.filled,
+                state.average_price,
+            )
+            found.append(dataclasses.replace(state, client_id=f"{EXCHANGE_PREFIX}{state.order_id}"))
         return found
 
     def prepare(self) -> None:
@@ -207,7 +187,7 @@ class CcxtBroker:
     @retrier
     def _set_leverage(self) -> None:
         try:
-            with _translated(f"set leverage of {self.symbol}"):
+            with self._translated(f"set leverage of {self.symbol}"):
                 self.exchange.set_leverage(self.portfolio.leverage, self.symbol)
         except BrokerError as e:
             if _LEVERAGE_NOT_MODIFIED not in str(e):  # Bybit 110043: already at this leverage
@@ -217,14 +197,14 @@ class CcxtBroker:
     def fetch_account(self, mark_price: float) -> AccountState:
         """Balance and position (perpetual: ``/v5/position/list``; spot: the base coin balance)."""
         rules = self.rules
-        with _translated("fetch balance"):
+        with self._translated("fetch balance"):
             balance = self.exchange.fetch_balance()
         quote = balance.get(rules.quote) or {}
         wallet = float(quote.get("total") or 0.0)
         if rules.is_spot:
             base_qty = float((balance.get(rules.base) or {}).get("total") or 0.0)
             return AccountState(wallet + base_qty * mark_price, wallet, base_qty, 0.0, 0.0, mark_price)
-        with _translated(f"fetch position of {self.symbol}"):
+        with self._translated(f"fetch position of {self.symbol}"):
             positions = self.exchange.fetch_positions([self.symbol])
         qty = entry = 0.0
         stop = take = 0.0
@@ -261,15 +241,75 @@ class CcxtBroker:
             self.portfolio.taker_fee,
         )
         for leg in plan_legs(plan, self.rules, inputs, first_leg=len(done)):
-            done.append(self.place(leg))
+            state = self.place(leg)
+            if state.status == "rejected" and (leg.stop_loss is not None or leg.take_profit is not None):
+                state = self._place_then_protect(plan, leg, state)
+            done.append(state)
+            if state.status == "rejected":
+                # the later legs were sized on this one (a reversal opens after its close): do not send them blind
+                break
         return done
+
+    def _place_then_protect(self, plan: ExecutionPlan, leg: OrderRequest, refused: OrderState) -> OrderState:
+        """An opening leg refused with its stops (e.g. the price moved past the stop since the bar's close): send it
+        without them, then attach stops recomputed from the fill price (from the mark price when that is refused too).
+        """
+        if not _is_parameter_refusal(refused.error):
+            return refused
+        logger.warning(
+            "Order %s refused with its stop-loss / take-profit (%s); sending it without them and setting them from"
+            " the fill price",
+            leg.client_id,
+            refused.error,
+        )
+        state = self.place(dataclasses.replace(leg, stop_loss=None, take_profit=None))
+        if state.filled <= 0:
+            return state
+        long = leg.side == "buy"
+        for reference in (state.average_price, None):
+            if reference is None:
+                reference = self._last_price()
+            stop, take = protection_prices(dataclasses.replace(plan, reference_price=reference), self.rules, long)
+            try:
+                self.set_protection(stop, take)
+                logger.info("Stop loss %s / take profit %s set on the %s position", stop, take, self.symbol)
+                return state
+            except OrderRejectedError as e:
+                logger.warning("Stop loss %s / take profit %s refused (%s)", stop, take, e)
+        logger.warning("The %s position has no exchange-side stop loss until the next order sets one", self.symbol)
+        return state
+
+    @retrier
+    def set_protection(self, stop_loss: float | None, take_profit: float | None) -> None:
+        """Attach a stop-loss / take-profit (None = leave unchanged) to the position (``/v5/position/trading-stop``).
+
+        :raises OrderRejectedError: when the exchange refuses the prices (e.g. on the wrong side of the price).
+        """
+        body: dict[str, Any] = {
+            "category": "linear",
+            "symbol": self.exchange.market(self.symbol)["id"],
+            "tpslMode": "Full",
+            "positionIdx": 0,
+        }
+        if stop_loss is not None:
+            body["stopLoss"] = self.exchange.price_to_precision(self.symbol, stop_loss)
+        if take_profit is not None:
+            body["takeProfit"] = self.exchange.price_to_precision(self.symbol, take_profit)
+        with self._translated(f"set stop loss / take profit of {self.symbol}", is_order=True):
+            self.exchange.private_post_v5_position_trading_stop(body)
+
+    @retrier
+    def _last_price(self) -> float:
+        with self._translated(f"fetch the ticker of {self.symbol}"):
+            return float(self.exchange.fetch_ticker(self.symbol)["last"])
 
     @property
     def _leverage(self) -> float:
         return 1.0 if self.rules.is_spot else float(self.portfolio.leverage)
 
     def place(self, request: OrderRequest) -> OrderState:
-        """Send one market order; a refusal (funds, invalid) is logged and returned as a ``rejected`` state."""
+        """Send one market order; a refusal (funds, invalid, parameters) is logged and returned as a ``rejected``
+        state."""
         try:
             return self._create(request)
         except (InsufficientFundsError, OrderRejectedError) as e:
@@ -297,7 +337,7 @@ class CcxtBroker:
             params["takeProfit"] = request.take_profit
         action = f"create {request.side} {request.qty:.8g} {self.symbol} ({request.client_id})"
         try:
-            with _translated(action):
+            with self._translated(action, is_order=True):
                 self.exchange.create_order(self.symbol, "market", request.side, request.qty, None, params)
         except OrderRejectedError as e:
             if _DUPLICATE_LINK_ID not in str(e):
@@ -326,37 +366,35 @@ class CcxtBroker:
 
     def _lookup_order(self, client_id: str) -> OrderState | None:
         params = {"orderLinkId": client_id}
-        with _translated(f"fetch order {client_id}"):
+        with self._translated(f"fetch order {client_id}"):
             orders = self.exchange.fetch_open_orders(self.symbol, params=params)
             if not orders:
                 orders = self.exchange.fetch_closed_orders(self.symbol, params=params)
         matches = [o for o in orders if o.get("clientOrderId") == client_id]
-        return _order_state(matches[0]) if matches else None
+        return order_state(matches[0]) if matches else None
 
     @retrier
     def open_orders(self) -> list[OrderState]:
         """Orders of the symbol still open on the exchange."""
-        with _translated(f"fetch open orders of {self.symbol}"):
-            return [_order_state(o) for o in self.exchange.fetch_open_orders(self.symbol)]
+        with self._translated(f"fetch open orders of {self.symbol}"):
+            return [order_state(o) for o in self.exchange.fetch_open_orders(self.symbol)]
 
     def close(self) -> None:
         """Nothing to release (ccxt's sync client keeps no open stream)."""
 
+    @retrier
+    def history(self, since_ms: int) -> list[OrderState]:
+        """Orders and executions of the symbol since ``since_ms`` from the exchange's own history (see
+        :func:`bot.live.ccxt_history.fetch_history`)."""
+        until = self.fetch_time_ms()
+        return fetch_history(self.exchange, self.symbol, since_ms, until, self._secrets)
 
-def _order_state(order: dict[str, Any]) -> OrderState:
-    info = order.get("info") or {}
-    raw_status = str(order.get("status") or "open")
-    status: OrderStatus = raw_status if raw_status in ("open", "closed", "canceled", "rejected") else "open"  # type: ignore[assignment]
-    fee = order.get("fee") or {}
-    filled = float(order.get("filled") or 0.0)
-    return OrderState(
-        client_id=str(order.get("clientOrderId") or ""),
-        order_id=str(order.get("id") or ""),
-        side="buy" if order.get("side") == "buy" else "sell",
-        qty=float(order.get("amount") or info.get("qty") or filled),
-        filled=filled,
-        average_price=float(order.get("average") or 0.0),
-        status=status,
-        fee=float(fee.get("cost") or info.get("cumExecFee") or 0.0),
-        reduce_only=bool(order.get("reduceOnly")),
-    )
+
+def _is_parameter_refusal(error: str) -> bool:
+    """A refusal for the order's parameters (Bybit 10001), as a stop on the wrong side of the price gets."""
+    return "10001" in error or "StopLoss" in error or "TakeProfit" in error
+
+
+def _trigger_words(trigger: str) -> str:
+    """Log words for an exchange-placed order; 'stop loss' / 'take profit' are SmartLogger critical keywords."""
+    return {"StopLoss": "stop loss", "TakeProfit": "take profit"}.get(trigger, trigger or "exchange order")

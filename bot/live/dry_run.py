@@ -48,6 +48,10 @@ class DryRunBroker:
         """Rules of the source market."""
         return self.source.rules
 
+    def probe(self) -> None:
+        """Check that the market-data source answers (fails the start at once when it cannot be reached)."""
+        self.source.probe()
+
     def fetch_time_ms(self) -> int:
         """The exchange clock."""
         return self.source.fetch_time_ms()
@@ -143,6 +147,10 @@ class DryRunBroker:
 
     def open_orders(self) -> list[OrderState]:
         """Market orders fill at once: never open."""
+        return []
+
+    def history(self, since_ms: int) -> list[OrderState]:
+        """Dry runs send nothing: the exchange holds no order of theirs."""
         return []
 
     def close(self) -> None:

@@ -41,17 +41,25 @@ class AccountTracker:
         """JSON-ready form for the state store."""
         return asdict(self)
 
+    def start(self, equity: float, bar_open_ms: int) -> None:
+        """Take the first equity seen as the initial one and open the UTC day of ``bar_open_ms`` (no-ops after).
+
+        Every path that reads the account calls it (decisions, skipped and killed bars), so no snapshot or summary
+        reports the whole equity as PnL.
+        """
+        if self.initial_equity <= 0.0:
+            self.initial_equity = self.peak_equity = self.trade_open_equity = equity
+        day = bar_open_ms // DAY_MS
+        if day != self.day:
+            self.day, self.day_start_equity = day, equity
+
     def update(self, account: AccountState, bar_open_ms: int) -> tuple[PortfolioView, float | None]:
         """Fold in the account at the close of bar ``bar_open_ms``.
 
         :return: the portfolio view for the observation and the PnL of a trade closed during the bar (or None).
         """
         equity, qty = account.equity, account.position_qty
-        if self.initial_equity <= 0.0:
-            self.initial_equity = self.peak_equity = self.trade_open_equity = equity
-        day = bar_open_ms // DAY_MS
-        if day != self.day:
-            self.day, self.day_start_equity = day, equity
+        self.start(equity, bar_open_ms)
         closed_pnl: float | None = None
         flipped = self.last_qty != 0.0 and (qty == 0.0 or (qty > 0.0) != (self.last_qty > 0.0))
         if flipped:

@@ -218,6 +218,10 @@ class StateStore:
         """Every fill, in bar order."""
         return list(self._conn.execute("SELECT * FROM fills ORDER BY bar_open_ms, client_id"))
 
+    def filled_by_client_id(self) -> dict[str, float]:
+        """Filled quantity of every recorded order, by client id."""
+        return {r[0]: float(r[1]) for r in self._conn.execute("SELECT client_id, filled FROM orders")}
+
     def unfinished_orders(self) -> list[str]:
         """Client ids of orders last seen open."""
         return [r[0] for r in self._conn.execute("SELECT client_id FROM orders WHERE status = 'open'")]

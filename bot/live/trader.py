@@ -9,6 +9,12 @@ Per bar (the bar is identified by its OPEN time; it is decided on at its close, 
 5. features with the checkpoint's pipeline and scaler, the DBE, the env's portfolio vector -> policy -> target;
 6. execute (client order ids ``<run tag>-<bar open s, hex>-<leg>``: a redo after a crash adopts what was sent);
 7. record bar, orders, fills, position and account snapshot in one transaction, and the ``.account.json`` file.
+
+On start the trader probes the exchange (an unreachable URL fails at once), reconciles the state with the exchange's
+order history (:mod:`bot.live.reconcile`: nothing a kill left unrecorded is lost) and checks the observation schema on
+the warm-up candles. When the exchange fails past its retries the trader rides the outage out (:mod:`bot.live.outage`):
+bars are skipped with a status line, the state is reconciled when the exchange answers again, and after
+``live.max_outage_s`` it gives up, flattening first (kill-switch style) when a position may be open.
 """
 
 from __future__ import annotations
@@ -25,11 +31,14 @@ from typing import Any
 
 from bot.config import TIMEFRAME_MS, BotConfig
 from bot.env.spaces import ActionMapper
-from bot.errors import DataError, KillSwitchError
+from bot.errors import BrokerError, DataError, KillSwitchError, TransientBrokerError
 from bot.live.broker import AccountState, Broker, ExecutionPlan, OrderState
 from bot.live.candles import CandleBuffer, warmup_bars
 from bot.live.observation import DBEState, ObservationBuilder
+from bot.live.outage import POLL_S as OUTAGE_POLL_S
+from bot.live.outage import Outage
 from bot.live.policy import Policy
+from bot.live.reconcile import Reconciler
 from bot.live.risk import AccountTracker
 from bot.live.sizing import requested_exposure
 from bot.live.state import BarRecord, StateStore, write_json_atomic
@@ -91,6 +100,7 @@ class Trader:
     :param tag: run tag for client order ids (:func:`run_tag`).
     :param sleep: sleep function (tests advance an emulated clock instead of waiting).
     :param after_execute: called after the orders of a bar went out and before they are recorded (tests crash here).
+    :param clock: monotonic seconds, for outage lengths (tests pass the emulator's clock).
     """
 
     def __init__(
@@ -103,6 +113,7 @@ class Trader:
         tag: str,
         sleep: Callable[[float], None] = time.sleep,
         after_execute: Callable[[ExecutionPlan, list[OrderState]], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cfg = cfg
         self.live = cfg.live
@@ -120,12 +131,18 @@ class Trader:
         self.dbe_state = DBEState(**(state.get("dbe") or {}))
         self.snapshot_path = state.path.with_name(state.path.name + ".account.json")
         self.summary = RunSummary()
+        self.clock = clock
+        self.outage = Outage(cfg.live.max_outage_s, self.base_ms, clock)
+        self.reconciler = Reconciler(broker, state, tag, self.base_ms)
 
     # ------------------------------------------------------------------------------------------------ start
     def start(self) -> None:
-        """Check the kill switch, prepare the broker and reconcile orders with the exchange.
+        """Check the kill switch, reach the exchange, prepare the broker, reconcile with the exchange's history and
+        check the observation schema on the warm-up candles.
 
         :raises KillSwitchError: when an earlier run tripped the kill switch in this state file.
+        :raises BrokerError: when the exchange cannot be reached (at once, with the cause).
+        :raises SchemaMismatchError: when the live features differ from the checkpoint's.
         """
         tripped = self.state.get("kill_switch")
         if tripped:
@@ -133,6 +150,7 @@ class Trader:
                 f"the kill switch tripped earlier ({tripped}); trading stays stopped for {self.state.path}. Check the"
                 " account (close any position still open), then start with a new --state file to trade again"
             )
+        self.broker.probe()
         rules = self.broker.rules
         logger.info(
             "Paper trading %s on %s (%s): qty step %g, min notional %g, %d warm-up bars",
@@ -143,32 +161,22 @@ class Trader:
             rules.min_notional,
             self.buffer.warmup,
         )
+        now = self.broker.fetch_time_ms()
+        self.outage.saw_exchange_time(now)
+        if self.state.get("started_ms") is None:
+            # before any order: the history reconciliation of a state without bars starts here
+            self.state.put(started_ms=now)
         self.broker.prepare()
-        self._reconcile()
+        self.reconciler.run()
+        self._check_schema(now)
 
-    def _reconcile(self) -> None:
-        refreshed = [o for cid in self.state.unfinished_orders() if (o := self.broker.find_order(cid)) is not None]
-        known = {row["client_id"] for row in self.state.orders()}
-        adopted = [
-            o for o in self.broker.open_orders() if o.client_id.startswith(self.tag) and o.client_id not in known
-        ]
-        last = self.state.last_position()
-        if last is not None:
-            qty = self.broker.fetch_account(last[1]).position_qty
-            if abs(qty - last[0]) > 1e-12:
-                logger.warning(
-                    "%s position is %.8g but %.8g was recorded last (a stop triggered or a manual trade while the bot"
-                    " was stopped, or a dry run that starts afresh); trading goes on from %.8g",
-                    self.broker.name,
-                    qty,
-                    last[0],
-                    qty,
-                )
-        if refreshed or adopted:
-            self.state.record_orders(refreshed + adopted, self.state.last_bar_ms)
-            logger.info(
-                "Reconciled %d order(s) with the exchange (%d adopted)", len(refreshed) + len(adopted), len(adopted)
-            )
+    def _check_schema(self, now_ms: int) -> None:
+        # at start-up rather than at the first decision: a wrong checkpoint fails before anything is traded
+        self.broker.sync(self.buffer.update(now_ms))
+        try:
+            self.builder.market(self.buffer.frame())
+        except DataError as e:
+            logger.warning("Observation schema not checked at start-up (%s); it is checked at the first bar", e)
 
     # ------------------------------------------------------------------------------------------------ loop
     def run(self, max_bars: int | None = None, on_bar: Callable[[BarReport], None] | None = None) -> RunSummary:
@@ -179,7 +187,7 @@ class Trader:
         """
         self.start()
         while max_bars is None or self.summary.bars < max_bars:
-            report = self.step()
+            report = self._attempt()
             if report is None:
                 continue
             self._count(report)
@@ -187,7 +195,59 @@ class Trader:
                 on_bar(report)
             if report.status == "killed":
                 raise KillSwitchError(f"kill switch: {report.reason}; position flattened, trading stopped")
+        tripped = self.state.get("kill_switch")
+        if tripped:
+            raise KillSwitchError(f"kill switch: {tripped}; the position could not be flattened, check the account")
         return self.summary
+
+    def _attempt(self) -> BarReport | None:
+        """One step; an exchange failure past the retries becomes an outage: bars skipped, reconcile on recovery."""
+        began = self.clock()
+        try:
+            if self.outage.active:
+                self.reconciler.run()
+                self.outage.recovered()
+            return self.step()
+        except TransientBrokerError as e:
+            elapsed = self.outage.failed(e, began)
+            if elapsed > self.live.max_outage_s:
+                self._give_up(elapsed)
+            bar_ms = self.outage.skipped_bar(self.state.last_bar_ms)
+            self.sleep(OUTAGE_POLL_S)
+            if bar_ms is None:
+                return None
+            reason = self.outage.reason()
+            logger.warning("Skipping bar %d: %s", bar_ms, reason)
+            last = self.summary.reports[-1] if self.summary.reports else None
+            equity = last.equity if last is not None else self.tracker.peak_equity
+            qty = last.position_qty if last is not None else self.tracker.last_qty
+            return BarReport(
+                bar_ms, "skipped", last.close if last is not None else math.nan, equity, qty, reason=reason
+            )
+
+    def _give_up(self, elapsed: float) -> None:
+        """End the run after ``live.max_outage_s``; a position that may be open is not left blind: the trip is
+        recorded (a restart refuses to trade until a person checks) and a flattening order is tried."""
+        message = (
+            f"the exchange failed for {elapsed:.0f} s, longer than live.max_outage_s={self.live.max_outage_s:g}"
+            f" (last error: {self.outage.last_error})"
+        )
+        qty = self.summary.reports[-1].position_qty if self.summary.reports else self.tracker.last_qty
+        if not qty:
+            raise BrokerError(f"{message}; no position was open. Start again when the exchange answers")
+        self.state.put(kill_switch=f"outage: {message}")
+        logger.error("Kill switch: %s with a position of %.8g open; trying to flatten it", message, qty)
+        try:
+            bar_ms = max(self.state.last_bar_ms, 0) + self.base_ms
+            close = self.buffer.candles[-1].close if self.buffer.candles else 0.0
+            flat = ExecutionPlan(bar_ms, 0.0, 1.0, 0.0, 0.0, close, f"{self.tag}-{bar_ms // 1000:x}")
+            self.broker.execute(flat, math.nan)
+        except BrokerError as e:
+            raise KillSwitchError(
+                f"{message}; the position of {qty:.8g} could not be flattened ({e}). It keeps its exchange-side stop"
+                " loss; check the account and close it, then start with a new --state file"
+            ) from e
+        raise KillSwitchError(f"{message}; the position of {qty:.8g} was flattened and trading stopped")
 
     def _count(self, report: BarReport) -> None:
         s = self.summary
@@ -197,13 +257,15 @@ class Trader:
         s.orders += sum(o.status != "rejected" for o in report.orders)
         s.rejected += sum(o.status == "rejected" for o in report.orders)
         s.equity = report.equity
-        s.pnl = report.equity - self.tracker.initial_equity
+        # no account was ever read (every bar skipped before the first): there is no PnL yet, not +equity
+        s.pnl = report.equity - self.tracker.initial_equity if self.tracker.initial_equity > 0 else 0.0
         s.kill_switch = report.reason if report.status == "killed" else s.kill_switch
         s.reports.append(report)
 
     def step(self) -> BarReport | None:
         """Handle the newest closed bar, or wait for the next close (then return None)."""
         now = self.broker.fetch_time_ms()
+        self.outage.saw_exchange_time(now)
         last_closed = now // self.base_ms * self.base_ms - self.base_ms
         done = self.state.last_bar_ms
         if last_closed <= done:
@@ -217,7 +279,7 @@ class Trader:
             bar_ms = max(latest.open_ms, done + self.base_ms, last_closed)
             # no decision on stale candles, but the risk limits still hold while the feed is quiet
             account = self.broker.fetch_account(latest.close)
-            reason = self.tracker.kill_reason(account, self.live)
+            reason = self._kill_reason(account)
             if reason:
                 return self._kill(bar_ms, latest.close, account, reason)
             return self._skip(
@@ -235,7 +297,7 @@ class Trader:
     def _decide(self, bar_ms: int, close: float) -> BarReport:
         account = self.broker.fetch_account(close)
         view, trade_pnl = self.tracker.update(account, bar_ms)
-        reason = self.tracker.kill_reason(account, self.live)
+        reason = self._kill_reason(account)
         if reason:
             return self._kill(bar_ms, close, account, reason)
         try:
@@ -260,7 +322,8 @@ class Trader:
         if self.after_execute is not None:
             self.after_execute(plan, orders)
         self.tracker.last_exposure = requested_exposure(plan, self.broker.rules, self._leverage)
-        orders = orders + self.broker.drain_fills()
+        recorded = self.state.filled_by_client_id()
+        orders = orders + [f for f in self.broker.drain_fills() if recorded.get(f.client_id, -1.0) < f.filled]
         status = "traded" if any(o.filled > 0 for o in orders) else "held"
         if status == "traded":
             account = self.broker.fetch_account(close)
@@ -268,12 +331,20 @@ class Trader:
         self._record(record, orders, account)
         return BarReport(bar_ms, status, close, account.equity, account.position_qty, target, tuple(orders))
 
+    def _kill_reason(self, account: AccountState) -> str:
+        # a trip recorded during this run (start() refuses a state tripped before) whose flattening failed: every
+        # later attempt only retries the flattening, even if the limit no longer holds
+        tripped: str | None = self.state.get("kill_switch")
+        return tripped or self.tracker.kill_reason(account, self.live)
+
     @property
     def _leverage(self) -> float:
         return 1.0 if self.broker.rules.is_spot else float(self.cfg.portfolio.leverage)
 
     def _skip(self, bar_ms: int, close: float, reason: str, account: AccountState | None = None) -> BarReport:
         logger.warning("Skipping bar %d: %s", bar_ms, reason)
+        if account is not None:
+            self.tracker.start(account.equity, bar_ms)
         self._record(BarRecord(bar_ms, "skipped", "", 0.0, self.tracker.last_exposure, close, reason), [], account)
         equity = account.equity if account is not None else self.tracker.peak_equity
         qty = account.position_qty if account is not None else self.tracker.last_qty
@@ -281,6 +352,7 @@ class Trader:
 
     def _kill(self, bar_ms: int, close: float, account: AccountState, reason: str) -> BarReport:
         logger.error("Kill switch: %s; flattening the position and stopping", reason)
+        self.tracker.start(account.equity, bar_ms)
         # recorded before flattening: should the exchange fail the close, a restart still refuses to trade
         self.state.put(kill_switch=reason)
         flat = ExecutionPlan(bar_ms, 0.0, 1.0, 0.0, 0.0, close, f"{self.tag}-{bar_ms // 1000:x}")

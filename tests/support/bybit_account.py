@@ -193,6 +193,10 @@ class Account:
         if reduce_only:
             qty = self._reduce_only_qty(category, symbol, side, qty)
         self._check_funds(inst, category, side, qty, price_now, reduce_only)
+        if category == "linear":
+            _check_stop_sides(
+                side == "Buy", float(body.get("stopLoss") or 0.0), float(body.get("takeProfit") or 0.0), price_now
+            )
         self._ids += 1
         order = Order(
             order_id=str(uuid.UUID(int=self._ids)),
@@ -239,6 +243,8 @@ class Account:
         pos = self.position(str(body.get("symbol", "")))
         if not pos.size:
             raise BybitApiError(10001, "can not set tp/sl/ts for zero position")
+        stop, take = (float(body.get(k) or 0.0) for k in ("stopLoss", "takeProfit"))
+        _check_stop_sides(pos.size > 0, stop, take, self.price(pos.symbol, now_ms))
         if "stopLoss" in body:
             pos.stop_loss = float(body["stopLoss"] or 0.0)
         if "takeProfit" in body:
@@ -395,3 +401,16 @@ class Account:
             pos.stop_loss = order.stop_loss or pos.stop_loss
             pos.take_profit = order.take_profit or pos.take_profit
         pos.updated_ms = now_ms
+
+
+def _check_stop_sides(long: bool, stop_loss: float, take_profit: float, price: float) -> None:
+    """Bybit's 10001 for a stop-loss or take-profit on the wrong side of the last price (0 = not set)."""
+    side, base = ("Buy" if long else "Sell"), f"base_price:{num(price)}??LastPrice"
+    if stop_loss and (stop_loss >= price if long else stop_loss <= price):
+        relation = "lower" if long else "higher"
+        raise BybitApiError(10001, f"StopLoss:{num(stop_loss)} set for {side} position should {relation} than {base}")
+    if take_profit and (take_profit <= price if long else take_profit >= price):
+        relation = "higher" if long else "lower"
+        raise BybitApiError(
+            10001, f"TakeProfit:{num(take_profit)} set for {side} position should {relation} than {base}"
+        )

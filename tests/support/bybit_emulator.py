@@ -27,9 +27,11 @@ The exchange clock is the candle clock: ``set_bar(i)`` puts "now" ``clock_offset
 Endpoints: public ``/v5/market/time``, ``instruments-info`` (spot + linear, one page: ``nextPageCursor`` ""),
 ``kline``, ``tickers``; signed ``/v5/user/query-api``, ``/v5/account/info``, ``/v5/account/wallet-balance``
 (UNIFIED), ``/v5/asset/coin/query-info``, ``/v5/order/create``, ``/v5/order/cancel``, ``/v5/order/realtime``,
-``/v5/order/history``, ``/v5/execution/list``, ``/v5/position/list``, ``/v5/position/set-leverage`` (110043 when
+``/v5/order/history``, ``/v5/execution/list`` (both with Bybit's 7-day ``startTime``/``endTime`` window),
+``/v5/position/list``, ``/v5/position/set-leverage`` (110043 when
 unchanged) and ``/v5/position/trading-stop`` (``tests.support.bybit_routes``). Any other path answers retCode 10001.
 
+``set_down()`` starts an outage (every request answers HTTP 503) and ``set_down(False)`` ends it.
 Every request is logged (``requests``, ``count(path)``) before faults apply, so retries are countable. Faults
 (``tests.support.bybit_faults``) are queued per path and consumed one per request. The account (UTA, USDT) and the
 order engine live in ``tests.support.bybit_account``; candles and kline rules in ``tests.support.bybit_market``.
@@ -101,6 +103,8 @@ class BybitEmulator:
             instruments=instruments or default_instruments(), feeds={}, usdt=usdt, taker_fee=taker_fee
         )
         self.now_ms = 0
+        #: while True every request answers HTTP 503 (an exchange outage); see :meth:`set_down`
+        self.is_down = False
         self.requests: list[RequestRecord] = []
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
         self._stopping = threading.Event()
@@ -214,6 +218,11 @@ class BybitEmulator:
         with self.lock:
             self._faults[path].extend(faults)
 
+    def set_down(self, is_down: bool = True) -> None:
+        """Start (True) or end (False) an outage: meanwhile every request answers HTTP 503 and nothing is processed."""
+        with self.lock:
+            self.is_down = is_down
+
     def pending_faults(self, path: str) -> int:
         """Faults still queued for ``path``."""
         with self.lock:
@@ -261,7 +270,8 @@ class BybitEmulator:
             )
         expected = hmac.new(self.api_secret.encode(), (ts + key + recv + payload).encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, sign):
-            raise BybitApiError(10004, "error sign! origin_string[...]")
+            # Bybit echoes the signed string, API key included, as ccxt then shows it in its error message
+            raise BybitApiError(10004, f"error sign! origin_string[{ts}{key}{recv}{payload}]")
 
     # ------------------------------------------------------------------------------------------------ dispatch
     def handle(self, method: str, path: str, raw_query: str, raw_body: str, headers: dict[str, str]) -> tuple[int, str]:
@@ -275,6 +285,8 @@ class BybitEmulator:
                 return 200, _envelope(None, 10001, "request body is not valid JSON", self.now_ms)
         with self.lock:
             self.requests.append(RequestRecord(method, path, query, body, headers.get("x-bapi-api-key")))
+            if self.is_down:
+                return 503, "<html><body>503 Service Temporarily Unavailable</body></html>"
         fault = self._pop_fault(path)
         if fault is not None and fault.kind == "http":
             return fault.status, fault.message

@@ -28,6 +28,24 @@ def _int(params: Params, key: str, default: int | None = None) -> int | None:
         raise BybitApiError(10001, f"params error: {key}={value!r} is not an integer") from e
 
 
+#: Bybit answers at most 7 days of order history and executions per request.
+HISTORY_WINDOW_MS = 7 * 86_400_000
+
+
+def history_window(params: Params, now_ms: int) -> tuple[int, int]:
+    """(start, end) ms of an order-history or execution-list request, by Bybit's rules: neither given = the last 7
+    days, only ``startTime`` = the 7 days after it, only ``endTime`` = the 7 days before it; wider is 10001."""
+    start, end = _int(params, "startTime"), _int(params, "endTime")
+    if start is None:
+        end = now_ms if end is None else end
+        start = end - HISTORY_WINDOW_MS
+    elif end is None:
+        end = start + HISTORY_WINDOW_MS
+    if end - start > HISTORY_WINDOW_MS:
+        raise BybitApiError(10001, "The time range between startTime and endTime cannot exceed 7 days")
+    return start, end
+
+
 def _page(rows: Sequence[dict[str, Any]], params: Params, default: int, maximum: int) -> dict[str, Any]:
     limit = min(_int(params, "limit", default) or default, maximum)
     offset = _int(params, "cursor", 0) or 0
@@ -223,10 +241,12 @@ def order_cancel(emu: BybitEmulator, params: Params, _: float) -> Params:
     return {"orderId": order.order_id, "orderLinkId": order.link_id}
 
 
-def _select(emu: BybitEmulator, params: Params, keep: Callable[[Order], bool]) -> list[dict[str, Any]]:
+def _select(
+    emu: BybitEmulator, params: Params, keep: Callable[[Order], bool], window: tuple[int | None, int | None]
+) -> list[dict[str, Any]]:
     category, symbol = params.get("category", ""), params.get("symbol")
     order_id, link_id = params.get("orderId"), params.get("orderLinkId")
-    start, end = _int(params, "startTime"), _int(params, "endTime")
+    start, end = window
     rows = []
     for order in reversed(emu.account.orders):  # newest first
         if order.category != category or symbol not in (None, "", order.symbol):
@@ -242,23 +262,26 @@ def _select(emu: BybitEmulator, params: Params, keep: Callable[[Order], bool]) -
 
 def order_realtime(emu: BybitEmulator, params: Params, _: float) -> Params:
     by_id = bool(params.get("orderId") or params.get("orderLinkId"))
-    rows = _select(emu, params, lambda o: by_id or o.status in OPEN_STATUSES)
+    window = (_int(params, "startTime"), _int(params, "endTime"))
+    rows = _select(emu, params, lambda o: by_id or o.status in OPEN_STATUSES, window)
     return {"category": params.get("category", ""), **_page(rows, params, 20, 50)}
 
 
 def order_history(emu: BybitEmulator, params: Params, _: float) -> Params:
     wanted = params.get("orderStatus")
-    rows = _select(emu, params, lambda o: wanted in (None, "", o.status))
+    rows = _select(emu, params, lambda o: wanted in (None, "", o.status), history_window(params, emu.now_ms))
     return {"category": params.get("category", ""), **_page(rows, params, 20, 50)}
 
 
 def execution_list(emu: BybitEmulator, params: Params, _: float) -> Params:
     category, symbol = params.get("category", ""), params.get("symbol")
-    start = _int(params, "startTime")
+    start, end = history_window(params, emu.now_ms)
     rows = []
+    if params.get("execType") not in (None, "", "Trade"):
+        return {"category": category, "list": [], "nextPageCursor": ""}  # only trades are emulated (no funding)
     for ex in reversed(emu.account.executions):
         o = ex.order
-        if o.category != category or symbol not in (None, "", o.symbol) or (start is not None and ex.time_ms < start):
+        if o.category != category or symbol not in (None, "", o.symbol) or not start <= ex.time_ms <= end:
             continue
         if params.get("orderId") not in (None, "", o.order_id) or params.get("orderLinkId") not in (
             None,

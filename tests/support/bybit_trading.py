@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -98,6 +99,7 @@ def make_trader(
         emulator_sleep(emu),
         dry_run=dry_run,
         after_execute=after_execute,
+        clock=lambda: emu.now_ms / 1000.0,
         **live,
     )
 
@@ -112,9 +114,11 @@ def build_trader(
     *,
     dry_run: bool = False,
     after_execute: Any = None,
+    clock: Any = None,
     **live: Any,
 ) -> Any:
-    """:func:`make_trader` from the emulator's URL and keys only (usable in a child process)."""
+    """:func:`make_trader` from the emulator's URL and keys only (usable in a child process); ``clock`` defaults to
+    ``time.monotonic``."""
     from bot.live import CcxtBroker, DryRunBroker, ObservationBuilder, RetryPolicy, StateStore, Trader, make_exchange
 
     cfg = small_config(exchange_url=url, state_path=str(state_path), **live)
@@ -125,4 +129,6 @@ def build_trader(
     if dry_run:
         broker = DryRunBroker(broker, cfg.portfolio)
     builder = ObservationBuilder(cfg, fit_scaler(cfg, candles), None, None)
-    return Trader(cfg, broker, policy, builder, StateStore(state_path), "bottest", sleep, after_execute)
+    return Trader(
+        cfg, broker, policy, builder, StateStore(state_path), "bottest", sleep, after_execute, clock or time.monotonic
+    )
