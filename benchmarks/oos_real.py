@@ -359,7 +359,7 @@ def summary_lines(
         ratio = pooled[policy]["ratio"]
         drag = "no edge" if ratio is None else f"{ratio:.0%}"
         lines.append(
-            f"  {policy:<20} Sharpe {_fmt(c['sharpe'], '.2f'):<22} return {_fmt(c['total_return'], '+.1%'):<26}"
+            f"  {policy:<20} Sharpe {_fmt(c['sharpe'], '.2f'):<24} return {_fmt(c['total_return'], '+.1%'):<26}"
             f" max DD {_fmt(c['max_drawdown'], '.1%'):<24} turnover/day {_fmt(c['turnover_per_day'], '.2f', False)}"
             f"  trades/day {_fmt(c['trades_per_day'], '.2f', False)}  cost drag {drag}"
         )
