@@ -71,6 +71,8 @@ def _markdown(report: EvaluationReport) -> str:
     ]
     if report.notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in report.notes]
+    if report.fees_off:  # every section title too: a section read on its own must not pass for a tradable result
+        lines = [f"{line} (--fees-off)" if line.startswith("## ") else line for line in lines]
     return "\n".join(lines) + "\n"
 
 

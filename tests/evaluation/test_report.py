@@ -232,6 +232,8 @@ def test_fees_off_reports_say_so_everywhere(
     assert "With ZERO fees and slippage (--fees-off) the agent returned" in markdown
     assert "they are not what the agent would have earned" in markdown
     assert "This is a --fees-off report" in markdown and "Net of fees" not in markdown
+    headings = [line for line in markdown.splitlines() if line.startswith("#")]
+    assert len(headings) > 5 and all("--fees-off" in line for line in headings)
     assert "<title>Evaluation of run_x (best) (--fees-off: ZERO fees and slippage)</title>" in paths["html"].read_text()
     assert json.loads(paths["metrics"].read_text())["fees_off"] is True
 
