@@ -50,10 +50,15 @@ def run_serve(args: argparse.Namespace) -> int:
     port = args.port or settings.port
     if not _is_loopback(host):
         print(f"warning: binding to {host}: the API is reachable from other machines; keep {env} secret")
+        if "*" not in settings.trusted_hosts:
+            print(f"note: only requests naming {', '.join(settings.trusted_hosts)} in their Host header are answered;"
+                  " add the name or address clients use to api.trusted_hosts")
     log_path = settings.log_path or settings.db_path.parent / "api_server.log"
     log_settings = dataclasses.replace(SmartLogSettings(**cfg.logging.model_dump()), file=log_path.name)
     print(f"dashboard: http://{host}:{port}/dashboard  (job store {settings.db_path}, server log {log_path})")
     # one SmartLogger for the server (uvicorn's loggers propagate to it); trainers log into their own run folders
     with setup_logging(log_settings, log_path.parent, n_workers=1):
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, ws_ping_interval=20.0)
+        # a client sends only small {"since": N} messages: cap WebSocket messages like request bodies
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, ws_ping_interval=20.0,
+                    ws_max_size=settings.max_body_bytes)
     return 0

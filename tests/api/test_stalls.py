@@ -100,10 +100,13 @@ def test_cancel_of_a_stopped_trainer_does_not_wait_for_the_kill_deadline(serve: 
     assert (job["status"], job["exit_code"]) == ("cancelled", 130)
 
 
-def test_cancel_during_start_up_is_cancelled_not_a_broken_pipe(serve: Serve) -> None:
+def test_cancel_during_start_up_is_cancelled_not_a_broken_pipe(serve: Serve, tmp_path: Any) -> None:
     server = serve(trainer_command=fake_command("starting"), cancel_grace_s=60.0)
     job_id = _submit(server)
     pid = wait_for(lambda: _job(server, job_id)["pid"])
+    events = tmp_path / "store" / "jobs" / job_id / "events-1.jsonl"
+    # the first heartbeat comes after the trainer set its SIGTERM handler (which reports the BrokenPipeError)
+    wait_for(lambda: events.exists() and "heartbeat" in events.read_text())
     _cancel(server, job_id)
     job = _wait(server, job_id, "cancelled", "failed")
     assert job["status"] == "cancelled", job["error"]

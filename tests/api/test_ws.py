@@ -127,3 +127,15 @@ def test_since_from_another_store_does_not_hold_back_live_events(make_client: Cl
         job_id = submit(client)
         messages = _collect_until(ws, job_id, "training.completed")
     assert messages[0]["type"] == "job.accepted" and messages[0]["seq"] == 1
+
+
+@pytest.mark.parametrize("since", ["Infinity", "-Infinity", "NaN", '"x"'])
+def test_a_non_finite_since_message_is_ignored_and_the_socket_stays_open(make_client: ClientFactory,
+                                                                         since: str) -> None:
+    client = make_client()
+    with client.websocket_connect(f"/ws?token={TOKEN}") as ws:
+        assert ws.receive_json()["type"] == "hello"
+        ws.send_text(f'{{"since": {since}}}')
+        ws.send_text('{"since": 0}')  # still served: the replay of everything stored comes
+        job_id = submit(client)
+        assert _collect_until(ws, job_id, "job.accepted")[0]["type"] == "job.accepted"

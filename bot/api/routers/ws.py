@@ -47,7 +47,8 @@ async def _receive(ws: WebSocket, sub: Subscription) -> None:
     # Client messages: {"since": N} asks for a replay of events after N; anything else is ignored.
     while True:
         text = await ws.receive_text()
-        with contextlib.suppress(json.JSONDecodeError, TypeError, ValueError):
+        # NaN or Infinity (accepted by the JSON parser) are not a seq: ignored like any other bad message
+        with contextlib.suppress(json.JSONDecodeError, TypeError, ValueError, OverflowError):
             msg = json.loads(text)
             if isinstance(msg, dict) and "since" in msg:
                 sub.offer(max(0, int(msg["since"])))
