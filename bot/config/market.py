@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from typing import Literal
+import re
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from bot.config.base import TIMEFRAME_MS, Indicator, Section, Timeframe
 
@@ -31,14 +33,28 @@ class SyntheticConfig(Section):
     base_volume: float = Field(100.0, gt=0, description="mean volume per bar")
 
 
+def _symbol_of(path: Any) -> str:
+    """``BTC_USDT-5m.csv.gz`` (as ``fetch-data`` names files) -> ``BTC/USDT``; any other name -> its stem."""
+    name = Path(str(path or "")).name
+    match = re.match(r"([A-Z0-9]{2,12})_([A-Z0-9]{2,12})(?=[-_.]|$)", name)
+    return f"{match[1]}/{match[2]}" if match else name.split(".")[0] or "UNKNOWN"
+
+
 class DataConfig(Section):
     """Where the candles come from and how gaps are handled."""
 
-    source: Literal["synthetic", "file"] = Field("synthetic", description="'synthetic' (embedded) or 'file'")
+    source: Literal["synthetic", "file"] = Field(
+        "synthetic",
+        description="'synthetic' (embedded) or 'file'; omitted or null: 'file' when data.path is set, else 'synthetic'",
+    )
     path: str | None = Field(
         None, description="OHLCV file (CSV/.csv.gz/Parquet/Feather) for source=file; relative to the working dir"
     )
-    symbol: str = Field("BTC/USDT", description="symbol label, ccxt style")
+    symbol: str = Field(
+        "SYN/USDT",
+        description="symbol label, ccxt style; omitted or null: SYN/USDT for synthetic data, else from the file name"
+        " (BTC_USDT-5m.csv.gz -> BTC/USDT)",
+    )
     base_timeframe: Timeframe = Field("5m", description="timeframe of the file / generated bars (the env clock)")
     timeframes: list[Timeframe] = Field(
         default_factory=lambda: list[Timeframe](["5m", "1h", "4h"]),
@@ -53,6 +69,30 @@ class DataConfig(Section):
     )
     max_ffill_bars: int = Field(3, ge=0, le=100, description="largest gap (bars) that gap_policy=ffill may fill")
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _implied(cls, data: Any) -> Any:
+        """An omitted source follows data.path, an omitted symbol the source: the data is never mislabelled."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("source") is None:
+            data["source"] = "file" if data.get("path") else "synthetic"
+        if data.get("symbol") is None:
+            data["symbol"] = _symbol_of(data.get("path")) if data["source"] == "file" else "SYN/USDT"
+        return data
+
+    @field_validator("path")
+    @classmethod
+    def _path_needs_file_source(cls, path: str | None, info: ValidationInfo) -> str | None:
+        # an ignored path would train on the synthetic market while the user believes it is their file
+        if path and info.data.get("source") == "synthetic":
+            raise ValueError(
+                "data.source='synthetic' ignores data.path; set data.source=file (and data.symbol) to use the file,"
+                " or remove data.path"
+            )
+        return path
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:

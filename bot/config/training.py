@@ -54,11 +54,18 @@ class TrainingConfig(Section):
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int = Field(0, ge=0, description="torch threads for the learner (0 = cores minus workers, >= 1)")
-    worker_timeout_s: float = Field(
-        600.0,
+    worker_timeout_s: float | None = Field(
+        None,
         ge=0,
         description="a worker silent this long (alive but no reply) counts as hung: the run saves a checkpoint and"
-        " fails (0 = wait as long as it lives)",
+        " fails; null = derived from the measured step time (100 x the slowest of the first 100 step replies,"
+        " within 60..600 s); 0 = wait as long as it lives",
+    )
+    worker_startup_timeout_s: float = Field(
+        600.0,
+        ge=0,
+        description="a worker that has not built its environments after this long counts as hung at start-up: the"
+        " run fails (0 = no limit)",
     )
     log_trades: bool = Field(
         False,

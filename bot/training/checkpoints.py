@@ -1,4 +1,4 @@
-"""Run folders: atomic checkpoint writes (latest, ``step_<N>/``, ``best/``) and ``load_checkpoint``.
+"""Run folders: whole-checkpoint writes (latest, ``step_<N>/``, ``best/``) and ``load_checkpoint``.
 
 Layout of ``checkpoints/<run_id>/`` (the top level is the latest checkpoint)::
 
@@ -7,13 +7,14 @@ Layout of ``checkpoints/<run_id>/`` (the top level is the latest checkpoint)::
     step_<N>/  numbered periodic checkpoints (the newest ``keep_checkpoints`` are kept)
     tb/        TensorBoard events         bot.log   SmartLogger file
 
-Each file is written to a temp file in its folder and renamed; a ``step_<N>/`` or ``best/`` folder is written as a
-temp folder and renamed, so a reader never sees half a checkpoint folder.
+Every checkpoint is first written whole into a temp folder, its manifest last with the SHA-256 of each file; a
+``step_<N>/`` or ``best/`` folder is then renamed into place, the latest one promoted to the top level (see
+:mod:`bot.training.integrity`). Readers take only checkpoints whose files match their manifest, so a kill at any
+moment leaves either the previous or the new checkpoint, never a mix.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle
@@ -27,20 +28,45 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from bot.atomic import atomic_path, atomic_write_bytes, ordinary_mode
+from bot.atomic import ordinary_mode
 from bot.config import BotConfig, load_config
 from bot.data.scaler import FeatureScaler
 from bot.errors import CheckpointError, ConfigError, DataError, SchemaMismatchError
+from bot.training import integrity
 from bot.training.algorithms import load_class
+from bot.training.integrity import (
+    BEST,
+    CONFIG,
+    MODEL,
+    PENDING,
+    REPLAY_BUFFER,
+    SCALER,
+    STEP_PREFIX,
+    VECNORMALIZE,
+    checkpoint_problem,
+    folder_digests,
+    newest_complete,
+    step_folders,
+)
 from bot.training.manifest import MANIFEST, RunInfo, build_manifest
 
-MODEL = "model.zip"
-VECNORMALIZE = "vecnormalize.pkl"
-REPLAY_BUFFER = "replay_buffer.pkl"
-CONFIG = "config.yaml"
-SCALER = "scaler.json"
-BEST = "best"
-STEP_PREFIX = "step_"
+__all__ = [
+    "BEST",
+    "CONFIG",
+    "MODEL",
+    "REPLAY_BUFFER",
+    "SCALER",
+    "STEP_PREFIX",
+    "VECNORMALIZE",
+    "CheckpointWriter",
+    "LoadedCheckpoint",
+    "checkpoint_folder",
+    "find_latest_run",
+    "is_run_folder",
+    "load_checkpoint",
+    "read_manifest",
+    "step_folders",
+]
 
 
 class CheckpointWriter:
@@ -58,18 +84,34 @@ class CheckpointWriter:
         self.info = info
         self.scaler = scaler
 
-    def _write_files(
-        self, folder: Path, model: BaseAlgorithm, vecnormalize: VecNormalize | None, status: str, extra: dict[str, Any]
-    ) -> None:
-        buffer = io.BytesIO()
-        model.save(buffer)
-        atomic_write_bytes(folder / MODEL, buffer.getvalue())
-        if vecnormalize is not None:
-            atomic_write_bytes(folder / VECNORMALIZE, pickle.dumps(vecnormalize))
-        atomic_write_bytes(folder / CONFIG, self.cfg.to_yaml().encode())
-        self.scaler.save(folder / SCALER)
-        manifest = build_manifest(self.info, model.num_timesteps, status, vecnormalize is not None, extra)
-        atomic_write_bytes(folder / MANIFEST, json.dumps(manifest, indent=1).encode())
+    def _write_temp(
+        self,
+        name: str,
+        model: BaseAlgorithm,
+        vecnormalize: VecNormalize | None,
+        status: str,
+        extra: dict[str, Any],
+        with_replay_buffer: bool = False,
+    ) -> Path:
+        """Write a whole checkpoint into a new temp folder of the run folder, the manifest (with hashes) last."""
+        folder = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.run_dir))
+        try:
+            folder.chmod(ordinary_mode(is_dir=True))
+            model.save(folder / MODEL)
+            if vecnormalize is not None:
+                (folder / VECNORMALIZE).write_bytes(pickle.dumps(vecnormalize))
+            if with_replay_buffer:
+                assert isinstance(model, OffPolicyAlgorithm)
+                model.save_replay_buffer(folder / REPLAY_BUFFER)  # the name has a suffix: SB3 keeps it as given
+            (folder / CONFIG).write_text(self.cfg.to_yaml(), encoding="utf-8")
+            self.scaler.save(folder / SCALER)
+            integrity.fault_point(f"{name}.files")
+            manifest = build_manifest(self.info, model.num_timesteps, status, folder_digests(folder), extra)
+            (folder / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return folder
 
     def save_latest(
         self,
@@ -78,26 +120,33 @@ class CheckpointWriter:
         status: str,
         extra: dict[str, Any] | None = None,
     ) -> Path:
-        """Write the top-level (latest) checkpoint, with the replay buffer when configured; manifest last."""
-        if self.cfg.training.dqn.save_replay_buffer and isinstance(model, OffPolicyAlgorithm):
-            with atomic_path(self.run_dir / REPLAY_BUFFER) as tmp:
-                model.save_replay_buffer(tmp)
-                # SB3 appends ".pkl" only to suffix-less paths; the temp name has a suffix, so it is used as given
-        self._write_files(self.run_dir, model, vecnormalize, status, extra or {})
+        """Write the top-level (latest) checkpoint, with the replay buffer when configured.
+
+        The checkpoint is written whole as ``.latest.pending/`` and then promoted to the top level, manifest last.
+        """
+        with_replay = self.cfg.training.dqn.save_replay_buffer and isinstance(model, OffPolicyAlgorithm)
+        tmp = self._write_temp("latest", model, vecnormalize, status, extra or {}, with_replay)
+        pending = self.run_dir / PENDING
+        if pending.exists():  # left by a save that failed in this process; the top level is complete again below
+            shutil.rmtree(pending)
+        tmp.rename(pending)
+        integrity.fault_point("latest.pending")
+        integrity.promote(pending, self.run_dir)
         return self.run_dir
 
     def _save_folder(
         self, name: str, model: BaseAlgorithm, vecnormalize: VecNormalize | None, extra: dict[str, Any]
     ) -> Path:
         target = self.run_dir / name
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.run_dir))
+        kind = name.split("_")[0]
+        tmp = self._write_temp(kind, model, vecnormalize, "checkpoint", extra)
         try:
-            tmp.chmod(ordinary_mode(is_dir=True))
-            self._write_files(tmp, model, vecnormalize, "checkpoint", extra)
             old = None
             if target.exists():
                 old = target.rename(self.run_dir / f".{name}.old.{os.getpid()}")
+                integrity.fault_point(f"{kind}.swap")
             tmp.rename(target)
+            integrity.fault_point(f"{kind}.renamed")
             if old is not None:
                 shutil.rmtree(old)
         except BaseException:
@@ -109,7 +158,9 @@ class CheckpointWriter:
         """Write ``step_<N>/`` and delete the oldest numbered checkpoints beyond ``keep_checkpoints``."""
         path = self._save_folder(f"{STEP_PREFIX}{model.num_timesteps}", model, vecnormalize, {})
         for old in step_folders(self.run_dir)[: -self.cfg.training.keep_checkpoints]:
-            shutil.rmtree(old)
+            # renamed first, so a kill during the deletion never leaves a half-deleted step_<N>/ behind
+            doomed = old.rename(self.run_dir / f".{old.name}.deleted")
+            shutil.rmtree(doomed)
         return path
 
     def save_best(self, model: BaseAlgorithm, vecnormalize: VecNormalize | None, metrics: dict[str, float]) -> Path:
@@ -117,23 +168,27 @@ class CheckpointWriter:
         return self._save_folder(BEST, model, vecnormalize, {"validation": metrics})
 
 
-def step_folders(run_dir: Path) -> list[Path]:
-    """The ``step_<N>/`` folders of a run, oldest (smallest N) first."""
-    found = [p for p in run_dir.glob(f"{STEP_PREFIX}*") if p.is_dir() and p.name[len(STEP_PREFIX) :].isdigit()]
-    return sorted(found, key=lambda p: int(p.name[len(STEP_PREFIX) :]))
+def is_run_folder(path: Path) -> bool:
+    """Whether ``path`` was written by ``bot train`` (it holds the run's config, and its manifest once it saved)."""
+    return (path / MANIFEST).is_file() or (path / CONFIG).is_file()
 
 
 def find_latest_run(checkpoint_dir: Path) -> Path:
-    """The most recently written run folder (by its manifest's modification time).
+    """The most recently written run folder (by the modification time of its manifest, else its config).
 
     :raises CheckpointError: when ``checkpoint_dir`` holds no run folder.
     """
-    runs = [p.parent for p in checkpoint_dir.glob(f"*/{MANIFEST}")]
+    runs = [p for p in checkpoint_dir.glob("*") if p.is_dir() and is_run_folder(p)]
     if not runs:
         raise CheckpointError(
-            f"no run folder with a {MANIFEST} under {checkpoint_dir}; pass --resume RUN_DIR or train first"
+            f"no run folder (with a {MANIFEST} or {CONFIG}) under {checkpoint_dir}; pass --resume RUN_DIR or train"
+            " first"
         )
-    return max(runs, key=lambda p: (p / MANIFEST).stat().st_mtime)
+
+    def written(run: Path) -> float:
+        return max((run / name).stat().st_mtime for name in (MANIFEST, CONFIG) if (run / name).is_file())
+
+    return max(runs, key=written)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,14 +214,26 @@ class LoadedCheckpoint:
 def checkpoint_folder(run_dir: str | Path, which: str | int = "latest") -> Path:
     """The folder holding checkpoint ``which`` (``"latest"``, ``"best"`` or a step number) of ``run_dir``.
 
-    :raises CheckpointError: when the run folder or the requested checkpoint does not exist.
+    ``"latest"`` is the newest complete checkpoint: the top level, or a newer ``step_<N>/`` (or the pending latest
+    one) when a kill interrupted the last save.
+
+    :raises CheckpointError: when the run folder or the requested checkpoint does not exist or is incomplete.
     """
     run = Path(run_dir)
-    if not (run / MANIFEST).is_file():
-        raise CheckpointError(f"{run} is not a run folder (no {MANIFEST}); point at a folder written by `bot train`")
+    if not is_run_folder(run):
+        raise CheckpointError(
+            f"{run} is not a run folder (no {MANIFEST} or {CONFIG}); point at a folder written by `bot train`"
+        )
     which = str(which)
     if which == "latest":
-        return run
+        folder, skipped = newest_complete(run)
+        if folder is None:
+            passed = f" ({'; '.join(skipped)})" if skipped else ""
+            raise CheckpointError(
+                f"{run} holds no complete checkpoint{passed}; the run was stopped before its first save: train it"
+                " again, or resume it with `bot train --resume` (which starts it from step 0)"
+            )
+        return folder
     if which == BEST:
         folder = run / BEST
         if not folder.is_dir():
@@ -174,14 +241,17 @@ def checkpoint_folder(run_dir: str | Path, which: str | int = "latest") -> Path:
                 f"{run} has no {BEST}/ checkpoint (validation never ran: training.eval_freq=0 or too few steps);"
                 " use --which latest"
             )
-        return folder
-    step = which.removeprefix(STEP_PREFIX)
-    if not step.isdigit():
-        raise CheckpointError(f"checkpoint {which!r} is not 'best', 'latest' or a step number")
-    folder = run / f"{STEP_PREFIX}{step}"
-    if not folder.is_dir():
-        have = [p.name for p in step_folders(run)]
-        raise CheckpointError(f"{run} has no {folder.name}/; numbered checkpoints present: {have or 'none'}")
+    else:
+        step = which.removeprefix(STEP_PREFIX)
+        if not step.isdigit():
+            raise CheckpointError(f"checkpoint {which!r} is not 'best', 'latest' or a step number")
+        folder = run / f"{STEP_PREFIX}{step}"
+        if not folder.is_dir():
+            have = [p.name for p in step_folders(run)]
+            raise CheckpointError(f"{run} has no {folder.name}/; numbered checkpoints present: {have or 'none'}")
+    problem = checkpoint_problem(folder)
+    if problem is not None:
+        raise CheckpointError(f"checkpoint {folder} is incomplete: {problem}; use --which latest or another step")
     return folder
 
 
@@ -223,9 +293,6 @@ def load_checkpoint(
     :raises SchemaMismatchError: when ``schema_hash`` differs from the one the model was trained on.
     """
     folder = checkpoint_folder(run_dir, which)
-    for name in (MODEL, CONFIG, SCALER):
-        if not (folder / name).is_file():
-            raise CheckpointError(f"checkpoint {folder} lacks {name}; it was not written completely, use another")
     manifest = read_manifest(folder, schema_hash)
     try:
         config = load_config(folder / CONFIG)
@@ -240,6 +307,8 @@ def load_checkpoint(
             with (folder / VECNORMALIZE).open("rb") as fh:
                 vecnormalize = pickle.load(fh)
         model = load_class(str(manifest["algorithm"])).load(folder / MODEL, env=env, device=device)
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as e:  # SB3 reports a bad zip as ValueError
-        raise CheckpointError(f"checkpoint {folder} is unreadable: {type(e).__name__}: {e}") from e
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, AttributeError) as e:  # a bad zip: ValueError
+        raise CheckpointError(
+            f"checkpoint {folder} is unreadable: {type(e).__name__}: {e}; use another checkpoint (--which)"
+        ) from e
     return LoadedCheckpoint(model, vecnormalize, config, manifest, scaler, folder)

@@ -5,24 +5,37 @@ logging, train with signal handling, and print where everything went plus the fi
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import re
+import shutil
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
 from bot.config import BotConfig, load_config
-from bot.errors import ConfigError
-from bot.training.checkpoints import CONFIG, SCALER, checkpoint_folder, find_latest_run, read_manifest
+from bot.errors import CheckpointError, ConfigError
+from bot.training.checkpoints import (
+    CONFIG,
+    SCALER,
+    checkpoint_folder,
+    find_latest_run,
+    is_run_folder,
+    read_manifest,
+    step_folders,
+)
 from bot.training.events import EventWriter
+from bot.training.integrity import PENDING, manifest_timesteps, newest_complete, recover_run
 from bot.training.manifest import MANIFEST
 from bot.training.progress import StopFlag
-from bot.training.trainer import TrainOutcome, train
+from bot.training.timeouts import RunCancelledError
+from bot.training.trainer import TB_DIR, TrainOutcome, train
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +51,14 @@ FLAG_KEYS: dict[str, str] = {
 }
 #: exit code of a run stopped by SIGINT/SIGTERM after saving its checkpoint (128 + SIGINT, as shells report it).
 EXIT_INTERRUPTED = 130
+#: settings a resumed model is built on: an override would be written into the run's config but ignored by the model
+_FIXED_ON_RESUME = (
+    "training.algo",
+    "training.ppo.net_arch",
+    "training.dqn.net_arch",
+    "training.vecnormalize",
+    "env.window",
+)
 
 
 def flag_overrides(args: argparse.Namespace) -> list[str]:
@@ -54,7 +75,7 @@ def _new_run_dir(cfg: BotConfig) -> Path:
     parent = Path(cfg.training.checkpoint_dir)
     if cfg.run_name:
         run_dir = parent / cfg.run_name
-        if (run_dir / MANIFEST).exists():
+        if is_run_folder(run_dir):
             raise ConfigError(
                 f"run folder {run_dir} already holds a run; pass --resume {run_dir} to continue it or set another"
                 " run_name"
@@ -76,34 +97,97 @@ def _new_run_dir(cfg: BotConfig) -> Path:
             run_dir = parent / f"{base}-{n}"
 
 
-def resolve_run(args: argparse.Namespace) -> tuple[BotConfig, Path, bool]:
-    """The resolved config, the run folder and whether it resumes.
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """What ``bot train`` will do.
 
-    With ``--resume`` the run's own ``config.yaml`` is the base (``--config`` is ignored) and overrides apply on
-    top, e.g. ``--timesteps`` to extend the budget.
-
-    :raises ConfigError: for a bad config or override, a ``run_name`` that already holds a run, or an algorithm
-        other than the resumed run's.
-    :raises CheckpointError: when the run to resume does not exist.
+    :param cfg: the resolved config.
+    :param run_dir: the run folder.
+    :param resume: whether an existing run folder is continued.
+    :param resume_from: the checkpoint folder to continue from (None: from step 0, also when a resumed run was
+        stopped before its first complete checkpoint).
+    :param notes: repairs and choices made while resuming, logged once logging is set up.
     """
-    overrides = flag_overrides(args)
-    if not args.resume:
-        cfg = load_config(args.config, overrides)
-        return cfg, _new_run_dir(cfg), False
+
+    cfg: BotConfig
+    run_dir: Path
+    resume: bool
+    resume_from: Path | None = None
+    notes: tuple[str, ...] = ()
+
+
+def check_device(device: str) -> None:
+    """Refuse ``cuda`` where torch sees no CUDA device, before anything is written.
+
+    :raises ConfigError: naming the setting and the fix.
+    """
+    if device != "cuda":
+        return
+    import torch  # only here: torch is a heavy import and most runs never ask for CUDA
+
+    if not torch.cuda.is_available():
+        build = f"torch {torch.__version__}" + ("" if torch.version.cuda else " built without CUDA")
+        raise ConfigError(
+            f"training.device='cuda' but no CUDA device is available ({build}); use --device cpu, or --device auto"
+            " to take CUDA when present"
+        )
+
+
+def _check_fixed_on_resume(saved: BotConfig, cfg: BotConfig, run_dir: Path) -> None:
+    """Settings the saved model is built on cannot change on resume: the model would ignore them silently."""
+    for key in _FIXED_ON_RESUME:
+        before, after = saved, cfg
+        for part in key.split("."):
+            before, after = getattr(before, part), getattr(after, part)
+        if before != after:
+            raise ConfigError(
+                f"{key}={after!r} cannot resume {run_dir}, a run built with {key}={before!r}: the saved model keeps"
+                f" its own; drop the {key} override, or start a new run"
+            )
+
+
+def _resume_plan(args: argparse.Namespace, overrides: list[str]) -> RunPlan:
     if args.resume == "latest":
         parent = args.checkpoint_dir or load_config(args.config, overrides).training.checkpoint_dir
         run_dir = find_latest_run(Path(parent))
     else:
         run_dir = Path(args.resume)
-    checkpoint_folder(run_dir, "latest")  # raises CheckpointError naming the folder when it is not a run
-    cfg = load_config(run_dir / CONFIG, overrides)
-    saved_algo = read_manifest(run_dir).get("algorithm")
-    if cfg.training.algo != saved_algo:
-        raise ConfigError(
-            f"training.algo={cfg.training.algo!r} cannot resume {run_dir}, a {saved_algo!r} run; drop --algo (or the"
-            " training.algo override) or start a new run"
-        )
-    return cfg, run_dir, True
+    if not is_run_folder(run_dir):
+        checkpoint_folder(run_dir, "latest")  # raises CheckpointError naming the folder
+    notes = [f"repaired {run_dir}: {note}" for note in recover_run(run_dir)]
+    folder, skipped = newest_complete(run_dir)
+    notes += [f"passed over the newer checkpoint {line}" for line in skipped]
+    base = folder if folder is not None else run_dir
+    if not (base / CONFIG).is_file():
+        raise CheckpointError(f"{run_dir} has no {CONFIG}; it was not written by `bot train`, start a new run")
+    saved = load_config(base / CONFIG)
+    cfg = load_config(base / CONFIG, overrides)
+    _check_fixed_on_resume(saved, cfg, run_dir)
+    check_device(cfg.training.device)
+    if folder is None:
+        notes.append(f"{run_dir} holds no complete checkpoint (stopped before its first save); training from step 0")
+    elif folder != run_dir:
+        notes.append(f"resuming from {folder.name}, the newest complete checkpoint")
+    return RunPlan(cfg, run_dir, True, folder, tuple(notes))
+
+
+def resolve_run(args: argparse.Namespace) -> RunPlan:
+    """The resolved config, the run folder and where it resumes from.
+
+    With ``--resume`` the run's own ``config.yaml`` is the base (``--config`` is ignored) and overrides apply on
+    top, e.g. ``--timesteps`` to extend the budget; a kill's leftovers are repaired first and the newest complete
+    checkpoint (the top level or a ``step_<N>/``) is chosen.
+
+    :raises ConfigError: for a bad config or override, a ``run_name`` that already holds a run, ``cuda`` without
+        CUDA, or an override of a setting the resumed model is built on (algorithm, network, window).
+    :raises CheckpointError: when the run to resume does not exist.
+    """
+    overrides = flag_overrides(args)
+    if args.resume:
+        return _resume_plan(args, overrides)
+    cfg = load_config(args.config, overrides)
+    check_device(cfg.training.device)
+    return RunPlan(cfg, _new_run_dir(cfg), False)
 
 
 @contextmanager
@@ -144,39 +228,108 @@ def _summary(outcome: TrainOutcome, log_file: Path | None) -> str:
     return "\n".join(lines)
 
 
-def run_train(args: argparse.Namespace) -> int:
-    """Handler of ``bot train``; returns 0 when done, 130 when stopped by a signal (checkpoint saved).
+def _os_error(e: OSError) -> CheckpointError:
+    """One line naming the file, the system's reason and the fix, instead of a traceback."""
+    fixes = {
+        errno.ENOSPC: "free disk space or set training.checkpoint_dir to a disk with room",
+        errno.EDQUOT: "free disk space (quota) or set training.checkpoint_dir to another disk",
+        errno.EROFS: "the file system is read-only: set training.checkpoint_dir to a writable folder",
+        errno.EACCES: "no permission: fix the folder's permissions or set training.checkpoint_dir elsewhere",
+        errno.EPERM: "no permission: fix the folder's permissions or set training.checkpoint_dir elsewhere",
+    }
+    fix = fixes.get(e.errno or 0, "check the path and the disk")
+    return CheckpointError(f"cannot write {e.filename or 'the run folder'}: {e.strerror or e}; {fix}")
 
-    :raises TrainingError: when an environment or worker fails (a ``failed`` checkpoint is saved first).
+
+def _discard_if_unsaved(plan: RunPlan) -> None:
+    """Remove what a new run wrote when it ended before its first checkpoint (the folder would hold only a log).
+
+    Only the run's own files go (log, config, scaler, TensorBoard folder, temp files); the folder itself only when
+    that leaves it empty, so a ``run_name`` pointing at a folder of the user's keeps the user's files.
     """
-    cfg, run_dir, resume = resolve_run(args)
-    events = EventWriter(args.events_jsonl)
-    stop = StopFlag()
-    show_progress = not args.no_progress and sys.stderr.isatty()
+    run_dir = plan.run_dir
+    if plan.resume or not run_dir.is_dir() or (run_dir / MANIFEST).is_file() or step_folders(run_dir):
+        return
+    logs = tuple(Path(name).parts[0] for name in (plan.cfg.logging.file, plan.cfg.logging.jsonl_file) if name)
+    for path in run_dir.iterdir():
+        if path.name in (CONFIG, SCALER, TB_DIR, PENDING) or path.name.startswith((*logs, ".")):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+    try:
+        run_dir.rmdir()
+    except OSError:
+        logger.debug("kept %s: it holds files of its own", run_dir)
+
+
+def _train_in_folder(plan: RunPlan, args: argparse.Namespace, events: EventWriter, stop: StopFlag) -> _Ran:
     from bot.data import FeatureScaler, build_dataset  # heavy imports after the arguments are checked
     from bot.training.logsetup import training_logging
 
+    cfg, run_dir, source = plan.cfg, plan.run_dir, plan.resume_from
+    show_progress = not args.no_progress and sys.stderr.isatty()
+    with training_logging(cfg, run_dir) as (worker_init, log_stats, log_file), stop_on_signals(stop):
+        logger.info("Run folder %s (%s)", run_dir, "resumed" if plan.resume else "new")
+        for note in plan.notes:
+            logger.warning("%s", note)
+        dataset = build_dataset(cfg, FeatureScaler.load(source / SCALER) if source is not None else None)
+        if source is not None:
+            read_manifest(source, dataset.schema_hash)
+        if stop.is_set:
+            raise RunCancelledError(f"stop requested ({stop.reason}) while the dataset was built")
+        outcome = train(
+            cfg,
+            dataset,
+            run_dir,
+            resume=source is not None,
+            resume_from=source,
+            events=events,
+            stop=stop,
+            show_progress=show_progress,
+            worker_init=worker_init,
+            log_stats=log_stats,
+        )
+    return _Ran(outcome, log_file)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ran:
+    outcome: TrainOutcome
+    log_file: Path | None
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Handler of ``bot train``; returns 0 when done, 130 when stopped by a signal (checkpoint saved, or none yet when
+    stopped during start-up).
+
+    A new run that fails or is stopped before its first checkpoint leaves no run folder behind.
+
+    :raises TrainingError: when an environment or worker fails (a ``failed`` checkpoint is saved first).
+    :raises CheckpointError: for a run folder that cannot be written (disk full, read-only, permissions).
+    """
     try:
-        with training_logging(cfg, run_dir) as (worker_init, log_stats, log_file), stop_on_signals(stop):
-            logger.info("Run folder %s (%s)", run_dir, "resumed" if resume else "new")
-            dataset = build_dataset(cfg, FeatureScaler.load(run_dir / SCALER) if resume else None)
-            if resume:
-                read_manifest(run_dir, dataset.schema_hash)
-            outcome = train(
-                cfg,
-                dataset,
-                run_dir,
-                resume=resume,
-                events=events,
-                stop=stop,
-                show_progress=show_progress,
-                worker_init=worker_init,
-                log_stats=log_stats,
-            )
+        plan = resolve_run(args)
+    except OSError as e:  # the run folder cannot be created
+        raise _os_error(e) from e
+    events = EventWriter(args.events_jsonl)
+    stop = StopFlag()
+    try:
+        ran = _train_in_folder(plan, args, events, stop)
+    except RunCancelledError:
+        _discard_if_unsaved(plan)
+        done = manifest_timesteps(plan.resume_from) if plan.resume_from is not None else 0
+        events.emit("cancelled", reason=stop.reason, timesteps=done or 0, path=str(plan.run_dir))
+        print(f"Training cancelled ({stop.reason}) before it started; nothing was saved.", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as e:
-        events.emit("failed", error=f"{type(e).__name__}: {e}")
+        _discard_if_unsaved(plan)
+        error = _os_error(e) if isinstance(e, OSError) else e
+        events.emit("failed", error=f"{type(error).__name__}: {error}")
+        if error is not e:
+            raise error from e
         raise
     finally:
         events.close()
-    print(_summary(outcome, log_file))
-    return EXIT_INTERRUPTED if outcome.status == "interrupted" else 0
+    print(_summary(ran.outcome, ran.log_file))
+    return EXIT_INTERRUPTED if ran.outcome.status == "interrupted" else 0

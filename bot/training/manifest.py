@@ -9,7 +9,8 @@ from importlib import metadata
 from typing import Any
 
 MANIFEST = "manifest.json"
-MANIFEST_FORMAT = 1
+#: 2: ``files`` maps each file of the checkpoint to its SHA-256 (checked on load)
+MANIFEST_FORMAT = 2
 _PACKAGES = ("bot", "numpy", "torch", "stable_baselines3", "sb3_contrib", "gymnasium", "pandas")
 
 
@@ -51,13 +52,18 @@ def package_versions() -> dict[str, str]:
 
 
 def build_manifest(
-    info: RunInfo, timesteps: int, status: str, has_vecnormalize: bool, extra: dict[str, Any]
+    info: RunInfo,
+    timesteps: int,
+    status: str,
+    files: dict[str, str],
+    extra: dict[str, Any],
 ) -> dict[str, Any]:
     """The manifest of one checkpoint.
 
     :param timesteps: env steps done when it was written.
     :param status: ``running``, ``completed``, ``interrupted``, ``failed``, ``early_stopped`` or ``checkpoint``.
-    :param has_vecnormalize: whether ``vecnormalize.pkl`` sits beside it.
+    :param files: file name -> SHA-256 of every file of the checkpoint besides the manifest; a loader accepts the
+        checkpoint only when each file matches, so files of two different saves are never mixed.
     :param extra: more entries (e.g. ``validation`` metrics).
     """
     return {
@@ -73,7 +79,8 @@ def build_manifest(
         "observation_shapes": info.observation_shapes,
         "action_space": info.action_space,
         "scaler": "scaler.json",
-        "vecnormalize": has_vecnormalize,
+        "vecnormalize": "vecnormalize.pkl" in files,
+        "files": files,
         "packages": package_versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "status": status,

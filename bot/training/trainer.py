@@ -1,8 +1,9 @@
 """The training run: dataset once, parallel workers, the model, callbacks, checkpoints, and a clean end in every case.
 
-``train`` returns a :class:`TrainOutcome` when training completes, is stopped by a signal or stops early; when an
-environment fails it saves a checkpoint (status ``failed``), emits a ``failed`` event and re-raises the
-:class:`~bot.errors.TrainingError` so the command exits non-zero.
+``train`` returns a :class:`TrainOutcome` when training completes, is stopped by a signal (also during the final
+validation) or stops early; when an environment fails it saves a checkpoint (status ``failed``), emits a ``failed``
+event and re-raises the :class:`~bot.errors.TrainingError` so the command exits non-zero. A stop requested while the
+workers start raises :class:`~bot.training.timeouts.RunCancelledError` (there is nothing to save yet).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,24 +25,29 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
+from bot.atomic import atomic_write_bytes
 from bot.config import BotConfig
 from bot.data.types import Dataset
 from bot.env import make_env
+from bot.errors import CheckpointError, ConfigError
 from bot.training.algorithms import build_model, load_class
 from bot.training.callbacks import PeriodicCheckpointCallback, ValidationCallback
 from bot.training.checkpoints import (
     BEST,
+    CONFIG,
     MODEL,
     REPLAY_BUFFER,
     SCALER,
     STEP_PREFIX,
     VECNORMALIZE,
     CheckpointWriter,
+    checkpoint_folder,
 )
 from bot.training.events import EventWriter
 from bot.training.manifest import MANIFEST, RunInfo
 from bot.training.metrics import EnvMetricsCallback, HParamCallback, LogStats
 from bot.training.progress import ProgressCallback, StopFlag
+from bot.training.timeouts import AutoTimeout, RunCancelledError
 from bot.training.validation import ValidationResult, make_validation_env, run_validation
 from bot.training.vec_env import ParallelVecEnv
 from bot.training.worker import WorkerInit
@@ -88,9 +95,14 @@ class TrainOutcome:
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``."""
+    """``auto`` -> ``cuda`` when available, else ``cpu``.
+
+    :raises ConfigError: for ``cuda`` where torch sees no CUDA device (training would silently run on the CPU).
+    """
     if device == "auto":
         return "cuda" if th.cuda.is_available() else "cpu"
+    if device == "cuda" and not th.cuda.is_available():
+        raise ConfigError("training.device='cuda' but no CUDA device is available; use --device cpu or auto")
     return device
 
 
@@ -102,23 +114,40 @@ def learner_threads(cfg: BotConfig) -> int:
     return max(1, (os.cpu_count() or 1) - workers)
 
 
+class StopOnFlag(gym.Wrapper[Any, Any, Any, Any]):
+    """Ends a validation run at the next step once a stop was requested (SIGTERM must not wait for a long split)."""
+
+    def __init__(self, env: gym.Env[Any, Any], stop: StopFlag) -> None:
+        super().__init__(env)
+        self.stop = stop
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        if self.stop.is_set:
+            raise RunCancelledError(f"stop requested ({self.stop.reason}) during validation")
+        return self.env.step(action)
+
+
 def build_train_env(
-    cfg: BotConfig, dataset: Dataset, worker_init: WorkerInit | None
+    cfg: BotConfig, dataset: Dataset, worker_init: WorkerInit | None, stop: StopFlag | None = None
 ) -> tuple[VecEnv, ParallelVecEnv, VecNormalize | None]:
     """Workers + VecMonitor (+ VecNormalize when configured), seeded from ``cfg.seed`` at the first reset.
 
+    :param stop: a stop flag that ends the wait for workers (start-up included) with ``RunCancelledError``.
     :return: the outer VecEnv, the inner ParallelVecEnv, the VecNormalize wrapper or None.
     """
     t = cfg.training
     factory = TradingEnvFactory(cfg, dataset)
+    timeout: float | AutoTimeout | None = AutoTimeout() if t.worker_timeout_s is None else t.worker_timeout_s or None
     inner = ParallelVecEnv(
         factory,
         t.n_workers,
         t.n_envs_per_worker,
         t.start_method,
         worker_init,
-        timeout_s=t.worker_timeout_s or None,
+        timeout_s=timeout,
         send_action_masks=t.algo == "maskable_ppo",
+        startup_timeout_s=t.worker_startup_timeout_s or None,
+        should_stop=(lambda: stop.is_set) if stop is not None else None,
     )
     venv: VecEnv = VecMonitor(inner)
     vecnormalize = VecNormalize(venv) if t.vecnormalize else None
@@ -142,15 +171,28 @@ def _run_info(run_dir: Path, cfg: BotConfig, dataset: Dataset, env: VecEnv) -> R
 
 
 def _load_for_resume(
-    run_dir: Path, cfg: BotConfig, env: VecEnv, inner_vecnormalize: VecNormalize | None, device: str
+    folder: Path, cfg: BotConfig, env: VecEnv, inner_vecnormalize: VecNormalize | None, device: str
 ) -> tuple[BaseAlgorithm, VecNormalize | None]:
-    model = load_class(cfg.training.algo).load(run_dir / MODEL, env=env, device=device)
-    if isinstance(model, OffPolicyAlgorithm) and (run_dir / REPLAY_BUFFER).is_file():
-        model.load_replay_buffer(run_dir / REPLAY_BUFFER)
-    if inner_vecnormalize is not None and (run_dir / VECNORMALIZE).is_file():
-        saved = VecNormalize.load(str(run_dir / VECNORMALIZE), inner_vecnormalize.venv)
-        inner_vecnormalize.obs_rms, inner_vecnormalize.ret_rms = saved.obs_rms, saved.ret_rms
-    logger.info("Resuming %s from step %d", run_dir, model.num_timesteps)
+    """Model (+ replay buffer, VecNormalize statistics) of the checkpoint in ``folder``, attached to ``env``.
+
+    :raises CheckpointError: naming the file when one cannot be read.
+    """
+    name = MODEL
+    try:
+        model = load_class(cfg.training.algo).load(folder / MODEL, env=env, device=device)
+        name = REPLAY_BUFFER
+        if isinstance(model, OffPolicyAlgorithm) and (folder / REPLAY_BUFFER).is_file():
+            model.load_replay_buffer(folder / REPLAY_BUFFER)
+        name = VECNORMALIZE
+        if inner_vecnormalize is not None and (folder / VECNORMALIZE).is_file():
+            saved = VecNormalize.load(str(folder / VECNORMALIZE), inner_vecnormalize.venv)
+            inner_vecnormalize.obs_rms, inner_vecnormalize.ret_rms = saved.obs_rms, saved.ret_rms
+    except (OSError, EOFError, ValueError, KeyError, AttributeError, pickle.UnpicklingError) as e:
+        raise CheckpointError(
+            f"cannot resume from {folder / name}: {type(e).__name__}: {e}; the file is damaged: delete it (or the"
+            " whole checkpoint folder) to resume from an older checkpoint, or start a new run"
+        ) from e
+    logger.info("Resuming %s from step %d (%s)", folder, model.num_timesteps, folder.name)
     return model, inner_vecnormalize
 
 
@@ -218,15 +260,22 @@ def _finish(
     stop: StopFlag,
     events: EventWriter,
 ) -> TrainOutcome:
-    """Final validation (unless interrupted), the latest checkpoint with its status, and the closing event."""
+    """Final validation (unless interrupted), the latest checkpoint with its status, and the closing event.
+
+    A stop requested during the final validation ends it: the run is saved as ``interrupted``, not ``completed``.
+    """
     result: ValidationResult | None = None
+    if not stop.is_set:
+        cbs.validator.init_callback(model)  # also when learn() did not run (resumed at the end of the budget)
+        try:
+            result = cbs.validator.run_now()
+            model.logger.dump(model.num_timesteps)
+        except RunCancelledError:
+            logger.warning("Final validation stopped on %s at step %d", stop.reason, model.num_timesteps)
     if stop.is_set:
-        status = "interrupted"
+        status, result = "interrupted", None
     else:
         status = "early_stopped" if cbs.validator.early_stopped else "completed"
-        cbs.validator.init_callback(model)  # also when learn() did not run (resumed at the end of the budget)
-        result = cbs.validator.run_now()
-        model.logger.dump(model.num_timesteps)
     extra = {"validation": result.as_dict()} if result is not None else {}
     run_dir = writer.run_dir
     if writer.cfg.training.checkpoint_freq > 0 and not (run_dir / f"{STEP_PREFIX}{model.num_timesteps}").is_dir():
@@ -251,6 +300,7 @@ def train(
     show_progress: bool,
     worker_init: WorkerInit | None = None,
     log_stats: LogStats | None = None,
+    resume_from: Path | None = None,
 ) -> TrainOutcome:
     """Train ``cfg.training.algo`` on ``dataset``'s train split, validating on its validation split.
 
@@ -258,29 +308,36 @@ def train(
     :param dataset: built once in this process (scaler fit on train, or the resumed run's scaler).
     :param run_dir: the run folder (exists; holds the previous checkpoint when resuming).
     :param resume: continue the model, optimiser, normalisation and step count saved in ``run_dir``.
+    :param resume_from: the checkpoint folder to resume from; default the newest complete one of ``run_dir``.
     :param events: the JSON-lines event writer.
     :param stop: set by SIGINT/SIGTERM handlers; training then saves and ends with status ``interrupted``.
     :param show_progress: rich progress bar instead of periodic log lines.
     :param worker_init: SmartLogger initialiser for worker processes.
     :param log_stats: the SmartLogger listener's counters, for ``logging/suppressed_*``.
     :raises TrainingError: when an environment or a worker fails (after saving a ``failed`` checkpoint).
+    :raises RunCancelledError: when ``stop`` is set while the workers start (nothing is saved).
+    :raises CheckpointError: when the checkpoint to resume from is incomplete or unreadable.
     :raises ValueError: when ``dataset`` carries no feature scaler.
     """
     scaler = dataset.scaler
     if scaler is None:
         raise ValueError("the dataset carries no feature scaler; build it with bot.data.build_dataset")
+    if resume and resume_from is None:
+        resume_from = checkpoint_folder(run_dir, "latest")
     device = resolve_device(cfg.training.device)
     th.set_num_threads(learner_threads(cfg))
-    env, inner, vecnormalize = build_train_env(cfg, dataset, worker_init)
+    env, inner, vecnormalize = build_train_env(cfg, dataset, worker_init, stop)
     sb3_logger = configure(str(run_dir / TB_DIR), ["tensorboard"])
     eval_env: gym.Env[Any, Any] | None = None
     cbs: _Callbacks | None = None
     try:
-        eval_env = make_validation_env(cfg, dataset)
-        if resume:
-            model, vecnormalize = _load_for_resume(run_dir, cfg, env, vecnormalize, device)
+        eval_env = StopOnFlag(make_validation_env(cfg, dataset), stop)
+        if resume_from is not None:
+            model, vecnormalize = _load_for_resume(resume_from, cfg, env, vecnormalize, device)
         else:
             model = build_model(cfg.training, env, cfg.seed, device, tensorboard_log=None)
+            # the run's config and scaler before the first checkpoint: a run killed before it can be resumed
+            atomic_write_bytes(run_dir / CONFIG, cfg.to_yaml().encode())
             scaler.save(run_dir / SCALER)
         model.set_logger(sb3_logger)
         writer = CheckpointWriter(run_dir, cfg, _run_info(run_dir, cfg, dataset, env), scaler)
@@ -291,7 +348,7 @@ def train(
             writer,
             lambda: run_validation(model, validation_env, vecnormalize, cfg.data.base_timeframe),
             vecnormalize,
-            _best_sharpe(run_dir) if resume else None,
+            _best_sharpe(run_dir) if resume_from is not None else None,
             (events, stop, show_progress, log_stats),
         )
         remaining = cfg.training.total_timesteps - model.num_timesteps
@@ -299,10 +356,15 @@ def train(
         events.emit("started", run_dir=str(run_dir), timesteps=model.num_timesteps, total_timesteps=total)
         try:
             if remaining > 0:
-                model.learn(remaining, callback=cbs.all, reset_num_timesteps=not resume)
+                model.learn(remaining, callback=cbs.all, reset_num_timesteps=resume_from is None)
+        except RunCancelledError:  # a stop while waiting for a worker or validating: saved as interrupted below
+            cbs.progress.close()
         except Exception as e:  # save what was learnt; the command reports the error and exits non-zero
             cbs.progress.close()
-            writer.save_latest(model, vecnormalize, "failed", {"error": str(e)})
+            try:
+                writer.save_latest(model, vecnormalize, "failed", {"error": str(e)})
+            except OSError as save_error:  # e.g. the disk is full: report the first error, not this one
+                logger.error("Could not save the checkpoint of the failed run: %s", save_error)
             raise
         return _finish(model, writer, vecnormalize, cbs, stop, events)
     finally:

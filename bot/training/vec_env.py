@@ -4,16 +4,20 @@ Per step the parent sends ONE message per worker (its K actions) and receives on
 observations go through shared memory (:mod:`bot.training.obs_buffer`). Workers are daemonic and started with an
 explicit start method; a worker's exception comes back with its worker id and traceback and is raised here as
 :class:`~bot.errors.TrainingError`; a worker that dies silently is found by polling its liveness, so a failure never
-hangs the trainer. With ``n_workers=1`` the K envs run in-process through the same batching code.
+hangs the trainer: start-up has its own time limit, every later reply another (derived from the measured step time by
+default, see :class:`AutoTimeout`), and a stop request (SIGINT/SIGTERM) ends any wait. With ``n_workers=1`` the K
+envs run in-process through the same batching code.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing import util
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
@@ -31,12 +35,15 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 
 from bot.errors import TrainingError
 from bot.training.obs_buffer import ObsLayout
+from bot.training.timeouts import AutoTimeout, RunCancelledError, WaitLimits
 from bot.training.worker import EnvBatch, EnvFactory, WorkerFailure, WorkerInit, dispatch, failure, worker_main
 
 logger = logging.getLogger(__name__)
 
 #: How long ``close`` waits for a worker's pending reply, its ``close`` answer, and its exit (each, seconds).
 CLOSE_TIMEOUT_S = 5.0
+#: the exit code multiprocessing reports for a forkserver child once the forkserver itself is gone
+_FORKSERVER_LOST = 255
 
 
 def default_start_method() -> str:
@@ -70,13 +77,12 @@ class _LocalWorker:
 class _ProcessWorker:
     """Parent-side handle of one worker process: a pipe plus liveness checks while waiting for replies."""
 
-    def __init__(
-        self, ctx: BaseContext, worker_id: int, args: tuple[Any, ...], poll_interval_s: float, timeout_s: float | None
-    ) -> None:
+    def __init__(self, ctx: BaseContext, worker_id: int, args: tuple[Any, ...], limits: WaitLimits) -> None:
         """Start worker ``worker_id``; ``args`` are :func:`worker_main`'s arguments after the two pipe ends."""
         self.worker_id = worker_id
-        self.poll_interval_s = poll_interval_s
-        self.timeout_s = timeout_s
+        self.limits = limits
+        self.last_wait_s = 0.0
+        self.started = False  # set once the worker reported its envs built
         self.remote, work_remote = ctx.Pipe()
         args = (work_remote, self.remote, *args)
         # daemon: a crashed parent never leaves workers behind
@@ -102,17 +108,34 @@ class _ProcessWorker:
         except (BrokenPipeError, ConnectionResetError, EOFError) as e:
             raise self._gone("is gone") from e
 
-    def recv(self, timed: bool = True) -> Any:
-        """The worker's next reply; ``timed=False`` waits as long as the worker lives (start-up builds datasets)."""
+    def recv(self, startup: bool = False) -> Any:
+        """The worker's next reply; ``startup`` waits for the "envs built" reply under the start-up limit.
+
+        :raises RunCancelledError: when a stop is requested while the reply is late (more than one poll interval).
+        :raises TrainingError: when the worker died, reported an error or exceeded its time limit.
+        """
         started = time.monotonic()
-        limit_s = self.timeout_s if timed else None
-        while not self.remote.poll(self.poll_interval_s):
-            if not self.process.is_alive():
+        limits = self.limits
+        while not self.remote.poll(limits.poll_interval_s):
+            # the stop first: a SIGTERM to the process group also kills the forkserver, and with it the parent's
+            # view of which workers live; a cancel must stay a cancel
+            if limits.should_stop is not None and limits.should_stop():
+                raise RunCancelledError(f"stop requested while waiting for worker {self.worker_id}")
+            if not _alive(self.process):
                 raise self._gone("died")
+            limit_s = limits.startup_timeout_s if startup else limits.reply_timeout_s()
             if limit_s is not None and time.monotonic() - started > limit_s:
+                if startup:
+                    raise TrainingError(
+                        f"worker {self.worker_id} did not finish start-up (building its environments) within"
+                        f" {limit_s:.0f} s; it hangs or the machine is overloaded: raise"
+                        " training.worker_startup_timeout_s, or lower training.n_workers"
+                    )
                 raise TrainingError(
-                    f"worker {self.worker_id} sent no reply within {self.timeout_s:.0f} s; an environment hangs"
+                    f"worker {self.worker_id} sent no reply within {limit_s:.0f} s; an environment hangs or the worker"
+                    " was stopped (set training.worker_timeout_s to wait longer)"
                 )
+        self.last_wait_s = time.monotonic() - started
         try:
             status, payload = self.remote.recv()
         except (EOFError, ConnectionResetError) as e:
@@ -123,7 +146,9 @@ class _ProcessWorker:
         return payload
 
     def close(self) -> None:
-        if self.process.is_alive():
+        if not self.started:  # still building its envs (or hung there): it would read no ``close`` before long
+            _kill(self.process)
+        if _alive(self.process):
             try:
                 self.remote.send(("close", None))
                 if self.remote.poll(CLOSE_TIMEOUT_S):
@@ -131,11 +156,28 @@ class _ProcessWorker:
             except (BrokenPipeError, ConnectionResetError, EOFError):
                 logger.debug("worker %d closed its pipe before close", self.worker_id)
         self.process.join(CLOSE_TIMEOUT_S)
-        if self.process.is_alive():
+        if _alive(self.process):
             logger.warning("worker %d did not stop within %.0f s; killing it", self.worker_id, CLOSE_TIMEOUT_S)
             _kill(self.process)
         self._finalizer.cancel()
         self.remote.close()
+
+
+def _alive(process: BaseProcess) -> bool:
+    """Whether a worker process runs, also when its forkserver was killed.
+
+    ``is_alive`` asks the forkserver; once that is gone (a SIGTERM to the process group kills it) it reports every
+    worker as ended with exit code 255, although the workers still run: then ask the kernel by pid.
+    """
+    if process.is_alive():
+        return True
+    if process.exitcode != _FORKSERVER_LOST or process.pid is None:
+        return False
+    try:
+        with open(f"/proc/{process.pid}/stat", encoding="ascii") as fh:
+            return fh.read().rpartition(")")[2].split()[0] != "Z"  # a zombie has ended
+    except OSError:
+        return False  # no such process (or no /proc: the forkserver is Linux only)
 
 
 def _kill(process: BaseProcess) -> None:
@@ -143,6 +185,8 @@ def _kill(process: BaseProcess) -> None:
     if process.is_alive():
         process.kill()
         process.join(CLOSE_TIMEOUT_S)
+    elif _alive(process) and process.pid is not None:  # orphaned by a killed forkserver: not ours to reap
+        os.kill(process.pid, signal.SIGKILL)
 
 
 class ParallelVecEnv(VecEnv):
@@ -157,11 +201,15 @@ class ParallelVecEnv(VecEnv):
     :param worker_init: called as ``worker_init(worker_id=w)`` first thing in each worker (logging set-up).
     :param poll_interval_s: how often a waiting parent checks that a worker is still alive.
     :param timeout_s: fail when a worker sends no reply to a command for this long (``None``: wait while it is
-        alive); start-up (building the envs) is not timed.
+        alive; an :class:`AutoTimeout`: derived from the measured step time).
+    :param startup_timeout_s: fail when a worker has not built its envs after this long (``None``: no limit).
+    :param should_stop: polled while a reply is late; when it returns True the wait ends with
+        :class:`RunCancelledError`.
     :param send_action_masks: workers send every env's ``action_masks()`` with each step reply and
         ``env_method("action_masks")`` is answered from them (MaskablePPO then needs one message per step, not two).
     :raises ValueError: for counts below 1 or an unknown start method.
-    :raises TrainingError: when a worker fails to build its envs.
+    :raises TrainingError: when a worker fails to build its envs or exceeds the start-up limit.
+    :raises RunCancelledError: when ``should_stop`` turns True during start-up.
     """
 
     def __init__(
@@ -172,8 +220,10 @@ class ParallelVecEnv(VecEnv):
         start_method: str | None = None,
         worker_init: WorkerInit | None = None,
         poll_interval_s: float = 0.5,
-        timeout_s: float | None = None,
+        timeout_s: float | AutoTimeout | None = None,
         send_action_masks: bool = False,
+        startup_timeout_s: float | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         if n_workers < 1 or n_envs_per_worker < 1:
             raise ValueError(
@@ -187,6 +237,7 @@ class ParallelVecEnv(VecEnv):
         self.waiting = False
         self._masks: np.ndarray | None = None
         self._workers: list[_LocalWorker | _ProcessWorker] = []
+        self._auto_timeout = timeout_s if isinstance(timeout_s, AutoTimeout) else None
         if n_workers == 1:
             envs = list(factory(0, n_envs_per_worker))
             obs_space, action_space = envs[0].observation_space, envs[0].action_space
@@ -194,7 +245,8 @@ class ParallelVecEnv(VecEnv):
             self._workers.append(_LocalWorker(EnvBatch(envs, self.layout.attach(0), 0, send_action_masks)))
         else:
             obs_space, action_space = self._probe_spaces(factory)
-            self._start_processes(factory, obs_space, start_method, worker_init, poll_interval_s, timeout_s)
+            limits = WaitLimits(poll_interval_s, timeout_s, startup_timeout_s, should_stop)
+            self._start_processes(factory, obs_space, start_method, worker_init, limits)
         super().__init__(n_workers * n_envs_per_worker, obs_space, action_space)
 
     def _start_processes(
@@ -203,8 +255,7 @@ class ParallelVecEnv(VecEnv):
         obs_space: gym.Space[Any],
         start_method: str | None,
         worker_init: WorkerInit | None,
-        poll_interval_s: float,
-        timeout_s: float | None,
+        limits: WaitLimits,
     ) -> None:
         method = start_method or default_start_method()
         if method not in mp.get_all_start_methods():
@@ -219,10 +270,11 @@ class ParallelVecEnv(VecEnv):
             processes: list[_ProcessWorker] = []
             for w in range(self.n_workers):
                 args = (wrapped, w, k, self.layout, worker_init, self.send_action_masks)
-                processes.append(_ProcessWorker(ctx, w, args, poll_interval_s, timeout_s))
+                processes.append(_ProcessWorker(ctx, w, args, limits))
                 self._workers.append(processes[-1])
             for worker in processes:
-                worker.recv(timed=False)  # the "envs built" reply: building a dataset may take long
+                worker.recv(startup=True)  # the "envs built" reply
+                worker.started = True
         except BaseException:  # a worker that cannot start or build its envs: stop the ones already running
             self.close()
             raise
@@ -298,6 +350,8 @@ class ParallelVecEnv(VecEnv):
     def step_wait(self) -> VecEnvStepReturn:
         self.waiting = False
         replies = self._recv_all(range(self.n_workers))
+        if self._auto_timeout is not None:
+            self._auto_timeout.observe(max(getattr(w, "last_wait_s", 0.0) for w in self._workers))
         rewards = np.concatenate([r.rewards for r in replies])
         dones = np.concatenate([r.dones for r in replies])
         infos = [info for r in replies for info in r.infos]

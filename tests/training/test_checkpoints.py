@@ -15,12 +15,14 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from bot.config import BotConfig
 from bot.data.scaler import FeatureScaler
 from bot.errors import CheckpointError, SchemaMismatchError
+from bot.training import integrity
 from bot.training.checkpoints import (
     CheckpointWriter,
     find_latest_run,
     load_checkpoint,
     step_folders,
 )
+from bot.training.integrity import newest_complete, recover_run
 from bot.training.manifest import RunInfo
 from tests.support.toy_env import ToyTradingEnv
 
@@ -98,7 +100,7 @@ def test_schema_mismatch_is_a_clear_error(tmp_path: Path, model_and_norm: tuple[
 
 
 def test_missing_checkpoints_are_clear_errors(tmp_path: Path, model_and_norm: tuple[PPO, VecNormalize]) -> None:
-    with pytest.raises(CheckpointError, match=r"is not a run folder \(no manifest.json\)"):
+    with pytest.raises(CheckpointError, match=r"is not a run folder \(no manifest.json or config.yaml\)"):
         load_checkpoint(tmp_path / "nope")
     model, _ = model_and_norm
     _writer(tmp_path).save_latest(model, None, "completed")
@@ -109,15 +111,15 @@ def test_missing_checkpoints_are_clear_errors(tmp_path: Path, model_and_norm: tu
     with pytest.raises(CheckpointError, match=r"checkpoint 'newest' is not 'best', 'latest' or a step number"):
         load_checkpoint(tmp_path, "newest")
     (tmp_path / "model.zip").write_bytes(b"cut short")
-    with pytest.raises(CheckpointError, match=r"is unreadable: ValueError: .*wasn't a zip-file"):
+    with pytest.raises(CheckpointError, match=r"holds no complete checkpoint .*model.zip does not match its manifest"):
         load_checkpoint(tmp_path)
     (tmp_path / "model.zip").unlink()
-    with pytest.raises(CheckpointError, match=r"lacks model.zip"):
+    with pytest.raises(CheckpointError, match=r"holds no complete checkpoint .*lacks model.zip"):
         load_checkpoint(tmp_path)
 
 
 def test_find_latest_run(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match=r"no run folder with a manifest.json under"):
+    with pytest.raises(CheckpointError, match=r"no run folder \(with a manifest.json or config.yaml\) under"):
         find_latest_run(tmp_path)
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
@@ -125,3 +127,46 @@ def test_find_latest_run(tmp_path: Path) -> None:
         time.sleep(0.01)
     os.utime(tmp_path / "a" / "manifest.json")
     assert find_latest_run(tmp_path) == tmp_path / "a"
+
+
+class _Killed(BaseException):
+    """Stands in for SIGKILL at a fault point (nothing after it runs in the writer)."""
+
+
+def test_recovery_restores_best_and_removes_leftovers(
+    tmp_path: Path, model_and_norm: tuple[PPO, VecNormalize], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, norm = model_and_norm
+    writer = _writer(tmp_path)
+    writer.save_latest(model, norm, "running")
+    writer.save_best(model, norm, {"sharpe": 1.0})
+
+    def die_at_swap(name: str) -> None:
+        if name == "best.swap":
+            raise _Killed
+
+    monkeypatch.setattr(integrity, "fault_point", die_at_swap)
+    with pytest.raises(_Killed):
+        writer.save_best(model, norm, {"sharpe": 2.0})  # best/ renamed away, the new one not yet in place
+    (tmp_path / ".model.zip.123.tmp").write_bytes(b"half a file")
+    assert not (tmp_path / "best").exists()
+    notes = recover_run(tmp_path)
+    assert any("restored" in n for n in notes) and any("removed 1 temp" in n for n in notes), notes
+    assert load_checkpoint(tmp_path, "best").manifest["validation"]["sharpe"] == 1.0
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_torn_latest_is_never_loaded(tmp_path: Path, model_and_norm: tuple[PPO, VecNormalize]) -> None:
+    model, norm = model_and_norm
+    writer = _writer(tmp_path)
+    model.num_timesteps = 100
+    writer.save_step(model, norm)
+    writer.save_latest(model, norm, "running")
+    model.num_timesteps = 200
+    writer.save_step(model, norm)
+    (tmp_path / "vecnormalize.pkl").write_bytes(b"statistics of another step")  # a save killed half way
+    model.num_timesteps = 16
+    assert newest_complete(tmp_path)[0] == tmp_path / "step_200"
+    (tmp_path / "step_200" / "model.zip").write_bytes(b"truncated")
+    folder, skipped = newest_complete(tmp_path)
+    assert folder == tmp_path / "step_100" and "model.zip does not match its manifest" in skipped[0]

@@ -49,19 +49,20 @@ def test_flags_become_overrides_after_set_so_they_win(tmp_path: Path) -> None:
 
 
 def test_new_run_folder_is_named_after_algo_and_symbol(tmp_path: Path) -> None:
-    cfg, run_dir, resume = resolve_run(_args("--checkpoint-dir", str(tmp_path)))
-    assert not resume and run_dir.parent == tmp_path and run_dir.name.startswith("ppo_SYNUSDT_")
-    assert run_dir.is_dir() and cfg.data.symbol == "SYN/USDT"
+    plan = resolve_run(_args("--checkpoint-dir", str(tmp_path)))
+    run_dir = plan.run_dir
+    assert not plan.resume and run_dir.parent == tmp_path and run_dir.name.startswith("ppo_SYNUSDT_")
+    assert run_dir.is_dir() and plan.cfg.data.symbol == "SYN/USDT"
 
 
 def test_trainers_started_in_the_same_second_never_share_a_run_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = resolve_run(_args("--checkpoint-dir", str(tmp_path)))[1]
+    first = resolve_run(_args("--checkpoint-dir", str(tmp_path))).run_dir
     # the other trainer has not created its folder yet when this one looks, and creates it just after
     monkeypatch.setattr(Path, "exists", lambda self: False)
     monkeypatch.setattr("bot.training.commands.datetime", _FrozenClock(first.name.removeprefix("ppo_SYNUSDT_")))
-    second = resolve_run(_args("--checkpoint-dir", str(tmp_path)))[1]
+    second = resolve_run(_args("--checkpoint-dir", str(tmp_path))).run_dir
     assert second != first and second.name == f"{first.name}-2" and second.is_dir()
 
 
@@ -86,9 +87,9 @@ def test_named_run_that_exists_is_refused(tmp_path: Path) -> None:
 
 
 def test_resume_errors_name_the_folder(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match=r"no run folder with a manifest.json under"):
+    with pytest.raises(CheckpointError, match=r"no run folder \(with a manifest.json or config.yaml\) under"):
         resolve_run(_args("--checkpoint-dir", str(tmp_path), "--resume"))
-    with pytest.raises(CheckpointError, match=r"nowhere is not a run folder \(no manifest.json\)"):
+    with pytest.raises(CheckpointError, match=r"nowhere is not a run folder \(no manifest.json or config.yaml\)"):
         resolve_run(_args("--resume", str(tmp_path / "nowhere")))
 
 
@@ -97,8 +98,8 @@ def test_resume_with_another_algorithm_is_refused_before_loading(tmp_path: Path)
     run.mkdir()
     (run / "config.yaml").write_text(load_config(None, ["training.algo=ppo"]).to_yaml())
     (run / "manifest.json").write_text('{"algorithm": "ppo"}')
-    assert resolve_run(_args("--resume", str(run)))[2] is True
-    with pytest.raises(ConfigError, match=r"training.algo='ddqn' cannot resume .*run, a 'ppo' run; drop --algo"):
+    assert resolve_run(_args("--resume", str(run))).resume is True
+    with pytest.raises(ConfigError, match=r"training.algo='ddqn' cannot resume .*run, a run built with .*'ppo'"):
         resolve_run(_args("--resume", str(run), "--algo", "ddqn"))
 
 

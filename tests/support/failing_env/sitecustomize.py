@@ -1,5 +1,7 @@
 """Loaded by every Python process of a test run whose PYTHONPATH starts with this folder (main, forkserver, workers).
 
+Fault hooks for real trainer processes, each enabled by an environment variable (see below).
+
 When ``BOT_TEST_RAISE_AT_STEP=k`` is set, the k-th ``TradingEnv.step`` of each env in worker ``BOT_TEST_RAISE_WORKER``
 (default 1) raises ``RuntimeError("planted env failure ...")``: the e2e test checks that training then exits non-zero
 with this traceback instead of hanging.
@@ -27,3 +29,34 @@ if _RAISE_AT:
         return _original_step(self, action)
 
     TradingEnv.step = _failing_step  # type: ignore[method-assign]
+
+# BOT_TEST_HANG_AT_STARTUP=<marker file>: worker 1 touches the marker once its envs are built, then hangs for ever
+# (a worker stuck in start-up). BOT_TEST_SLOW_VALIDATION=<marker file>: the validation env (worker_id -1) touches the
+# marker at its first step and takes 50 ms per step, so a signal sent then lands inside the validation.
+_HANG_AT_STARTUP = os.environ.get("BOT_TEST_HANG_AT_STARTUP")
+_SLOW_VALIDATION = os.environ.get("BOT_TEST_SLOW_VALIDATION")
+
+if _HANG_AT_STARTUP or _SLOW_VALIDATION:
+    import time
+    from pathlib import Path
+
+    from bot.env.trading_env import TradingEnv
+
+    _plain_init = TradingEnv.__init__
+    _plain_step = TradingEnv.step
+
+    def _hanging_init(self: TradingEnv, *args: Any, **kwargs: Any) -> None:
+        _plain_init(self, *args, **kwargs)
+        if _HANG_AT_STARTUP and self.worker_id == 1:
+            Path(_HANG_AT_STARTUP).touch()
+            while True:
+                time.sleep(1)
+
+    def _slow_step(self: TradingEnv, action: Any) -> Any:
+        if _SLOW_VALIDATION and self.worker_id == -1:
+            Path(_SLOW_VALIDATION).touch()
+            time.sleep(0.05)
+        return _plain_step(self, action)
+
+    TradingEnv.__init__ = _hanging_init  # type: ignore[method-assign]
+    TradingEnv.step = _slow_step  # type: ignore[method-assign]
