@@ -7,10 +7,13 @@ restart that job resumes from its checkpoint and completes.
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from tests.api.helpers import AUTH, wait_for
@@ -127,3 +130,35 @@ def test_real_trainer_through_the_served_api(tmp_path: Path) -> None:
     finally:
         recorder.close()
         server.stop()
+
+
+def test_a_stopped_real_trainer_fails_as_stalled(tmp_path: Path) -> None:
+    """The real trainer's heartbeats reach the runner; SIGSTOP silences them and the job fails as stalled."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "tiny.yaml").write_text(TINY_CONFIG)
+    server = ServeProcess(tmp_path, ("--set", "api.stall_timeout_s=30"))
+    pid = None
+    try:
+        job_id = _post(server.base_url, "/api/training/jobs", {"config": "tiny", "timesteps": 1_000_000})["job_id"]
+        pid = _wait_status(server.base_url, job_id, "running")["pid"]
+        events = tmp_path / "store" / "api_jobs" / job_id / "events-1.jsonl"
+        wait_for(lambda: '"heartbeat"' in events.read_text(), timeout_s=60, interval_s=0.5)
+        os.killpg(pid, signal.SIGSTOP)
+        failed = _wait_status(server.base_url, job_id, "failed", "completed")
+        assert failed["error"].startswith("stalled:"), failed
+        wait_for(lambda: not _group_alive(pid), timeout_s=30)
+    finally:
+        if pid is not None and _group_alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+        server.stop()
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs (zombies waiting to be reaped do not count)."""
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except ProcessLookupError:
+            continue
+    return False
