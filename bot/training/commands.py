@@ -156,6 +156,12 @@ def _resume_plan(args: argparse.Namespace, overrides: list[str]) -> RunPlan:
         checkpoint_folder(run_dir, "latest")  # raises CheckpointError naming the folder
     notes = [f"repaired {run_dir}: {note}" for note in recover_run(run_dir)]
     folder, skipped = newest_complete(run_dir)
+    if folder is None and skipped:  # checkpoints were written, but every one is damaged: never restart silently
+        raise CheckpointError(
+            f"cannot resume {run_dir}: no checkpoint in it is complete ({'; '.join(skipped)}); restore the named"
+            " files, or delete the damaged checkpoint folders (or the run folder's manifest.json) to train the run"
+            " again from step 0"
+        )
     notes += [f"passed over the newer checkpoint {line}" for line in skipped]
     base = folder if folder is not None else run_dir
     if not (base / CONFIG).is_file():

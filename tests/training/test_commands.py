@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import shutil
 import signal
 from pathlib import Path
 
 import pytest
+import torch
 
-from bot.cli import build_parser
+from bot.cli import build_parser, main
 from bot.config import load_config
 from bot.errors import CheckpointError, ConfigError
 from bot.training.commands import flag_overrides, resolve_run, stop_on_signals
 from bot.training.progress import StopFlag
 from bot.training.trainer import learner_threads, resolve_device
+from tests.support.training import REPO_ROOT
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -130,3 +134,101 @@ def test_learner_threads_and_device() -> None:
     assert learner_threads(cfg) == 1
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("auto") in ("cpu", "cuda")
+
+
+TINY = [
+    "data.synthetic.n_bars=2000",
+    "data.timeframes=[5m]",
+    "features.indicators=[log_return, rsi]",
+    "env.window=4",
+    "env.episode_length=64",
+    "training.n_workers=1",
+    "training.n_envs_per_worker=2",
+    "training.total_timesteps=128",
+    "training.checkpoint_freq=64",
+    "training.eval_freq=0",
+    "training.vecnormalize=true",
+    "training.ppo.n_steps=32",
+    "training.ppo.batch_size=32",
+    "training.ppo.n_epochs=1",
+    "training.ppo.net_arch=[16]",
+    "training.torch_threads=1",
+    "logging.console=false",
+]
+
+
+def _train(tmp_path: Path, *extra: str) -> int:
+    argv = ["train", "--no-progress", "--checkpoint-dir", str(tmp_path), "--set", "run_name=tiny"]
+    return main([*argv, *(a for o in [*TINY, *extra] for a in ("--set", o))])
+
+
+def test_a_config_without_data_section_is_the_documented_synthetic_market(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    data = load_config(empty).data
+    assert (data.source, data.symbol, data.path) == ("synthetic", "SYN/USDT", None)
+    assert load_config(REPO_ROOT / "config" / "config.yaml").data == data  # config.yaml documents the defaults
+    by_file = load_config(empty, ["data.path=../shared/data/binance_spot_2023/BTC_USDT-5m.csv.gz"]).data
+    assert (by_file.source, by_file.symbol) == ("file", "BTC/USDT")  # an omitted source follows the path
+
+
+@pytest.mark.parametrize("command", ["train", "check-lookahead"])
+def test_a_path_the_source_ignores_is_an_error(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the default --config (config/demo.yaml) says source: synthetic
+    assert main([command, "--set", "data.path=mine.csv", "--set", f"training.checkpoint_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "data.path='mine.csv': data.source='synthetic' ignores data.path; set data.source=file" in err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--device", "cuda", "--checkpoint-dir", str(tmp_path)]) == 2
+    assert "training.device='cuda' but no CUDA device is available" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_resume_override_of_the_network_is_refused(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(load_config(None, ["training.ppo.net_arch=[64, 64]"]).to_yaml())
+    with pytest.raises(ConfigError, match=r"training.ppo.net_arch=\[8\] cannot resume .*built with .*\[64, 64\]"):
+        resolve_run(_args("--resume", str(run), "--set", "training.ppo.net_arch=[8]"))
+
+
+def test_bad_data_leaves_no_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _train(tmp_path, "data.source=file", f"data.path={tmp_path / 'nope.csv'}") == 2
+    assert "error: DataError: OHLCV file" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # not a folder holding only bot.log
+
+
+def test_full_disk_is_one_line_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(**where: str) -> str:  # called as mkdtemp(prefix=..., dir=...)
+        raise OSError(errno.ENOSPC, "No space left on device", str(Path(where["dir"]) / where["prefix"]))
+
+    monkeypatch.setattr("bot.training.checkpoints.tempfile.mkdtemp", full)
+    assert _train(tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: CheckpointError: cannot write ") and "tiny/.step." in err
+    assert "No space left on device; free disk space or set training.checkpoint_dir" in err
+    assert "Traceback" not in err
+
+
+def test_damaged_checkpoints_are_refused_on_resume_with_the_file_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _train(tmp_path) == 0
+    run = tmp_path / "tiny"
+    for step in run.glob("step_*"):
+        shutil.rmtree(step)
+    (run / "vecnormalize.pkl").write_bytes((run / "vecnormalize.pkl").read_bytes()[:100])  # truncated
+    assert main(["train", "--no-progress", "--resume", str(run), "--timesteps", "192"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot resume" in err and "vecnormalize.pkl does not match its manifest" in err
+    assert "Traceback" not in err

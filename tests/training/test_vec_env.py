@@ -13,6 +13,7 @@ import pytest
 import bot.training.vec_env as vec_env
 from bot.errors import TrainingError
 from bot.training.obs_buffer import ObsLayout
+from bot.training.timeouts import AutoTimeout
 from bot.training.vec_env import ParallelVecEnv
 from bot.training.worker import EnvBatch, dispatch
 from tests.support.toy_env import TOY_ERROR, CartPoleFactory, ToyEnvFactory, ToyTradingEnv
@@ -140,6 +141,35 @@ def test_hung_worker_fails_the_step_after_the_timeout() -> None:
     finally:
         venv.close()
     assert not any(worker.process.is_alive() for worker in venv._workers)  # type: ignore[union-attr]
+
+
+def test_auto_timeout_follows_the_slowest_measured_step() -> None:
+    fast, slow, stuck = AutoTimeout(n_samples=3), AutoTimeout(n_samples=3), AutoTimeout(n_samples=3)
+    assert fast.limit_s == 600.0  # until measured
+    for wait_s in (0.001, 0.004, 0.002):
+        fast.observe(wait_s)
+        slow.observe(wait_s * 1000)
+        stuck.observe(wait_s * 10_000)
+    assert (fast.limit_s, slow.limit_s, stuck.limit_s) == (60.0, 400.0, 600.0)  # 100 x slowest, within 60..600 s
+    fast.observe(100.0)
+    assert fast.limit_s == 60.0  # fixed once measured
+
+
+def test_stopped_worker_is_found_after_the_derived_timeout() -> None:
+    auto = AutoTimeout(n_samples=5, min_s=1.0)
+    venv = ParallelVecEnv(ToyEnvFactory(), n_workers=2, n_envs_per_worker=1, poll_interval_s=0.1, timeout_s=auto)
+    try:
+        venv.reset()
+        for _ in range(5):
+            venv.step(np.zeros(2, int))
+        assert auto.limit_s < 60  # derived from the measured steps instead of the 600 s default
+        os.kill(venv._workers[1].process.pid, signal.SIGSTOP)  # type: ignore[union-attr]
+        started = time.monotonic()
+        with pytest.raises(TrainingError, match=r"worker 1 sent no reply within \d+ s"):
+            venv.step(np.zeros(2, int))
+        assert time.monotonic() - started < auto.limit_s + 10
+    finally:
+        venv.close()
 
 
 def test_workers_ignore_sigterm_so_the_parent_decides_when_they_stop() -> None:
