@@ -5,7 +5,11 @@ training year), and another file can hold other candles at the same times (anoth
 So the training candles are rebuilt from the checkpoint's own config, checked against the data fingerprint of its
 manifest (they must be the candles training saw, bit for bit), split as training split them, and every evaluated bar is
 looked up by its open time among the training run's train and validation bars: it counts as seen when its open, high,
-low, close and volume are identical there.
+low, close and volume are identical there. The evaluated bars are the evaluated split's rows (the backtest marks
+those rows, less any feature warm-up rows after a gap).
+
+Known limit: a walk-forward fold's run folder trained on the fold's rows, which its config does not record; checked
+alone it is judged by the config's fraction or date splits.
 """
 
 from __future__ import annotations
