@@ -254,7 +254,7 @@ class CcxtBroker:
         """An opening leg refused with its stops (e.g. the price moved past the stop since the bar's close): send it
         without them, then attach stops recomputed from the fill price (from the mark price when that is refused too).
         """
-        if not _is_parameter_refusal(refused.error):
+        if not _is_stop_refusal(refused.error):
             return refused
         logger.warning(
             "Order %s refused with its stop-loss / take-profit (%s); sending it without them and setting them from"
@@ -390,9 +390,10 @@ class CcxtBroker:
         return fetch_history(self.exchange, self.symbol, since_ms, until, self._secrets)
 
 
-def _is_parameter_refusal(error: str) -> bool:
-    """A refusal for the order's parameters (Bybit 10001), as a stop on the wrong side of the price gets."""
-    return "10001" in error or "StopLoss" in error or "TakeProfit" in error
+def _is_stop_refusal(error: str) -> bool:
+    """Bybit's 10001 for a stop-loss / take-profit on the wrong side of the price ("StopLoss:... set for Buy position
+    should lower than base_price...")."""
+    return "10001" in error and ("StopLoss" in error or "TakeProfit" in error)
 
 
 def _trigger_words(trigger: str) -> str:

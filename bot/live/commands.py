@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -18,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import BotConfig, LiveConfig, load_config
-from bot.errors import ConfigError, KillSwitchError
+from bot.errors import ConfigError
 from bot.live.broker import Broker, ExecutionPlan, OrderState
 from bot.live.ccxt_broker import CcxtBroker, make_exchange
-from bot.live.credentials import load_credentials
+from bot.live.credentials import Credentials, load_credentials
 from bot.live.dry_run import DryRunBroker
 from bot.live.observation import ObservationBuilder
 from bot.live.policy import CheckpointPolicy
@@ -71,16 +72,13 @@ def _load(run_dir: str) -> LoadedCheckpoint:
     return load_checkpoint(run_dir, "best" if (Path(run_dir) / "best").is_dir() else "latest")
 
 
-def build_broker(
-    cfg: BotConfig, dry_run: bool, environ: dict[str, str] | None, sleep: Callable[[float], None]
-) -> Broker:
-    """``CcxtBroker`` (keys from the environment / ``.env``) or ``DryRunBroker`` over keyless market data."""
+def build_broker(cfg: BotConfig, creds: Credentials | None, sleep: Callable[[float], None]) -> Broker:
+    """``CcxtBroker`` with the API keys, or (``creds`` None) ``DryRunBroker`` over keyless market data."""
     live = cfg.live
     retry = RetryPolicy(live.max_retries, live.retry_backoff_s, sleep)
-    if dry_run:
+    if creds is None:
         source = CcxtBroker(make_exchange(live, None, None), live, cfg.portfolio, retry)
         return DryRunBroker(source, cfg.portfolio)
-    creds = load_credentials(environ=environ)
     return CcxtBroker(make_exchange(live, creds.api_key, creds.api_secret), live, cfg.portfolio, retry)
 
 
@@ -128,12 +126,19 @@ def run_paper(
     checkpoint = _load(args.checkpoint)
     cfg = resolve_config(args, Path(args.checkpoint))
     state_path = Path(cfg.live.state_path)
-    settings = dataclasses.replace(SmartLogSettings(**cfg.logging.model_dump()), file="paper.log")
+    creds = None if args.dry_run else load_credentials(environ=environ)
+    # the key values themselves are redacted from every log line, whatever message or traceback carries them
+    secrets = () if creds is None else tuple(re.escape(v) for v in (creds.api_key, creds.api_secret))
+    settings = dataclasses.replace(
+        SmartLogSettings(**cfg.logging.model_dump()),
+        file="paper.log",
+        redact_patterns=(*cfg.logging.redact_patterns, *secrets),
+    )
     wait = sleep if sleep is not None else time.sleep
     state_path.parent.mkdir(parents=True, exist_ok=True)
     with (
         setup_logging(settings, state_path.parent, n_workers=1),
-        closing(build_broker(cfg, args.dry_run, environ, wait)) as broker,
+        closing(build_broker(cfg, creds, wait)) as broker,
         closing(StateStore(state_path)) as state,
     ):
         market_space = checkpoint.model.observation_space["market"].shape  # type: ignore[index]
@@ -152,7 +157,8 @@ def run_paper(
         print(f"paper trading {cfg.live.symbol} {cfg.live.timeframe} ({mode}) with {checkpoint.path}")
         try:
             summary = trader.run(args.max_bars, on_bar=lambda r: print(status_line(r, cfg.live.symbol), flush=True))
-        except KillSwitchError:
+        except BaseException:
+            # every exit says what was done (kill switch, refused keys, outage given up, Ctrl-C)
             _print_summary(trader.summary, state_path)
             raise
     _print_summary(summary, state_path)

@@ -3,8 +3,8 @@
 A bar's orders are recorded in one transaction after they went out, so a kill between the two leaves orders on the
 exchange that the state does not know; a stop-loss or take-profit may also fill on the exchange while the bot is down.
 The deterministic client ids make the redo of the same bar adopt its orders, but a restart in a later bar never redoes
-that bar. So the reconciler reads the exchange's order history and executions since the last recorded bar (since the
-first start of the state file before any bar) and records every order of this run (client id ``<run tag>-...``) and
+that bar. So the reconciler reads the exchange's order history and executions since the last bar decided on (since
+the first start of the state file before any) and records every order of this run (client id ``<run tag>-...``) and
 every exchange-placed fill (``exchange-<order id>``) that is missing or out of date, under the bar it belongs to.
 """
 
@@ -90,7 +90,8 @@ class Reconciler:
         return ReconcileReport(len(refreshed), len(adopted), tuple(recovered))
 
     def _missing(self, known: dict[str, tuple[float, str]], handled: set[str]) -> list[OrderState]:
-        since = self.state.last_bar_ms
+        # skipped bars (stale data, outages) neither sent orders nor looked for exchange fills: look back past them
+        since = self.state.last_decided_bar_ms
         if since < 0:
             since = self.state.get("started_ms", -1)
         if since is None or since < 0:

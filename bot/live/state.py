@@ -111,6 +111,12 @@ class StateStore:
         row = self._conn.execute("SELECT MAX(open_ms) AS m FROM bars").fetchone()
         return -1 if row["m"] is None else int(row["m"])
 
+    @property
+    def last_decided_bar_ms(self) -> int:
+        """OPEN time of the last bar decided on (traded, held or killed; skipped ones do not count); -1 before."""
+        row = self._conn.execute("SELECT MAX(open_ms) AS m FROM bars WHERE status != 'skipped'").fetchone()
+        return -1 if row["m"] is None else int(row["m"])
+
     def bars_processed(self) -> int:
         """Number of bars handled so far (traded or skipped)."""
         return int(self._conn.execute("SELECT COUNT(*) FROM bars").fetchone()[0])

@@ -134,16 +134,19 @@ class Trader:
         self.clock = clock
         self.outage = Outage(cfg.live.max_outage_s, self.base_ms, clock)
         self.reconciler = Reconciler(broker, state, tag, self.base_ms)
+        self._started = False
 
     # ------------------------------------------------------------------------------------------------ start
     def start(self) -> None:
         """Check the kill switch, reach the exchange, prepare the broker, reconcile with the exchange's history and
-        check the observation schema on the warm-up candles.
+        check the observation schema on the warm-up candles (once per trader; later calls do nothing).
 
         :raises KillSwitchError: when an earlier run tripped the kill switch in this state file.
         :raises BrokerError: when the exchange cannot be reached (at once, with the cause).
         :raises SchemaMismatchError: when the live features differ from the checkpoint's.
         """
+        if self._started:
+            return
         tripped = self.state.get("kill_switch")
         if tripped:
             raise KillSwitchError(
@@ -169,6 +172,7 @@ class Trader:
         self.broker.prepare()
         self.reconciler.run()
         self._check_schema(now)
+        self._started = True
 
     def _check_schema(self, now_ms: int) -> None:
         # at start-up rather than at the first decision: a wrong checkpoint fails before anything is traded
@@ -216,14 +220,9 @@ class Trader:
             self.sleep(OUTAGE_POLL_S)
             if bar_ms is None:
                 return None
-            reason = self.outage.reason()
-            logger.warning("Skipping bar %d: %s", bar_ms, reason)
-            last = self.summary.reports[-1] if self.summary.reports else None
-            equity = last.equity if last is not None else self.tracker.peak_equity
-            qty = last.position_qty if last is not None else self.tracker.last_qty
-            return BarReport(
-                bar_ms, "skipped", last.close if last is not None else math.nan, equity, qty, reason=reason
-            )
+            # recorded like any skipped bar (no account: none could be read), so it is not handled twice
+            close = self.buffer.candles[-1].close if self.buffer.candles else math.nan
+            return self._skip(bar_ms, close, self.outage.reason())
 
     def _give_up(self, elapsed: float) -> None:
         """End the run after ``live.max_outage_s``; a position that may be open is not left blind: the trip is
@@ -346,8 +345,9 @@ class Trader:
         if account is not None:
             self.tracker.start(account.equity, bar_ms)
         self._record(BarRecord(bar_ms, "skipped", "", 0.0, self.tracker.last_exposure, close, reason), [], account)
-        equity = account.equity if account is not None else self.tracker.peak_equity
-        qty = account.position_qty if account is not None else self.tracker.last_qty
+        last = self.summary.reports[-1] if self.summary.reports else None
+        equity = account.equity if account is not None else (last.equity if last else self.tracker.peak_equity)
+        qty = account.position_qty if account is not None else (last.position_qty if last else self.tracker.last_qty)
         return BarReport(bar_ms, "skipped", close, equity, qty, reason=reason)
 
     def _kill(self, bar_ms: int, close: float, account: AccountState, reason: str) -> BarReport:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -213,3 +216,43 @@ def test_flags_are_checked_against_the_model(checkpoint: Path) -> None:
         resolve_config(parse(["paper", "--checkpoint", str(checkpoint), "--symbol", "BTC/USDT"]), checkpoint)
     cfg = resolve_config(parse(["paper", "--checkpoint", str(checkpoint), "--state", "x.sqlite"]), checkpoint)
     assert cfg.live.state_path == "x.sqlite" and cfg.env.window == 8
+
+
+def test_a_wrong_secret_never_reaches_the_terminal_or_the_log(
+    checkpoint: Path, market: pd.DataFrame, tmp_path: Path
+) -> None:
+    key, secret = "Kx7-paper-key-value", "Sx9-paper-secret-value"
+    state = tmp_path / "run" / "s.sqlite"
+    with BybitEmulator(api_key=key, api_secret=secret) as emu:
+        emu.feed("BTCUSDT", market)
+        emu.set_bar(1500)
+        env = {**os.environ, "BYBIT_API_KEY": key, "BYBIT_API_SECRET": "wrong-" + secret}
+        child = subprocess.run(
+            [sys.executable, "-m", "bot", *paper_args(checkpoint, emu, state, "--max-bars", "1")],
+            cwd=tmp_path,
+            env=env,
+            timeout=120,
+            capture_output=True,
+            text=True,
+        )
+    # Bybit's 10004 echoes the signed string with the key in it (origin_string[...]); ccxt quotes it verbatim
+    assert child.returncode == 2 and "AuthenticationError" in child.stderr and "10004" in child.stderr, child.stderr
+    log = (state.parent / "paper.log").read_text()
+    for text in (child.stderr, child.stdout, log):
+        assert key not in text and secret not in text
+    assert "bars 0 (traded 0, skipped 0)" in child.stdout  # the summary is printed on error exits too
+
+
+def test_an_unreachable_exchange_fails_fast_with_the_cause(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    began = time.monotonic()
+    args = ["paper", "--checkpoint", str(checkpoint), "--exchange-url", url, "--state", str(tmp_path / "s.sqlite")]
+    assert main([*args, "--dry-run", "--max-bars", "1"]) == 2
+    assert time.monotonic() - began < 30  # was 63-105 s of retries
+    err = capsys.readouterr().err
+    assert f"cannot reach the exchange at {url}" in err and "Connection refused" in err
