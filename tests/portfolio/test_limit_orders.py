@@ -15,7 +15,9 @@ def _limit_pm(**overrides: object) -> PortfolioManager:
     return pm
 
 
-def _bar(pm: PortfolioManager, i: int, o: float, h: float, lo: float, c: float, target: float, new: bool = True) -> None:
+def _bar(
+    pm: PortfolioManager, i: int, o: float, h: float, lo: float, c: float, target: float, new: bool = True
+) -> None:
     pm.process_bar(i * BAR_MS, o, h, lo, c, target, 0.0, 0.0, 1.0, new)
 
 
