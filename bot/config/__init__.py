@@ -6,7 +6,14 @@ One module per concern: ``market`` (data, features, splits), ``trading`` (portfo
 
 from bot.config.base import TIMEFRAME_MS, Indicator, Section, Timeframe
 from bot.config.loading import BotConfig, apply_overrides, load_config, parse_override
-from bot.config.market import DataConfig, FeaturesConfig, SplitsConfig, SyntheticConfig, WalkForwardConfig
+from bot.config.market import (
+    DataConfig,
+    FeaturesConfig,
+    PlausibilityConfig,
+    SplitsConfig,
+    SyntheticConfig,
+    WalkForwardConfig,
+)
 from bot.config.services import ApiConfig, EvaluationConfig, LiveConfig, LoggingConfig
 from bot.config.trading import Bounds, DBEConfig, EnvConfig, PortfolioConfig
 from bot.config.training import DQNConfig, PPOConfig, TrainingConfig
@@ -26,6 +33,7 @@ __all__ = [
     "LiveConfig",
     "LoggingConfig",
     "PPOConfig",
+    "PlausibilityConfig",
     "PortfolioConfig",
     "Section",
     "SplitsConfig",

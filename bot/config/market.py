@@ -33,6 +33,27 @@ class SyntheticConfig(Section):
     base_volume: float = Field(100.0, gt=0, description="mean volume per bar")
 
 
+class PlausibilityConfig(Section):
+    """Checks of candles that pass validation but are unlikely to be right (spikes, swapped volume columns)."""
+
+    action: Literal["warn", "error", "off"] = Field(
+        "warn", description="what a finding does: 'warn' (console WARNING naming the rows), 'error' (refuse the file)"
+    )
+    max_sigmas: float = Field(
+        200.0,
+        gt=0,
+        description="a bar whose close-to-close return or high-low range exceeds this many robust sigmas (median"
+        " absolute return around it) is a spike; real crashes reach about 80",
+    )
+    window: int = Field(288, ge=10, le=100_000, description="bars of the centred window of the robust sigma")
+    vwap_tolerance: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="quote volume / volume (the bar's average price) may lie this fraction outside low..high",
+    )
+
+
 def _symbol_of(path: Any) -> str:
     """``BTC_USDT-5m.csv.gz`` (as ``fetch-data`` names files) -> ``BTC/USDT``; any other name -> its stem."""
     name = Path(str(path or "")).name
@@ -68,6 +89,10 @@ class DataConfig(Section):
         " 'fail' raises; 'ffill' inserts flat zero-volume bars (only for tiny gaps)",
     )
     max_ffill_bars: int = Field(3, ge=0, le=100, description="largest gap (bars) that gap_policy=ffill may fill")
+    gap_warning_hours: float = Field(
+        24.0, ge=0, description="gaps this long or longer are reported on the console as a WARNING (0 = never)"
+    )
+    plausibility: PlausibilityConfig = Field(default_factory=PlausibilityConfig)
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
 
     @model_validator(mode="before")

@@ -67,7 +67,7 @@ def load_frame(cfg: DataConfig) -> tuple[pd.DataFrame, str]:
         source = f"synthetic(seed={cfg.synthetic.seed})"
     else:
         assert cfg.path is not None  # DataConfig requires a path for source=file
-        frame = load_ohlcv(cfg.path)
+        frame = load_ohlcv(cfg.path, cfg.plausibility)
         source = cfg.path
     validate_ohlcv(frame, source, TIMEFRAME_MS[cfg.base_timeframe])
     return _cut_dates(frame, cfg, source), source
@@ -100,7 +100,10 @@ def market_from_frame(frame: pd.DataFrame, cfg: BotConfig, source: str = "<frame
     :return: the :class:`MarketData`.
     """
     base_ms = TIMEFRAME_MS[cfg.data.base_timeframe]
-    frame, segment_id = apply_gap_policy(frame, base_ms, cfg.data.gap_policy, cfg.data.max_ffill_bars, source)
+    warn_ms = int(cfg.data.gap_warning_hours * 3_600_000)
+    frame, segment_id = apply_gap_policy(
+        frame, base_ms, cfg.data.gap_policy, cfg.data.max_ffill_bars, source, warn_gap_ms=warn_ms or None
+    )
     bars = Bars.from_frame(frame)
     raw = compute_features(bars, segment_id, cfg.data.timeframes, cfg.features)
     features = raw.astype(np.float32)

@@ -98,7 +98,12 @@ def _fill_small_gaps(frame: pd.DataFrame, gaps: list[Gap], bar_ms: int) -> pd.Da
 
 
 def apply_gap_policy(
-    frame: pd.DataFrame, bar_ms: int, policy: GapPolicy, max_ffill_bars: int, source: str
+    frame: pd.DataFrame,
+    bar_ms: int,
+    policy: GapPolicy,
+    max_ffill_bars: int,
+    source: str,
+    warn_gap_ms: int | None = None,
 ) -> tuple[pd.DataFrame, npt.NDArray[np.int32]]:
     """Handle missing bars per ``data.gap_policy``.
 
@@ -109,6 +114,8 @@ def apply_gap_policy(
         column is 0 there) and splits at the larger ones.
     :param max_ffill_bars: largest gap (in bars) that ``ffill`` fills.
     :param source: file name or label for messages.
+    :param warn_gap_ms: gaps this long (ms from the last bar before to the first bar after) or longer are a WARNING,
+        which reaches the console: whole days missing usually mean a broken download; None never warns.
     :return: the (possibly filled) frame and its int32 segment ids.
     :raises DataValidationError: under ``fail``, naming the first gap and the number of gaps.
     """
@@ -127,5 +134,14 @@ def apply_gap_policy(
     ids = segment_ids(index_to_ms(frame.index), bar_ms)
     if ids.size and ids[-1] > 0:
         largest = max(gaps, key=lambda g: g.n_missing)
+        long_gaps = [g for g in gaps if warn_gap_ms is not None and (g.n_missing + 1) * bar_ms >= warn_gap_ms]
+        if long_gaps:
+            logger.warning(
+                "Split %s at %d gap(s) of %s or more (largest: %s); episodes never span a gap, but check the data",
+                source,
+                len(long_gaps),
+                format_span(warn_gap_ms or 0),
+                largest.describe(),
+            )
         logger.info("Split %s into %d gap-free segments; largest gap: %s", source, int(ids[-1]) + 1, largest.describe())
     return frame, ids

@@ -19,6 +19,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.feather as pa_feather
 import pyarrow.parquet as pa_parquet
 
+from bot.config import PlausibilityConfig
+from bot.data.plausibility import check_plausibility
 from bot.data.validation import OHLCV_COLUMNS, validate_ohlcv
 from bot.errors import DataError, DataValidationError
 
@@ -28,6 +30,8 @@ logger = logging.getLogger(__name__)
 TIME_COLUMNS: tuple[str, ...] = ("open_time", "timestamp", "time", "datetime", "date")
 #: Optional float columns carried through when present (``signal``: the synthetic generator's planted signal).
 EXTRA_COLUMNS: tuple[str, ...] = ("signal",)
+#: Accepted names of a quote-currency volume column: read only for the plausibility check, not carried through.
+QUOTE_VOLUME_COLUMNS: tuple[str, ...] = ("quote_volume", "quote_asset_volume", "quote_av", "turnover", "amount")
 
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".txt.gz")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -41,11 +45,12 @@ _UNIT_LIMITS: tuple[tuple[float, str, float], ...] = (
 )
 
 
-def load_ohlcv(path: str | Path) -> pd.DataFrame:
-    """Load and validate an OHLCV file.
+def load_ohlcv(path: str | Path, plausibility: PlausibilityConfig | None = None) -> pd.DataFrame:
+    """Load and validate an OHLCV file, then check that its candles are plausible (see :mod:`bot.data.plausibility`).
 
     :param path: ``.csv``, ``.csv.gz``, ``.parquet`` or ``.feather`` file with ``open high low close volume`` columns
         (any case) and a time column of bar OPEN times.
+    :param plausibility: the ``data.plausibility`` settings; None uses the defaults (findings are WARNINGs).
     :return: DataFrame with a ``datetime64[ms, UTC]`` index named ``open_time`` (bar open times, strictly increasing)
         and float64 ``open high low close volume`` columns, plus a float64 ``signal`` column when the file has one.
     :raises DataError: when the file is missing or its format is unknown.
@@ -62,8 +67,17 @@ def load_ohlcv(path: str | Path) -> pd.DataFrame:
     source = str(file)
     result = ohlcv_from_frame(frame, source)
     validate_ohlcv(result, source)
+    quote_volume = _quote_volume(frame, source, pd.DatetimeIndex(result.index))
+    check_plausibility(result, source, plausibility or PlausibilityConfig(), quote_volume)
     logger.debug("Loaded %d bars from %s", len(result), source)
     return result
+
+
+def _quote_volume(frame: pd.DataFrame, source: str, index: pd.DatetimeIndex) -> npt.NDArray[np.float64] | None:
+    """The file's quote-volume column as float64, in row order, or None when it has none."""
+    columns = {str(c).strip().lower(): c for c in reversed(frame.columns.tolist())}
+    name = next((c for c in QUOTE_VOLUME_COLUMNS if c in columns), None)
+    return None if name is None else _to_float(frame[columns[name]], source, name, index)
 
 
 def _read_table(file: Path) -> pa.Table:
@@ -93,7 +107,8 @@ def _wanted_csv_columns(file: Path) -> list[str] | None:
     time_name = next((c for c in TIME_COLUMNS if c in by_name), None)
     if time_name is None or any(c not in by_name for c in OHLCV_COLUMNS):
         return None
-    keep = (time_name, *OHLCV_COLUMNS, *(c for c in EXTRA_COLUMNS if c in by_name))
+    extra = (c for c in (*EXTRA_COLUMNS, *QUOTE_VOLUME_COLUMNS) if c in by_name)
+    keep = (time_name, *OHLCV_COLUMNS, *extra)
     return [by_name[c] for c in keep]
 
 
