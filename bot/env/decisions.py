@@ -22,7 +22,6 @@ import numpy.typing as npt
 
 from bot.config import BotConfig
 from bot.env.spaces import ActionMapper
-from bot.portfolio import Account
 
 
 class DecisionControls:
@@ -48,11 +47,14 @@ class DecisionControls:
         self.level = self._flat_level
         self.size = size_fraction
 
-    def decide(self, action: Any, pm: Account, dbe_size: float) -> float:
+    def decide(self, action: Any, position_qty: float, bars_in_position: int, dbe_size: float) -> float:
         """The target exposure to hold after ``action`` (see the module docstring for the rules).
 
+        The env and the live trader call this with their account's figures, so both hold the same targets.
+
         :param action: the policy's action.
-        :param pm: the account (its position and the position's age).
+        :param position_qty: the signed position now (base asset).
+        :param bars_in_position: bars the position has been held.
         :param dbe_size: the DBE's size fraction now.
         :raises ValueError: for an action outside the action space.
         """
@@ -69,8 +71,8 @@ class DecisionControls:
         else:
             target = actions.target(action)
         held = self.target
-        qty = pm.position_qty
-        if self._is_young(pm) and (target <= 0.0 if qty > 0.0 else target >= 0.0):
+        qty = position_qty
+        if self._is_young(qty, bars_in_position) and (target <= 0.0 if qty > 0.0 else target >= 0.0):
             return held
         if self._band and target != held and abs(target - held) <= self._band:
             return held
@@ -81,20 +83,20 @@ class DecisionControls:
             self.level = level
         return target
 
-    def masks(self, pm: Account) -> npt.NDArray[np.bool_]:
+    def masks(self, position_qty: float, bars_in_position: int) -> npt.NDArray[np.bool_]:
         """bool [n_actions]: spot's short levels, delta moves past the top or bottom level, and the levels that
         would close or reverse a position younger than ``portfolio.min_holding_bars``."""
         actions = self.actions
         if actions.is_delta:
             return actions.delta_masks(self.level)
         masks = actions.action_masks()
-        if actions.is_discrete and self._is_young(pm):
-            sign = 1.0 if pm.position_qty > 0.0 else -1.0
+        if actions.is_discrete and self._is_young(position_qty, bars_in_position):
+            sign = 1.0 if position_qty > 0.0 else -1.0
             masks &= np.array([x * sign > 0.0 for x in actions.targets], dtype=bool)
         return masks
 
-    def _is_young(self, pm: Account) -> bool:
-        return bool(self._min_hold) and pm.position_qty != 0.0 and pm.bars_in_position < self._min_hold
+    def _is_young(self, position_qty: float, bars_in_position: int) -> bool:
+        return bool(self._min_hold) and position_qty != 0.0 and bars_in_position < self._min_hold
 
 
 class ObservationReferences:

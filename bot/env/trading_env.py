@@ -218,7 +218,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         pm = self.portfolio
         dbe = self.dbe
         controls = self.controls
-        target = controls.decide(action, pm, dbe.size_fraction)
+        target = controls.decide(action, pm.position_qty, pm.bars_in_position, dbe.size_fraction)
         size = controls.size
         step_start_equity = pm.equity
         traded_before = pm.traded_notional
@@ -283,7 +283,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         bottom level; while ``portfolio.min_holding_bars`` holds a young position, the levels that would close or
         reverse it. The env enforces the same rules when a masked action arrives anyway (Double-DQN ignores masks).
         """
-        return self.controls.masks(self.portfolio)
+        return self.controls.masks(self.portfolio.position_qty, self.portfolio.bars_in_position)
 
     # ------------------------------------------------------------------------------------------------ helpers
 
