@@ -10,6 +10,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from bot.api.guards import host_of
 from bot.api.job_limits import JobLimits
 from tests.api.helpers import AUTH, TOKEN
 from tests.api.live_server import ThreadedServer
@@ -137,8 +138,9 @@ def test_foreign_host_headers_are_refused(serve: Serve) -> None:
     refused = httpx.get(url, headers={"Host": f"attacker.example:{server.port}"})
     assert refused.status_code == 400 and "api.trusted_hosts" in refused.json()["detail"]
     ws_url = server.base_url.replace("http://", "ws://") + f"/ws?token={TOKEN}"
-    with pytest.raises(InvalidStatus):
+    with pytest.raises(InvalidStatus) as refused_ws:
         connect(ws_url, additional_headers={"Host": "attacker.example"}, open_timeout=10).close()
+    assert refused_ws.value.response.status_code == 403
     with connect(ws_url, open_timeout=10) as ws:
         assert '"hello"' in str(ws.recv(timeout=10))
 
@@ -147,3 +149,12 @@ def test_a_star_trusts_every_host(serve: Serve) -> None:
     server = serve(trusted_hosts=("*",))
     response = httpx.get(f"{server.base_url}/api/health", headers={"Host": "anything.example"})
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("header", "host"),
+    [("127.0.0.1:8000", "127.0.0.1"), ("[::1]:8000", "::1"), ("[::1]", "::1"), ("LocalHost.", "localhost"),
+     ("localhost", "localhost"), ("", "")],
+)
+def test_host_of_a_host_header(header: str, host: str) -> None:
+    assert host_of(header) == host
