@@ -2,8 +2,10 @@
 
 Each line is ``{"type": ..., "time": <unix s>, ...}`` with type ``started``, ``progress``, ``checkpoint``,
 ``completed``, ``failed``, ``cancelled`` or ``heartbeat``; lines are appended and flushed one by one so a reader can
-tail the file. A writer with a file also writes a ``heartbeat`` every few seconds from a daemon thread, from start-up
-to ``close()``: the job runner takes a silent file for a stopped or frozen process (``api.stall_timeout_s``).
+tail the file. A writer with a file also writes a ``heartbeat`` every few seconds from a daemon thread until
+``close()``: the job runner takes a silent file for a stopped or frozen process (``api.stall_timeout_s``).
+Heartbeats begin with the first other event, or after a start-up allowance if none comes, so a run that starts
+normally still has ``started`` as its first line.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ EVENT_TYPES = frozenset({"started", "progress", "checkpoint", "completed", "fail
 
 #: Seconds between heartbeats: well below the API's default stall timeout (120 s), so a busy machine is no stall.
 HEARTBEAT_INTERVAL_S = 10.0
+#: Seconds of a silent start-up (data, workers) before heartbeats begin anyway; with the interval it stays below the
+#: API's default stall timeout, whose clock starts at the launch.
+FIRST_HEARTBEAT_S = 30.0
 
 
 def _plain(value: Any) -> Any:
@@ -39,25 +44,30 @@ class EventWriter:
 
     :param path: the events file (its folder is created), or None.
     :param heartbeat_s: seconds between ``heartbeat`` events (0 = none); they prove the process is not stopped,
-        also during start-up and long saves, when no other event comes.
+        also during long saves and validations, when no other event comes.
+    :param first_heartbeat_s: seconds after which heartbeats begin although no other event was written yet.
     """
 
-    def __init__(self, path: str | Path | None, heartbeat_s: float = HEARTBEAT_INTERVAL_S) -> None:
+    def __init__(self, path: str | Path | None, heartbeat_s: float = HEARTBEAT_INTERVAL_S,
+                 first_heartbeat_s: float = FIRST_HEARTBEAT_S) -> None:
         self.path = Path(path) if path else None
         self._fh: TextIO | None = None
         # the heartbeat thread and the trainer write to one file: one line at a time
         self._lock = threading.Lock()
         self._closed = threading.Event()
+        self._first = threading.Event()  # set by the first event other than a heartbeat (or by close)
         self._beats: threading.Thread | None = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = self.path.open("a", encoding="utf-8")
             if heartbeat_s > 0:
-                self._beats = threading.Thread(target=self._beat, args=(heartbeat_s,), name="event-heartbeat",
-                                               daemon=True)
+                self._beats = threading.Thread(target=self._beat, args=(heartbeat_s, first_heartbeat_s),
+                                               name="event-heartbeat", daemon=True)
                 self._beats.start()
 
-    def _beat(self, every_s: float) -> None:
+    def _beat(self, every_s: float, first_s: float) -> None:
+        if not self._first.wait(first_s):
+            self.emit("heartbeat")  # a long silent start-up: show at once that the process still runs
         while not self._closed.wait(every_s):
             self.emit("heartbeat")
 
@@ -68,6 +78,8 @@ class EventWriter:
         """
         if event_type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {event_type!r}; expected one of {sorted(EVENT_TYPES)}")
+        if event_type != "heartbeat":
+            self._first.set()
         record = {"type": event_type, "time": time.time(), **_plain(fields)}
         with self._lock:
             if self._fh is None:
@@ -78,6 +90,7 @@ class EventWriter:
     def close(self) -> None:
         """Stop the heartbeats and close the file (idempotent)."""
         self._closed.set()
+        self._first.set()
         if self._beats is not None and self._beats is not threading.current_thread():
             self._beats.join(timeout=5.0)
         with self._lock:

@@ -136,7 +136,7 @@ def test_a_stopped_real_trainer_fails_as_stalled(tmp_path: Path) -> None:
     """The real trainer's heartbeats reach the runner; SIGSTOP silences them and the job fails as stalled."""
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "tiny.yaml").write_text(TINY_CONFIG)
-    server = ServeProcess(tmp_path, ("--set", "api.stall_timeout_s=30"))
+    server = ServeProcess(tmp_path, ("--set", "api.stall_timeout_s=60"))
     pid = None
     try:
         job_id = _post(server.base_url, "/api/training/jobs", {"config": "tiny", "timesteps": 1_000_000})["job_id"]
