@@ -29,6 +29,8 @@ class Outage:
         self.max_outage_s = max_outage_s
         self.base_ms = base_ms
         self.clock = clock
+        #: seconds between attempts (:data:`POLL_S`; tests of long outages poll less often)
+        self.poll_s = POLL_S
         self.started: float | None = None
         self.last_error = ""
         self._exchange_ms = -1
@@ -72,7 +74,7 @@ class Outage:
         """The status-line reason of a bar skipped during the outage."""
         elapsed = 0.0 if self.started is None else self.clock() - self.started
         return (
-            f"exchange unreachable for {elapsed:.0f} s ({self.last_error}); retrying every {POLL_S:g} s, giving up"
+            f"exchange unreachable for {elapsed:.0f} s ({self.last_error}); retrying every {self.poll_s:g} s, giving up"
             f" after live.max_outage_s={self.max_outage_s:g}"
         )
 

@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import TIMEFRAME_MS, BotConfig
+from bot.env.decisions import DecisionControls
 from bot.env.spaces import ActionMapper
-from bot.errors import BrokerError, DataError, KillSwitchError, TransientBrokerError
+from bot.errors import BrokerError, ConfigError, DataError, KillSwitchError, TransientBrokerError
 from bot.live.broker import AccountState, Broker, ExecutionPlan, OrderState
 from bot.live.candles import CandleBuffer, warmup_bars
 from bot.live.observation import DBEState, ObservationBuilder
-from bot.live.outage import POLL_S as OUTAGE_POLL_S
 from bot.live.outage import Outage
 from bot.live.policy import Policy
 from bot.live.reconcile import Reconciler
@@ -124,9 +124,20 @@ class Trader:
         self.tag = tag
         self.sleep = sleep
         self.after_execute = after_execute
+        if cfg.env.decision_every != 1:
+            raise ConfigError(
+                f"env.decision_every={cfg.env.decision_every}: the paper trader decides at every bar; paper-trade a"
+                " checkpoint trained with env.decision_every=1"
+            )
         self.base_ms = TIMEFRAME_MS[cfg.live.timeframe]
         self.buffer = CandleBuffer(broker, cfg.live.timeframe, warmup_bars(cfg))
         self.actions = ActionMapper(cfg.env, cfg.portfolio)
+        # the env's own rules (minimum holding, no-trade band, size held while the target is), so the trader holds
+        # the targets the env would; their state survives restarts
+        self.controls = DecisionControls(cfg, self.actions)
+        held = state.get("controls")
+        if held:
+            self.controls.target, self.controls.level, self.controls.size = held["target"], held["level"], held["size"]
         self.tracker = AccountTracker.from_dict(state.get("tracker"))
         self.dbe_state = DBEState(**(state.get("dbe") or {}))
         self.snapshot_path = state.path.with_name(state.path.name + ".account.json")
@@ -217,7 +228,7 @@ class Trader:
             if elapsed > self.live.max_outage_s:
                 self._give_up(elapsed)
             bar_ms = self.outage.skipped_bar(self.state.last_bar_ms)
-            self.sleep(OUTAGE_POLL_S)
+            self.sleep(self.outage.poll_s)
             if bar_ms is None:
                 return None
             # recorded like any skipped bar (no account: none could be read), so it is not handled twice
@@ -306,12 +317,13 @@ class Trader:
             return self._skip(bar_ms, close, str(e), account)
         dbe = self.builder.dbe(live, self.dbe_state, view.drawdown, trade_pnl)
         obs = {"market": window, "portfolio": self.builder.portfolio(view, dbe)}
-        action = self.policy.act(obs, self.actions.action_masks())
-        target = self.actions.target(action)
+        qty, held_bars = account.position_qty, view.bars_in_position
+        action = self.policy.act(obs, self.controls.masks(qty, held_bars))
+        target = self.controls.decide(action, qty, held_bars, dbe.size_fraction)
         plan = ExecutionPlan(
             bar_ms,
             target,
-            dbe.size_fraction,
+            self.controls.size,
             dbe.stop_loss_pct,
             dbe.take_profit_pct,
             close,
@@ -366,7 +378,13 @@ class Trader:
 
     def _record(self, bar: BarRecord, orders: list[OrderState], account: AccountState | None, kill: str = "") -> None:
         snapshot = None if account is None else self._snapshot(bar.open_ms, account, kill)
-        meta = {"tracker": self.tracker.to_dict(), "dbe": asdict(self.dbe_state), "run_tag": self.tag}
+        c = self.controls
+        meta = {
+            "tracker": self.tracker.to_dict(),
+            "dbe": asdict(self.dbe_state),
+            "controls": {"target": c.target, "level": c.level, "size": c.size},
+            "run_tag": self.tag,
+        }
         self.state.record_bar(bar, orders, account, snapshot, meta)
         if snapshot is not None:
             payload: dict[str, Any] = {**snapshot, "updated_at": time.time(), "state_file": str(self.state.path)}

@@ -92,3 +92,14 @@ def test_a_run_of_skipped_bars_reports_no_pnl(emu: BybitEmulator, candles: pd.Da
     assert summary.skipped == 2 and summary.equity == pytest.approx(10_000.0) and summary.pnl == 0.0
     snapshot = trader.state.latest_snapshot()
     assert snapshot is not None and snapshot["pnl_total"] == 0.0 and snapshot["daily_pnl"] == 0.0
+
+
+def test_a_checkpoint_that_decides_every_n_bars_is_refused(tmp_path: Path) -> None:
+    from bot.errors import ConfigError
+    from bot.live import Trader
+    from tests.support.bybit_trading import small_config
+
+    cfg = small_config()
+    cfg = cfg.model_copy(update={"env": cfg.env.model_copy(update={"decision_every": 3})})
+    with pytest.raises(ConfigError, match="env.decision_every=3"):
+        Trader(cfg, None, FixedPolicy(2), None, None, "t")  # type: ignore[arg-type]
