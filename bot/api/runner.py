@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,12 @@ from bot.api.event_mapping import apply_event, finalize
 from bot.api.events import EventHub
 from bot.api.job_request import JobRequestError, ResolvedJob, resolve_config_path
 from bot.api.job_store import JobStore
+from bot.api.redaction import ContentRedactor
 from bot.api.settings import ApiSettings
 from bot.api.tailer import JsonlTailer, LineTailer
 from bot.api.trainer_process import AdoptedProcess, TrainerHandle, TrainerProcess
+from bot.config import load_config
+from bot.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ class _Active:
     kill_at: float | None = None
     stalled_s: float | None = None
     restarted: bool = False
+    redact: ContentRedactor = field(default_factory=ContentRedactor)
 
 
 def events_path(jobs_dir: Path, job: Job) -> Path:
@@ -238,6 +242,16 @@ class JobRunner:
             argv += ["--resume", job.resume_from]
         return argv
 
+    def redactor(self, job: Job) -> ContentRedactor:
+        """Cuts the job's data file content out of its error and output (see :mod:`bot.api.redaction`)."""
+        try:
+            cfg = load_config(resolve_config_path(self._settings.config_dir, job.config_name), job.overrides)
+        except ConfigError as e:  # the trainer will report it; there is no data file to protect then
+            logger.debug("Job %s: no data file to redact (%s)", job.id, e)
+            return ContentRedactor()
+        path = cfg.data.path
+        return ContentRedactor.for_file((self._settings.workdir / path).resolve() if path else None)
+
     def _launch(self, job: Job) -> None:
         job_dir = self._settings.jobs_dir / job.id
         job_dir.mkdir(parents=True, exist_ok=True)
@@ -256,7 +270,8 @@ class JobRunner:
             logger.error("Job %s failed to launch: %s", job.id, e)
             return
         self._store.update(job.id, pid=process.pid, events_offset=0)
-        self._active[job.id] = _Active(job.id, process, JsonlTailer(events), output_tail, time.monotonic())
+        self._active[job.id] = _Active(job.id, process, JsonlTailer(events), output_tail, time.monotonic(),
+                                       redact=self.redactor(job))
         self._store.append_logs(job.id, [f"[api] attempt {job.attempt}: pid {process.pid}: {' '.join(argv)}"])
 
     def _pump(self, active: _Active) -> None:
@@ -265,7 +280,7 @@ class JobRunner:
         for event, end in active.events.read_positioned(final=ended):
             active.last_seen = time.monotonic()
             self._on_event(active, event, end)
-        self._store.append_logs(active.job_id, active.output.read(final=ended))
+        self._store.append_logs(active.job_id, [active.redact(line) for line in active.output.read(final=ended)])
         if ended:
             self._finish(active)
             return
@@ -287,6 +302,8 @@ class JobRunner:
         job = self._get(active.job_id)
         offset: int | None = end
         if event["type"] in _TERMINAL_EVENTS:
+            if isinstance(event.get("error"), str):
+                event = {**event, "error": active.redact(event["error"])}
             active.terminal = event
             if active.kill_at is None:
                 active.kill_at = time.monotonic() + self._settings.cancel_grace_s
@@ -347,7 +364,7 @@ class JobRunner:
             process = AdoptedProcess.find(job.pid, str(events)) if job.pid is not None else AdoptedProcess(None, -1)
             output = LineTailer(self._settings.jobs_dir / job.id / "output.log", start_at_end=True)
             active = _Active(job.id, process, JsonlTailer(events, offset=job.events_offset), output, now,
-                             restarted=True)
+                             restarted=True, redact=self.redactor(job))
             if not process.exited():
                 logger.warning("Job %s: stopping trainer pid %d left running by a previous server", job.id,
                                process.pid)

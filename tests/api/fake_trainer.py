@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 MODES = ("complete", "fail_event", "crash", "slow", "ignore_term", "hang_before_start", "garbage", "leave_child",
-         "starting", "broken_pipe_on_term")
+         "starting", "broken_pipe_on_term", "echo_data")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,6 +89,13 @@ def main() -> int:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         emit("completed", path=str(run_dir), timesteps=args.timesteps, child_pid=child.pid)
         return 0
+    if args.mode == "echo_data":  # what the data loader says about a file without OHLCV columns
+        path = next(item.partition("=")[2] for item in args.set if item.startswith("data.path="))
+        header = Path(path).read_text().splitlines()[0]
+        message = f"DataValidationError: {path}: missing columns ['open', 'high']; found {header.split(',')}"
+        print(f"Traceback (most recent call last):\n{message}", file=sys.stderr, flush=True)
+        emit("failed", error=message)
+        return 2
     if args.mode == "fail_event":
         emit("failed", error="ConfigError: data.path=/nope.csv does not exist")
         return 2

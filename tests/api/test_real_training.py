@@ -43,6 +43,7 @@ training:
   ppo: {n_steps: 64, batch_size: 64, n_epochs: 1, net_arch: [32, 32]}
 """
 TRAINING_TIMEOUT_S = 240
+SECRET = "root:x:0:0:TOPSECRET:/root:/bin/bash"
 
 
 def _post(base_url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -84,11 +85,20 @@ def test_real_trainer_through_the_served_api(tmp_path: Path) -> None:
         bad = _post(server.base_url, "/api/training/jobs", {
             "config": "tiny", "overrides": ["data.source=file", "data.path=data/does_not_exist.csv"]})["job_id"]
         long_job = _post(server.base_url, "/api/training/jobs", {"config": "tiny", "timesteps": 1_000_000})["job_id"]
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "leaky.csv").write_text(f"{SECRET},x\n1,2\n")
+        leaky = _post(server.base_url, "/api/training/jobs", {
+            "config": "tiny", "overrides": ["data.source=file", "data.path=data/leaky.csv"]})["job_id"]
 
         failed = _wait_status(server.base_url, bad, "failed", "completed")
         assert failed["status"] == "failed" and "does_not_exist.csv" in failed["error"], failed
         failure = wait_for(lambda: [m for m in recorder.of_job(bad) if m["type"] == "training.failed"])[0]
         assert "does_not_exist.csv" in failure["data"]["error"]
+        leaked = _wait_status(server.base_url, leaky, "failed", "completed")
+        assert leaked["status"] == "failed" and "leaky.csv" in leaked["error"], leaked
+        assert SECRET not in leaked["error"]  # the file's first line is not the API client's to read
+        output = httpx.get(f"{server.base_url}/api/training/jobs/{leaky}/logs", params={"tail": 2000}).text
+        assert "leaky.csv" in output and SECRET not in output
 
         done = _wait_status(server.base_url, good, "completed", "failed")
         assert done["status"] == "completed", done

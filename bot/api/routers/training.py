@@ -102,7 +102,8 @@ def get_logs(
     path = run_log_path(job.run_dir, state.settings.checkpoint_dir)
     if path is None:
         return LinesView(source=f"job {job_id} has no run log yet", lines=[])
-    return LinesView(source=str(path), lines=tail_lines(path, tail))
+    redact = state.runner.redactor(job)
+    return LinesView(source=str(path), lines=[redact(line) for line in tail_lines(path, tail)])
 
 
 @router.post("/jobs/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, dependencies=Auth)
