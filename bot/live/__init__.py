@@ -1,4 +1,5 @@
-"""Paper trading: the broker protocol, the Bybit (ccxt) and dry-run brokers, the SQLite state and the trading loop."""
+"""Paper trading: the broker protocol, the Bybit (ccxt) and dry-run brokers, the SQLite state, the reconciliation
+with the exchange's history and the trading loop."""
 
 from bot.live.broker import (
     AccountState,
@@ -15,9 +16,11 @@ from bot.live.credentials import Credentials, load_credentials
 from bot.live.dry_run import DryRunBroker
 from bot.live.observation import ObservationBuilder
 from bot.live.policy import CheckpointPolicy, Policy
+from bot.live.reconcile import Reconciler, ReconcileReport
+from bot.live.reports import BarReport, RunSummary
 from bot.live.retry import RetryPolicy, retrier
 from bot.live.state import StateStore
-from bot.live.trader import BarReport, RunSummary, Trader, run_tag
+from bot.live.trader import Trader, run_tag
 
 __all__ = [
     "AccountState",
@@ -35,6 +38,8 @@ __all__ = [
     "OrderRequest",
     "OrderState",
     "Policy",
+    "ReconcileReport",
+    "Reconciler",
     "RetryPolicy",
     "RunSummary",
     "StateStore",

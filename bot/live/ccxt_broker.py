@@ -30,7 +30,7 @@ from bot.live.broker import (
     OrderState,
 )
 from bot.live.ccxt_client import make_exchange
-from bot.live.ccxt_errors import redact, root_cause, translated
+from bot.live.ccxt_errors import is_stop_refusal, redact, root_cause, translated, trigger_words
 from bot.live.ccxt_history import fetch_history, order_state
 from bot.live.retry import RetryPolicy, retrier
 from bot.live.sizing import SizingInputs, plan_legs, protection_prices
@@ -167,7 +167,7 @@ class CcxtBroker:
             self._seen_exchange_orders.add(state.order_id)
             logger.info(
                 "%s of %s: %s %.8g at %.8g",
-                _trigger_words(state.trigger),
+                trigger_words(state.trigger),
                 self.symbol,
                 state.side,
                 state.filled,
@@ -254,7 +254,7 @@ class CcxtBroker:
         """An opening leg refused with its stops (e.g. the price moved past the stop since the bar's close): send it
         without them, then attach stops recomputed from the fill price (from the mark price when that is refused too).
         """
-        if not _is_stop_refusal(refused.error):
+        if not is_stop_refusal(refused.error):
             return refused
         logger.warning(
             "Order %s refused with its stop-loss / take-profit (%s); sending it without them and setting them from"
@@ -285,17 +285,17 @@ class CcxtBroker:
 
         :raises OrderRejectedError: when the exchange refuses the prices (e.g. on the wrong side of the price).
         """
-        body: dict[str, Any] = {
-            "category": "linear",
-            "symbol": self.exchange.market(self.symbol)["id"],
-            "tpslMode": "Full",
-            "positionIdx": 0,
-        }
-        if stop_loss is not None:
-            body["stopLoss"] = self.exchange.price_to_precision(self.symbol, stop_loss)
-        if take_profit is not None:
-            body["takeProfit"] = self.exchange.price_to_precision(self.symbol, take_profit)
         with self._translated(f"set stop loss / take profit of {self.symbol}", is_order=True):
+            body: dict[str, Any] = {
+                "category": "linear",
+                "symbol": self.exchange.market(self.symbol)["id"],
+                "tpslMode": "Full",
+                "positionIdx": 0,
+            }
+            if stop_loss is not None:
+                body["stopLoss"] = self.exchange.price_to_precision(self.symbol, stop_loss)
+            if take_profit is not None:
+                body["takeProfit"] = self.exchange.price_to_precision(self.symbol, take_profit)
             self.exchange.private_post_v5_position_trading_stop(body)
 
     @retrier
@@ -388,14 +388,3 @@ class CcxtBroker:
         :func:`bot.live.ccxt_history.fetch_history`)."""
         until = self.fetch_time_ms()
         return fetch_history(self.exchange, self.symbol, since_ms, until, self._secrets)
-
-
-def _is_stop_refusal(error: str) -> bool:
-    """Bybit's 10001 for a stop-loss / take-profit on the wrong side of the price ("StopLoss:... set for Buy position
-    should lower than base_price...")."""
-    return "10001" in error and ("StopLoss" in error or "TakeProfit" in error)
-
-
-def _trigger_words(trigger: str) -> str:
-    """Log words for an exchange-placed order; 'stop loss' / 'take profit' are SmartLogger critical keywords."""
-    return {"StopLoss": "stop loss", "TakeProfit": "take profit"}.get(trigger, trigger or "exchange order")

@@ -49,6 +49,17 @@ def is_order_refusal(code: int | None) -> bool:
     return code is not None and (code == PARAMS_ERROR or 110_000 <= code < 120_000)
 
 
+def is_stop_refusal(error: str) -> bool:
+    """Bybit's 10001 for a stop-loss / take-profit on the wrong side of the price ("StopLoss:... set for Buy position
+    should lower than base_price...")."""
+    return "10001" in error and ("StopLoss" in error or "TakeProfit" in error)
+
+
+def trigger_words(trigger: str) -> str:
+    """Log words for an exchange-placed order; 'stop loss' / 'take profit' are SmartLogger critical keywords."""
+    return {"StopLoss": "stop loss", "TakeProfit": "take profit"}.get(trigger, trigger or "exchange order")
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every occurrence of each non-empty secret replaced by ``[REDACTED]``."""
     for secret in secrets:

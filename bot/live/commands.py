@@ -26,9 +26,10 @@ from bot.live.credentials import Credentials, load_credentials
 from bot.live.dry_run import DryRunBroker
 from bot.live.observation import ObservationBuilder
 from bot.live.policy import CheckpointPolicy
+from bot.live.reports import BarReport, RunSummary
 from bot.live.retry import RetryPolicy
 from bot.live.state import StateStore
-from bot.live.trader import BarReport, RunSummary, Trader, run_tag
+from bot.live.trader import Trader, run_tag
 from bot.smartlog import SmartLogSettings, setup_logging
 from bot.training.checkpoints import LoadedCheckpoint, load_checkpoint
 

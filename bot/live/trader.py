@@ -23,9 +23,8 @@ import hashlib
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from bot.live.observation import DBEState, ObservationBuilder
 from bot.live.outage import Outage
 from bot.live.policy import Policy
 from bot.live.reconcile import Reconciler
+from bot.live.reports import BarReport, RunSummary
 from bot.live.risk import AccountTracker
 from bot.live.sizing import requested_exposure
 from bot.live.state import BarRecord, StateStore, write_json_atomic
@@ -47,8 +47,6 @@ logger = logging.getLogger(__name__)
 
 #: Seconds to wait past a bar close before asking for it (the exchange publishes the closed bar shortly after).
 SETTLE_S = 1.0
-#: Bar reports kept in :attr:`RunSummary.reports`.
-MAX_REPORTS = 1000
 #: Seconds between polls while the exchange has not published the newest closed bar yet.
 POLL_S = 2.0
 
@@ -57,36 +55,6 @@ def run_tag(checkpoint: str | Path, symbol: str, timeframe: str) -> str:
     """Stable 8-hex tag of a trading run (checkpoint folder name + symbol + timeframe) for client order ids."""
     text = f"{Path(checkpoint).resolve().name}|{symbol}|{timeframe}"
     return "bot" + hashlib.sha256(text.encode()).hexdigest()[:8]
-
-
-@dataclass(frozen=True, slots=True)
-class BarReport:
-    """What happened at one bar close (the command prints one status line per report)."""
-
-    open_ms: int
-    status: str
-    close: float
-    equity: float
-    position_qty: float
-    target_exposure: float = 0.0
-    orders: tuple[OrderState, ...] = ()
-    reason: str = ""
-
-
-@dataclass(slots=True)
-class RunSummary:
-    """Totals of a run, printed at the end."""
-
-    bars: int = 0
-    traded: int = 0
-    skipped: int = 0
-    orders: int = 0
-    rejected: int = 0
-    equity: float = 0.0
-    pnl: float = 0.0
-    kill_switch: str = ""
-    #: the newest reports (bounded: a paper trader may run for months)
-    reports: deque[BarReport] = field(default_factory=lambda: deque(maxlen=MAX_REPORTS))
 
 
 class Trader:
