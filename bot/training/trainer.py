@@ -47,6 +47,7 @@ from bot.training.events import EventWriter
 from bot.training.manifest import MANIFEST, RunInfo
 from bot.training.metrics import EnvMetricsCallback, HParamCallback, LogStats
 from bot.training.progress import ProgressCallback, StopFlag
+from bot.training.shared_dataset import SharedDataset
 from bot.training.timeouts import AutoTimeout, RunCancelledError
 from bot.training.validation import ValidationResult, make_validation_env, run_validation
 from bot.training.vec_env import ParallelVecEnv
@@ -61,17 +62,17 @@ TB_DIR = "tb"
 class TradingEnvFactory:
     """Picklable ``factory(worker_id, n_envs)`` for :class:`ParallelVecEnv`: K TradingEnvs sharing one dataset.
 
-    The dataset travels to each worker once (inherited with fork, pickled once per worker otherwise), so features are
-    never rebuilt per env.
+    A plain dataset travels to each worker as a pickled copy; a :class:`SharedDataset` as a handle on one shared
+    read-only block (what the trainer uses). Either way features are never rebuilt per env.
     """
 
     cfg: BotConfig
-    dataset: Dataset
+    dataset: Dataset | SharedDataset
     split: str = "train"
 
     def __call__(self, worker_id: int, n_envs: int) -> list[gym.Env[Any, Any]]:
-
-        return [make_env(self.cfg, self.split, worker_id=worker_id, dataset=self.dataset) for _ in range(n_envs)]
+        dataset = self.dataset.get() if isinstance(self.dataset, SharedDataset) else self.dataset
+        return [make_env(self.cfg, self.split, worker_id=worker_id, dataset=dataset) for _ in range(n_envs)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,8 @@ def build_train_env(
     :return: the outer VecEnv, the inner ParallelVecEnv, the VecNormalize wrapper or None.
     """
     t = cfg.training
-    factory = TradingEnvFactory(cfg, dataset)
+    # workers map the dataset's arrays from one shared block instead of each unpickling a copy (benchmarks/RESULTS.md)
+    factory = TradingEnvFactory(cfg, SharedDataset(dataset) if t.n_workers > 1 else dataset)
     timeout: float | AutoTimeout | None = AutoTimeout() if t.worker_timeout_s is None else t.worker_timeout_s or None
     inner = ParallelVecEnv(
         factory,
