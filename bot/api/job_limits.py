@@ -41,8 +41,15 @@ class JobLimits:
 
     @property
     def workers_cap(self) -> int:
-        """The effective worker limit (``max_workers`` or the CPU count)."""
-        return self.max_workers or os.cpu_count() or 1
+        """The effective worker limit (``max_workers`` or the cores this process may run on)."""
+        return self.max_workers or cpu_cores()
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may use (its affinity mask, which containers and taskset narrow)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def _yaml_anchor_or_alias(value: str) -> str | None:

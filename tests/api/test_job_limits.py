@@ -50,7 +50,7 @@ def test_workers_beyond_the_limit_are_refused(serve: Serve) -> None:
 
 
 def test_workers_default_to_the_cpu_count(serve: Serve, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bot.api.job_limits.os.cpu_count", lambda: 2)
+    monkeypatch.setattr("bot.api.job_limits.cpu_cores", lambda: 2)
     server = serve(limits=JobLimits(max_workers=0))
     assert "2 CPU cores" in _field_error(_post(server, workers=64), "workers")
 
