@@ -220,15 +220,35 @@ def test_full_disk_is_one_line_naming_the_file(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("name", ["model.zip", "vecnormalize.pkl"])
 def test_damaged_checkpoints_are_refused_on_resume_with_the_file_named(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert _train(tmp_path) == 0
     run = tmp_path / "tiny"
     for step in run.glob("step_*"):
         shutil.rmtree(step)
-    (run / "vecnormalize.pkl").write_bytes((run / "vecnormalize.pkl").read_bytes()[:100])  # truncated
+    (run / name).write_bytes((run / name).read_bytes()[:100])  # truncated
     assert main(["train", "--no-progress", "--resume", str(run), "--timesteps", "192"]) == 2
     err = capsys.readouterr().err
-    assert "cannot resume" in err and "vecnormalize.pkl does not match its manifest" in err
-    assert "Traceback" not in err
+    assert f"cannot resume {run}: no checkpoint in it is complete" in err
+    assert f"{name} does not match its manifest" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [
+        (errno.EROFS, "the file system is read-only: set training.checkpoint_dir to a writable folder"),
+        (errno.EACCES, "no permission: fix the folder's permissions or set training.checkpoint_dir elsewhere"),
+    ],
+)
+def test_an_unwritable_checkpoint_dir_is_one_line(
+    code: int, fix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        raise OSError(code, os.strerror(code), str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)  # as root, chmod cannot make a folder unwritable
+    assert main(["train", "--checkpoint-dir", str(tmp_path / "ro")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: CheckpointError: cannot write {tmp_path / 'ro'}") and fix in err
