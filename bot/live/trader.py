@@ -213,7 +213,8 @@ class Trader:
         qty = self.summary.reports[-1].position_qty if self.summary.reports else self.tracker.last_qty
         if not qty:
             raise BrokerError(f"{message}; no position was open. Start again when the exchange answers")
-        self.state.put(kill_switch=f"outage: {message}")
+        if not self.state.get("kill_switch"):  # a trip whose flattening kept failing keeps its own reason
+            self.state.put(kill_switch=f"outage: {message}")
         logger.error("Kill switch: %s with a position of %.8g open; trying to flatten it", message, qty)
         try:
             bar_ms = max(self.state.last_bar_ms, 0) + self.base_ms

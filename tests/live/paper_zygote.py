@@ -97,6 +97,8 @@ def run_child(url: str, state: str, command: dict[str, Any]) -> None:
     trader = build_trader(
         url, ("testkey", "testsecret"), CANDLES, state, AlternatingPolicy(), lambda s: time.sleep(min(s, 0.01))
     )
+    # build_trader's 0.5 s client timeout suits fault tests; a busy machine must not turn into retries here
+    trader.broker.exchange.timeout = 10_000
     arm(trader, command.get("point", ""), int(command.get("hit", 1)))
     trader.run(int(command.get("max_bars", 1)))
     trader.state.close()
