@@ -5,7 +5,7 @@ once, then reads one JSON command per line from stdin, ``{"point": "create:after
 forks a child that runs a :class:`bot.live.Trader` (real ccxt against the emulator at URL, state file STATE) until
 the ``hit``-th time it reaches ``point``, where it sends itself SIGKILL (kill -9: no cleanup, no flush, no atexit), or
 until ``max_bars`` bars were handled. Forking from an imported parent keeps 20 kills well under a minute. For each
-command the zygote prints ``exit <code>`` (``-9`` = killed) once the child is gone.
+command the zygote prints ``pid <pid>`` once the child runs and ``exit <code>`` (``-9`` = killed) once it is gone.
 
 Points: ``create:before`` / ``create:after`` (around the HTTP order create), ``lookup:after`` (the order looked up
 after its create), ``execute:after`` (a bar's orders all sent), ``drain:fill`` (an exchange stop-loss fill drained),
@@ -118,6 +118,7 @@ def main() -> None:
                 code = 3
             sys.stdout.flush()
             os._exit(code)
+        print("pid", pid, flush=True)
         _, status = os.waitpid(pid, 0)
         print("exit", os.waitstatus_to_exitcode(status), flush=True)
 

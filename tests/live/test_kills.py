@@ -8,9 +8,11 @@ the exchange's position.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -69,12 +71,16 @@ class Zygote:
             text=True,
         )
         self.exits: queue.Queue[int] = queue.Queue()
+        self.child_pid = 0
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            if line.startswith("exit "):
+            if line.startswith("pid "):
+                self.child_pid = int(line.split()[1])
+            elif line.startswith("exit "):
+                self.child_pid = 0
                 self.exits.put(int(line.split()[1]))
 
     def start(self, point: str, hit: int, max_bars: int = 6) -> None:
@@ -83,9 +89,17 @@ class Zygote:
         self.proc.stdin.flush()
 
     def close(self) -> None:
+        """End the zygote; a trader still running (a failed test) is killed, so it cannot outlive the test."""
+        if self.child_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.child_pid, signal.SIGKILL)
         if self.proc.stdin is not None:
             self.proc.stdin.close()
-        self.proc.wait(timeout=30)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
 
 
 @pytest.fixture
