@@ -208,3 +208,38 @@ def test_ticker_and_history_pagination(emulator: BybitEmulator, client: ccxt.byb
     assert len(first) == 20  # Bybit's default page; the cursor leads to the rest
     rest = client.fetch_closed_orders(PERP, params={"cursor": "20"})
     assert len(rest) == 5
+
+
+def test_a_bad_signature_echoes_the_signed_string_with_the_key(emulator: BybitEmulator) -> None:
+    with pytest.raises(ccxt.AuthenticationError, match=r"origin_string\[\d+testkey5000accountType=UNIFIED\]"):
+        ccxt.bybit(emulator.ccxt_config(secret="nope")).fetch_balance()
+
+
+def test_history_and_executions_answer_seven_days_at_most(emulator: BybitEmulator, client: ccxt.bybit) -> None:
+    client.create_order(PERP, "market", "buy", 0.01, params={"clientOrderId": "h-1"})
+    now, day = emulator.now_ms, 86_400_000
+    assert [o["clientOrderId"] for o in client.fetch_canceled_and_closed_orders(PERP)] == ["h-1"]
+    assert len(client.fetch_my_trades(PERP, since=now - day)) == 1
+    assert client.fetch_canceled_and_closed_orders(PERP, since=now - 8 * day) == []  # the 7 days after since
+    with pytest.raises(ccxt.BadRequest, match="cannot exceed 7 days"):
+        client.fetch_my_trades(PERP, since=now - 8 * day, params={"endTime": now})
+
+
+def test_stops_on_the_wrong_side_of_the_price_are_refused(emulator: BybitEmulator, client: ccxt.bybit) -> None:
+    price = client.fetch_ticker(PERP)["last"]
+    with pytest.raises(ccxt.BadRequest, match=r"10001.*StopLoss:.* set for Buy position should lower than"):
+        client.create_order(PERP, "market", "buy", 0.01, params={"stopLoss": price * 1.01})
+    with pytest.raises(ccxt.BadRequest, match=r"TakeProfit:.* set for Sell position should lower than"):
+        client.create_order(PERP, "market", "sell", 0.01, params={"takeProfit": price * 1.01})
+    client.create_order(PERP, "market", "buy", 0.01, params={"stopLoss": price * 0.99})
+    body = {"category": "linear", "symbol": "BTCUSDT", "stopLoss": str(price * 1.02)}
+    with pytest.raises(ccxt.BadRequest, match="should lower than"):
+        client.private_post_v5_position_trading_stop(body)
+
+
+def test_an_outage_answers_503_until_it_ends(emulator: BybitEmulator, client: ccxt.bybit) -> None:
+    emulator.set_down()
+    with pytest.raises(ccxt.ExchangeNotAvailable):
+        client.fetch_time()
+    emulator.set_down(False)
+    assert client.fetch_time() == emulator.now_ms
