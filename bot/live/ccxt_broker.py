@@ -382,9 +382,12 @@ class CcxtBroker:
     def close(self) -> None:
         """Nothing to release (ccxt's sync client keeps no open stream)."""
 
-    @retrier
     def history(self, since_ms: int) -> list[OrderState]:
         """Orders and executions of the symbol since ``since_ms`` from the exchange's own history (see
         :func:`bot.live.ccxt_history.fetch_history`)."""
-        until = self.fetch_time_ms()
-        return fetch_history(self.exchange, self.symbol, since_ms, until, self._secrets)
+        return self._history(since_ms, self.fetch_time_ms())
+
+    @retrier
+    def _history(self, since_ms: int, until_ms: int) -> list[OrderState]:
+        # retried as a whole (it only reads); fetch_time_ms has its own retrier, so it stays outside
+        return fetch_history(self.exchange, self.symbol, since_ms, until_ms, self._secrets)
