@@ -118,6 +118,6 @@ def check_plausibility(
         raise DataValidationError(
             "; ".join(findings) + "; fix or re-download the file, or set data.plausibility.action=warn"
         )
-    for finding in findings:
-        logger.warning("Implausible candles in %s (data.plausibility.action=off silences this)", finding)
+    if findings:  # one record: the SmartLogger deduplicates WARNINGs by their template
+        logger.warning("Implausible candles (data.plausibility.action=off silences this): %s", "; ".join(findings))
     return findings

@@ -269,6 +269,14 @@ def _discard_if_unsaved(plan: RunPlan) -> None:
         logger.debug("kept %s: it holds files of its own", run_dir)
 
 
+@dataclass(frozen=True, slots=True)
+class _Ran:
+    """A run that ended without an exception: its outcome and its log file."""
+
+    outcome: TrainOutcome
+    log_file: Path | None
+
+
 def _train_in_folder(plan: RunPlan, args: argparse.Namespace, events: EventWriter, stop: StopFlag) -> _Ran:
     from bot.data import FeatureScaler, build_dataset  # heavy imports after the arguments are checked
     from bot.training.logsetup import training_logging
@@ -277,8 +285,8 @@ def _train_in_folder(plan: RunPlan, args: argparse.Namespace, events: EventWrite
     show_progress = not args.no_progress and sys.stderr.isatty()
     with training_logging(cfg, run_dir) as (worker_init, log_stats, log_file), stop_on_signals(stop):
         logger.info("Run folder %s (%s)", run_dir, "resumed" if plan.resume else "new")
-        for note in plan.notes:
-            logger.warning("%s", note)
+        if plan.notes:  # one record: the SmartLogger deduplicates WARNINGs by their template
+            logger.warning("Resuming %s: %s", run_dir, "; ".join(plan.notes))
         dataset = build_dataset(cfg, FeatureScaler.load(source / SCALER) if source is not None else None)
         if source is not None:
             read_manifest(source, dataset.schema_hash)
@@ -297,12 +305,6 @@ def _train_in_folder(plan: RunPlan, args: argparse.Namespace, events: EventWrite
             log_stats=log_stats,
         )
     return _Ran(outcome, log_file)
-
-
-@dataclass(frozen=True, slots=True)
-class _Ran:
-    outcome: TrainOutcome
-    log_file: Path | None
 
 
 def run_train(args: argparse.Namespace) -> int:

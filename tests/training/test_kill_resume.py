@@ -124,3 +124,6 @@ def test_sigkill_at_every_point_of_the_save_path_then_resume(tmp_path: Path) -> 
     assert newest_complete(run)[0] == run and _consistent_steps(run) == TOTAL
     leftovers = [p.name for p in run.iterdir() if p.name.startswith(".")]
     assert not leftovers, leftovers  # temp files and folders of the kills were cleaned up on resume
+    log = (run / "bot.log").read_text()  # each repair is said once, as a WARNING (console and log)
+    assert "WARNING" in log and "finished the interrupted save of the latest checkpoint (step " in log
+    assert "removed 1 temp file(s) or folder(s) of interrupted saves" in log
