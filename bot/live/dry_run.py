@@ -39,6 +39,7 @@ class DryRunBroker:
         self.source = source
         self.portfolio = PortfolioManager(portfolio)
         self._pending: ExecutionPlan | None = None
+        self._plan_used = False
         self._last_bar_ms = -1
         self._orders: dict[str, OrderState] = {}
         self._last_trade_pnl: float | None = None
@@ -82,7 +83,10 @@ class DryRunBroker:
                 plan.stop_loss_pct,
                 plan.take_profit_pct,
                 plan.size_fraction,
+                # only the first bar after a decision places orders; later ones hold it (env.decision_every)
+                new_decision=not self._plan_used,
             )
+            self._plan_used = True
             self._last_trade_pnl = self.portfolio.last_trade_pnl
             self._record(plan, candle, before, trades_before)
 
@@ -130,6 +134,7 @@ class DryRunBroker:
     def execute(self, plan: ExecutionPlan, last_exposure: float) -> list[OrderState]:
         """Keep the decision; it is filled inside the next bar by :meth:`sync`."""
         self._pending = plan
+        self._plan_used = False
         return []
 
     def prepare(self) -> None:

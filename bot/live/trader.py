@@ -8,6 +8,8 @@ Per bar (the bar is identified by its OPEN time; it is decided on at its close, 
 4. kill switch (max daily loss, max position): flatten, record, raise :class:`~bot.errors.KillSwitchError`;
 5. features with the checkpoint's pipeline and scaler, the DBE, the env's portfolio vector -> policy -> target;
 6. execute (client order ids ``<run tag>-<bar open s, hex>-<leg>``: a redo after a crash adopts what was sent);
+   with ``env.decision_every = N`` the policy decides every N bars and the bars in between hold the target, as in
+   the env (the DBE still updates, stops still act, the kill switch is still checked);
 7. record bar, orders, fills, position and account snapshot in one transaction, and the ``.account.json`` file.
 
 On start the trader probes the exchange (an unreachable URL fails at once), reconciles the state with the exchange's
@@ -19,22 +21,22 @@ bars are skipped with a status line, the state is reconciled when the exchange a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from bot.config import TIMEFRAME_MS, BotConfig
-from bot.env.decisions import DecisionControls
+from bot.env.decisions import DecisionControls, ObservationReferences
 from bot.env.spaces import ActionMapper
-from bot.errors import BrokerError, ConfigError, DataError, KillSwitchError, TransientBrokerError
+from bot.errors import BrokerError, DataError, KillSwitchError, TransientBrokerError
 from bot.live.broker import AccountState, Broker, ExecutionPlan, OrderState
 from bot.live.candles import CandleBuffer, warmup_bars
-from bot.live.observation import DBEState, ObservationBuilder
+from bot.live.observation import DBEState, ObservationBuilder, PortfolioView
 from bot.live.outage import Outage
 from bot.live.policy import Policy
 from bot.live.reconcile import Reconciler
@@ -92,11 +94,6 @@ class Trader:
         self.tag = tag
         self.sleep = sleep
         self.after_execute = after_execute
-        if cfg.env.decision_every != 1:
-            raise ConfigError(
-                f"env.decision_every={cfg.env.decision_every}: the paper trader decides at every bar; paper-trade a"
-                " checkpoint trained with env.decision_every=1"
-            )
         self.base_ms = TIMEFRAME_MS[cfg.live.timeframe]
         self.buffer = CandleBuffer(broker, cfg.live.timeframe, warmup_bars(cfg))
         self.actions = ActionMapper(cfg.env, cfg.portfolio)
@@ -113,6 +110,10 @@ class Trader:
         self.clock = clock
         self.outage = Outage(cfg.live.max_outage_s, self.base_ms, clock)
         self.reconciler = Reconciler(broker, state, tag, self.base_ms)
+        self.decision_every = cfg.env.decision_every
+        self._last_decision_ms: int = state.get("last_decision_ms", -1)
+        self.obs_refs = ObservationReferences(cfg.env.episode_length * cfg.env.decision_every)
+        self._refs_started = False
         self._started = False
 
     # ------------------------------------------------------------------------------------------------ start
@@ -285,7 +286,10 @@ class Trader:
         except DataError as e:
             return self._skip(bar_ms, close, str(e), account)
         dbe = self.builder.dbe(live, self.dbe_state, view.drawdown, trade_pnl)
-        obs = {"market": window, "portfolio": self.builder.portfolio(view, dbe)}
+        if self._last_decision_ms >= 0 and bar_ms - self._last_decision_ms < self.decision_every * self.base_ms:
+            # between two decisions (env.decision_every) the target is held; the exchange's stops still act
+            return self._finish(bar_ms, close, account, [], BarRecord(bar_ms, "held", "", self.controls.target, 0, 0))
+        obs = {"market": window, "portfolio": self.builder.portfolio(self._observed(view, bar_ms), dbe)}
         qty, held_bars = account.position_qty, view.bars_in_position
         action = self.policy.act(obs, self.controls.masks(qty, held_bars))
         target = self.controls.decide(action, qty, held_bars, dbe.size_fraction)
@@ -302,14 +306,35 @@ class Trader:
         if self.after_execute is not None:
             self.after_execute(plan, orders)
         self.tracker.last_exposure = requested_exposure(plan, self.broker.rules, self._leverage)
+        self._last_decision_ms = bar_ms
+        return self._finish(bar_ms, close, account, orders, BarRecord(bar_ms, "held", str(action), target, 0, 0))
+
+    def _finish(
+        self, bar_ms: int, close: float, account: AccountState, orders: list[OrderState], record: BarRecord
+    ) -> BarReport:
+        """Add the exchange's own fills (stops) to the bar's orders, re-read the account after fills, record."""
         recorded = self.state.filled_by_client_id()
         orders = orders + [f for f in self.broker.drain_fills() if recorded.get(f.client_id, -1.0) < f.filled]
         status = "traded" if any(o.filled > 0 for o in orders) else "held"
         if status == "traded":
             account = self.broker.fetch_account(close)
-        record = BarRecord(bar_ms, status, str(action), target, self.tracker.last_exposure, close)
+        record = dataclasses.replace(record, status=status, requested_exposure=self.tracker.last_exposure, close=close)
         self._record(record, orders, account)
-        return BarReport(bar_ms, status, close, account.equity, account.position_qty, target, tuple(orders))
+        return BarReport(
+            bar_ms, status, close, account.equity, account.position_qty, record.target_exposure, tuple(orders)
+        )
+
+    def _observed(self, view: PortfolioView, bar_ms: int) -> PortfolioView:
+        """The view the policy sees: drawdown and equity return against references restarted every episode span
+        (``env.episode_length x env.decision_every`` bars), as the env observes them; a restart starts anew."""
+        row = bar_ms // self.base_ms
+        if self._refs_started:
+            self.obs_refs.update(row, view.equity)
+        else:
+            self.obs_refs.reset(row, view.equity)
+            self._refs_started = True
+        refs = self.obs_refs
+        return dataclasses.replace(view, drawdown=refs.drawdown(view.equity), initial_equity=refs.reference)
 
     def _kill_reason(self, account: AccountState) -> str:
         # a trip recorded during this run (start() refuses a state tripped before) whose flattening failed: every
@@ -350,8 +375,9 @@ class Trader:
         c = self.controls
         meta = {
             "tracker": self.tracker.to_dict(),
-            "dbe": asdict(self.dbe_state),
+            "dbe": dataclasses.asdict(self.dbe_state),
             "controls": {"target": c.target, "level": c.level, "size": c.size},
+            "last_decision_ms": self._last_decision_ms,
             "run_tag": self.tag,
         }
         self.state.record_bar(bar, orders, account, snapshot, meta)

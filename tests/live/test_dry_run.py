@@ -15,7 +15,6 @@ from tests.support.bybit_emulator import BybitEmulator
 from tests.support.bybit_trading import SignPolicy, make_trader
 
 START_BAR = 400
-N_BARS = 40
 
 
 @pytest.fixture
@@ -23,13 +22,28 @@ def candles() -> pd.DataFrame:
     return make_candles(1000, seed=11)
 
 
-def test_dry_run_and_backtest_agree_trade_for_trade(candles: pd.DataFrame, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("decision_every", "n_bars"),
+    # 80 bars: past the observation references' span (env.episode_length=64); 41 bars: 11 decisions 4 bars apart
+    [(1, 80), (4, 41)],
+)
+def test_dry_run_and_backtest_agree_trade_for_trade(
+    candles: pd.DataFrame, tmp_path: Path, decision_every: int, n_bars: int
+) -> None:
     live_policy = SignPolicy()
     with BybitEmulator() as emu:
         emu.feed("BTCUSDT", candles)
         emu.set_bar(START_BAR)
-        trader = make_trader(emu, candles, tmp_path / "dry.sqlite", live_policy, dry_run=True)
-        summary = trader.run(N_BARS)
+        trader = make_trader(
+            emu,
+            candles,
+            tmp_path / "dry.sqlite",
+            live_policy,
+            dry_run=True,
+            decision_every=decision_every,
+            max_daily_loss=0.5,  # no kill switch on the way
+        )
+        summary = trader.run(n_bars)
         assert emu.count("/v5/order/create") == 0 and emu.count("/v5/account/wallet-balance") == 0
     buffer = trader.buffer.candles
     first = int(np.searchsorted(pd.DatetimeIndex(candles.index).as_unit("ms").asi8, buffer[0].open_ms))
@@ -48,7 +62,7 @@ def test_dry_run_and_backtest_agree_trade_for_trade(candles: pd.DataFrame, tmp_p
         obs, _, terminated, truncated, _ = env.step(backtest_policy.act(obs, env.action_masks()))
         done = terminated or truncated
     backtest_policy.act(obs, env.action_masks())  # the decision at the last bar, as the dry run took it
-    assert len(live_policy.observations) == len(backtest_policy.observations) == N_BARS
+    assert len(live_policy.observations) == len(backtest_policy.observations) == (n_bars - 1) // decision_every + 1
     for live_obs, bt_obs in zip(live_policy.observations, backtest_policy.observations, strict=True):
         np.testing.assert_array_equal(live_obs["market"], bt_obs["market"])
         np.testing.assert_allclose(live_obs["portfolio"], bt_obs["portfolio"], rtol=1e-6, atol=1e-7)

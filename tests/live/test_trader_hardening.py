@@ -13,7 +13,7 @@ from bot.errors import SchemaMismatchError
 from tests.support import bybit_faults as faults
 from tests.support.bybit_candles import make_candles
 from tests.support.bybit_emulator import BybitEmulator
-from tests.support.bybit_trading import FixedPolicy, make_trader
+from tests.support.bybit_trading import FixedPolicy, SignPolicy, make_trader
 
 START_BAR = 400
 CREATE = "/v5/order/create"
@@ -94,12 +94,16 @@ def test_a_run_of_skipped_bars_reports_no_pnl(emu: BybitEmulator, candles: pd.Da
     assert snapshot is not None and snapshot["pnl_total"] == 0.0 and snapshot["daily_pnl"] == 0.0
 
 
-def test_a_checkpoint_that_decides_every_n_bars_is_refused(tmp_path: Path) -> None:
-    from bot.errors import ConfigError
-    from bot.live import Trader
-    from tests.support.bybit_trading import small_config
-
-    cfg = small_config()
-    cfg = cfg.model_copy(update={"env": cfg.env.model_copy(update={"decision_every": 3})})
-    with pytest.raises(ConfigError, match="env.decision_every=3"):
-        Trader(cfg, None, FixedPolicy(2), None, None, "t")  # type: ignore[arg-type]
+def test_the_policy_decides_every_decision_every_bars(
+    emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path
+) -> None:
+    emu.set_bar(START_BAR + 1)  # past the gap
+    policy = SignPolicy()
+    trader = make_trader(emu, candles, tmp_path / "s.sqlite", policy, decision_every=3)
+    summary = trader.run(7)
+    assert len(policy.observations) == 3  # bars 0, 3 and 6 of the run
+    decided = [r["open_ms"] for r in trader.state.bars() if r["action"]]
+    assert [b - decided[0] for b in decided] == [0, 900_000, 1_800_000]
+    held = [r for i, r in enumerate(summary.reports) if i % 3]
+    assert all(not r.orders and r.status == "held" for r in held)
+    assert emu.count(CREATE) == sum(len(r.orders) for r in summary.reports)

@@ -14,8 +14,9 @@ from bot.live.observation import Obs
 from tests.support.bybit_emulator import BybitEmulator
 
 
-def small_config(**live: Any) -> BotConfig:
-    """A config whose warm-up is short (one timeframe, short periods) so tests need few candles."""
+def small_config(decision_every: int = 1, **live: Any) -> BotConfig:
+    """A config whose warm-up is short (one timeframe, short periods) so tests need few candles; the policy decides
+    every ``decision_every`` bars."""
     raw: dict[str, Any] = {
         "data": {"timeframes": ["5m"], "base_timeframe": "5m"},
         "features": {
@@ -30,9 +31,20 @@ def small_config(**live: Any) -> BotConfig:
             "macd_signal": 3,
             "bbands_period": 10,
         },
-        "env": {"window": 8, "episode_length": 64},
-        "dbe": {"atr_window": 50, "trend_window": 10},
-        "portfolio": {"initial_cash": 10_000.0, "lot_step": 0.001, "min_notional": 5.0},
+        "env": {"window": 8, "episode_length": 64, "decision_every": decision_every},
+        # the DBE as these tests were written for (pinned: the project defaults may change)
+        "dbe": {
+            "enabled": True,
+            "atr_window": 50,
+            "trend_window": 10,
+            "base_stop_loss": 0.02,
+            "base_take_profit": 0.04,
+            "stop_loss": {"low": 0.005, "high": 0.05},
+            "take_profit": {"low": 0.01, "high": 0.10},
+            "drawdown_halflife_bars": 0,
+        },
+        # market orders, as the exchange broker sends them (pinned: the project default may change)
+        "portfolio": {"initial_cash": 10_000.0, "lot_step": 0.001, "min_notional": 5.0, "order_type": "market"},
         "live": {"max_retries": 3, "retry_backoff_s": 0.01, **live},
     }
     return BotConfig.model_validate(raw)
@@ -121,7 +133,7 @@ def build_trader(
     ``time.monotonic``."""
     from bot.live import CcxtBroker, DryRunBroker, ObservationBuilder, RetryPolicy, StateStore, Trader, make_exchange
 
-    cfg = small_config(exchange_url=url, state_path=str(state_path), **live)
+    cfg = small_config(exchange_url=url, state_path=str(state_path), **live)  # decision_every travels in live
     exchange = make_exchange(cfg.live, None if dry_run else keys[0], None if dry_run else keys[1])
     exchange.enableRateLimit = False
     exchange.timeout = 500  # ms: keeps the timeout faults of tests short
