@@ -179,6 +179,12 @@ class CcxtBroker:
     def prepare(self) -> None:
         """Set the position leverage to ``portfolio.leverage`` (perpetuals) and start watching for
         exchange-triggered fills from now on."""
+        if self.portfolio.order_type != "market":
+            logger.warning(
+                "portfolio.order_type=%s: the model was trained with post-only limit orders (maker fee), but the"
+                " exchange broker sends market orders (taker fee); expect higher costs than the backtest's",
+                self.portfolio.order_type,
+            )
         if self._fills_since_ms is None:
             self._fills_since_ms = self.fetch_time_ms()
         if not self.rules.is_spot:
