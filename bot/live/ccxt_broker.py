@@ -269,7 +269,7 @@ class CcxtBroker:
             refused.error,
         )
         state = self.place(dataclasses.replace(leg, stop_loss=None, take_profit=None))
-        if state.filled <= 0:
+        if state.filled <= 0 or (plan.stop_loss_pct <= 0 and plan.take_profit_pct <= 0):
             return state
         long = leg.side == "buy"
         for reference in (state.average_price, None):
