@@ -95,7 +95,17 @@ class _ProcessWorker:
         # forever for a worker of a VecEnv that was never closed: kill it first (exit priority >= 0 runs before).
         self._finalizer = util.Finalize(self, _kill, args=(self.process,), exitpriority=10)
 
-    def _gone(self, detail: str) -> TrainingError:
+    def _gone(self, detail: str) -> TrainingError | RunCancelledError:
+        # A SIGTERM to the process group kills a worker that has not yet set its signals to ignored (it is still
+        # starting): when a stop request follows within a poll interval, the death is the cancel, not a failure.
+        should_stop = self.limits.should_stop
+        deadline = time.monotonic() + self.limits.poll_interval_s
+        while should_stop is not None:
+            if should_stop():
+                return RunCancelledError(f"stop requested; worker {self.worker_id} {detail}")
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
         code = self.process.exitcode
         return TrainingError(
             f"worker {self.worker_id} {detail} (exit code {code}) without reporting an error; it was probably killed"

@@ -98,6 +98,18 @@ def test_first_signal_during_start_up_cancels_the_run(tmp_path: Path, sig: signa
     assert last["type"] == "cancelled" and last["reason"] == sig.name
 
 
+def test_sigterm_that_kills_a_starting_worker_is_still_a_cancel(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    overrides = [*_tiny(tmp_path / "ck", workers=2), "training.worker_startup_timeout_s=0"]
+    hooks = {"BOT_TEST_HANG_AT_STARTUP": str(tmp_path / "hung"), "BOT_TEST_SLOW_WORKER0_START": "60"}
+    proc = _start(["--events-jsonl", str(events), *set_args(overrides)], **hooks)
+    _wait_for(tmp_path / "hung", proc)  # worker 1 is built; worker 0 has not yet set SIGTERM to ignored
+    os.killpg(proc.pid, signal.SIGTERM)  # kills worker 0 (and the forkserver) along with the cancel
+    code, err = _finish(proc, timeout_s=30)
+    assert code == 130, err[-3000:]
+    assert _events(events)[-1]["type"] == "cancelled"
+
+
 def test_sigterm_during_the_final_validation_is_a_cancel(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     args = ["--events-jsonl", str(events), *set_args([*_tiny(tmp_path / "ck", 1), "run_name=validating"])]

@@ -60,3 +60,23 @@ if _HANG_AT_STARTUP or _SLOW_VALIDATION:
 
     TradingEnv.__init__ = _hanging_init  # type: ignore[method-assign]
     TradingEnv.step = _slow_step  # type: ignore[method-assign]
+
+# BOT_TEST_SLOW_WORKER0_START=<seconds>: worker 0 waits that long before its worker_main sets SIGINT/SIGTERM to
+# ignored, so a SIGTERM to the process group then kills it (a worker killed by the cancel itself).
+_SLOW_WORKER0 = os.environ.get("BOT_TEST_SLOW_WORKER0_START")
+
+if _SLOW_WORKER0:
+    import time
+
+    import bot.training.vec_env as _vec_env
+    import bot.training.worker as _worker
+
+    _plain_worker_main = _worker.worker_main
+
+    def _slow_worker_main(*args: Any, **kwargs: Any) -> None:
+        if args[3] == 0:  # worker_id
+            time.sleep(float(_SLOW_WORKER0))
+        _plain_worker_main(*args, **kwargs)
+
+    # the parent starts workers with vec_env's reference; pickled by name, it resolves to this module in the child
+    _worker.worker_main = _vec_env.worker_main = _slow_worker_main  # type: ignore[assignment]
