@@ -15,6 +15,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between two attempts to reach the exchange during an outage.
 POLL_S = 10.0
+#: Characters of the last error shown in a skipped bar's status line.
+_REASON_CHARS = 120
 
 
 class Outage:
@@ -73,8 +75,10 @@ class Outage:
     def reason(self) -> str:
         """The status-line reason of a bar skipped during the outage."""
         elapsed = 0.0 if self.started is None else self.clock() - self.started
+        # one status line: the error's head (the log has it whole)
+        error = self.last_error if len(self.last_error) <= _REASON_CHARS else self.last_error[:_REASON_CHARS] + "..."
         return (
-            f"exchange unreachable for {elapsed:.0f} s ({self.last_error}); retrying every {self.poll_s:g} s, giving up"
+            f"exchange unreachable for {elapsed:.0f} s ({error}); retrying every {self.poll_s:g} s, giving up"
             f" after live.max_outage_s={self.max_outage_s:g}"
         )
 
