@@ -129,10 +129,7 @@ class Trader:
             return
         tripped = self.state.get("kill_switch")
         if tripped:
-            raise KillSwitchError(
-                f"the kill switch tripped earlier ({tripped}); trading stays stopped for {self.state.path}. Check the"
-                " account (close any position still open), then start with a new --state file to trade again"
-            )
+            self._refuse_tripped(tripped)
         self.broker.probe()
         rules = self.broker.rules
         logger.info(
@@ -153,6 +150,19 @@ class Trader:
         self.reconciler.run()
         self._check_schema(now)
         self._started = True
+
+    def _refuse_tripped(self, tripped: str) -> None:
+        """Refuse to trade on a state whose kill switch tripped, after recording what its flattening order did (a
+        kill while it was sent must not lose its fill either)."""
+        try:
+            self.broker.probe()
+            self.reconciler.run()
+        except BrokerError as e:
+            logger.warning("Could not reconcile the state with the exchange: %s", e)
+        raise KillSwitchError(
+            f"the kill switch tripped earlier ({tripped}); trading stays stopped for {self.state.path}. Check the"
+            " account (close any position still open), then start with a new --state file to trade again"
+        )
 
     def _check_schema(self, now_ms: int) -> None:
         # at start-up rather than at the first decision: a wrong checkpoint fails before anything is traded

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bot.errors import KillSwitchError
 from bot.live.broker import ExecutionPlan, OrderRequest, OrderState
 from bot.live.ccxt_broker import CcxtBroker, make_exchange
 from bot.live.reconcile import bar_of
@@ -116,3 +117,30 @@ def test_a_refused_request_is_never_recovered_as_an_order(emu: BybitEmulator) ->
     refused = broker.place(OrderRequest("botref-0", "buy", 500.0))  # far beyond the margin: 110007
     assert refused.status == "rejected"
     assert broker.history(since) == []
+
+
+def test_a_crash_while_the_kill_switch_flattens_loses_no_fill(
+    emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path
+) -> None:
+    class CrashError(Exception):
+        pass
+
+    def crash(*args: object) -> None:
+        raise CrashError  # the process dies after the flattening order went out, before the bar is recorded
+
+    state = tmp_path / "s.sqlite"
+    trader = make_trader(emu, candles, state, FixedPolicy(2), max_position_notional=4_000.0)
+    with emu.lock:  # a manual 1 BTC long, far above the 4,000 USDT cap
+        emu.account.usdt = 1_000_000.0
+        _order(emu, "", "Buy", qty="1")
+    trader.state.record_bar = crash  # type: ignore[method-assign]
+    with pytest.raises(CrashError):
+        trader.run(1)
+    trader.state.close()
+    (flatten,) = [o for o in emu.account.orders if o.link_id.startswith("bottest-")]
+    assert flatten.filled == pytest.approx(1.0) and emu.account.position("BTCUSDT").size == 0
+    again = make_trader(emu, candles, state, FixedPolicy(2))
+    with pytest.raises(KillSwitchError, match="tripped earlier"):
+        again.run(1)
+    fills = {r["client_id"]: r["qty"] for r in again.state.fills()}
+    assert fills[flatten.link_id] == pytest.approx(1.0)
