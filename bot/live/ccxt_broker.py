@@ -1,8 +1,8 @@
 """``CcxtBroker``: Bybit linear perpetuals and spot through ccxt.
 
 With :mod:`~bot.live.ccxt_client` (client factory), :mod:`~bot.live.ccxt_errors` (error translation, redaction of the
-keys) and :mod:`~bot.live.ccxt_history` (order history, executions) it is the ccxt boundary: no other module of
-``bot.live`` imports ccxt.
+keys), :mod:`~bot.live.ccxt_history` (order history, executions) and :mod:`~bot.live.ccxt_protection` (stops set on
+the position) it is the ccxt boundary: no other module of ``bot.live`` imports ccxt.
 
 Every network call is wrapped by :func:`~bot.live.retry.retrier` (transient errors only) and translated to
 :mod:`bot.errors` with ``raise ... from e``. Orders carry a deterministic ``orderLinkId``; when a retried create meets
@@ -30,10 +30,11 @@ from bot.live.broker import (
     OrderState,
 )
 from bot.live.ccxt_client import make_exchange
-from bot.live.ccxt_errors import is_stop_refusal, redact, root_cause, translated, trigger_words
+from bot.live.ccxt_errors import redact, root_cause, translated, trigger_words
 from bot.live.ccxt_history import fetch_history, order_state
+from bot.live.ccxt_protection import place_then_protect, protect_held
 from bot.live.retry import RetryPolicy, retrier
-from bot.live.sizing import SizingInputs, plan_legs, protection_prices
+from bot.live.sizing import SizingInputs, plan_legs
 
 __all__ = ["CcxtBroker", "make_exchange"]  # make_exchange re-exported: callers import it from here
 
@@ -246,44 +247,18 @@ class CcxtBroker:
             account.cash,
             self.portfolio.taker_fee,
         )
-        for leg in plan_legs(plan, self.rules, inputs, first_leg=len(done)):
+        legs = plan_legs(plan, self.rules, inputs, first_leg=len(done))
+        for leg in legs:
             state = self.place(leg)
             if state.status == "rejected" and (leg.stop_loss is not None or leg.take_profit is not None):
-                state = self._place_then_protect(plan, leg, state)
+                state = place_then_protect(self, plan, leg, state)
             done.append(state)
             if state.status == "rejected":
                 # the later legs were sized on this one (a reversal opens after its close): do not send them blind
                 break
+        if not legs and account.position_qty and not account.stop_loss and plan.stop_loss_pct > 0:
+            protect_held(self, plan, account.position_qty > 0)
         return done
-
-    def _place_then_protect(self, plan: ExecutionPlan, leg: OrderRequest, refused: OrderState) -> OrderState:
-        """An opening leg refused with its stops (e.g. the price moved past the stop since the bar's close): send it
-        without them, then attach stops recomputed from the fill price (from the mark price when that is refused too).
-        """
-        if not is_stop_refusal(refused.error):
-            return refused
-        logger.warning(
-            "Order %s refused with its stop-loss / take-profit (%s); sending it without them and setting them from"
-            " the fill price",
-            leg.client_id,
-            refused.error,
-        )
-        state = self.place(dataclasses.replace(leg, stop_loss=None, take_profit=None))
-        if state.filled <= 0 or (plan.stop_loss_pct <= 0 and plan.take_profit_pct <= 0):
-            return state
-        long = leg.side == "buy"
-        for reference in (state.average_price, None):
-            if reference is None:
-                reference = self._last_price()
-            stop, take = protection_prices(dataclasses.replace(plan, reference_price=reference), self.rules, long)
-            try:
-                self.set_protection(stop, take)
-                logger.info("Stop loss %s / take profit %s set on the %s position", stop, take, self.symbol)
-                return state
-            except OrderRejectedError as e:
-                logger.warning("Stop loss %s / take profit %s refused (%s)", stop, take, e)
-        logger.warning("The %s position has no exchange-side stop loss until the next order sets one", self.symbol)
-        return state
 
     @retrier
     def set_protection(self, stop_loss: float | None, take_profit: float | None) -> None:
@@ -305,7 +280,8 @@ class CcxtBroker:
             self.exchange.private_post_v5_position_trading_stop(body)
 
     @retrier
-    def _last_price(self) -> float:
+    def last_price(self) -> float:
+        """The last traded price of the symbol (``/v5/market/tickers``)."""
         with self._translated(f"fetch the ticker of {self.symbol}"):
             return float(self.exchange.fetch_ticker(self.symbol)["last"])
 

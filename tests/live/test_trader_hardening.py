@@ -55,6 +55,19 @@ def test_a_stop_on_the_wrong_side_is_set_from_the_fill_price(
     assert any(r["client_id"].startswith("exchange-") and r["side"] == "sell" for r in trader.state.fills())
 
 
+def test_a_position_left_without_a_stop_gets_one_at_the_next_bar(
+    emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path
+) -> None:
+    trader = make_trader(emu, candles, tmp_path / "s.sqlite", FixedPolicy(2))
+    refusal = faults.ret_code(10001, "StopLoss:1 set for Buy position should lower than base_price:1??LastPrice")
+    emu.inject("/v5/position/trading-stop", refusal, refusal)  # from the fill price, then from the last price
+    trader.run(1)
+    pos = emu.account.position("BTCUSDT")
+    assert pos.size > 0 and pos.stop_loss == 0.0 and emu.count(CREATE) == 2  # refused with its stops, sent without
+    trader.run(2)  # same target: no order, but the held position gets its stop-loss
+    assert 0 < pos.stop_loss < candles["close"].iloc[START_BAR] and emu.count(CREATE) == 2
+
+
 @pytest.mark.parametrize(
     ("refusal", "code"),
     [
