@@ -114,3 +114,8 @@ def test_resolved_yaml_round_trips(tmp_path: Path) -> None:
     f = tmp_path / "resolved.yaml"
     f.write_text(cfg.to_yaml())
     assert load_config(f) == cfg
+
+
+def test_config_yaml_values_are_the_schema_defaults() -> None:
+    """'Omitted keys take the defaults shown here': config.yaml and the schema say the same thing."""
+    assert load_config(REPO / "config" / "config.yaml").model_dump(mode="json") == BotConfig().model_dump(mode="json")

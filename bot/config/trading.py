@@ -36,7 +36,7 @@ class PortfolioConfig(Section):
         0, ge=0, description="bars before the policy may close or reverse a position (stops still act; 0 = off)"
     )
     order_type: Literal["market", "limit"] = Field(
-        "market", description="market: taker fill at the next open; limit: post-only maker order at the close +- offset"
+        "limit", description="market: taker fill at the next open; limit: post-only maker order at the close +- offset"
     )
     limit_offset: float = Field(
         0.0005, ge=0, le=0.05, description="limit price distance from the decision bar's close (fraction of price)"
@@ -71,7 +71,7 @@ class Bounds(Section):
 class DBEConfig(Section):
     """Dynamic behavior engine: adapts stop-loss, take-profit and size to regime and drawdown."""
 
-    enabled: bool = True
+    enabled: bool = Field(False, description="adapt stops and size to the regime (off: the fixed base values)")
     atr_window: int = Field(500, ge=10, description="bars of ATR history for the volatility percentile")
     trend_window: int = Field(100, ge=5, description="bars over which trend strength is measured")
     defensive_drawdown: float = Field(0.10, gt=0, lt=1, description="drawdown (fraction) that forces defensive mode")
@@ -79,14 +79,16 @@ class DBEConfig(Section):
     low_vol_percentile: float = Field(0.3, gt=0, lt=1, description="volatility percentile that counts as low")
     loss_streak_defensive: int = Field(3, ge=1, description="consecutive losing trades that force defensive mode")
     win_streak_aggressive: int = Field(3, ge=1, description="consecutive winning trades that allow aggressive mode")
-    base_stop_loss: float = Field(0.02, gt=0, lt=1, description="neutral stop-loss distance (fraction of price)")
-    base_take_profit: float = Field(0.04, gt=0, description="neutral take-profit distance (fraction of price)")
+    base_stop_loss: float = Field(0.10, gt=0, lt=1, description="neutral stop-loss distance (fraction of price)")
+    base_take_profit: float = Field(
+        0.0, ge=0, description="neutral take-profit distance (fraction of price); 0 = no take profit"
+    )
     base_size: float = Field(1.0, gt=0, le=1, description="neutral position-size fraction")
-    stop_loss: Bounds = Field(default_factory=lambda: Bounds(low=0.005, high=0.05))
+    stop_loss: Bounds = Field(default_factory=lambda: Bounds(low=0.02, high=0.2))
     take_profit: Bounds = Field(default_factory=lambda: Bounds(low=0.01, high=0.10))
     size: Bounds = Field(default_factory=lambda: Bounds(low=0.25, high=1.0))
     drawdown_halflife_bars: int = Field(
-        0, ge=0, description="half-life of the drawdown the DBE sees: its reference peak decays toward equity (0 = off)"
+        288, ge=0, description="half-life of the drawdown the DBE sees: its reference peak decays toward equity (0 = off)"
     )
 
     @model_validator(mode="after")
@@ -126,7 +128,7 @@ class EnvConfig(Section):
     max_drawdown: float = Field(0.5, gt=0, le=1, description="terminate when drawdown exceeds this fraction")
     random_start: bool = Field(True, description="random episode starts inside the split (train)")
     decision_every: int = Field(
-        1, ge=1, le=1440, description="the agent decides every N base bars; the target is held in between"
+        12, ge=1, le=1440, description="the agent decides every N base bars; the target is held in between"
     )
     rebalance_threshold: float = Field(
         0.0, ge=0, le=2, description="no-trade band: keep the held target unless the new one differs by more"

@@ -188,7 +188,7 @@ class DynamicBehaviorEngine:
         cfg = self.cfg
         if self._enabled:
             self.stop_loss_pct = _clamp(self._base_sl, self._sl_low, self._sl_high)
-            self.take_profit_pct = _clamp(self._base_tp, self._tp_low, self._tp_high)
+            self.take_profit_pct = _clamp(self._base_tp, self._tp_low, self._tp_high) if self._base_tp > 0.0 else 0.0
             self.size_fraction = self._size_by_mode[DBEMode.NEUTRAL]
         else:
             self.stop_loss_pct = self._base_sl
@@ -233,7 +233,8 @@ class DynamicBehaviorEngine:
         sl = self._sl_by_mode[mode] * scale
         self.stop_loss_pct = self._sl_low if sl < self._sl_low else (self._sl_high if sl > self._sl_high else sl)
         tp = self._tp_by_mode[mode] * scale
-        self.take_profit_pct = self._tp_low if tp < self._tp_low else (self._tp_high if tp > self._tp_high else tp)
+        if tp > 0.0:  # base_take_profit 0 = no take profit in any mode
+            self.take_profit_pct = self._tp_low if tp < self._tp_low else (self._tp_high if tp > self._tp_high else tp)
         self.size_fraction = self._size_by_mode[mode]
         if mode != self.mode:
             self._change_mode(mode, t, drawdown)

@@ -13,8 +13,14 @@ import pytest
 from bot.config import Bounds, DBEConfig, load_config
 from bot.dbe import DBEMode, DynamicBehaviorEngine, dbe_inputs
 from bot.errors import ConfigError
+from tests.support.classic import CLASSIC_DBE
 
 WINDOW = 11
+
+
+def classic_dbe(**overrides: Any) -> DBEConfig:
+    """The DBE settings these rules were written for (pinned: the project defaults may change)."""
+    return DBEConfig(**{**CLASSIC_DBE, **overrides})
 
 
 def _atr(n: int = 80) -> np.ndarray:
@@ -29,7 +35,7 @@ def t_at(pct: float) -> int:
 
 
 def make(trend: float = 0.0, **overrides: Any) -> DynamicBehaviorEngine:
-    cfg = DBEConfig(atr_window=WINDOW, **overrides)
+    cfg = classic_dbe(atr_window=WINDOW, **overrides)
     return DynamicBehaviorEngine(cfg, _atr(), np.full(80, trend))
 
 
@@ -180,7 +186,7 @@ def test_same_history_gives_the_same_outputs() -> None:
     atr, trend = rng.lognormal(size=500) / 100, rng.uniform(-1, 1, 500)
     runs = []
     for _ in range(2):
-        dbe = DynamicBehaviorEngine(DBEConfig(atr_window=50), atr, trend)
+        dbe = DynamicBehaviorEngine(classic_dbe(atr_window=50), atr, trend)
         seen = []
         for t in range(500):
             pnl = None if t % 7 else float(np.sin(t))
@@ -194,8 +200,8 @@ def test_same_history_gives_the_same_outputs() -> None:
 def test_vol_percentile_does_not_depend_on_later_bars() -> None:
     rng = np.random.default_rng(1)
     atr, trend = rng.lognormal(size=400) / 100, rng.uniform(-1, 1, 400)
-    full = DynamicBehaviorEngine(DBEConfig(atr_window=30), atr, trend)
-    cut = DynamicBehaviorEngine(DBEConfig(atr_window=30), atr[:150], trend[:150])
+    full = DynamicBehaviorEngine(classic_dbe(atr_window=30), atr, trend)
+    cut = DynamicBehaviorEngine(classic_dbe(atr_window=30), atr[:150], trend[:150])
     for t in range(150):
         full.update(t, 0.0, None)
         cut.update(t, 0.0, None)
@@ -227,7 +233,7 @@ def test_mode_change_is_flagged_and_logged(caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_bad_inputs_are_rejected() -> None:
-    cfg = DBEConfig(atr_window=WINDOW)
+    cfg = classic_dbe(atr_window=WINDOW)
     with pytest.raises(ValueError, match="equal non-zero length"):
         DynamicBehaviorEngine(cfg, np.ones(10), np.zeros(9))
     with pytest.raises(ValueError, match=r"trend must lie in \[-1, 1\], got values up to 2"):
@@ -241,7 +247,7 @@ def test_bad_inputs_are_rejected() -> None:
 def test_real_candles_visit_every_mode(btc_5m_path: Path) -> None:
     df = pd.read_csv(btc_5m_path, nrows=20_000)
     atr_rel, trend = dbe_inputs(df["close"].to_numpy(), df["high"].to_numpy(), df["low"].to_numpy())
-    dbe = DynamicBehaviorEngine(DBEConfig(), atr_rel, trend)
+    dbe = DynamicBehaviorEngine(classic_dbe(), atr_rel, trend)
     modes = set()
     for t in range(len(dbe)):
         dbe.update(t, 0.0, 1.0 if t % 20 == 0 else None)
@@ -253,7 +259,7 @@ def test_real_candles_visit_every_mode(btc_5m_path: Path) -> None:
 def test_from_candles_matches_dbe_inputs(btc_5m_path: Path) -> None:
     df = pd.read_csv(btc_5m_path, nrows=3_000)
     close, high, low = (df[c].to_numpy() for c in ("close", "high", "low"))
-    cfg = DBEConfig(trend_window=50)
+    cfg = classic_dbe(trend_window=50)
     built = DynamicBehaviorEngine.from_candles(cfg, close, high, low)
     atr_rel, trend = dbe_inputs(close, high, low, trend_window=50)
     manual = DynamicBehaviorEngine(cfg, atr_rel, trend)
@@ -265,3 +271,33 @@ def test_from_candles_matches_dbe_inputs(btc_5m_path: Path) -> None:
             manual.mode,
             manual.stop_loss_pct,
         )
+
+
+def test_defensive_mode_decays_with_the_drawdown_halflife() -> None:
+    t = t_at(0.5)  # an ordinary-volatility bar: only the drawdown can force defensive mode
+    dbe = make(drawdown_halflife_bars=10)
+    dbe.update(t, 0.2, None)
+    assert dbe.mode == DBEMode.DEFENSIVE
+    modes = []
+    for _ in range(60):  # the account stays 20 % under its peak
+        dbe.update(t, 0.2, None)
+        modes.append(dbe.mode)
+    # the reference peak decays toward equity: after a few half-lives the drawdown it sees is under 10 %
+    assert modes[0] == DBEMode.DEFENSIVE
+    assert modes[-1] == DBEMode.NEUTRAL
+    first_neutral = modes.index(DBEMode.NEUTRAL)
+    assert 5 <= first_neutral <= 20  # 0.2 -> < 0.1 needs about one half-life
+    # without decay the same account stays defensive for ever
+    plain = make()
+    for _ in range(60):
+        plain.update(t, 0.2, None)
+    assert plain.mode == DBEMode.DEFENSIVE
+
+
+def test_zero_base_take_profit_means_no_take_profit_in_every_mode() -> None:
+    dbe = make(base_take_profit=0.0)
+    assert dbe.take_profit_pct == 0.0
+    for pct in (0.0, 0.5, 1.0):
+        dbe.update(t_at(pct), 0.0, None)
+        assert dbe.take_profit_pct == 0.0
+    assert dbe.stop_loss_pct > 0.0

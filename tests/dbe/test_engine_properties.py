@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import Bounds, DBEConfig
 from bot.dbe import DBEMode, DynamicBehaviorEngine
+from tests.support.classic import CLASSIC_DBE
+
+
+def classic_dbe(**overrides: Any) -> DBEConfig:
+    """The DBE settings these rules were written for (pinned: the project defaults may change)."""
+    return DBEConfig(**{**CLASSIC_DBE, **overrides})
 
 
 @st.composite
@@ -44,7 +52,7 @@ def test_outputs_stay_within_bounds(
     atr = rng.lognormal(size=n) / 100
     atr[rng.random(n) < 0.1] = np.nan
     trend = rng.uniform(-1, 1, n)
-    cfg = DBEConfig(
+    cfg = classic_dbe(
         atr_window=10,
         stop_loss=sl,
         take_profit=tp,

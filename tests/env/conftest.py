@@ -10,6 +10,7 @@ import pytest
 from bot.config import BotConfig, load_config
 from bot.data import build_dataset
 from bot.data.types import Dataset
+from tests.support.classic import CLASSIC_OVERRIDES
 from tests.support.market_builder import simple_dataset
 
 #: Two months around the real exchange outage of 2023-03-24 (16 missing 5m bars): two gap-free segments.
@@ -35,7 +36,7 @@ def make_cfg() -> ConfigFactory:
     """``make_cfg("env.window=8", ...)``: defaults plus overrides, with a small window and short episodes."""
 
     def factory(*overrides: str) -> BotConfig:
-        return load_config(None, ["env.window=8", "env.episode_length=32", *overrides])
+        return load_config(None, [*CLASSIC_OVERRIDES, "env.window=8", "env.episode_length=32", *overrides])
 
     return factory
 

@@ -24,7 +24,9 @@ from bot.evaluation.baselines import (
 from bot.portfolio import floor_to_step
 from tests.support.market_builder import Ohlcv, make_market, random_ohlcv
 
-COSTS = PortfolioConfig(taker_fee=0.001, slippage_bps=10.0, slippage_range_frac=0.0, lot_step=1e-8, min_notional=0.0)
+COSTS = PortfolioConfig(
+    order_type="market", taker_fee=0.001, slippage_bps=10.0, slippage_range_frac=0.0, lot_step=1e-8, min_notional=0.0
+)
 
 
 def _ohlcv(opens: list[float], closes: list[float]) -> Ohlcv:

@@ -39,7 +39,11 @@ def _compare_on(env: TradingEnv, model: Any, vecnormalize: Any) -> _Compare:
     assert isinstance(fast, FastMlpPolicy)
     compare = _Compare(fast, PredictPolicy(model, vecnormalize, env.action_masks()))
     result = run_agent(env, compare)
-    assert compare.steps == result.metrics.n_bars - 1 > 100
+    # one decision per env.decision_every bars of each gap-free run (the last one may be shorter)
+    every = env.cfg.env.decision_every
+    decisions = sum(-(-e.n_steps // every) for e in env.evaluation_episodes)
+    assert sum(e.n_steps for e in env.evaluation_episodes) == result.metrics.n_bars - 1
+    assert compare.steps == decisions > 30
     return compare
 
 
@@ -53,7 +57,7 @@ def test_fast_path_matches_predict_on_a_trained_checkpoint(tiny_run: Path) -> No
         _compare_on(env, loaded.model, loaded.vecnormalize)
 
 
-def _untrained(algo: str, market: str, dataset: Dataset) -> tuple[TradingEnv, Any]:
+def _untrained(algo: str, market: str, dataset: Dataset, every: int = 1) -> tuple[TradingEnv, Any]:
     cfg = evaluation_config(
         load_config(
             None,
@@ -63,6 +67,7 @@ def _untrained(algo: str, market: str, dataset: Dataset) -> tuple[TradingEnv, An
                 "env.window=6",
                 "training.ppo.net_arch=[16, 16]",
                 "training.dqn.net_arch=[16]",
+                f"env.decision_every={every}",
             ],
         )
     )
@@ -72,10 +77,13 @@ def _untrained(algo: str, market: str, dataset: Dataset) -> tuple[TradingEnv, An
     return env, model
 
 
-@pytest.mark.parametrize(("algo", "market"), [("ddqn", "perpetual"), ("maskable_ppo", "spot"), ("ppo", "perpetual")])
-def test_fast_path_matches_predict_for_each_algorithm(algo: str, market: str) -> None:
+@pytest.mark.parametrize(
+    ("algo", "market", "every"),
+    [("ddqn", "perpetual", 1), ("maskable_ppo", "spot", 1), ("ppo", "perpetual", 1), ("ppo", "perpetual", 4)],
+)
+def test_fast_path_matches_predict_for_each_algorithm(algo: str, market: str, every: int) -> None:
     dataset = simple_dataset(n=900, seed=4, gap_at=700)
-    env, model = _untrained(algo, market, dataset)
+    env, model = _untrained(algo, market, dataset, every)
     assert len(env.evaluation_episodes) == 1  # the test split (rows 765..899) lies after the gap
     _compare_on(env, model, None)
 

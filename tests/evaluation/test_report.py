@@ -26,8 +26,10 @@ from tests.support.market_builder import make_market, random_ohlcv
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HOUR_MS = 3_600_000
-FUNDED = PortfolioConfig(funding_rate_8h=0.0001)
-ZERO = PortfolioConfig(taker_fee=0.0, slippage_bps=0.0, slippage_range_frac=0.0, funding_rate_8h=0.0001)
+FUNDED = PortfolioConfig(order_type="market", funding_rate_8h=0.0001)
+ZERO = PortfolioConfig(
+    order_type="market", taker_fee=0.0, slippage_bps=0.0, slippage_range_frac=0.0, funding_rate_8h=0.0001
+)
 
 
 def _report(n: int, gap_at: int, timeframe: str, base_ms: int, vol: float = 0.002) -> EvaluationReport:

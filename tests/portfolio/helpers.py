@@ -26,6 +26,7 @@ def free_config(**overrides: Any) -> PortfolioConfig:
         "lot_step": 1e-8,
         "min_notional": 0.0,
         "max_holding_bars": 0,
+        "order_type": "market",
     }
     base.update(overrides)
     return PortfolioConfig(**base)
