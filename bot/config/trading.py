@@ -88,7 +88,7 @@ class DBEConfig(Section):
     take_profit: Bounds = Field(default_factory=lambda: Bounds(low=0.01, high=0.10))
     size: Bounds = Field(default_factory=lambda: Bounds(low=0.25, high=1.0))
     drawdown_halflife_bars: int = Field(
-        288, ge=0, description="half-life of the drawdown the DBE sees: its reference peak decays toward equity (0 = off)"
+        288, ge=0, description="half-life (bars) of the drawdown the DBE sees: its peak decays toward equity (0 = off)"
     )
 
     @model_validator(mode="after")
