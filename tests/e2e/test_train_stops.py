@@ -13,32 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.training import REPO_ROOT, set_args
+from tests.support.training import REPO_ROOT, set_args, tiny_synthetic
 
 SCRIPT = str(REPO_ROOT / "scripts" / "train_parallel_agents.py")
 FAILING_SITE = REPO_ROOT / "tests" / "support" / "failing_env"
 
 
 def _tiny(checkpoint_dir: Path, workers: int) -> list[str]:
-    return [
-        "data.synthetic.n_bars=2000",
-        "data.timeframes=[5m]",
-        "features.indicators=[log_return, rsi]",
-        "env.window=4",
-        "env.episode_length=64",
-        f"training.checkpoint_dir={checkpoint_dir}",
-        f"training.n_workers={workers}",
-        "training.n_envs_per_worker=1",
-        "training.total_timesteps=64",
-        "training.checkpoint_freq=0",
-        "training.eval_freq=0",
-        "training.ppo.n_steps=32",
-        "training.ppo.batch_size=32",
-        "training.ppo.n_epochs=1",
-        "training.ppo.net_arch=[16]",
-        "training.torch_threads=1",
-        "logging.console=false",
-    ]
+    return tiny_synthetic(
+        checkpoint_dir, f"training.n_workers={workers}", "training.n_envs_per_worker=1", "training.total_timesteps=64"
+    )
 
 
 def _start(args: list[str], **hooks: str) -> subprocess.Popen[str]:

@@ -44,6 +44,31 @@ def real_data_overrides(btc_5m_path: Path, checkpoint_dir: Path, algo: str = "pp
     ]
 
 
+def tiny_synthetic(checkpoint_dir: Path, *extra: str) -> list[str]:
+    """``--set`` strings for a run of a few hundred steps on a small synthetic market (one worker, two envs,
+    a 16-unit PPO, no validation, no checkpoints); ``extra`` overrides come last and win."""
+    return [
+        "data.synthetic.n_bars=2000",
+        "data.timeframes=[5m]",
+        "features.indicators=[log_return, rsi]",
+        "env.window=4",
+        "env.episode_length=64",
+        f"training.checkpoint_dir={checkpoint_dir}",
+        "training.n_workers=1",
+        "training.n_envs_per_worker=2",
+        "training.total_timesteps=128",
+        "training.checkpoint_freq=0",
+        "training.eval_freq=0",
+        "training.ppo.n_steps=32",
+        "training.ppo.batch_size=32",
+        "training.ppo.n_epochs=1",
+        "training.ppo.net_arch=[16]",
+        "training.torch_threads=1",
+        "logging.console=false",
+        *extra,
+    ]
+
+
 def set_args(overrides: list[str]) -> list[str]:
     """``["--set", o1, "--set", o2, ...]``."""
     return [arg for o in overrides for arg in ("--set", o)]

@@ -18,7 +18,7 @@ from bot.errors import CheckpointError, ConfigError
 from bot.training.commands import flag_overrides, resolve_run, stop_on_signals
 from bot.training.progress import StopFlag
 from bot.training.trainer import learner_threads, resolve_device
-from tests.support.training import REPO_ROOT
+from tests.support.training import REPO_ROOT, set_args, tiny_synthetic
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -136,30 +136,10 @@ def test_learner_threads_and_device() -> None:
     assert resolve_device("auto") in ("cpu", "cuda")
 
 
-TINY = [
-    "data.synthetic.n_bars=2000",
-    "data.timeframes=[5m]",
-    "features.indicators=[log_return, rsi]",
-    "env.window=4",
-    "env.episode_length=64",
-    "training.n_workers=1",
-    "training.n_envs_per_worker=2",
-    "training.total_timesteps=128",
-    "training.checkpoint_freq=64",
-    "training.eval_freq=0",
-    "training.vecnormalize=true",
-    "training.ppo.n_steps=32",
-    "training.ppo.batch_size=32",
-    "training.ppo.n_epochs=1",
-    "training.ppo.net_arch=[16]",
-    "training.torch_threads=1",
-    "logging.console=false",
-]
-
-
 def _train(tmp_path: Path, *extra: str) -> int:
     argv = ["train", "--no-progress", "--checkpoint-dir", str(tmp_path), "--set", "run_name=tiny"]
-    return main([*argv, *(a for o in [*TINY, *extra] for a in ("--set", o))])
+    overrides = tiny_synthetic(tmp_path, "training.checkpoint_freq=64", "training.vecnormalize=true", *extra)
+    return main([*argv, *set_args(overrides)])
 
 
 def test_a_config_without_data_section_is_the_documented_synthetic_market(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from stable_baselines3 import PPO
 
 from bot.training.integrity import newest_complete
-from tests.support.training import set_args
+from tests.support.training import set_args, tiny_synthetic
 
 EVERY = 64  # checkpoint_freq = one PPO rollout (32 steps x 2 envs)
 TOTAL = 640
@@ -42,28 +42,14 @@ KILL_POINTS = (
 
 
 def _overrides(checkpoint_dir: Path) -> list[str]:
-    return [
-        "data.synthetic.n_bars=2000",
-        "data.timeframes=[5m]",
-        "features.indicators=[log_return, rsi]",
-        "env.window=4",
-        "env.episode_length=64",
+    return tiny_synthetic(
+        checkpoint_dir,
         "run_name=killed",
-        f"training.checkpoint_dir={checkpoint_dir}",
-        "training.n_workers=1",
-        "training.n_envs_per_worker=2",
         f"training.total_timesteps={TOTAL}",
         f"training.checkpoint_freq={EVERY}",
         "training.keep_checkpoints=2",
-        "training.eval_freq=0",
         "training.vecnormalize=true",
-        "training.ppo.n_steps=32",
-        "training.ppo.batch_size=32",
-        "training.ppo.n_epochs=1",
-        "training.ppo.net_arch=[16]",
-        "training.torch_threads=1",
-        "logging.console=false",
-    ]
+    )
 
 
 def _trainer(argv: list[str], kill_at: str | None) -> None:
