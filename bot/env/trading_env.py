@@ -52,7 +52,6 @@ terminal observation and write ``terminal_observation`` into the info, so reusin
 
 from __future__ import annotations
 
-import itertools
 import logging
 from typing import Any
 
@@ -62,12 +61,12 @@ import numpy.typing as npt
 from gymnasium.utils import seeding
 
 from bot.config import BotConfig
-from bot.data.types import Dataset, MarketData
-from bot.dbe import DynamicBehaviorEngine, dbe_inputs
+from bot.data.types import Dataset
 from bot.env.decisions import DecisionControls, ObservationReferences
 from bot.env.episode import EpisodeBounds, EpisodeSampler
 from bot.env.portfolio_obs import PortfolioObservation
 from bot.env.rewards import make_reward
+from bot.env.shared_rows import make_dbe, market_rows
 from bot.env.spaces import PORTFOLIO_FEATURES, ActionMapper, observation_space
 from bot.env.stats import EpisodeAccumulator, episode_summary
 from bot.errors import ConfigError
@@ -122,15 +121,17 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self._windows = np.lib.stride_tricks.sliding_window_view(obs_features, (self.window, n_features))[:, 0]
         self._window_m1 = self.window - 1
         # Python scalars once, so that the step is float math (no NumPy scalar boxing per bar).
-        self._time_ms: list[int] = market.open_time_ms.tolist()
-        self._open: list[float] = market.open.tolist()
-        self._high: list[float] = market.high.tolist()
-        self._low: list[float] = market.low.tolist()
-        self._close: list[float] = market.close.tolist()
+        # shared with the other envs of this process over the same market (bot.env.shared_rows)
+        rows = market_rows(market)
+        self._time_ms: list[int] = rows.time_ms
+        self._open: list[float] = rows.open
+        self._high: list[float] = rows.high
+        self._low: list[float] = rows.low
+        self._close: list[float] = rows.close
         self._base_ms = int(market.base_ms)
         self.portfolio = PortfolioManager(cfg.portfolio)
         self._initial_equity = float(self.portfolio.equity)
-        self.dbe = _make_dbe(cfg, market)
+        self.dbe = make_dbe(cfg, market)
         self._reward = make_reward(env_cfg.reward, env_cfg)
         self._reward_fn = self._reward.__call__
         self._process_bar = self.portfolio.process_bar
@@ -376,27 +377,6 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
                     self.worker_id,
                 )
         info.update(episode_summary(self._acc, self._initial_equity, pm, self._base_ms))
-
-
-def _make_dbe(cfg: BotConfig, market: MarketData) -> DynamicBehaviorEngine:
-    """The DBE over every row; its inputs are computed per gap-free segment (indicators restart after a gap).
-
-    The DBE's rows are the dataset's rows, so ``update(t, ...)`` takes the env's row index directly.
-    """
-    n = len(market)
-    atr_rel = np.full(n, np.nan)
-    trend = np.zeros(n)
-    edges = [0, *(np.flatnonzero(np.diff(market.segment_id)) + 1).tolist(), n]
-    for a, b in itertools.pairwise(edges):
-        atr_rel[a:b], trend[a:b] = dbe_inputs(
-            market.close[a:b],
-            market.high[a:b],
-            market.low[a:b],
-            atr_period=cfg.features.atr_period,
-            adx_period=cfg.features.adx_period,
-            trend_window=cfg.dbe.trend_window,
-        )
-    return DynamicBehaviorEngine(cfg.dbe, atr_rel, trend)
 
 
 def _market_bound(dataset: Dataset) -> float:
