@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import ipaddress
 import logging
 import os
@@ -15,7 +14,7 @@ import uvicorn
 from bot.api.app import create_app
 from bot.api.settings import ApiSettings
 from bot.config import load_config
-from bot.smartlog import SmartLogSettings, setup_logging
+from bot.smartlog import setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def run_serve(args: argparse.Namespace) -> int:
             print(f"note: only requests naming {', '.join(settings.trusted_hosts)} in their Host header are answered;"
                   " add the name or address clients use to api.trusted_hosts")
     log_path = settings.log_path or settings.db_path.parent / "api_server.log"
-    log_settings = dataclasses.replace(SmartLogSettings(**cfg.logging.model_dump()), file=log_path.name)
+    log_settings = cfg.logging.model_copy(update={"file": log_path.name})
     print(f"dashboard: http://{host}:{port}/dashboard  (job store {settings.db_path}, server log {log_path})")
     # one SmartLogger for the server (uvicorn's loggers propagate to it); trainers log into their own run folders
     with setup_logging(log_settings, log_path.parent, n_workers=1):

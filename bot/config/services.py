@@ -7,41 +7,10 @@ from typing import Literal
 from pydantic import Field
 
 from bot.config.base import Section, Timeframe
+from bot.smartlog.settings import SmartLogSettings
 
-
-class LoggingConfig(Section):
-    """SmartLogger policy, applied once at the listener in the main process."""
-
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    console: bool = True
-    console_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
-    file: str | None = Field("bot.log", description="rotating log file, relative to the run folder (null = none)")
-    max_bytes: int = Field(10_000_000, ge=1_000, description="rotate the log file at this size")
-    backup_count: int = Field(5, ge=0, le=1000)
-    jsonl_file: str | None = Field(None, description="optional JSON-lines log file, relative to the run folder")
-    warning_dedup_window_s: float = Field(5.0, ge=0, description="window in which repeated warnings are counted")
-    info_rotation_interval_s: float = Field(
-        1.0, gt=0, description="seconds before INFO rotation moves to the next worker"
-    )
-    debug_sample_rate: float = Field(0.1, ge=0, le=1, description="share of DEBUG templates that pass")
-    queue_size: int = Field(10_000, ge=10, description="bounded worker->listener queue; full = drop and count")
-    critical_keywords: list[str] = Field(
-        default_factory=lambda: [
-            "trade opened",
-            "trade closed",
-            "stop loss",
-            "take profit",
-            "liquidation",
-            "drawdown limit",
-            "dbe mode change",
-        ],
-        description="INFO messages containing any of these (case-insensitive) always pass",
-    )
-    redact_keys: list[str] = Field(
-        default_factory=lambda: ["api_key", "apikey", "secret", "password", "token"],
-        description="key names whose values are redacted (key=value, key: value, JSON)",
-    )
-    redact_patterns: list[str] = Field(default_factory=list, description="extra regexes whose matches are redacted")
+#: The ``logging:`` section is the SmartLogger's own settings model: one declaration of its fields, bounds and defaults.
+LoggingConfig = SmartLogSettings
 
 
 class EvaluationConfig(Section):

@@ -9,7 +9,6 @@ what is missing between ``--since`` and ``--until`` (also holes in the middle). 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 import time
@@ -35,7 +34,7 @@ from bot.data.download_exchange import (
 )
 from bot.data.download_store import BarRange, merge, missing_ranges, ohlcv_path, read_stored, write_atomic
 from bot.errors import ConfigError, DataError
-from bot.smartlog import SmartLogSettings, setup_logging
+from bot.smartlog import setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -287,8 +286,8 @@ def run_fetch_data(args: argparse.Namespace) -> int:
     if until_ms is not None and since_ms >= until_ms:
         raise ConfigError(f"--since={args.since!r} must be before --until={args.until!r}")
     # Only the config's logging section matters here; no log file: the console is the record of a download.
-    log_settings = SmartLogSettings(**load_config(args.config, args.overrides).logging.model_dump())
-    log_settings = dataclasses.replace(log_settings, file=None, jsonl_file=None)
+    log_settings = load_config(args.config, args.overrides).logging
+    log_settings = log_settings.model_copy(update={"file": None, "jsonl_file": None})
     ex = make_exchange(args.exchange, testnet=args.testnet, exchange_url=args.exchange_url)
     path = ohlcv_path(args.out_dir, ex.id, args.symbol, args.timeframe)
     try:

@@ -8,7 +8,6 @@ summary at the end; the account snapshot is also written to ``<state>.account.js
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import re
 import time
@@ -30,7 +29,7 @@ from bot.live.reports import BarReport, RunSummary
 from bot.live.retry import RetryPolicy
 from bot.live.state import StateStore
 from bot.live.trader import Trader, run_tag
-from bot.smartlog import SmartLogSettings, setup_logging
+from bot.smartlog import setup_logging
 from bot.training.checkpoints import LoadedCheckpoint, load_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -130,10 +129,8 @@ def run_paper(
     creds = None if args.dry_run else load_credentials(environ=environ)
     # the key values themselves are redacted from every log line, whatever message or traceback carries them
     secrets = () if creds is None else tuple(re.escape(v) for v in (creds.api_key, creds.api_secret))
-    settings = dataclasses.replace(
-        SmartLogSettings(**cfg.logging.model_dump()),
-        file="paper.log",
-        redact_patterns=(*cfg.logging.redact_patterns, *secrets),
+    settings = cfg.logging.model_copy(
+        update={"file": "paper.log", "redact_patterns": (*cfg.logging.redact_patterns, *secrets)}
     )
     wait = sleep if sleep is not None else time.sleep
     state_path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 Main process::
 
-    with setup_logging(SmartLogSettings(**cfg.logging.model_dump()), run_dir, n_workers) as listener:
+    with setup_logging(cfg.logging, run_dir, n_workers) as listener:
         handle = listener.worker_handle()   # pass to each worker, which calls init_worker(handle, worker_id, n_workers)
         ...
         tb_scalars = flatten_stats(listener.stats())

@@ -1,17 +1,21 @@
-"""SmartLogger settings: a frozen mirror of ``bot.config.LoggingConfig`` (same field names and defaults).
+"""SmartLogger settings: the one declaration of the ``logging:`` config section.
 
-The caller builds it with ``SmartLogSettings(**cfg.logging.model_dump())``; ``bot.smartlog`` never imports the config,
-so it stays a base layer. Every value is checked again here, because the settings may also be built by hand.
+``bot.config`` uses :class:`SmartLogSettings` as its ``logging`` section (``cfg.logging`` IS the settings), so the
+fields, defaults, bounds and descriptions live here and nowhere else; ``bot.smartlog`` still imports nothing of ``bot``.
+Settings built by hand are validated the same way (a :class:`pydantic.ValidationError`, a ``ValueError``).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, fields
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Level names accepted for ``level`` and ``console_level``.
 LEVEL_NAMES: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR")
+LevelName = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 DEFAULT_CRITICAL_KEYWORDS: tuple[str, ...] = (
     "trade opened",
@@ -40,79 +44,51 @@ def level_number(name: str | int) -> int:
     return number
 
 
-@dataclass(frozen=True, slots=True)
-class SmartLogSettings:
-    """Log policy and outputs, applied once at the listener in the main process.
+class SmartLogSettings(BaseModel):
+    """Log policy and outputs, applied once at the listener in the main process (frozen, hashable)."""
 
-    :param level: lowest level written to the file (and the level of every process's root logger).
-    :param console: also write to the console (stderr).
-    :param console_level: lowest level written to the console.
-    :param file: size-rotated log file name, relative to the log folder; ``None`` for no file.
-    :param max_bytes: rotate the log file (and the JSON-lines file) when a write would pass this size (bytes).
-    :param backup_count: rotated files kept (``bot.log.1`` ... ``bot.log.N``); 0 truncates instead.
-    :param jsonl_file: optional JSON-lines log file name, relative to the log folder.
-    :param warning_dedup_window_s: seconds in which repeats of a WARNING template are counted, not written; 0 = off.
-    :param info_rotation_interval_s: seconds before INFO rotation moves on to the next worker.
-    :param debug_sample_rate: share (0..1) of DEBUG templates that pass; the choice is a stable hash of the template.
-    :param queue_size: records that may wait between the workers and the listener; beyond that they are dropped.
-    :param critical_keywords: INFO records whose template or message holds one of these (any case) always pass.
-    :param redact_keys: key names whose values are replaced by ``[REDACTED]`` (key=value, key: value, JSON).
-    :param redact_patterns: extra regular expressions whose matches are replaced by ``[REDACTED]``.
-    """
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    level: str = "INFO"
-    console: bool = True
-    console_level: str = "WARNING"
-    file: str | None = "bot.log"
-    max_bytes: int = 10_000_000
-    backup_count: int = 5
-    jsonl_file: str | None = None
-    warning_dedup_window_s: float = 5.0
-    info_rotation_interval_s: float = 1.0
-    debug_sample_rate: float = 0.1
-    queue_size: int = 10_000
-    critical_keywords: tuple[str, ...] = DEFAULT_CRITICAL_KEYWORDS
-    redact_keys: tuple[str, ...] = DEFAULT_REDACT_KEYS
-    redact_patterns: tuple[str, ...] = ()
+    level: LevelName = Field("INFO", description="lowest level written to the file and of every process's root logger")
+    console: bool = Field(True, description="also write to the console (stderr)")
+    console_level: LevelName = Field("WARNING", description="lowest level written to the console")
+    file: str | None = Field("bot.log", description="rotating log file, relative to the run folder (null = none)")
+    max_bytes: int = Field(
+        10_000_000, ge=1_000, description="rotate the log file (and the JSON-lines file) at this size (bytes)"
+    )
+    backup_count: int = Field(5, ge=0, le=1000, description="rotated files kept (bot.log.1 ...); 0 truncates instead")
+    jsonl_file: str | None = Field(None, description="optional JSON-lines log file, relative to the run folder")
+    warning_dedup_window_s: float = Field(
+        5.0, ge=0, description="seconds in which repeats of a WARNING template are counted, not written (0 = off)"
+    )
+    info_rotation_interval_s: float = Field(
+        1.0, gt=0, description="seconds before INFO rotation moves to the next worker"
+    )
+    debug_sample_rate: float = Field(
+        0.1, ge=0, le=1, description="share of DEBUG templates that pass (a stable hash of the template decides)"
+    )
+    queue_size: int = Field(10_000, ge=10, description="bounded worker->listener queue; full = drop and count")
+    critical_keywords: tuple[str, ...] = Field(
+        DEFAULT_CRITICAL_KEYWORDS, description="INFO messages containing any of these (case-insensitive) always pass"
+    )
+    redact_keys: tuple[str, ...] = Field(
+        DEFAULT_REDACT_KEYS, description="key names whose values are redacted (key=value, key: value, JSON)"
+    )
+    redact_patterns: tuple[str, ...] = Field((), description="extra regexes whose matches are redacted")
 
-    def __post_init__(self) -> None:
-        # model_dump() gives lists; store tuples so the settings stay hashable and immutable.
-        for name in ("critical_keywords", "redact_keys", "redact_patterns"):
-            object.__setattr__(self, name, tuple(str(item) for item in getattr(self, name)))
-        for name in ("level", "console_level"):
-            value = str(getattr(self, name)).upper()
-            if value not in LEVEL_NAMES:
-                raise ValueError(
-                    f"logging.{name}={getattr(self, name)!r} is not a level; use one of {', '.join(LEVEL_NAMES)}"
-                )
-            object.__setattr__(self, name, value)
-        self._check_numbers()
-        for pattern in self.redact_patterns:
+    @field_validator("level", "console_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
             try:
                 re.compile(pattern)
             except re.error as exc:
                 raise ValueError(
-                    f"logging.redact_patterns entry {pattern!r} is not a valid regular expression ({exc});"
-                    " fix or remove it"
+                    f"entry {pattern!r} is not a valid regular expression ({exc}); fix or remove it"
                 ) from exc
-
-    def _check_numbers(self) -> None:
-        checks = (
-            ("max_bytes", self.max_bytes >= 1_000, "must be >= 1000 bytes"),
-            ("backup_count", 0 <= self.backup_count <= 1000, "must be in [0, 1000]"),
-            ("warning_dedup_window_s", self.warning_dedup_window_s >= 0, "must be >= 0 seconds (0 = no dedup)"),
-            ("info_rotation_interval_s", self.info_rotation_interval_s > 0, "must be > 0 seconds"),
-            ("debug_sample_rate", 0 <= self.debug_sample_rate <= 1, "must be a share in [0, 1]"),
-            ("queue_size", self.queue_size >= 10, "must be >= 10 records"),
-        )
-        for name, is_valid, expectation in checks:
-            if not is_valid:
-                raise ValueError(f"logging.{name}={getattr(self, name)!r} {expectation}; fix it in the logging config")
-
-    @classmethod
-    def field_names(cls) -> tuple[str, ...]:
-        """Return the field names, which equal ``bot.config.LoggingConfig``'s.
-
-        :return: the names in declaration order.
-        """
-        return tuple(f.name for f in fields(cls))
+        return patterns

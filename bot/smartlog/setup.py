@@ -105,7 +105,7 @@ def setup_logging(
     Start workers with ``listener.worker_handle()`` and have each call :func:`bot.smartlog.init_worker`; stop (join)
     them before the block ends, so that their last records are read.
 
-    :param settings: policy and outputs (``SmartLogSettings(**cfg.logging.model_dump())``).
+    :param settings: policy and outputs (``cfg.logging`` is one).
     :param log_dir: folder of the log files (e.g. the run folder).
     :param n_workers: the number of worker processes (ids ``0 .. n_workers - 1``) sharing the INFO rotation.
     :param extra_handlers: further ``logging.Handler`` objects fed with every admitted record.

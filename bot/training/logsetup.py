@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import BotConfig
-from bot.smartlog import SmartLogSettings, WorkerHandle, init_worker, setup_logging
+from bot.smartlog import WorkerHandle, init_worker, setup_logging
 from bot.training.metrics import LogStats
 from bot.training.worker import WorkerInit
 
@@ -31,7 +31,7 @@ def training_logging(cfg: BotConfig, run_dir: Path) -> Iterator[tuple[WorkerInit
     :return: a context manager yielding the worker initialiser (``init(worker_id=w)``; None when the envs run
         in-process), a function returning the suppression counters, and the log file path (or None).
     """
-    settings = SmartLogSettings(**cfg.logging.model_dump())
+    settings = cfg.logging
     n_workers = cfg.training.n_workers
     log_trades = cfg.training.log_trades
     trade_logger = logging.getLogger(_TRADE_LOGGER)
