@@ -41,5 +41,9 @@ def test_unknown_event_type(tmp_path: Path) -> None:
         writer.emit("finished")
 
 
-def test_without_a_path_nothing_is_written() -> None:
-    EventWriter(None).emit("started")
+def test_without_a_path_nothing_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    writer = EventWriter(None)
+    writer.emit("started", run_dir="r")
+    writer.close()
+    assert list(tmp_path.iterdir()) == []
