@@ -43,6 +43,7 @@ class PortfolioObservation:
 
     def vector(
         self,
+        *,
         equity: float,
         initial_equity: float,
         unrealized_pnl: float,
@@ -55,7 +56,10 @@ class PortfolioObservation:
         take_profit_pct: float,
         size_fraction: float,
     ) -> npt.NDArray[np.float32]:
-        """The portfolio observation; every argument is a plain Python number (no NumPy scalars: they are slow)."""
+        """The portfolio observation; every argument is a plain Python number (no NumPy scalars: they are slow).
+
+        Keyword-only: eleven numbers in a row are too easy to swap (the keywords cost ~0.1 us per call).
+        """
         bound = PORTFOLIO_BOUND
         if equity > 0.0:
             inv = 1.0 / equity

@@ -323,17 +323,17 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         pm = self.portfolio
         dbe = self.dbe
         portfolio = self._portfolio_vector(
-            pm.equity,
-            self.obs_refs.reference,
-            pm.unrealized_pnl,
-            pm.cash,
-            pm.exposure,
-            pm.bars_in_position,
-            self.obs_refs.drawdown(pm.equity),
-            _MODE_INT[dbe.mode],
-            dbe.stop_loss_pct,
-            dbe.take_profit_pct,
-            dbe.size_fraction,
+            equity=pm.equity,
+            initial_equity=self.obs_refs.reference,
+            unrealized_pnl=pm.unrealized_pnl,
+            cash=pm.cash,
+            exposure=pm.exposure,
+            bars_in_position=pm.bars_in_position,
+            drawdown=self.obs_refs.drawdown(pm.equity),
+            dbe_mode=_MODE_INT[dbe.mode],
+            stop_loss_pct=dbe.stop_loss_pct,
+            take_profit_pct=dbe.take_profit_pct,
+            size_fraction=dbe.size_fraction,
         )
         return {"market": self._windows[t - self._window_m1].copy(), "portfolio": portfolio}
 

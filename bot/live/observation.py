@@ -132,15 +132,15 @@ class ObservationBuilder:
     def portfolio(self, view: PortfolioView, dbe: DynamicBehaviorEngine) -> npt.NDArray[np.float32]:
         """float32 [12] in the order of :data:`bot.env.PORTFOLIO_FEATURES`, built by the env's own definition."""
         return self._portfolio_obs.vector(
-            view.equity,
-            view.initial_equity,
-            view.unrealized_pnl,
-            view.cash,
-            view.exposure,
-            view.bars_in_position,
-            view.drawdown,
-            int(dbe.mode),
-            dbe.stop_loss_pct,
-            dbe.take_profit_pct,
-            dbe.size_fraction,
+            equity=view.equity,
+            initial_equity=view.initial_equity,
+            unrealized_pnl=view.unrealized_pnl,
+            cash=view.cash,
+            exposure=view.exposure,
+            bars_in_position=view.bars_in_position,
+            drawdown=view.drawdown,
+            dbe_mode=int(dbe.mode),
+            stop_loss_pct=dbe.stop_loss_pct,
+            take_profit_pct=dbe.take_profit_pct,
+            size_fraction=dbe.size_fraction,
         )
