@@ -8,7 +8,10 @@ the same taker fee and one episode over the whole year; gym-anytrading's ``Stock
 features), the same window and one episode over the whole year. Two action streams: ``uniform`` (a new random action
 every step, so most steps trade) and ``sticky`` (a new random action with probability 0.05 per step, closer to a
 trained policy). Each figure is the best and the median of ``--repeats`` timed runs of ``--steps`` steps (the machine
-is shared, so the best run is the least disturbed one).
+is shared, so the best run is the least disturbed one). Two settings (``--settings``): ``classic`` (a market-order
+decision every bar with the first round's DBE stops: the settings of the issue-18 figure) and ``defaults`` (the
+config's defaults: a limit-order decision every ``env.decision_every`` bars, so one of our steps spans that many bars
+and ``ours_bars_per_s`` is given too).
 
 Install the other two first: ``pip install gym-anytrading==2.0.0`` and ``pip install --no-deps gym-trading-env==0.3.5``
 (``pip install -e .[bench]`` would pull an old ccxt). Run: ``python benchmarks/env_step.py [--profile]``.
@@ -45,6 +48,21 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "binance_spot_2023" / "BTC_USDT
 OUT = REPO / "benchmarks" / "out" / "env_step.json"
 #: scenario -> probability of drawing a new random action at each step (1.0: uniform random actions every step).
 SCENARIOS = {"uniform": 1.0, "sticky": 0.05}
+#: settings -> ``--set`` overrides. ``classic``: a market-order decision every bar, the DBE on with the first round's
+#: stops (tests/support/classic.py pins the same for the tests of mechanics); ``defaults``: the config as shipped.
+SETTINGS: dict[str, tuple[str, ...]] = {
+    "classic": (
+        "env.decision_every=1",
+        "portfolio.order_type=market",
+        "dbe.enabled=true",
+        "dbe.base_stop_loss=0.02",
+        "dbe.base_take_profit=0.04",
+        "dbe.stop_loss.low=0.005",
+        "dbe.stop_loss.high=0.05",
+        "dbe.drawdown_halflife_bars=0",
+    ),
+    "defaults": (),
+}
 
 
 def timed_steps(env: Any, actions: list[int], repeats: int) -> list[float]:
@@ -155,23 +173,8 @@ def profile_ours(env: TradingEnv, actions: list[int]) -> str:
     return text.getvalue()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="5m OHLCV file (one year)")
-    parser.add_argument("--steps", type=int, default=100_000, help="steps per timed run")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per env (best is reported)")
-    parser.add_argument("--profile", action="store_true", help="print a cProfile of our step loop")
-    parser.add_argument("--out", default=str(OUT), help="JSON output")
-    args = parser.parse_args()
-    if not Path(args.data).is_file():
-        print(f"data file {args.data} not found; pass --data or clone ../shared beside the repo")
-        return 2
-    cfg = load_config(None, ["data.source=file", f"data.path={args.data}"])
-    start = time.perf_counter()
-    dataset = build_dataset(cfg)
-    build_s = time.perf_counter() - start
-    print(f"dataset: {len(dataset.market)} bars x {dataset.obs_features.shape[1]} features in {build_s:.2f}s")
-
+def run_settings(cfg: BotConfig, dataset: Dataset, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Every env, every scenario, round robin; returns ``{scenario: {env: {best, median}, ratios...}}``."""
     builders: dict[str, Callable[[BotConfig, Dataset], Any]] = {
         "ours": our_env,
         "gym_trading_env": gym_trading_env,
@@ -179,7 +182,7 @@ def main() -> int:
         "portfolio_only": PortfolioOnly,
     }
     envs = {name: build(cfg, dataset) for name, build in builders.items()}
-    results: dict[str, dict[str, dict[str, float]]] = {}
+    results: dict[str, dict[str, Any]] = {}
     for scenario, switch_prob in SCENARIOS.items():
         print(f"scenario {scenario}: a new random action with probability {switch_prob} per step")
         actions = {name: random_actions(int(env.action_space.n), args.steps, switch_prob) for name, env in envs.items()}
@@ -190,22 +193,50 @@ def main() -> int:
         for _ in range(args.repeats):
             for name, env in envs.items():
                 rates[name] += timed_steps(env, actions[name], 1)
-        results[scenario] = {}
+        row: dict[str, Any] = {}
         for name, r in rates.items():
-            results[scenario][name] = {"best": max(r), "median": statistics.median(r)}
+            row[name] = {"best": max(r), "median": statistics.median(r)}
             print(f"{name:>16}: best {max(r):>10,.0f} steps/s, median {statistics.median(r):>10,.0f}")
-        row = results[scenario]
+        row["ours_bars_per_s"] = {k: v * cfg.env.decision_every for k, v in row["ours"].items()}
         for other in ("gym_trading_env", "gym_anytrading"):
             row[f"ratio_vs_{other}"] = {k: row["ours"][k] / row[other][k] for k in ("best", "median")}
-        # what the env adds per step on top of the PortfolioManager + DBE work, in microseconds
-        row["env_overhead_us"] = {k: 1e6 / row["ours"][k] - 1e6 / row["portfolio_only"][k] for k in ("best", "median")}
+        # what the env adds per step on top of the PortfolioManager + DBE work, in microseconds (one bar per step)
+        if cfg.env.decision_every == 1:
+            row["env_overhead_us"] = {
+                k: 1e6 / row["ours"][k] - 1e6 / row["portfolio_only"][k] for k in ("best", "median")
+            }
         print(
             f"ours / gym-trading-env = {row['ratio_vs_gym_trading_env']['best']:.2f}x (best), "
             f"ours / gym-anytrading = {row['ratio_vs_gym_anytrading']['best']:.2f}x (best), "
-            f"env overhead over portfolio + DBE = {row['env_overhead_us']['best']:.2f} us/step (best)"
+            f"ours = {row['ours_bars_per_s']['best']:,.0f} bars/s (best)"
         )
+        results[scenario] = row
     if args.profile:
-        print(profile_ours(envs["ours"], random_actions(3, args.steps, 1.0)))
+        print(profile_ours(envs["ours"], random_actions(int(envs["ours"].action_space.n), args.steps, 1.0)))
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="5m OHLCV file (one year)")
+    parser.add_argument("--steps", type=int, default=100_000, help="steps per timed run")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per env (best is reported)")
+    parser.add_argument("--settings", choices=[*SETTINGS, "both"], default="both", help="which settings to run")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of our step loop")
+    parser.add_argument("--out", default=str(OUT), help="JSON output")
+    args = parser.parse_args()
+    if not Path(args.data).is_file():
+        print(f"data file {args.data} not found; pass --data or clone ../shared beside the repo")
+        return 2
+    names = list(SETTINGS) if args.settings == "both" else [args.settings]
+    results: dict[str, Any] = {}
+    for name in names:
+        cfg = load_config(None, ["data.source=file", f"data.path={args.data}", *SETTINGS[name]])
+        start = time.perf_counter()
+        dataset = build_dataset(cfg)
+        print(f"settings {name}: {len(dataset.market)} bars x {dataset.obs_features.shape[1]} features"
+              f" in {time.perf_counter() - start:.2f}s")  # fmt: skip
+        results[name] = run_settings(cfg, dataset, args)
     report = {
         "benchmark": "env_step",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -217,6 +248,7 @@ def main() -> int:
         "window": cfg.env.window,
         "steps_per_run": args.steps,
         "repeats": args.repeats,
+        "settings": {name: list(SETTINGS[name]) for name in names},
         "steps_per_s": results,
     }
     out = Path(args.out)

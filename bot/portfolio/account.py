@@ -21,8 +21,7 @@ import logging
 
 from bot.config import PortfolioConfig
 from bot.portfolio.fees import CostModel
-from bot.portfolio.margin import liquidation_price
-from bot.portfolio.trade import ExitReason, Side, Trade
+from bot.portfolio.trade import ExitReason, Side, Trade, new_trade
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +65,9 @@ class Account:
         "_pos_max_qty",
         "_pos_open_time_ms",
         "_pos_realized",
+        "_range_frac",
         "_repost",
+        "_slip_frac",
         "_taker",
         "_wallet",
         "bars_in_position",
@@ -103,6 +104,9 @@ class Account:
         self._leverage = 1.0 if self._is_spot else float(cfg.leverage)
         self._max_exposure = 1.0 if self._is_spot else float(cfg.max_leverage)
         self._costs = CostModel(cfg)
+        # the CostModel's slippage terms, inlined by the market-order fill path (the env's hot path)
+        self._slip_frac = cfg.slippage_bps / 1e4
+        self._range_frac = cfg.slippage_range_frac
         self._taker = float(cfg.taker_fee)
         self._maker = float(cfg.maker_fee)
         self._limit = cfg.order_type == "limit"
@@ -273,19 +277,21 @@ class Account:
         fees = self._pos_fees + fee
         pnl = pos_realized - fees
         side: Side = "long" if qty > 0.0 else "short"
-        trade = Trade(
-            entry_time_ms=self._pos_open_time_ms,
-            exit_time_ms=time_ms,
-            side=side,
-            qty=self._pos_max_qty,
-            entry_price=self.entry_price,
-            exit_price=fill,
-            fees=fees,
-            pnl=pnl,
-            exit_reason=reason,
-            bars_held=self.bars_in_position + (1 if in_bar else 0),
+        max_qty = self._pos_max_qty
+        self.trades.append(
+            new_trade(
+                self._pos_open_time_ms,
+                time_ms,
+                side,
+                max_qty,
+                self.entry_price,
+                fill,
+                fees,
+                pnl,
+                reason,
+                self.bars_in_position + (1 if in_bar else 0),
+            )
         )
-        self.trades.append(trade)
         self.n_trades += 1
         if pnl > 0.0:
             self.wins += 1
@@ -294,7 +300,7 @@ class Account:
         self.last_trade_pnl = pnl
         self.last_exit_reason = reason
         self._set_flat()
-        logger.info("Trade closed %s %.8g at %.8g, pnl %.8g, reason %s", side, trade.qty, fill, pnl, reason)
+        logger.info("Trade closed %s %.8g at %.8g, pnl %.8g, reason %s", side, max_qty, fill, pnl, reason)
 
     def _close_at_market(
         self, time_ms: int, price: float, high: float, low: float, reason: ExitReason, in_bar: bool
@@ -309,8 +315,11 @@ class Account:
         qty = self.position_qty
         if self._is_spot:
             liq = -_INF
+        elif qty > 0.0:
+            # bot.portfolio.margin.liquidation_price inlined, with the same arithmetic (called on every fill)
+            liq = (qty * self.entry_price - self._wallet) / (qty * (1.0 - self._mm))
         else:
-            liq = liquidation_price(qty, self.entry_price, self._wallet, self._mm)
+            liq = (qty * self.entry_price - self._wallet) / (qty * (1.0 + self._mm))
         self.liquidation_price = liq
         stop = self.stop_loss_price
         if qty > 0.0:

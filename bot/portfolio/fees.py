@@ -8,7 +8,7 @@ from __future__ import annotations
 from bot.config import PortfolioConfig
 
 #: Tolerance, in lots, that keeps ``0.3 / 0.1 = 2.9999999999999996`` from rounding down to 2 lots.
-_LOT_EPS = 1e-9
+LOT_EPS = 1e-9
 
 
 def floor_to_step(qty: float, step: float) -> float:
@@ -19,8 +19,8 @@ def floor_to_step(qty: float, step: float) -> float:
     :return: the signed quantity rounded toward zero, a multiple of ``step``.
     """
     if qty >= 0.0:
-        return int(qty / step + _LOT_EPS) * step
-    return -(int(-qty / step + _LOT_EPS) * step)
+        return int(qty / step + LOT_EPS) * step
+    return -(int(-qty / step + LOT_EPS) * step)
 
 
 class CostModel:

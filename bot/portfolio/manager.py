@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 
 from bot.portfolio.account import Account
-from bot.portfolio.fees import floor_to_step
+from bot.portfolio.fees import LOT_EPS, floor_to_step
 
 logger = logging.getLogger(__name__)
 
@@ -169,10 +169,14 @@ class PortfolioManager(Account):
         raw = exposure * equity / open_
         if raw == qty:
             return
-        side = 1 if raw > qty else -1
-        costs = self._costs
-        slip = costs.slippage(open_, high, low)
-        fill = costs.fill_price(open_, side, slip)
+        # CostModel.slippage and CostModel.fill_price inlined, with the same arithmetic: this runs on most env steps
+        slip = self._slip_frac * open_ + self._range_frac * (high - low)
+        if raw > qty:
+            side = 1
+            fill = open_ + slip
+        else:
+            side = -1
+            fill = open_ - slip
         if fill <= 0.0:
             return
         target = self._order_target(exposure * equity / fill, side, fill, self._taker)
@@ -217,7 +221,12 @@ class PortfolioManager(Account):
     def _order_target(self, raw_target: float, side: int, fill: float, fee_rate: float) -> float | None:
         """The lot-rounded target quantity of an order at ``fill``, or None when no order should be sent."""
         qty = self.position_qty
-        target = floor_to_step(raw_target, self._lot)
+        lot = self._lot
+        # floor_to_step inlined (same arithmetic)
+        if raw_target >= 0.0:
+            target = int(raw_target / lot + LOT_EPS) * lot
+        else:
+            target = -(int(-raw_target / lot + LOT_EPS) * lot)
         if self._is_spot and side > 0:
             cash = self._wallet - qty * self.entry_price
             room = floor_to_step(cash / (fill * (1.0 + fee_rate)) * (1.0 - _SPOT_CASH_EPS), self._lot)
