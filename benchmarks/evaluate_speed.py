@@ -97,11 +97,11 @@ def main() -> int:
 
     rows = decision_rows(env)
     start = time.perf_counter()
-    make_policy(model, None, dataset.obs_features, cfg.env.window, rows, env.action_masks())
+    make_policy(model, None, dataset.obs_features, cfg.env.window, rows, env.action_masks)
     precompute_s = time.perf_counter() - start
 
     def fast_run() -> None:
-        policy = make_policy(model, None, dataset.obs_features, cfg.env.window, rows, env.action_masks())
+        policy = make_policy(model, None, dataset.obs_features, cfg.env.window, rows, env.action_masks)
         run_agent(env, policy)
 
     fast = rates(fast_run, steps, args.repeats)
@@ -111,7 +111,7 @@ def main() -> int:
     part = EpisodeBounds(first.start, min(first.stop, first.start + args.predict_steps + 1))
     plain = _Recorder(PredictPolicy(model, None, None))
     predict = rates(lambda: run_episode(env, plain, part), part.n_steps, 1)
-    fast_policy = make_policy(model, None, dataset.obs_features, cfg.env.window, rows, env.action_masks())
+    fast_policy = make_policy(model, None, dataset.obs_features, cfg.env.window, rows, env.action_masks)
     if not isinstance(fast_policy, FastMlpPolicy):
         raise SystemExit(f"the batched path is not in use ({type(fast_policy).__name__}): the figures would mislead")
     fast_rec = _Recorder(fast_policy)

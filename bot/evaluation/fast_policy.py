@@ -37,6 +37,9 @@ from stable_baselines3.dqn.policies import DQNPolicy
 logger = logging.getLogger(__name__)
 
 Obs = dict[str, npt.NDArray[np.float32]]
+#: The env's ``action_masks`` method: read at every decision, because the masks depend on the position
+#: (``portfolio.min_holding_bars``, ``env.action_mode: delta``), exactly as during training and validation.
+MaskSource = Callable[[], npt.NDArray[np.bool_]]
 
 #: Observation keys of the TradingEnv, in the order the CombinedExtractor concatenates them.
 _KEYS = ("market", "portfolio")
@@ -61,11 +64,12 @@ class PredictPolicy:
 
     :param model: the SB3 model.
     :param vecnormalize: the training normalisation statistics (not updated), or None.
-    :param action_masks: bool [n_actions] passed to ``MaskablePPO.predict``; None for other algorithms.
+    :param action_masks: the env's masks, passed to ``MaskablePPO.predict`` at every step; ignored for other
+        algorithms.
     """
 
     def __init__(
-        self, model: BaseAlgorithm, vecnormalize: VecNormalize | None, action_masks: npt.NDArray[np.bool_] | None
+        self, model: BaseAlgorithm, vecnormalize: VecNormalize | None, action_masks: MaskSource | None
     ) -> None:
         self.model = model
         self.vecnormalize = vecnormalize
@@ -76,7 +80,7 @@ class PredictPolicy:
         model_obs = self.vecnormalize.normalize_obs(obs) if self.vecnormalize is not None else obs
         if self.action_masks is not None:
             action, _ = self.model.predict(  # type: ignore[call-arg]
-                model_obs, deterministic=True, action_masks=self.action_masks
+                model_obs, deterministic=True, action_masks=self.action_masks()
             )
         else:
             action, _ = self.model.predict(model_obs, deterministic=True)
@@ -176,7 +180,7 @@ class FastMlpPolicy:
     :param w_portfolio: float64 [hidden, k] the first layer's portfolio columns.
     :param stages: the (activation, linear) layers after the first linear layer.
     :param normalise_portfolio: VecNormalize's transform of the portfolio part, or None.
-    :param allowed: bool [n_actions] actions that may be chosen (MaskablePPO masks), or None for all.
+    :param allowed: the env's masks of the actions that may be chosen now (MaskablePPO), or None for all.
     :param output_weight_l1: ``max_i sum_j |W_out[i, j]|`` of the output layer (scales the tie tolerance).
     """
 
@@ -188,7 +192,7 @@ class FastMlpPolicy:
         w_portfolio: npt.NDArray[np.float64],
         stages: list[_Stage],
         normalise_portfolio: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]] | None,
-        allowed: npt.NDArray[np.bool_] | None,
+        allowed: MaskSource | None,
         output_weight_l1: float,
     ) -> None:
         self.fallback = fallback
@@ -197,8 +201,8 @@ class FastMlpPolicy:
         self.w_portfolio = w_portfolio
         self.stages = stages
         self.normalise_portfolio = normalise_portfolio
-        n_actions = stages[-1].out.shape[0] if stages else w_portfolio.shape[0]
-        self.allowed: list[int] = [i for i in range(n_actions) if allowed is None or bool(allowed[i])]
+        self.n_actions = stages[-1].out.shape[0] if stages else w_portfolio.shape[0]
+        self.allowed = allowed
         self.tie_absolute = 2e-5 * output_weight_l1
         self._pre = np.empty(w_portfolio.shape[0], dtype=np.float64)
         #: steps re-decided by ``model.predict`` because the two best outputs were nearly tied.
@@ -212,7 +216,7 @@ class FastMlpPolicy:
         obs_features: npt.NDArray[np.float32],
         window: int,
         rows: range,
-        action_masks: npt.NDArray[np.bool_] | None,
+        action_masks: MaskSource | None,
     ) -> FastMlpPolicy | None:
         """Precompute the market contribution for decision rows ``rows`` of ``obs_features``.
 
@@ -221,7 +225,7 @@ class FastMlpPolicy:
         :param obs_features: float32 [n, n_features] ``Dataset.obs_features``.
         :param window: ``env.window``.
         :param rows: the decision rows the backtest will observe (each needs ``window - 1`` rows of history).
-        :param action_masks: the env's action masks (used for MaskablePPO only).
+        :param action_masks: the env's ``action_masks`` method (used for MaskablePPO only).
         :return: the policy, or None when the model's architecture is not supported.
         """
         parts = _mlp_parts(model)
@@ -283,7 +287,10 @@ class FastMlpPolicy:
         values = pre.tolist()
         best_i = -1
         best = second = -math.inf
-        for i in self.allowed:
+        masks = None if self.allowed is None else self.allowed().tolist()
+        for i in range(self.n_actions):
+            if masks is not None and not masks[i]:
+                continue
             v = values[i]
             if v > best:
                 best_i, best, second = i, v, best
@@ -301,13 +308,14 @@ def make_policy(
     obs_features: npt.NDArray[np.float32],
     window: int,
     rows: range,
-    action_masks: npt.NDArray[np.bool_] | None,
+    action_masks: MaskSource | None,
     fast: bool = True,
 ) -> Policy:
     """The fastest exact policy available: :class:`FastMlpPolicy` when supported (and ``fast``), else
     :class:`PredictPolicy`.
 
     :param rows: the decision rows the backtest will observe (a range covering every evaluation episode).
+    :param action_masks: the env's ``action_masks`` method, read at every step (MaskablePPO only).
     """
     if fast:
         fast_policy = FastMlpPolicy.build(model, vecnormalize, obs_features, window, rows, action_masks)

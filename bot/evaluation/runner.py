@@ -88,7 +88,7 @@ def backtest_split(
     env = make_env(cfg, split, worker_id=-1, seed=cfg.seed, dataset=dataset)
     check_spaces(model, env, checkpoint)
     policy = make_policy(
-        model, vecnormalize, dataset.obs_features, cfg.env.window, decision_rows(env), env.action_masks(), fast
+        model, vecnormalize, dataset.obs_features, cfg.env.window, decision_rows(env), env.action_masks, fast
     )
     result = run_agent(env, policy, "agent", cfg.evaluation.risk_free_rate)
     if isinstance(policy, FastMlpPolicy):

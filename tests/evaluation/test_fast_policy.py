@@ -34,10 +34,10 @@ class _Compare:
 
 def _compare_on(env: TradingEnv, model: Any, vecnormalize: Any) -> _Compare:
     fast = make_policy(
-        model, vecnormalize, env.dataset.obs_features, env.window, decision_rows(env), env.action_masks()
+        model, vecnormalize, env.dataset.obs_features, env.window, decision_rows(env), env.action_masks
     )
     assert isinstance(fast, FastMlpPolicy)
-    compare = _Compare(fast, PredictPolicy(model, vecnormalize, env.action_masks()))
+    compare = _Compare(fast, PredictPolicy(model, vecnormalize, env.action_masks))
     result = run_agent(env, compare)
     # one decision per env.decision_every bars of each gap-free run (the last one may be shorter)
     every = env.cfg.env.decision_every
@@ -57,7 +57,9 @@ def test_fast_path_matches_predict_on_a_trained_checkpoint(tiny_run: Path) -> No
         _compare_on(env, loaded.model, loaded.vecnormalize)
 
 
-def _untrained(algo: str, market: str, dataset: Dataset, every: int = 1) -> tuple[TradingEnv, Any]:
+def _untrained(
+    algo: str, market: str, dataset: Dataset, every: int = 1, extra: tuple[str, ...] = ()
+) -> tuple[TradingEnv, Any]:
     cfg = evaluation_config(
         load_config(
             None,
@@ -68,6 +70,7 @@ def _untrained(algo: str, market: str, dataset: Dataset, every: int = 1) -> tupl
                 "training.ppo.net_arch=[16, 16]",
                 "training.dqn.net_arch=[16]",
                 f"env.decision_every={every}",
+                *extra,
             ],
         )
     )
@@ -88,12 +91,38 @@ def test_fast_path_matches_predict_for_each_algorithm(algo: str, market: str, ev
     _compare_on(env, model, None)
 
 
+class _MaskLog:
+    """Acts like the plain policy and records the masks it was given and the actions it chose."""
+
+    def __init__(self, plain: PredictPolicy, env: TradingEnv) -> None:
+        self.plain, self.env = plain, env
+        self.seen: list[tuple[tuple[bool, ...], int]] = []
+
+    def act(self, obs: Obs, row: int) -> Any:
+        action = self.plain.act(obs, row)
+        self.seen.append((tuple(bool(m) for m in self.env.action_masks()), int(action)))
+        return action
+
+
+def test_masks_are_read_at_every_step_as_in_training() -> None:
+    """min_holding_bars masks levels while a young position is open: both paths must see the masks of that moment."""
+    dataset = simple_dataset(n=900, seed=4, gap_at=700)
+    env, model = _untrained("maskable_ppo", "perpetual", dataset, 1, ("portfolio.min_holding_bars=5",))
+    _compare_on(env, model, None)  # fast == predict, each with the masks of the step
+    fresh, _ = _untrained("maskable_ppo", "perpetual", dataset, 1, ("portfolio.min_holding_bars=5",))
+    log = _MaskLog(PredictPolicy(model, None, fresh.action_masks), fresh)
+    run_agent(fresh, log)
+    masks_seen = {m for m, _ in log.seen}
+    assert len(masks_seen) > 1  # the masks changed during the run: a mask taken once at the start would be wrong
+    assert all(m[a] for m, a in log.seen)  # the policy never chose a level masked at that step
+
+
 def test_unsupported_policies_fall_back_to_predict() -> None:
     dataset = simple_dataset(n=600, seed=5)
     cfg: BotConfig = evaluation_config(load_config(None, ["env.action_type=continuous", "env.window=6"]))
     env = make_env(cfg, "test", seed=0, dataset=dataset)
     model = build_model(cfg.training, DummyVecEnv([lambda: env]), seed=1, device="cpu", tensorboard_log=None)
-    policy = make_policy(model, None, dataset.obs_features, 6, decision_rows(env), env.action_masks())
+    policy = make_policy(model, None, dataset.obs_features, 6, decision_rows(env), env.action_masks)
     assert isinstance(policy, PredictPolicy)
     assert make_policy(model, None, dataset.obs_features, 6, decision_rows(env), None, fast=False).__class__ is (
         PredictPolicy
