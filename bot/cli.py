@@ -22,6 +22,7 @@ _HANDLERS: dict[str, str] = {
     "serve": "bot.api.commands:run_serve",
     "fetch-data": "bot.data.download:run_fetch_data",
     "check-lookahead": "bot.data.commands:run_check_lookahead",
+    "tune": "bot.tune.commands:run_tune",
 }
 
 
@@ -55,7 +56,9 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _evaluate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("evaluate", help="out-of-sample backtest with baselines and a report")
     _add_config_args(p, default_config=None)
-    p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run folder written by `bot train`")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--checkpoint", metavar="RUN_DIR", help="run folder written by `bot train`")
+    target.add_argument("--ensemble", nargs="+", metavar="RUN_DIR", help="runs voting together (majority/mean target)")
     p.add_argument("--which", default="best", help="best | latest | a checkpoint step number")
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])
     p.add_argument("--out", help="report folder (default RUN_DIR/eval_<split>)")
@@ -105,11 +108,34 @@ def _lookahead_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--cut-points", type=int, default=20, help="number of truncation points to test")
 
 
+def _tune_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("tune", help="hyperparameter search / PBT / seed retraining on Ray Tune (docs/TUNING.md)")
+    _add_config_args(p)
+    p.add_argument("--space", required=True, help="search-space file, e.g. config/tune/ppo.yaml")
+    p.add_argument("--trials", type=int, default=8, help="configurations sampled (x the grid keys)")
+    p.add_argument("--scheduler", choices=["fifo", "asha", "pbt"], default="asha")
+    p.add_argument("--search", choices=["random", "optuna"], default="random")
+    p.add_argument("--metric", default="sharpe", help="validation metric to optimise (net of costs)")
+    p.add_argument("--mode", choices=["max", "min"], default="max")
+    p.add_argument("--address", help="Ray cluster: auto or HOST:PORT (default: start Ray on this machine)")
+    p.add_argument("--cpus-per-trial", type=float, help="CPUs per trial (default 1 + training.n_workers)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0)
+    p.add_argument("--max-failures", type=int, default=2, help="restarts of a failed trial from its checkpoint")
+    p.add_argument("--perturbation-interval", type=int, default=1, help="PBT: validations between exploits")
+    p.add_argument("--name", help="experiment name (folder under --storage)")
+    p.add_argument("--storage", default="tune_runs", help="parent folder of experiments")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted experiment --name")
+    p.add_argument("--seeds", type=int, default=1, help="retrain the top K configurations over S seeds")
+    p.add_argument("--top-k", type=int, default=1, help="configurations retrained by --seeds")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m bot`` parser: one sub-command per entry in ``_HANDLERS``, each with its own flags."""
     parser = argparse.ArgumentParser(prog="bot", description="Multi-process RL trading bot.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_train_parser, _evaluate_parser, _paper_parser, _serve_parser, _fetch_parser, _lookahead_parser):
+    for add in (
+        _train_parser, _evaluate_parser, _paper_parser, _serve_parser, _fetch_parser, _lookahead_parser, _tune_parser
+    ):
         add(sub)
     return parser
 

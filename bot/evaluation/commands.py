@@ -112,6 +112,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     :raises SchemaMismatchError: when the data's observation schema differs from the model's.
     :raises CheckpointError: for a missing or unreadable checkpoint.
     """
+    if getattr(args, "ensemble", None):
+        from bot.evaluation.ensemble import run_ensemble
+
+        return run_ensemble(args)
     _check_args(args)
     cfg, folder = resolve_config(args.checkpoint, args.which, list(args.overrides))
     out_dir = Path(args.out) if args.out else Path(args.checkpoint) / f"eval_{args.split}"

@@ -1,0 +1,156 @@
+"""``python -m bot tune`` (== ``scripts/tune.py``): a hyperparameter search, PBT or seed retraining on Ray Tune.
+
+Everything the user gave is checked before Ray starts (flags, config, search space against the schema, the
+cluster address); the dataset is built once here and shared with every trial through Ray's object store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from dataclasses import fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.config import BotConfig
+from bot.errors import ConfigError
+from bot.tune.space import check_against_schema, load_space
+from bot.tune.trial import TrialSetup, interval_steps
+
+#: Exit code of an experiment stopped by SIGINT (saved; ``--resume`` continues it).
+EXIT_INTERRUPTED = 130
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def metric_names() -> list[str]:
+    """The metrics a trial reports: the validation metrics (net of costs) and ``timesteps``."""
+    from bot.training import ValidationResult
+
+    return [f.name for f in fields(ValidationResult)] + ["timesteps"]
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse bad flags with the flag, the value and the fix.
+
+    :raises ConfigError: for any bad flag.
+    """
+    if args.trials < 1:
+        raise ConfigError(f"--trials {args.trials} must be >= 1")
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds {args.seeds} must be >= 1")
+    if args.top_k < 1:
+        raise ConfigError(f"--top-k {args.top_k} must be >= 1")
+    if args.cpus_per_trial is not None and args.cpus_per_trial <= 0:
+        raise ConfigError(f"--cpus-per-trial {args.cpus_per_trial} must be > 0")
+    if args.gpus_per_trial < 0:
+        raise ConfigError(f"--gpus-per-trial {args.gpus_per_trial} must be >= 0")
+    if args.max_failures < 0:
+        raise ConfigError(f"--max-failures {args.max_failures} must be >= 0 (0: a failed trial is not retried)")
+    if args.metric not in metric_names():
+        raise ConfigError(f"--metric {args.metric!r} is not reported by a trial; use one of {metric_names()}")
+    if args.name is not None and not _NAME.match(args.name):
+        raise ConfigError(f"--name {args.name!r}: use letters, digits, '.', '_' and '-' (it names a folder)")
+    if args.resume and args.name is None:
+        raise ConfigError("--resume needs --name NAME: the experiment to continue (a folder under --storage)")
+
+
+def default_cpus(cfg: BotConfig) -> float:
+    """CPUs of one trial: the learner plus its worker processes (workers run in-process when ``n_workers`` is 1)."""
+    n_workers = cfg.training.n_workers
+    return float(1 + n_workers) if isinstance(n_workers, int) and n_workers > 1 else 1.0
+
+
+def _spec(args: argparse.Namespace, cfg: BotConfig) -> Any:
+    from bot.tune.experiment import ExperimentSpec
+
+    space = load_space(args.space)
+    name = args.name or f"tune_{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    storage = Path(args.storage).resolve()
+    setup = TrialSetup(str(Path(args.config).resolve()), tuple(args.overrides), str(storage / name / "runs"))
+    return ExperimentSpec(
+        name=name,
+        storage=storage,
+        space=space,
+        setup=setup,
+        n_trials=args.trials,
+        scheduler=args.scheduler,
+        search=args.search,
+        metric=args.metric,
+        mode=args.mode,
+        cpus_per_trial=args.cpus_per_trial or default_cpus(cfg),
+        gpus_per_trial=args.gpus_per_trial,
+        max_failures=args.max_failures,
+        max_intervals=math.ceil(cfg.training.total_timesteps / interval_steps(cfg)),
+        perturbation_interval=args.perturbation_interval,
+        seed=cfg.seed,
+    )
+
+
+def _print_rows(rows: list[Any], metric: str, limit: int = 10) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Trials by best {metric}")
+    for column in ("rank", "trial", "status", f"best {metric}", "timesteps", "restores", "params"):
+        table.add_column(column)
+    for rank, r in enumerate(rows[:limit], start=1):
+        params = ", ".join(f"{k.rsplit('.', 1)[-1]}={v:.3g}" if isinstance(v, float) else f"{k.rsplit('.', 1)[-1]}={v}"
+                           for k, v in r.params.items())
+        table.add_row(str(rank), r.trial_id, r.status, "n/a" if math.isnan(r.score) else f"{r.score:.3f}",
+                      f"{r.metrics.get('timesteps', 0):.0f}", str(len(r.restores)), params)
+    Console().print(table)
+
+
+def _interrupted(results: Any) -> bool:
+    """Whether the experiment stopped before its trials ended (SIGINT): a trial neither done nor failed."""
+    return any(r.error is None and not (r.metrics or {}).get("done", False) for r in results)
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    """Handler of ``bot tune``: check everything, start or join Ray, run the experiment, write the results.
+
+    :return: 0 when every trial ended (failed trials are on the leaderboard), 130 when interrupted by SIGINT.
+    :raises ConfigError: for a bad flag, config, search space or address.
+    """
+    check_args(args)
+    space = load_space(args.space)
+    cfg = check_against_schema(space, args.config, list(args.overrides))
+    spec = _spec(args, cfg)
+    if not args.resume and spec.path.exists():
+        raise ConfigError(f"{spec.path} already holds an experiment; pass --resume to continue it or another --name")
+
+    from bot.data import build_dataset  # heavy imports after the arguments are checked
+    from bot.tune.experiment import build_tuner, restore_tuner, start_ray
+    from bot.tune.results import copy_best, trial_rows, write_leaderboard
+    from bot.tune.seeds import retrain_top_k
+
+    if args.address is not None:
+        start_ray(args.address, None)  # fail fast on a bad address, before the dataset is built
+    dataset = build_dataset(cfg)
+    start_ray(args.address, None)
+    import ray
+
+    try:
+        tuner = restore_tuner(spec, dataset) if args.resume else build_tuner(spec, dataset)
+        results = tuner.fit()
+        rows = trial_rows(results, Path(spec.setup.runs_dir), spec.metric, spec.mode)
+        spec.path.mkdir(parents=True, exist_ok=True)
+        md, _csv = write_leaderboard(rows, spec.path, spec.metric)
+        _print_rows(rows, spec.metric)
+        if _interrupted(results):
+            print(f"Experiment interrupted; saved. Continue it with: python -m bot tune --resume --name {spec.name}"
+                  f" --storage {spec.storage} --space {args.space} --config {args.config}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        best = copy_best(rows, spec.path)
+        print(f"Leaderboard: {md} (and .csv)")
+        print(f"TensorBoard of every trial: tensorboard --logdir {spec.setup.runs_dir}")
+        if best is not None:
+            print(f"Best run: {best}  ->  python -m bot evaluate --checkpoint {best}")
+        if args.seeds > 1:
+            retrain_top_k(spec, dataset, rows, args.top_k, args.seeds)
+    finally:
+        ray.shutdown()
+    return 0

@@ -1,0 +1,221 @@
+"""The Ray Tune experiment: connecting to Ray, the search space, scheduler, searcher, resources and failure policy.
+
+Ray is started locally on this machine's cores unless an address is given; the memory of Ray's own processes is
+sized for a small box (a 2-core, 24 GiB machine runs the default settings). The dataset is put once into Ray's
+object store: each node fetches one copy and every trial on it maps that copy (``tune.with_parameters``).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining, TrialScheduler
+from ray.tune.search import BasicVariantGenerator, SearchAlgorithm, Searcher
+
+from bot.data.types import Dataset
+from bot.errors import ConfigError
+from bot.tune.space import FIXED_IN_POPULATION, Param, SearchSpace
+from bot.tune.trial import TrialSetup, run_trial
+
+logger = logging.getLogger(__name__)
+
+#: Object store of a Ray started by ``bot tune`` (bytes): the dataset plus a few checkpoints in flight.
+DEFAULT_OBJECT_STORE_BYTES = 200 * 1024**2
+#: Seconds to wait for a TCP connection to ``--address`` before calling it unreachable.
+CONNECT_TIMEOUT_S = 5.0
+
+Scheduler = Literal["fifo", "asha", "pbt"]
+Search = Literal["random", "optuna"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentSpec:
+    """One experiment as the command line describes it.
+
+    :param name: experiment name (folder ``storage/<name>``).
+    :param storage: the parent folder of experiments (absolute): ``tune_runs``.
+    :param space: the validated search space.
+    :param setup: what every trial shares (config, overrides, run folders).
+    :param n_trials: samples drawn (each crossed with the grid keys).
+    :param scheduler: ``fifo``, ``asha`` or ``pbt``.
+    :param search: ``random`` or ``optuna``.
+    :param metric: the reported metric to optimise, e.g. ``sharpe``.
+    :param mode: ``max`` or ``min``.
+    :param cpus_per_trial: CPUs reserved for a trial (its learner and its worker processes, on one node).
+    :param gpus_per_trial: GPUs reserved for a trial.
+    :param max_failures: restarts of a failed trial from its last checkpoint.
+    :param max_intervals: validation intervals of a full trial (ASHA's ``max_t``).
+    :param perturbation_interval: reports between two PBT exploit/explore steps.
+    :param seed: seed of the searcher.
+    :param max_concurrent: trials run at once (None: as many as the resources allow).
+    """
+
+    name: str
+    storage: Path
+    space: SearchSpace
+    setup: TrialSetup
+    n_trials: int
+    scheduler: Scheduler
+    search: Search
+    metric: str
+    mode: Literal["max", "min"]
+    cpus_per_trial: float
+    gpus_per_trial: float
+    max_failures: int
+    max_intervals: int
+    perturbation_interval: int = 1
+    seed: int = 0
+    max_concurrent: int | None = None
+
+    @property
+    def path(self) -> Path:
+        """The experiment folder: Ray's state, leaderboard, ``best/``, ``runs/``."""
+        return self.storage / self.name
+
+
+def check_address(address: str) -> None:
+    """Fail fast when ``HOST:PORT`` does not accept a TCP connection (``ray.init`` would retry for minutes).
+
+    :raises ConfigError: naming the address, the reason and the fix.
+    """
+    if address == "auto":
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"--address {address!r} must be auto or HOST:PORT, e.g. 10.0.0.5:6379")
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as e:
+        raise ConfigError(
+            f"--address {address}: no Ray cluster answers there ({e.strerror or e}); start one with"
+            f" `ray start --head --port {port}` on {host}, or leave out --address to run on this machine"
+        ) from e
+
+
+def start_ray(address: str | None, num_cpus: int | None, object_store_bytes: int = DEFAULT_OBJECT_STORE_BYTES) -> None:
+    """Connect to the cluster at ``address``, or start Ray on this machine (no dashboard, a small object store).
+
+    :raises ConfigError: when the cluster cannot be reached.
+    """
+    if ray.is_initialized():
+        return
+    if address is not None:
+        check_address(address)
+        try:
+            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+        except ConnectionError as e:
+            raise ConfigError(f"--address {address}: cannot connect to the Ray cluster: {e}") from e
+        return
+    ray.init(
+        num_cpus=num_cpus,
+        object_store_memory=object_store_bytes,
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+    )
+
+
+def domain(param: Param) -> Any:
+    """The Ray Tune distribution of one parameter."""
+    args = param.args
+    if param.kind == "choice":
+        return tune.choice(list(args))
+    if param.kind == "grid":
+        return tune.grid_search(list(args))
+    if param.kind == "randint":
+        return tune.randint(int(args[0]), int(args[1]))
+    low, high = float(args[0]), float(args[1])
+    if param.kind == "loguniform":
+        return tune.loguniform(low, high)
+    if param.kind == "quniform":
+        return tune.quniform(low, high, float(args[2]))
+    return tune.uniform(low, high)
+
+
+def _scheduler(spec: ExperimentSpec) -> TrialScheduler:
+    if spec.scheduler == "asha":
+        grace = max(1, spec.max_intervals // 4)
+        return ASHAScheduler(time_attr="training_iteration", max_t=spec.max_intervals, grace_period=grace,
+                             reduction_factor=2)
+    if spec.scheduler == "pbt":
+        fixed = [p.key for p in spec.space.params if p.key in FIXED_IN_POPULATION]
+        if fixed:
+            raise ConfigError(
+                f"{spec.space.path}: {', '.join(fixed)} cannot be perturbed by PBT (the saved model is built on"
+                " it); fix it with --set, or search it with --scheduler asha"
+            )
+        if any(p.kind == "grid" for p in spec.space.params):
+            raise ConfigError(f"{spec.space.path}: PBT perturbs sampled values; use choice instead of grid")
+        mutations = {p.key: domain(p) for p in spec.space.params}
+        return PopulationBasedTraining(
+            time_attr="training_iteration",
+            perturbation_interval=spec.perturbation_interval,
+            hyperparam_mutations=mutations,
+            quantile_fraction=0.5,  # with a small population the bottom half copies the top half
+            resample_probability=0.25,
+        )
+    return FIFOScheduler()
+
+
+def _search_alg(spec: ExperimentSpec) -> Searcher | SearchAlgorithm:
+    if spec.search == "optuna":
+        if any(p.kind == "grid" for p in spec.space.params):
+            raise ConfigError(f"{spec.space.path}: optuna samples every key; use choice instead of grid")
+        from ray.tune.search.optuna import OptunaSearch
+
+        return OptunaSearch(seed=spec.seed)
+    return BasicVariantGenerator(random_state=spec.seed)
+
+
+def trainable(spec: ExperimentSpec, dataset: Dataset) -> Any:
+    """``run_trial`` with the shared setup and dataset (object store), in one resource bundle per trial."""
+    with_data = tune.with_parameters(run_trial, setup=spec.setup, dataset=dataset)
+    bundle = {"CPU": spec.cpus_per_trial, **({"GPU": spec.gpus_per_trial} if spec.gpus_per_trial else {})}
+    # one bundle: the trial's worker processes are children of the trial and must share its node
+    return tune.with_resources(with_data, tune.PlacementGroupFactory([bundle]))
+
+
+def run_config(spec: ExperimentSpec) -> tune.RunConfig:
+    """Storage under ``spec.storage``, restarts of failed trials, the two newest checkpoints of each trial."""
+    return tune.RunConfig(
+        name=spec.name,
+        storage_path=str(spec.storage),
+        failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        verbose=1,
+    )
+
+
+def build_tuner(spec: ExperimentSpec, dataset: Dataset) -> tune.Tuner:
+    """A new :class:`ray.tune.Tuner` for ``spec`` (Ray must be started)."""
+    scheduler = _scheduler(spec)
+    tune_config = tune.TuneConfig(
+        metric=spec.metric,
+        mode=spec.mode,
+        num_samples=spec.n_trials,
+        scheduler=scheduler,
+        search_alg=_search_alg(spec),
+        max_concurrent_trials=spec.max_concurrent,
+        trial_dirname_creator=lambda trial: trial.trial_id,
+        reuse_actors=False,
+    )
+    space = {p.key: domain(p) for p in spec.space.params}
+    return tune.Tuner(trainable(spec, dataset), param_space=space, tune_config=tune_config,
+                      run_config=run_config(spec))
+
+
+def restore_tuner(spec: ExperimentSpec, dataset: Dataset) -> tune.Tuner:
+    """The interrupted experiment in ``spec.path``, to continue its unfinished and failed trials.
+
+    :raises ConfigError: when the folder holds no experiment to resume.
+    """
+    if not tune.Tuner.can_restore(str(spec.path)):
+        raise ConfigError(f"--resume: {spec.path} holds no Ray Tune experiment; run it once without --resume")
+    return tune.Tuner.restore(str(spec.path), trainable=trainable(spec, dataset), resume_unfinished=True,
+                              resume_errored=True)

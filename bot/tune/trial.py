@@ -1,0 +1,238 @@
+"""One Tune trial: the real trainer (``bot.training.train``) run validation interval by validation interval.
+
+Each interval is one ``train`` call on the trial's own run folder (the first from scratch, the next ones resumed
+from its latest checkpoint, as ``bot train --resume`` does), so the run folder has the project's checkpoint layout
+and ``bot evaluate`` works on any trial. After each interval the final validation of that call (net of costs) is
+reported to Tune with the checkpoint: the top-level files, ``best/`` and the trial record.
+
+A trial restored from a Tune checkpoint (a retry after a crash or a lost node, or a PBT exploit of another trial's
+checkpoint) first puts that checkpoint into its run folder. When the trial's config gives the model other
+hyperparameters than the checkpoint's (PBT's explore step), they are written into the checkpoint before resuming:
+the resumed model would otherwise keep the saved ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from bot.atomic import atomic_write_bytes
+from bot.config import BotConfig, load_config
+from bot.data.types import Dataset
+from bot.training import CheckpointWriter, EventWriter, load_checkpoint, train
+from bot.training.checkpoints import BEST, MODEL
+from bot.training.logsetup import training_logging
+from bot.training.manifest import MANIFEST, RunInfo
+from bot.training.progress import StopFlag
+from bot.training.trainer import TB_DIR
+from bot.tune.space import override
+
+logger = logging.getLogger(__name__)
+
+#: Parameter of a seed-retraining trial naming the configuration's rank (not a config key).
+RANK_KEY = "tune.rank"
+#: The trial's own record, in its run folder and in each of its Tune checkpoints (JSON).
+TRIAL_RECORD = "tune_trial.json"
+
+
+@dataclass(frozen=True, slots=True)
+class TrialSetup:
+    """What every trial of an experiment shares.
+
+    :param config_path: the base config file (absolute).
+    :param overrides: the experiment's ``--set`` overrides, applied before the trial's parameters.
+    :param runs_dir: the folder of the trials' run folders (absolute): ``tune_runs/<name>/runs``.
+    """
+
+    config_path: str
+    overrides: tuple[str, ...]
+    runs_dir: str
+
+
+def trial_config(setup: TrialSetup, params: dict[str, Any], run_name: str) -> BotConfig:
+    """The trial's resolved config: base config, experiment overrides, the sampled parameters, its run folder.
+
+    Validation runs once per ``train`` call (its final validation), so the trainer's own periodic validation is off;
+    console logging is off (the run folder's log file keeps everything, Ray forwards the console to the driver).
+    """
+    overrides = [
+        *setup.overrides,
+        *(override(key, value) for key, value in params.items()),
+        override("training.checkpoint_dir", setup.runs_dir),
+        override("run_name", run_name),
+        "training.eval_freq=0",
+        "logging.console=false",
+    ]
+    return load_config(setup.config_path, overrides)
+
+
+def _read_record(folder: Path) -> dict[str, Any]:
+    path = folder / TRIAL_RECORD
+    if not path.is_file():
+        return {"trial_id": None, "nodes": [], "restores": []}
+    record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return record
+
+
+def _write_record(run_dir: Path, record: dict[str, Any]) -> None:
+    atomic_write_bytes(run_dir / TRIAL_RECORD, json.dumps(record, indent=1).encode())
+
+
+def _clear_checkpoints(run_dir: Path, cfg: BotConfig) -> None:
+    """Remove every checkpoint of ``run_dir``, keeping its TensorBoard and log files (the curves go on)."""
+    keep = {TB_DIR, *(Path(name).parts[0] for name in (cfg.logging.file, cfg.logging.jsonl_file) if name)}
+    for path in run_dir.iterdir():
+        if path.name in keep:
+            continue
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def _model_changes(saved: BotConfig, cfg: BotConfig) -> dict[str, Any]:
+    """Hyperparameters of the algorithm section that differ between the checkpoint's config and the trial's."""
+    name = "dqn" if cfg.training.algo == "ddqn" else "ppo"
+    before = getattr(saved.training, name).model_dump()
+    after = getattr(cfg.training, name).model_dump()
+    return {key: value for key, value in after.items() if before.get(key) != value}
+
+
+def _apply_hyperparameters(run_dir: Path, cfg: BotConfig) -> dict[str, Any]:
+    """Write the trial's algorithm hyperparameters into the restored latest checkpoint (PBT's explore step).
+
+    SB3 rebuilds the learning-rate and clip-range schedules, the buffers and the exploration schedule from these
+    attributes when the model is loaded, and the optimiser state is kept; the checkpoint is rewritten whole by the
+    trainer's own writer, so its manifest matches its files.
+
+    :return: the hyperparameters changed.
+    """
+    loaded = load_checkpoint(run_dir, "latest")
+    changes = {k: v for k, v in _model_changes(loaded.config, cfg).items() if hasattr(loaded.model, k)}
+    if not changes:
+        return {}
+    for key, value in changes.items():
+        setattr(loaded.model, key, value)
+    manifest = loaded.manifest
+    info_fields = {f.name for f in fields(RunInfo)}
+    info = RunInfo(**{**{k: manifest[k] for k in info_fields if k != "feature_names"},
+                      "run_id": run_dir.name, "feature_names": tuple(manifest["feature_names"])})
+    saved_cfg = cfg.model_copy(deep=True)
+    saved_cfg.training.total_timesteps = int(manifest["timesteps"])
+    CheckpointWriter(run_dir, saved_cfg, info, loaded.scaler).save_latest(loaded.model, loaded.vecnormalize, "running")
+    return changes
+
+
+def restore_checkpoint(source: Path, run_dir: Path, cfg: BotConfig, trial_id: str) -> dict[str, Any]:
+    """Make ``run_dir`` continue from the Tune checkpoint in ``source`` (this trial's or another's).
+
+    :return: the trial record, with this restore appended to ``restores``.
+    """
+    record = _read_record(run_dir)
+    donor = _read_record(source)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _clear_checkpoints(run_dir, cfg)
+    for path in source.iterdir():
+        if path.name == TRIAL_RECORD:
+            continue
+        if path.is_dir():
+            shutil.copytree(path, run_dir / path.name)
+        else:
+            shutil.copy2(path, run_dir / path.name)
+    timesteps = int(json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))["timesteps"])
+    changed = _apply_hyperparameters(run_dir, cfg)
+    record["restores"] = [
+        *record.get("restores", []),
+        {"from_trial": donor.get("trial_id"), "timesteps": timesteps, "changed": changed},
+    ]
+    logger.info("Trial %s restored from trial %s at step %d", trial_id, donor.get("trial_id"), timesteps)
+    return record
+
+
+def stage_checkpoint(run_dir: Path) -> Path:
+    """A temp folder holding the run's latest checkpoint, its ``best/`` and the trial record, for ``tune.report``."""
+    manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+    folder = Path(tempfile.mkdtemp(prefix="tune-checkpoint-"))
+    for name in [*manifest["files"], MANIFEST, TRIAL_RECORD]:
+        shutil.copy2(run_dir / name, folder / name)
+    if (run_dir / BEST).is_dir():
+        shutil.copytree(run_dir / BEST, folder / BEST)
+    return folder
+
+
+def _train_interval(cfg: BotConfig, dataset: Dataset, run_dir: Path, until: int) -> dict[str, float]:
+    """One ``train`` call up to ``until`` env steps in total; its final validation metrics and the steps done."""
+    interval_cfg = cfg.model_copy(deep=True)
+    interval_cfg.training.total_timesteps = until
+    resume = (run_dir / MODEL).is_file()
+    events = EventWriter(None)
+    try:
+        with training_logging(interval_cfg, run_dir) as (worker_init, log_stats, _log_file):
+            outcome = train(
+                interval_cfg,
+                dataset,
+                run_dir,
+                resume=resume,
+                resume_from=run_dir if resume else None,
+                events=events,
+                stop=StopFlag(),
+                show_progress=False,
+                worker_init=worker_init,
+                log_stats=log_stats,
+            )
+    finally:
+        events.close()
+    metrics = outcome.validation.as_dict() if outcome.validation is not None else {}
+    return {**metrics, "timesteps": float(outcome.timesteps)}
+
+
+def interval_steps(cfg: BotConfig) -> int:
+    """Env steps between two reports: the config's validation interval, or the whole budget when it is 0."""
+    return cfg.training.eval_freq or cfg.training.total_timesteps
+
+
+def run_trial(config: dict[str, Any], setup: TrialSetup, dataset: Dataset) -> None:
+    """The Tune function trainable: train the trial's config interval by interval, reporting after each.
+
+    :param config: the trial's sampled config keys (dotted) and values, or ``{"params": {...}}`` (seed retraining,
+        whose ``tune.rank`` entry is a label, not a key).
+    :param setup: what the experiment's trials share.
+    :param dataset: built once by the driver, shared through Ray's object store (one copy per node).
+    """
+    from ray import tune
+
+    params = {k: v for k, v in config.get("params", config).items() if k != RANK_KEY}
+    context = tune.get_context()
+    trial_id = context.get_trial_id()
+    base = load_config(setup.config_path, list(setup.overrides))
+    cfg = trial_config(setup, params, trial_id)
+    run_dir = Path(setup.runs_dir) / trial_id
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as source:
+            record = restore_checkpoint(Path(source), run_dir, cfg, trial_id)
+    else:
+        if run_dir.exists():  # a retry that never reported: start it again from step 0
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+        record = {"trial_id": trial_id, "nodes": [], "restores": []}
+    import ray
+
+    record.update(trial_id=trial_id, params=params)
+    record["nodes"] = [*record.get("nodes", []), ray.get_runtime_context().get_node_id()]
+    _write_record(run_dir, record)
+    done = int(json.loads((run_dir / MANIFEST).read_text())["timesteps"]) if (run_dir / MANIFEST).is_file() else 0
+    step = interval_steps(base)
+    while done < cfg.training.total_timesteps:
+        metrics = _train_interval(cfg, dataset, run_dir, min(done + step, cfg.training.total_timesteps))
+        done = int(metrics["timesteps"])
+        staged = stage_checkpoint(run_dir)
+        try:
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(staged))
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
