@@ -16,7 +16,7 @@ from bot.config.market import (
 )
 from bot.config.services import ApiConfig, EvaluationConfig, LiveConfig, LoggingConfig
 from bot.config.trading import Bounds, DBEConfig, EnvConfig, PortfolioConfig
-from bot.config.training import DQNConfig, PPOConfig, TrainingConfig
+from bot.config.training import DQNConfig, ExtractorConfig, PPOConfig, TrainingConfig
 
 __all__ = [
     "TIMEFRAME_MS",
@@ -28,6 +28,7 @@ __all__ = [
     "DataConfig",
     "EnvConfig",
     "EvaluationConfig",
+    "ExtractorConfig",
     "FeaturesConfig",
     "Indicator",
     "LiveConfig",

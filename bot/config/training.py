@@ -42,6 +42,19 @@ class DQNConfig(Section):
     save_replay_buffer: bool = Field(False, description="store the replay buffer with checkpoints for --resume")
 
 
+class ExtractorConfig(Section):
+    """Feature extractor of the market window (see bot/training/extractors.py); ``mlp`` flattens it (SB3's default)."""
+
+    kind: Literal["mlp", "cnn1d", "lstm", "transformer"] = Field(
+        "mlp", description="mlp (flatten) | cnn1d | lstm | transformer over the bars of the window"
+    )
+    channels: int = Field(32, ge=1, le=1024, description="cnn1d: filters per convolution")
+    kernel_size: int = Field(5, ge=2, le=256, description="cnn1d: bars per filter")
+    hidden_size: int = Field(64, ge=1, le=4096, description="features of the sequence (cnn1d: after its linear layer)")
+    n_layers: int = Field(2, ge=1, le=16, description="cnn1d / lstm / transformer: stacked layers")
+    n_heads: int = Field(4, ge=1, le=64, description="transformer: attention heads (divides hidden_size)")
+
+
 class TrainingConfig(Section):
     """Algorithm, parallel workers, budget, checkpoints and validation of a training run."""
 
@@ -53,12 +66,7 @@ class TrainingConfig(Section):
         None, description="multiprocessing start method (default: forkserver on Linux, spawn elsewhere)"
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    torch_threads: int = Field(
-        0,
-        ge=0,
-        description="torch threads for the learner (0 = 1 for policies narrower than 512 units, so results do not"
-        " depend on the worker layout; wider ones get the cores minus worker processes)",
-    )
+    torch_threads: int = Field(0, ge=0, description="torch threads for the learner (0 = cores minus workers, >= 1)")
     worker_timeout_s: float | None = Field(
         None,
         ge=0,
@@ -85,3 +93,4 @@ class TrainingConfig(Section):
     early_stop_patience: int = Field(0, ge=0, description="stop after N validations without improvement (0 = off)")
     ppo: PPOConfig = Field(default_factory=PPOConfig)
     dqn: DQNConfig = Field(default_factory=DQNConfig)
+    extractor: ExtractorConfig = Field(default_factory=ExtractorConfig)

@@ -19,6 +19,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from bot.config import TrainingConfig
 from bot.errors import ConfigError
+from bot.training.extractors import extractor_kwargs
 
 
 def double_dqn_target(
@@ -102,7 +103,8 @@ def build_model(cfg: TrainingConfig, env: VecEnv, seed: int, device: str, tensor
     :param seed: seed for torch, numpy and the action space.
     :param device: ``cpu`` or ``cuda``.
     :param tensorboard_log: folder for SB3's TensorBoard writer, or None.
-    :raises ConfigError: when a discrete-only algorithm meets a continuous action space.
+    :raises ConfigError: when a discrete-only algorithm meets a continuous action space, or the extractor cannot
+        read the market window.
     """
     if cfg.algo in ("ddqn", "maskable_ppo") and not isinstance(env.action_space, spaces.Discrete):
         raise ConfigError(
@@ -110,6 +112,8 @@ def build_model(cfg: TrainingConfig, env: VecEnv, seed: int, device: str, tensor
             " or training.algo=ppo"
         )
     common: dict[str, Any] = {"seed": seed, "device": device, "tensorboard_log": tensorboard_log, "verbose": 0}
+    market = env.observation_space["market"]  # type: ignore[index]
+    extractor = extractor_kwargs(cfg.extractor, int(market.shape[0]))
     if cfg.algo == "ddqn":
         d = cfg.dqn
         return DoubleDQN(
@@ -125,7 +129,7 @@ def build_model(cfg: TrainingConfig, env: VecEnv, seed: int, device: str, tensor
             target_update_interval=d.target_update_interval,
             exploration_fraction=d.exploration_fraction,
             exploration_final_eps=d.exploration_final_eps,
-            policy_kwargs={"net_arch": list(d.net_arch)},
+            policy_kwargs={"net_arch": list(d.net_arch), **extractor},
             **common,
         )
     p = cfg.ppo
@@ -140,7 +144,7 @@ def build_model(cfg: TrainingConfig, env: VecEnv, seed: int, device: str, tensor
         "ent_coef": p.ent_coef,
         "vf_coef": p.vf_coef,
         "max_grad_norm": p.max_grad_norm,
-        "policy_kwargs": {"net_arch": list(p.net_arch)},
+        "policy_kwargs": {"net_arch": list(p.net_arch), **extractor},
     }
     cls = MaskablePPO if cfg.algo == "maskable_ppo" else PPO
     return cls("MultiInputPolicy", env, **kwargs, **common)

@@ -56,6 +56,7 @@ _FIXED_ON_RESUME = (
     "training.algo",
     "training.ppo.net_arch",
     "training.dqn.net_arch",
+    "training.extractor",
     "training.vecnormalize",
     "env.window",
 )
