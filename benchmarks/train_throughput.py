@@ -8,6 +8,7 @@ random actions (no learner). Process start-up is excluded. The machine is shared
 Writes benchmarks/out/train_throughput.json.
 
     python benchmarks/train_throughput.py [--timesteps 8192] [--repeats 3]
+    python benchmarks/train_throughput.py --threads --timesteps 4096 --repeats 2   # learner threads per layout
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ def raw_steps_per_s(venv: VecEnv, n_steps: int) -> float:
     return n_steps * venv.num_envs / (time.perf_counter() - started)
 
 
-def ppo_steps_per_s(venv: VecEnv, timesteps: int) -> float:
-    """Env steps per second of ``PPO.learn`` (collection + updates)."""
+def ppo_steps_per_s(venv: VecEnv, timesteps: int, net_arch: list[int] | None = None) -> float:
+    """Env steps per second of ``PPO.learn`` (collection + updates); ``net_arch`` default [128, 128]."""
     n_steps = max(8, ROLLOUT // venv.num_envs)
     model = PPO(
         "MultiInputPolicy",
@@ -89,11 +90,44 @@ def ppo_steps_per_s(venv: VecEnv, timesteps: int) -> float:
         n_epochs=4,
         seed=0,
         device="cpu",
-        policy_kwargs={"net_arch": [128, 128]},
+        policy_kwargs={"net_arch": net_arch or [128, 128]},
     )
     started = time.perf_counter()
     model.learn(timesteps)
     return model.num_timesteps / (time.perf_counter() - started)
+
+
+THREAD_POLICIES = {"[128, 128]": [128, 128], "[1024, 1024, 1024]": [1024, 1024, 1024]}
+
+
+def thread_sweep(cfg: BotConfig, dataset: Dataset, timesteps: int, repeats: int) -> dict[str, Any]:
+    """PPO env-steps/s per (policy, layout, learner threads), interleaved: what ``training.torch_threads: 0`` picks.
+
+    Thread counts 1, 2, 4 ... up to the cores; layouts: the 8 envs in-process (N=1 K=8) and in 2 workers (N=2 K=4).
+    """
+    factory = TradingEnvFactory(cfg, dataset)
+    cores = os.cpu_count() or 1
+    threads = [t for t in (1, 2, 4, 8, 16, 32, 64) if t <= cores]
+    layouts = {"N=1 K=8": (1, 8), "N=2 K=4": (2, 4)}
+    samples: dict[str, list[float]] = {}
+    for repeat in range(repeats):
+        for policy, net_arch in THREAD_POLICIES.items():
+            for layout, (n, k) in layouts.items():
+                for n_threads in threads:
+                    th.set_num_threads(n_threads)
+                    name = f"{policy} {layout} threads={n_threads}"
+                    venv = ParallelVecEnv(factory, n, k)
+                    try:
+                        rate = ppo_steps_per_s(venv, timesteps, net_arch)
+                    finally:
+                        venv.close()
+                    samples.setdefault(name, []).append(rate)
+                    print(f"[{repeat + 1}/{repeats}] {name:40s} PPO {rate:7.0f} env-steps/s", flush=True)
+    th.set_num_threads(1)
+    return {
+        name: {"ppo_steps_per_s_best": round(max(r), 1), "ppo_steps_per_s_median": round(float(np.median(r)), 1)}
+        for name, r in samples.items()
+    }
 
 
 def main() -> None:
@@ -101,7 +135,19 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=8192)
     parser.add_argument("--raw-steps", type=int, default=1000, help="VecEnv steps for the raw rate")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--threads", action="store_true", help="only the learner-thread sweep (writes out/train_threads.json)"
+    )
     args = parser.parse_args()
+    if args.threads:
+        cfg = bench_config()
+        sweep = thread_sweep(cfg, build_dataset(cfg), args.timesteps, args.repeats)
+        report = {"timesteps": args.timesteps, "repeats": args.repeats, "cpu_count": os.cpu_count(), "results": sweep}
+        path = OUT.with_name("train_threads.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=1))
+        print(f"wrote {path}")
+        return
     th.set_num_threads(1)  # the learner gets one core; workers the other(s)
     cfg = bench_config()
     dataset = build_dataset(cfg)

@@ -66,7 +66,12 @@ class TrainingConfig(Section):
         None, description="multiprocessing start method (default: forkserver on Linux, spawn elsewhere)"
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    torch_threads: int = Field(0, ge=0, description="torch threads for the learner (0 = cores minus workers, >= 1)")
+    torch_threads: int = Field(
+        0,
+        ge=0,
+        description="torch threads for the learner (0 = 1 for policies narrower than 512 units, so results do not"
+        " depend on the worker layout; wider ones get the cores minus worker processes)",
+    )
     worker_timeout_s: float | None = Field(
         None,
         ge=0,

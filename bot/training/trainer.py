@@ -107,11 +107,27 @@ def resolve_device(device: str) -> str:
     return device
 
 
+#: Widest hidden layer from which the learner gets more than one torch thread by default. Below it, one thread is
+#: fastest (benchmarks/RESULTS.md, "Learner threads": 2 threads made a [128, 128] PPO run several times slower on
+#: 2 cores) and the parameters then do not depend on the worker layout.
+WIDE_POLICY_UNITS = 512
+
+
 def learner_threads(cfg: BotConfig) -> int:
-    """Torch threads of the learner: ``training.torch_threads`` or cores minus worker processes, at least 1."""
-    if cfg.training.torch_threads:
-        return cfg.training.torch_threads
-    workers = cfg.training.n_workers if cfg.training.n_workers > 1 else 0
+    """Torch threads of the learner: ``training.torch_threads`` when set, else chosen from the policy size.
+
+    Default (``torch_threads: 0``): 1 thread for a policy whose widest hidden layer is below
+    :data:`WIDE_POLICY_UNITS` units, so that one seed gives the same model in every worker layout (torch splits
+    reductions by thread, which changes float rounding); a wider policy gets the cores left over by the worker
+    processes (at least 1), where its updates gain from threads more than reproducibility across layouts is worth.
+    """
+    t = cfg.training
+    if t.torch_threads:
+        return t.torch_threads
+    net_arch = t.dqn.net_arch if t.algo == "ddqn" else t.ppo.net_arch
+    if max(net_arch, default=0) < WIDE_POLICY_UNITS:
+        return 1
+    workers = t.n_workers if t.n_workers > 1 else 0
     return max(1, (os.cpu_count() or 1) - workers)
 
 

@@ -127,11 +127,19 @@ def test_second_sigint_interrupts_at_once() -> None:
             os.kill(os.getpid(), signal.SIGINT)
 
 
-def test_learner_threads_and_device() -> None:
+def test_learner_threads_and_device(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = load_config(None, ["training.torch_threads=3"])
     assert learner_threads(cfg) == 3
     cfg = load_config(None, ["training.n_workers=64"])
     assert learner_threads(cfg) == 1
+    # default threads: 1 for a small policy in any layout; a wide one gets the cores left by the workers
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    for workers in (1, 4):
+        assert learner_threads(load_config(None, [f"training.n_workers={workers}"])) == 1
+    wide = ["training.ppo.net_arch=[1024, 1024, 1024]"]
+    assert learner_threads(load_config(None, [*wide, "training.n_workers=4"])) == 12
+    assert learner_threads(load_config(None, [*wide, "training.n_workers=1"])) == 16
+    assert learner_threads(load_config(None, [*wide, "training.algo=ddqn", "training.n_workers=4"])) == 1
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("auto") in ("cpu", "cuda")
 

@@ -1,5 +1,5 @@
 """Short PPO and Double-DQN runs with 2 worker processes on real BTC/USDT candles: layout, manifest, loading,
-TensorBoard tags, events, resume; and determinism of in-process runs."""
+TensorBoard tags, events, resume; and one seed giving one model in every worker layout."""
 
 from __future__ import annotations
 
@@ -98,12 +98,13 @@ def test_ddqn_two_workers_resume_continues_the_step_count(btc_5m_path: Path, tmp
     assert resumed._n_updates > model._n_updates  # optimiser kept stepping from where it stopped
 
 
-def _in_process_run(btc_5m_path: Path, folder: Path) -> PPO:
+def _short_run(btc_5m_path: Path, folder: Path, n_workers: int, n_envs_per_worker: int) -> PPO:
     overrides = [
         *real_data_overrides(btc_5m_path, folder),
-        "training.n_workers=1",
-        "training.n_envs_per_worker=3",
-        "training.total_timesteps=384",
+        f"training.n_workers={n_workers}",
+        f"training.n_envs_per_worker={n_envs_per_worker}",
+        "training.torch_threads=0",  # the default: one learner thread for this small policy, whatever the layout
+        "training.total_timesteps=512",  # two rollouts of 64 steps x 4 envs
         "training.eval_freq=0",
         "training.checkpoint_freq=0",
         "run_name=det",
@@ -120,14 +121,14 @@ def _in_process_run(btc_5m_path: Path, folder: Path) -> PPO:
         stop=StopFlag(),
         show_progress=False,
     )
-    assert outcome.status == "completed" and outcome.timesteps == 384
+    assert outcome.status == "completed" and outcome.timesteps == 512
     return PPO.load(run_dir / "model.zip", device="cpu")
 
 
-def test_same_seed_in_process_gives_identical_parameters(btc_5m_path: Path, tmp_path: Path) -> None:
-    a = _in_process_run(btc_5m_path, tmp_path / "a")
-    b = _in_process_run(btc_5m_path, tmp_path / "b")
-    assert state_dicts_equal(a.policy, b.policy)
+def test_same_seed_gives_identical_parameters_in_every_layout(btc_5m_path: Path, tmp_path: Path) -> None:
+    in_process = _short_run(btc_5m_path, tmp_path / "a", n_workers=1, n_envs_per_worker=4)
+    two_workers = _short_run(btc_5m_path, tmp_path / "b", n_workers=2, n_envs_per_worker=2)
+    assert state_dicts_equal(in_process.policy, two_workers.policy)
 
 
 def test_maskable_ppo_with_vecnormalize_resumes_its_statistics(tmp_path: Path) -> None:
