@@ -16,6 +16,7 @@ OrderSide = Literal["buy", "sell"]
 #: made by hand: they carry no ``orderLinkId`` of ours, so they are named ``exchange-<order id>``.
 EXCHANGE_PREFIX = "exchange-"
 OrderStatus = Literal["open", "closed", "canceled", "rejected"]
+OrderType = Literal["market", "limit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,8 @@ class AccountState:
     :param drawdown: 1 - equity / peak equity.
     :param bars_in_position: bars the current position has been held.
     :param last_trade_pnl: net PnL of the trade closed during the last bar, None when none closed.
+    :param limit_orders: limit orders the broker placed so far (the dry run's simulator counts them itself).
+    :param limit_fills: those of them that filled.
     """
 
     equity: float
@@ -85,11 +88,13 @@ class AccountState:
     drawdown: float = 0.0
     bars_in_position: int = 0
     last_trade_pnl: float | None = None
+    limit_orders: int = 0
+    limit_fills: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
-    """A market order to send.
+    """An order to send: a market order, or a post-only limit order when ``limit_price`` is set.
 
     :param client_id: Bybit ``orderLinkId``, deterministic per run, bar and leg (so a retry is idempotent).
     :param side: ``buy`` or ``sell``.
@@ -97,6 +102,7 @@ class OrderRequest:
     :param reduce_only: True for a leg that only closes or reduces the position.
     :param stop_loss: stop-loss trigger price attached to the position, or None.
     :param take_profit: take-profit trigger price, or None.
+    :param limit_price: price of a post-only limit order (on the market's tick), None for a market order.
     """
 
     client_id: str
@@ -105,6 +111,7 @@ class OrderRequest:
     reduce_only: bool = False
     stop_loss: float | None = None
     take_profit: float | None = None
+    limit_price: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +121,8 @@ class OrderState:
     :param error: why the order was refused (insufficient funds, invalid order); empty otherwise.
     :param time_ms: when the exchange created it, UTC ms (0 when unknown).
     :param trigger: what made the exchange place it (``StopLoss``, ``TakeProfit`` ...); '' for the bot's own orders.
+    :param order_type: ``market`` or ``limit``.
+    :param price: a limit order's price (0 for market orders).
     """
 
     client_id: str
@@ -128,6 +137,8 @@ class OrderState:
     error: str = ""
     time_ms: int = 0
     trigger: str = ""
+    order_type: OrderType = "market"
+    price: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +152,8 @@ class ExecutionPlan:
     :param take_profit_pct: take-profit distance, fraction of price (<= 0: none).
     :param reference_price: the close of that bar (sizing and SL/TP prices for live orders).
     :param client_prefix: prefix of the legs' client order ids (``<run tag>-<bar>``); legs append ``-<n>``.
+    :param limit_offset: None for market orders; else the legs are post-only limit orders at ``reference_price``
+        minus (buys) or plus (sells) this fraction (``portfolio.order_type: limit``).
     """
 
     bar_open_ms: int
@@ -150,6 +163,7 @@ class ExecutionPlan:
     take_profit_pct: float
     reference_price: float
     client_prefix: str
+    limit_offset: float | None = None
 
 
 class MarketSource(Protocol):
@@ -203,6 +217,12 @@ class Broker(MarketSource, Protocol):
 
     def find_order(self, client_id: str) -> OrderState | None:
         """The order with this client id, or None when the exchange has none."""
+        ...
+
+    def finish_limit_order(self, client_id: str, plan: ExecutionPlan | None) -> OrderState | None:
+        """End a resting limit order after the bar it rested through: cancel what is left open and return its final
+        state (None when the exchange has no such order). When it opened or added to a position that has no stop
+        yet, the stops of ``plan`` are set on the position from its fill price."""
         ...
 
     def open_orders(self) -> list[OrderState]:

@@ -1,8 +1,10 @@
 """``CcxtBroker``: Bybit linear perpetuals and spot through ccxt.
 
 With :mod:`~bot.live.ccxt_client` (client factory), :mod:`~bot.live.ccxt_errors` (error translation, redaction of the
-keys), :mod:`~bot.live.ccxt_history` (order history, executions) and :mod:`~bot.live.ccxt_protection` (stops set on
-the position) it is the ccxt boundary: no other module of ``bot.live`` imports ccxt.
+keys), :mod:`~bot.live.ccxt_history` (order history, executions), :mod:`~bot.live.ccxt_protection` (stops set on
+the position) and :mod:`~bot.live.ccxt_limit` (the end of a resting limit order) it is the ccxt boundary: no other
+module of ``bot.live`` imports ccxt. Plans with ``limit_offset`` go out as post-only limit orders
+(``timeInForce=PostOnly``); one the exchange refuses because it would take liquidity counts as unfilled.
 
 Every network call is wrapped by :func:`~bot.live.retry.retrier` (transient errors only) and translated to
 :mod:`bot.errors` with ``raise ... from e``. Orders carry a deterministic ``orderLinkId``; when a retried create meets
@@ -32,6 +34,7 @@ from bot.live.broker import (
 from bot.live.ccxt_client import make_exchange
 from bot.live.ccxt_errors import redact, root_cause, translated, trigger_words
 from bot.live.ccxt_history import fetch_history, order_state
+from bot.live.ccxt_limit import finish_limit_order, refused_order
 from bot.live.ccxt_protection import place_then_protect, protect_held
 from bot.live.retry import RetryPolicy, retrier
 from bot.live.sizing import SizingInputs, plan_legs
@@ -180,12 +183,6 @@ class CcxtBroker:
     def prepare(self) -> None:
         """Set the position leverage to ``portfolio.leverage`` (perpetuals) and start watching for
         exchange-triggered fills from now on."""
-        if self.portfolio.order_type != "market":
-            logger.warning(
-                "portfolio.order_type=%s: the model was trained with post-only limit orders (maker fee), but the"
-                " exchange broker sends market orders (taker fee); expect higher costs than the backtest's",
-                self.portfolio.order_type,
-            )
         if self._fills_since_ms is None:
             self._fills_since_ms = self.fetch_time_ms()
         if not self.rules.is_spot:
@@ -253,7 +250,8 @@ class CcxtBroker:
             if state.status == "rejected" and (leg.stop_loss is not None or leg.take_profit is not None):
                 state = place_then_protect(self, plan, leg, state)
             done.append(state)
-            if state.status == "rejected":
+            unfilled_limit = leg.limit_price is not None and state.status != "open" and not state.filled
+            if state.status == "rejected" or unfilled_limit:
                 # the later legs were sized on this one (a reversal opens after its close): do not send them blind
                 break
         if not legs and account.position_qty and not account.stop_loss and plan.stop_loss_pct > 0:
@@ -290,23 +288,15 @@ class CcxtBroker:
         return 1.0 if self.rules.is_spot else float(self.portfolio.leverage)
 
     def place(self, request: OrderRequest) -> OrderState:
-        """Send one market order; a refusal (funds, invalid, parameters) is logged and returned as a ``rejected``
-        state."""
+        """Send one order; a refusal (funds, invalid, parameters) is logged and returned as a ``rejected`` state, a
+        post-only order that would have taken liquidity as an unfilled ``canceled`` one."""
         try:
-            return self._create(request)
+            state = self._create(request)
         except (InsufficientFundsError, OrderRejectedError) as e:
-            logger.warning("Order %s %s %.8g refused: %s", request.client_id, request.side, request.qty, e)
-            return OrderState(
-                request.client_id,
-                "",
-                request.side,
-                request.qty,
-                0.0,
-                0.0,
-                "rejected",
-                reduce_only=request.reduce_only,
-                error=str(e),
-            )
+            return refused_order(request, e)
+        if state.order_type == "limit" and state.status != "open" and not state.filled:
+            logger.info("Post-only order %s not placed (%s): unfilled", state.client_id, state.error or state.status)
+        return state
 
     @retrier
     def _create(self, request: OrderRequest) -> OrderState:
@@ -317,10 +307,13 @@ class CcxtBroker:
             params["stopLoss"] = request.stop_loss
         if request.take_profit is not None:
             params["takeProfit"] = request.take_profit
-        action = f"create {request.side} {request.qty:.8g} {self.symbol} ({request.client_id})"
+        kind = "market" if request.limit_price is None else "limit"
+        if request.limit_price is not None:
+            params["timeInForce"] = "PostOnly"
+        action = f"create {kind} {request.side} {request.qty:.8g} {self.symbol} ({request.client_id})"
         try:
             with self._translated(action, is_order=True):
-                self.exchange.create_order(self.symbol, "market", request.side, request.qty, None, params)
+                self.exchange.create_order(self.symbol, kind, request.side, request.qty, request.limit_price, params)
         except OrderRejectedError as e:
             if _DUPLICATE_LINK_ID not in str(e):
                 raise
@@ -350,10 +343,32 @@ class CcxtBroker:
         params = {"orderLinkId": client_id}
         with self._translated(f"fetch order {client_id}"):
             orders = self.exchange.fetch_open_orders(self.symbol, params=params)
-            if not orders:
-                orders = self.exchange.fetch_closed_orders(self.symbol, params=params)
+            if not orders:  # every final status: a cancelled limit order is not "closed"
+                orders = self.exchange.fetch_canceled_and_closed_orders(self.symbol, params=params)
         matches = [o for o in orders if o.get("clientOrderId") == client_id]
         return order_state(matches[0]) if matches else None
+
+    def finish_limit_order(self, client_id: str, plan: ExecutionPlan | None) -> OrderState | None:
+        """Cancel what is left of a resting limit order and return its final state (see
+        :func:`bot.live.ccxt_limit.finish_limit_order`)."""
+        return finish_limit_order(self, client_id, plan)
+
+    @retrier
+    def cancel_order(self, order: OrderState) -> OrderState:
+        """Cancel an open order (``/v5/order/cancel``) and return its final state; retried as a whole.
+
+        An order filled or cancelled meanwhile (Bybit 110001) is not an error: its final state comes back.
+        """
+        try:
+            with self._translated(f"cancel order {order.client_id}", is_order=True):
+                self.exchange.cancel_order(order.order_id, self.symbol)
+        except BrokerError as e:
+            if not isinstance(e.__cause__, ccxt.OrderNotFound):
+                raise
+        final = self._lookup_order(order.client_id)
+        if final is None or final.status == "open":
+            raise TransientBrokerError(f"cancel order {order.client_id}: the exchange still lists it open")
+        return final
 
     @retrier
     def open_orders(self) -> list[OrderState]:

@@ -55,6 +55,19 @@ def is_stop_refusal(error: str) -> bool:
     return "10001" in error and ("StopLoss" in error or "TakeProfit" in error)
 
 
+#: Bybit's ``rejectReason`` of a post-only order cancelled because it would have taken liquidity.
+POST_ONLY_REASON = "EC_PostOnlyWillTakeLiquidity"
+
+
+def is_post_only_refusal(error: BrokerError) -> bool:
+    """True when the exchange refused a post-only order because it would have taken liquidity: ccxt's
+    ``OrderImmediatelyFillable``, or a refusal whose message names the post-only rule."""
+    if isinstance(error.__cause__, ccxt.OrderImmediatelyFillable):
+        return True
+    text = str(error).lower()
+    return POST_ONLY_REASON.lower() in text or "postonly" in text or "post only" in text or "post-only" in text
+
+
 def trigger_words(trigger: str) -> str:
     """Log words for an exchange-placed order; 'stop loss' / 'take profit' are SmartLogger critical keywords."""
     return {"StopLoss": "stop loss", "TakeProfit": "take profit"}.get(trigger, trigger or "exchange order")

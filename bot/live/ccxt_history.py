@@ -34,6 +34,9 @@ def order_state(order: dict[str, Any]) -> OrderState:
     status: OrderStatus = raw_status if raw_status in ("open", "closed", "canceled", "rejected") else "open"  # type: ignore[assignment]
     fee = order.get("fee") or {}
     filled = float(order.get("filled") or 0.0)
+    is_limit = str(order.get("type") or info.get("orderType") or "").lower() == "limit"
+    # Bybit's reason for a refusal or a cancel by the exchange (a post-only order that would have taken liquidity)
+    reason = str(info.get("rejectReason") or "")
     return OrderState(
         client_id=str(order.get("clientOrderId") or ""),
         order_id=str(order.get("id") or ""),
@@ -44,8 +47,11 @@ def order_state(order: dict[str, Any]) -> OrderState:
         status=status,
         fee=float(fee.get("cost") or info.get("cumExecFee") or 0.0),
         reduce_only=bool(order.get("reduceOnly")),
+        error="" if reason in ("", "EC_NoError") else reason,
         time_ms=int(order.get("timestamp") or 0),
         trigger=_trigger(info),
+        order_type="limit" if is_limit else "market",
+        price=float(order.get("price") or 0.0) if is_limit else 0.0,
     )
 
 
@@ -143,4 +149,6 @@ def _with_fills(order: OrderState | None, order_id: str, fills: list[dict[str, A
         fee=fee,
         time_ms=min(int(t.get("timestamp") or 0) for t in fills),
         trigger=_trigger(info),
+        order_type="limit" if str(info.get("orderType") or "") == "Limit" else "market",
+        price=float(info.get("orderPrice") or 0.0) if str(info.get("orderType") or "") == "Limit" else 0.0,
     )

@@ -25,7 +25,7 @@ from bot.live.credentials import Credentials, load_credentials
 from bot.live.dry_run import DryRunBroker
 from bot.live.observation import ObservationBuilder
 from bot.live.policy import CheckpointPolicy
-from bot.live.reports import BarReport, RunSummary
+from bot.live.reports import BarReport, RunSummary, limit_fills_text
 from bot.live.retry import RetryPolicy
 from bot.live.state import StateStore
 from bot.live.trader import Trader, run_tag
@@ -90,7 +90,8 @@ def status_line(report: BarReport, symbol: str) -> str:
     text = (
         f"{when} {symbol} close {report.close:.2f} | target {report.target_exposure:+.2f} | position"
         f" {report.position_qty:+.6g} | equity {report.equity:.2f} | orders {len(sent)}"
-        f"{f' ({refused} refused)' if refused else ''} | {report.status}"
+        f"{f' ({refused} refused)' if refused else ''}{limit_fills_text(report.limit_orders, report.limit_fills)}"
+        f" | {report.status}"
     )
     return f"{text}: {report.reason}" if report.reason else text
 
@@ -98,7 +99,8 @@ def status_line(report: BarReport, symbol: str) -> str:
 def _print_summary(summary: RunSummary, state_path: Path) -> None:
     print(
         f"bars {summary.bars} (traded {summary.traded}, skipped {summary.skipped}) | orders {summary.orders}"
-        f" (refused {summary.rejected}) | equity {summary.equity:.2f} | pnl {summary.pnl:+.2f}"
+        f" (refused {summary.rejected}){limit_fills_text(summary.limit_orders, summary.limit_fills)}"
+        f" | equity {summary.equity:.2f} | pnl {summary.pnl:+.2f}"
     )
     if summary.kill_switch:
         print(f"kill switch: {summary.kill_switch}")

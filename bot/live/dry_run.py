@@ -2,7 +2,8 @@
 
 The decision taken at the close of bar t is executed by ``PortfolioManager.process_bar`` inside bar t+1 once that bar
 has closed (fill at its open with slippage, SL/TP from its high/low, funding, mark at its close): exactly what the env
-and the backtest do, so the dry run and a backtest over the same candles with the same policy agree trade for trade.
+and the backtest do, so the dry run and a backtest over the same candles with the same policy agree trade for trade,
+with ``portfolio.order_type: limit`` too (the simulator's post-only limit orders, expiry and re-posting).
 No order reaches the exchange; only public market data is read, so no API key is needed.
 """
 
@@ -129,6 +130,8 @@ class DryRunBroker:
             drawdown=pm.drawdown,
             bars_in_position=pm.bars_in_position,
             last_trade_pnl=self._last_trade_pnl,
+            limit_orders=pm.limit_orders,
+            limit_fills=pm.limit_fills,
         )
 
     def execute(self, plan: ExecutionPlan, last_exposure: float) -> list[OrderState]:
@@ -150,8 +153,12 @@ class DryRunBroker:
         """Dry runs send nothing: never found on the exchange."""
         return None
 
+    def finish_limit_order(self, client_id: str, plan: ExecutionPlan | None) -> OrderState | None:
+        """The simulator ends its own limit orders inside the bar (``portfolio.limit_unfilled``): none is open."""
+        return None
+
     def open_orders(self) -> list[OrderState]:
-        """Market orders fill at once: never open."""
+        """Simulated orders, limit ones included, end inside their bar: never open."""
         return []
 
     def history(self, since_ms: int) -> list[OrderState]:

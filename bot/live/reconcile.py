@@ -6,6 +6,8 @@ The deterministic client ids make the redo of the same bar adopt its orders, but
 that bar. So the reconciler reads the exchange's order history and executions since the last bar decided on (since
 the first start of the state file before any) and records every order of this run (client id ``<run tag>-...``) and
 every exchange-placed fill (``exchange-<order id>``) that is missing or out of date, under the bar it belongs to.
+Resting post-only limit orders of this run whose bar ended while the bot was down are cancelled (what filled stays
+recorded), so a restart never leaves one resting unwatched nor posts a second one for it.
 """
 
 from __future__ import annotations
@@ -39,12 +41,19 @@ class ReconcileReport:
 def bar_of(order: OrderState, tag: str, base_ms: int) -> int:
     """OPEN time (ms) of the bar an order belongs to: from the client id ``<tag>-<bar open s, hex>-<leg>`` of the
     bot's orders, else the bar in which the exchange created it."""
-    if order.client_id.startswith(f"{tag}-"):
+    bar_ms = posted_bar(order.client_id, tag)
+    return order.time_ms // base_ms * base_ms if bar_ms is None else bar_ms
+
+
+def posted_bar(client_id: str, tag: str) -> int | None:
+    """OPEN time (ms) of the bar at whose close the bot posted the order ``<tag>-<bar open s, hex>-<leg>``; None for
+    a client id of another run or of the exchange."""
+    if client_id.startswith(f"{tag}-"):
         try:
-            return int(order.client_id[len(tag) + 1 :].split("-")[0], 16) * 1000
+            return int(client_id[len(tag) + 1 :].split("-")[0], 16) * 1000
         except ValueError:
-            pass
-    return order.time_ms // base_ms * base_ms
+            return None
+    return None
 
 
 class Reconciler:
@@ -69,6 +78,7 @@ class Reconciler:
         adopted = [
             o for o in self.broker.open_orders() if o.client_id.startswith(f"{self.tag}-") and o.client_id not in known
         ]
+        refreshed, adopted = self._end_stale(refreshed), self._end_stale(adopted)
         recovered = self._missing(known, {o.client_id for o in refreshed + adopted})
         by_bar: dict[int, list[OrderState]] = defaultdict(list)
         for order in refreshed + adopted + recovered:
@@ -88,6 +98,29 @@ class Reconciler:
             )
         self._check_position(recovered)
         return ReconcileReport(len(refreshed), len(adopted), tuple(recovered))
+
+    def _end_stale(self, orders: list[OrderState]) -> list[OrderState]:
+        """``orders`` with this run's resting limit orders whose bar ended while the bot was down cancelled (their
+        final state, fills included, replaces them): a limit order rests through one bar only. An order posted at
+        the last bar close still rests: the redo of that bar adopts it, or the next bar close ends it."""
+        resting = [o for o in orders if o.status == "open" and posted_bar(o.client_id, self.tag) is not None]
+        if not resting:
+            return orders
+        now_ms = self.broker.fetch_time_ms()
+        ended: dict[str, OrderState] = {}
+        for order in resting:
+            posted = posted_bar(order.client_id, self.tag)
+            if posted is not None and posted + 2 * self.base_ms <= now_ms:
+                final = self.broker.finish_limit_order(order.client_id, None)
+                if final is not None:
+                    ended[order.client_id] = final
+        if ended:
+            logger.warning(
+                "Cancelled %d resting order(s) of this run whose bar ended while the bot was down: %s",
+                len(ended),
+                "; ".join(_describe(o) for o in ended.values()),
+            )
+        return [ended.get(o.client_id, o) for o in orders]
 
     def _missing(self, known: dict[str, tuple[float, str]], handled: set[str]) -> list[OrderState]:
         # skipped bars (stale data, outages) neither sent orders nor looked for exchange fills: look back past them

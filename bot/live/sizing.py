@@ -8,10 +8,13 @@ notional or quantity is skipped except a full close; a reversal is a reduce-only
 Live trading adds two caps: the position notional never exceeds ``live.max_position_notional``, and on perpetuals
 it stays within ``equity / (1 / leverage + FEE_RESERVE * taker_fee)`` because the exchange reserves the opening and
 closing fees on top of the margin (a reversal also pays the old position's closing fee first).
+With ``plan.limit_offset`` set (``portfolio.order_type: limit``) the legs are post-only limit orders at the decision
+close minus (buys) or plus (sells) the offset, on the tick, sized at that price as the simulator sizes them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -56,6 +59,16 @@ def round_price(price: float, tick: float) -> float:
     return round(round(price / tick) * tick, 12)
 
 
+def limit_price(reference: float, side: OrderSide, offset: float, tick: float) -> float:
+    """Price of a post-only limit order ``offset`` (fraction) below (buy) or above (sell) ``reference``, rounded
+    away from the market to the tick, so the rounding never brings it closer than the offset."""
+    raw = reference * (1.0 - offset) if side == "buy" else reference * (1.0 + offset)
+    steps = raw / tick
+    # the epsilon keeps a price already on the tick where it is (float division leaves 12345.999999)
+    rounded = math.floor(steps + 1e-9) if side == "buy" else math.ceil(steps - 1e-9)
+    return round(rounded * tick, 12)
+
+
 def protection_prices(plan: ExecutionPlan, rules: MarketRules, long: bool) -> tuple[float | None, float | None]:
     """Stop-loss and take-profit trigger prices around the plan's reference price (None when disabled)."""
     ref = plan.reference_price
@@ -80,6 +93,10 @@ def plan_legs(plan: ExecutionPlan, rules: MarketRules, inputs: SizingInputs, fir
         return []
     price = plan.reference_price
     equity = inputs.equity if inputs.equity > 0 else 0.0
+    if plan.limit_offset is not None and price > 0:
+        side: OrderSide = "buy" if exposure * equity / price > qty else "sell"
+        price = limit_price(price, side, plan.limit_offset, rules.tick_size)
+    limit = price if plan.limit_offset is not None else None
     target = floor_to_step(exposure * equity / price, rules.qty_step) if price > 0 else 0.0
     max_notional = inputs.max_notional
     if not rules.is_spot:
@@ -97,16 +114,20 @@ def plan_legs(plan: ExecutionPlan, rules: MarketRules, inputs: SizingInputs, fir
     if crosses or (qty != 0.0 and abs(target) < abs(qty)):
         close_qty = abs(qty) if crosses else floor_to_step(abs(qty) - abs(target), rules.qty_step)
         if crosses or _tradeable(close_qty, price, rules):
-            side: OrderSide = "sell" if qty > 0 else "buy"
-            legs.append(OrderRequest(f"{prefix}-{first_leg}", side, close_qty, reduce_only=not rules.is_spot))
+            side = "sell" if qty > 0 else "buy"
+            legs.append(
+                OrderRequest(f"{prefix}-{first_leg}", side, close_qty, reduce_only=not rules.is_spot, limit_price=limit)
+            )
     opening = abs(target) - (0.0 if crosses else abs(qty))
     if target != 0.0 and opening > 0.0:
         open_qty = floor_to_step(opening, rules.qty_step)
         if _tradeable(open_qty, price, rules):
             long = target > 0
-            sl, tp = (None, None) if rules.is_spot else protection_prices(plan, rules, long)
+            # a limit order fills at its price: stops around it are the stops around the fill, attached on the fill
+            stops_at = dataclasses.replace(plan, reference_price=price) if limit is not None else plan
+            sl, tp = (None, None) if rules.is_spot else protection_prices(stops_at, rules, long)
             leg = f"{prefix}-{first_leg + len(legs)}"
-            legs.append(OrderRequest(leg, "buy" if long else "sell", open_qty, False, sl, tp))
+            legs.append(OrderRequest(leg, "buy" if long else "sell", open_qty, False, sl, tp, limit))
     return legs
 
 

@@ -45,6 +45,17 @@ CREATE TABLE IF NOT EXISTS account_snapshots (
     daily_pnl REAL NOT NULL, pnl_total REAL NOT NULL, bars_processed INTEGER NOT NULL, kill_switch TEXT);
 """
 
+#: Columns added after the first release, by table: files written before get them on open (tables are only ever
+#: extended, never renamed, so older readers keep working).
+_ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "orders": (("order_type", "TEXT NOT NULL DEFAULT 'market'"), ("price", "REAL NOT NULL DEFAULT 0")),
+    "account_snapshots": (("limit_orders", "INTEGER"), ("limit_fills", "INTEGER"), ("limit_fill_rate", "REAL")),
+}
+_ORDER_COLUMNS = (
+    "client_id, bar_open_ms, order_id, side, qty, filled, average_price, status, reduce_only, fee, error, updated_at,"
+    " order_type, price"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class BarRecord:
@@ -74,12 +85,20 @@ class StateStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
+            self._add_columns()
         except sqlite3.DatabaseError as e:
             raise ConfigError(
                 f"state file {self.path} is not a usable SQLite database ({e}); pass another --state"
                 " or move the file away"
             ) from e
         self._conn.row_factory = sqlite3.Row
+
+    def _add_columns(self) -> None:
+        for table, columns in _ADDED_COLUMNS.items():
+            present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+            for name, declaration in columns:
+                if name not in present:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -132,8 +151,13 @@ class StateStore:
         account: AccountState | None,
         snapshot: dict[str, Any] | None,
         meta: dict[str, Any],
+        earlier: Sequence[tuple[int, OrderState]] = (),
     ) -> None:
-        """Write one bar's decision, its orders and fills, position and account snapshot, in one transaction."""
+        """Write one bar's decision, its orders and fills, position and account snapshot, in one transaction.
+
+        :param earlier: (bar OPEN time, order) of orders of earlier bars updated at this one (a resting limit order
+            ended at this bar's close), kept under their own bar.
+        """
         now = time.time()
         with self._transaction():
             self._conn.execute(
@@ -151,6 +175,8 @@ class StateStore:
             )
             for order in orders:
                 self._upsert_order(order, bar.open_ms, now)
+            for bar_open_ms, order in earlier:
+                self._upsert_order(order, bar_open_ms, now)
             if account is not None:
                 self._conn.execute(
                     "INSERT INTO positions (time_ms, qty, entry_price, unrealized_pnl, stop_loss, take_profit,"
@@ -171,7 +197,7 @@ class StateStore:
 
     def _upsert_order(self, order: OrderState, bar_open_ms: int, now: float) -> None:
         self._conn.execute(
-            "INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO orders ({_ORDER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 order.client_id,
                 bar_open_ms,
@@ -185,6 +211,8 @@ class StateStore:
                 order.fee,
                 order.error,
                 now,
+                order.order_type,
+                order.price,
             ),
         )
         if order.filled > 0:
@@ -228,6 +256,24 @@ class StateStore:
         """Filled quantity of every recorded order, by client id."""
         return {r[0]: float(r[1]) for r in self._conn.execute("SELECT client_id, filled FROM orders")}
 
+    def order_fills(self, prefix: str) -> dict[str, tuple[float, float]]:
+        """(filled, quantity) of every order whose client id starts with ``prefix``, by client id."""
+        rows = self._conn.execute(
+            "SELECT client_id, filled, qty FROM orders WHERE client_id LIKE ? ESCAPE '!'", (_like(prefix),)
+        )
+        return {r[0]: (float(r[1]), float(r[2])) for r in rows}
+
+    def limit_counts(self, prefix: str, newer: Sequence[OrderState] = ()) -> tuple[int, int]:
+        """(placed, filled) limit orders whose client id starts with ``prefix``, ``newer`` states overriding the
+        recorded ones; an order counts as filled when any of it filled."""
+        rows = self._conn.execute(
+            "SELECT client_id, filled FROM orders WHERE order_type = 'limit' AND client_id LIKE ? ESCAPE '!'",
+            (_like(prefix),),
+        )
+        filled = {r[0]: float(r[1]) for r in rows}
+        filled |= {o.client_id: o.filled for o in newer if o.order_type == "limit" and o.client_id.startswith(prefix)}
+        return len(filled), sum(1 for f in filled.values() if f > 0)
+
     def unfinished_orders(self) -> list[str]:
         """Client ids of orders last seen open."""
         return [r[0] for r in self._conn.execute("SELECT client_id FROM orders WHERE status = 'open'")]
@@ -258,6 +304,11 @@ class _Tx:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         self._conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+def _like(prefix: str) -> str:
+    """A LIKE pattern matching strings that start with ``prefix`` (``!`` escapes its wildcards)."""
+    return prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:

@@ -36,11 +36,12 @@ from bot.env.spaces import ActionMapper
 from bot.errors import BrokerError, DataError, KillSwitchError, TransientBrokerError
 from bot.live.broker import AccountState, Broker, ExecutionPlan, OrderState
 from bot.live.candles import CandleBuffer, warmup_bars
+from bot.live.limit_book import LimitBook
 from bot.live.observation import DBEState, ObservationBuilder, PortfolioView
 from bot.live.outage import Outage
 from bot.live.policy import Policy
 from bot.live.reconcile import Reconciler
-from bot.live.reports import BarReport, RunSummary
+from bot.live.reports import BarReport, RunSummary, account_snapshot
 from bot.live.risk import AccountTracker
 from bot.live.sizing import requested_exposure
 from bot.live.state import BarRecord, StateStore, write_json_atomic
@@ -115,6 +116,8 @@ class Trader:
         self.obs_refs = ObservationReferences(cfg.env.episode_length * cfg.env.decision_every)
         self._refs_started = False
         self._started = False
+        # post-only limit orders (portfolio.order_type: limit) resting between two bar closes
+        self.limits = LimitBook(cfg.portfolio, broker, state, tag, self.base_ms)
 
     # ------------------------------------------------------------------------------------------------ start
     def start(self) -> None:
@@ -184,7 +187,7 @@ class Trader:
             report = self._attempt()
             if report is None:
                 continue
-            self._count(report)
+            self.summary.add(report, self.tracker.initial_equity)
             if on_bar is not None:
                 on_bar(report)
             if report.status == "killed":
@@ -239,19 +242,6 @@ class Trader:
             ) from e
         raise KillSwitchError(f"{message}; the position of {qty:.8g} was flattened and trading stopped")
 
-    def _count(self, report: BarReport) -> None:
-        s = self.summary
-        s.bars += 1
-        s.traded += report.status == "traded"
-        s.skipped += report.status == "skipped"
-        s.orders += sum(o.status != "rejected" for o in report.orders)
-        s.rejected += sum(o.status == "rejected" for o in report.orders)
-        s.equity = report.equity
-        # no account was ever read (every bar skipped before the first): there is no PnL yet, not +equity
-        s.pnl = report.equity - self.tracker.initial_equity if self.tracker.initial_equity > 0 else 0.0
-        s.kill_switch = report.reason if report.status == "killed" else s.kill_switch
-        s.reports.append(report)
-
     def step(self) -> BarReport | None:
         """Handle the newest closed bar, or wait for the next close (then return None)."""
         now = self.broker.fetch_time_ms()
@@ -267,6 +257,7 @@ class Trader:
         age_s = (now - latest.open_ms - self.base_ms) / 1000.0
         if age_s > self.live.stale_after_s:
             bar_ms = max(latest.open_ms, done + self.base_ms, last_closed)
+            self._settle(bar_ms)
             # no decision on stale candles, but the risk limits still hold while the feed is quiet
             account = self.broker.fetch_account(latest.close)
             reason = self._kill_reason(account)
@@ -285,6 +276,7 @@ class Trader:
         return self._decide(latest.open_ms, latest.close)
 
     def _decide(self, bar_ms: int, close: float) -> BarReport:
+        self._settle(bar_ms)
         account = self.broker.fetch_account(close)
         view, trade_pnl = self.tracker.update(account, bar_ms)
         reason = self._kill_reason(account)
@@ -297,8 +289,13 @@ class Trader:
             return self._skip(bar_ms, close, str(e), account)
         dbe = self.builder.dbe(live, self.dbe_state, view.drawdown, trade_pnl)
         if self._last_decision_ms >= 0 and bar_ms - self._last_decision_ms < self.decision_every * self.base_ms:
-            # between two decisions (env.decision_every) the target is held; the exchange's stops still act
-            return self._finish(bar_ms, close, account, [], BarRecord(bar_ms, "held", "", self.controls.target, 0, 0))
+            # between two decisions (env.decision_every) the target is held; the exchange's stops still act; an
+            # unfilled limit order is re-posted at this close (portfolio.limit_unfilled: repost)
+            reposted = self.limits.take_repost(bar_ms, close, f"{self.tag}-{bar_ms // 1000:x}")
+            orders = [] if reposted is None else self._execute(reposted)
+            record = BarRecord(bar_ms, "held", "", self.controls.target, 0, 0)
+            return self._finish(bar_ms, close, account, orders, record)
+        self.limits.unfilled = None  # a new decision replaces a plan left unfilled
         obs = {"market": window, "portfolio": self.builder.portfolio(self._observed(view, bar_ms), dbe)}
         qty, held_bars = account.position_qty, view.bars_in_position
         action = self.policy.act(obs, self.controls.masks(qty, held_bars))
@@ -311,13 +308,29 @@ class Trader:
             dbe.take_profit_pct,
             close,
             f"{self.tag}-{bar_ms // 1000:x}",
+            self.limits.offset,
         )
-        orders = self.broker.execute(plan, self.tracker.last_exposure)
-        if self.after_execute is not None:
-            self.after_execute(plan, orders)
-        self.tracker.last_exposure = requested_exposure(plan, self.broker.rules, self._leverage)
+        orders = self._execute(plan)
         self._last_decision_ms = bar_ms
         return self._finish(bar_ms, close, account, orders, BarRecord(bar_ms, "held", str(action), target, 0, 0))
+
+    def _execute(self, plan: ExecutionPlan) -> list[OrderState]:
+        before = self.tracker.last_exposure
+        orders = self.broker.execute(plan, before)
+        if self.after_execute is not None:
+            self.after_execute(plan, orders)
+        # limit orders that rest: the exposure counts as reached only once they filled (LimitBook)
+        self.tracker.last_exposure = self.limits.posted(plan, orders, before, self._requested(plan))
+        return orders
+
+    def _settle(self, bar_ms: int) -> None:
+        """End the limit orders that rested through the bar that closed; the exposure counts once they filled."""
+        exposure = self.limits.end_resting(bar_ms, self._requested)
+        if exposure is not None:
+            self.tracker.last_exposure = exposure
+
+    def _requested(self, plan: ExecutionPlan) -> float:
+        return requested_exposure(plan, self.broker.rules, self._leverage)
 
     def _finish(
         self, bar_ms: int, close: float, account: AccountState, orders: list[OrderState], record: BarRecord
@@ -329,9 +342,18 @@ class Trader:
         if status == "traded":
             account = self.broker.fetch_account(close)
         record = dataclasses.replace(record, status=status, requested_exposure=self.tracker.last_exposure, close=close)
+        placed, filled = self.limits.counts(account, orders)
         self._record(record, orders, account)
         return BarReport(
-            bar_ms, status, close, account.equity, account.position_qty, record.target_exposure, tuple(orders)
+            bar_ms,
+            status,
+            close,
+            account.equity,
+            account.position_qty,
+            record.target_exposure,
+            tuple(orders),
+            limit_orders=placed,
+            limit_fills=filled,
         )
 
     def _observed(self, view: PortfolioView, bar_ms: int) -> PortfolioView:
@@ -381,7 +403,7 @@ class Trader:
         return BarReport(bar_ms, "killed", close, account.equity, account.position_qty, 0.0, tuple(orders), reason)
 
     def _record(self, bar: BarRecord, orders: list[OrderState], account: AccountState | None, kill: str = "") -> None:
-        snapshot = None if account is None else self._snapshot(bar.open_ms, account, kill)
+        snapshot = None if account is None else self._snapshot(bar.open_ms, account, kill, orders)
         c = self.controls
         meta = {
             "tracker": self.tracker.to_dict(),
@@ -389,27 +411,17 @@ class Trader:
             "controls": {"target": c.target, "level": c.level, "size": c.size},
             "last_decision_ms": self._last_decision_ms,
             "run_tag": self.tag,
+            "limit_book": self.limits.to_dict(),
         }
-        self.state.record_bar(bar, orders, account, snapshot, meta)
+        self.state.record_bar(bar, orders, account, snapshot, meta, self.limits.settled)
+        self.limits.settled = []
         if snapshot is not None:
             payload: dict[str, Any] = {**snapshot, "updated_at": time.time(), "state_file": str(self.state.path)}
             write_json_atomic(self.snapshot_path, payload)
 
-    def _snapshot(self, bar_ms: int, account: AccountState, kill: str) -> dict[str, Any]:
-        t = self.tracker
-        return {
-            "time_ms": bar_ms,
-            "mode": self.broker.name,
-            "symbol": self.live.symbol,
-            "equity": account.equity,
-            "cash": account.cash,
-            "position_qty": account.position_qty,
-            "entry_price": account.entry_price,
-            "unrealized_pnl": account.unrealized_pnl,
-            "mark_price": account.mark_price,
-            "day_start_equity": t.day_start_equity,
-            "daily_pnl": account.equity - t.day_start_equity,
-            "pnl_total": account.equity - t.initial_equity,
-            "bars_processed": self.state.bars_processed() + 1,
-            "kill_switch": kill or None,
-        }
+    def _snapshot(self, bar_ms: int, account: AccountState, kill: str, orders: list[OrderState]) -> dict[str, Any]:
+        processed = self.state.bars_processed() + 1
+        limits = self.limits.counts(account, orders)
+        return account_snapshot(
+            bar_ms, account, self.tracker, self.broker.name, self.live.symbol, processed, kill, limits
+        )

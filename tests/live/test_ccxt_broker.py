@@ -211,12 +211,3 @@ def test_triggered_fills_are_looked_up_in_a_window_that_follows_the_clock() -> N
     (first, first_limit), (later, _) = exchange.queries
     assert first == start and first_limit == 50
     assert start + 7 * 86_400_000 < later < exchange.now_ms
-
-
-def test_a_limit_order_model_is_warned_about_market_orders(
-    emulator: BybitEmulator, caplog: pytest.LogCaptureFixture
-) -> None:
-    broker, _ = make_broker(emulator)
-    broker.portfolio = broker.portfolio.model_copy(update={"order_type": "limit"})
-    broker.prepare()
-    assert "portfolio.order_type=limit" in caplog.text and "market orders" in caplog.text

@@ -2,7 +2,11 @@
 
 Simplifications (documented so tests do not rely on more): one-way position mode; market orders fill at once at the
 last price (the forming bar's open) plus ``slippage_bps`` against the trader; the taker fee is charged in USDT on every
-fill (spot too); limit orders that are not marketable rest and fill when a later closed bar trades through their price;
+fill (spot too); limit orders that are not marketable rest and fill at their price, with ``maker_fee``, when a later
+closed bar trades THROUGH it (a buy needs the low strictly below the price, a sell the high strictly above, as the
+simulator assumes: at a touch a resting order may still be behind the queue), ``limit_fill_fraction`` of the order's
+quantity per such bar (1 = all; less forces partial fills); a ``PostOnly`` limit order that would cross at placement is
+accepted and at once cancelled with ``rejectReason`` ``EC_PostOnlyWillTakeLiquidity``, as Bybit does;
 position stop-loss / take-profit trigger on closed bars from their high/low (stop first when both), filling at the
 trigger price or at the bar open when the bar gapped through it.
 """
@@ -42,6 +46,9 @@ class Order:
     take_profit: float = 0.0
     stop_order_type: str = ""
     market_unit: str = ""
+    time_in_force: str = ""
+    reject_reason: str = "EC_NoError"
+    cancel_type: str = "UNKNOWN"
 
     def row(self) -> dict[str, Any]:
         """The order as ``/v5/order/realtime`` and ``/v5/order/history`` list it."""
@@ -57,15 +64,15 @@ class Order:
             "isLeverage": "0" if self.category == "spot" else "",
             "positionIdx": 0,
             "orderStatus": self.status,
-            "cancelType": "UNKNOWN",
-            "rejectReason": "EC_NoError",
+            "cancelType": self.cancel_type,
+            "rejectReason": self.reject_reason,
             "avgPrice": num(avg) if self.filled else "",
             "leavesQty": num(self.qty - self.filled) if self.status in OPEN_STATUSES else "0",
             "leavesValue": "0",
             "cumExecQty": num(self.filled),
             "cumExecValue": num(self.filled_value),
             "cumExecFee": num(self.fee),
-            "timeInForce": "IOC" if self.order_type == "Market" else "GTC",
+            "timeInForce": self.time_in_force or ("IOC" if self.order_type == "Market" else "GTC"),
             "orderType": self.order_type,
             "stopOrderType": self.stop_order_type,
             "orderIv": "",
@@ -116,6 +123,7 @@ class Execution:
     qty: float
     fee: float
     time_ms: int
+    is_maker: bool = False
 
 
 @dataclass
@@ -126,7 +134,11 @@ class Account:
     feeds: dict[str, CandleFeed]
     usdt: float = 10_000.0
     taker_fee: float = 0.00055
+    maker_fee: float = 0.0002
     slippage_bps: float = 0.0
+    #: share of a resting limit order's quantity filled by each bar that trades through its price (tests force
+    #: partial fills with less than 1)
+    limit_fill_fraction: float = 1.0
     coins: dict[str, float] = field(default_factory=dict)
     positions: dict[str, Position] = field(default_factory=dict)
     orders: list[Order] = field(default_factory=list)
@@ -192,7 +204,8 @@ class Account:
         self._check_qty(inst, category, qty, limit_price or price_now)
         if reduce_only:
             qty = self._reduce_only_qty(category, symbol, side, qty)
-        self._check_funds(inst, category, side, qty, price_now, reduce_only)
+        # a resting limit order reserves margin at its own price, as Bybit computes its order cost
+        self._check_funds(inst, category, side, qty, limit_price or price_now, reduce_only)
         if category == "linear":
             _check_stop_sides(
                 side == "Buy", float(body.get("stopLoss") or 0.0), float(body.get("takeProfit") or 0.0), price_now
@@ -212,9 +225,14 @@ class Account:
             stop_loss=float(body.get("stopLoss") or 0.0),
             take_profit=float(body.get("takeProfit") or 0.0),
             market_unit=market_unit,
+            time_in_force=str(body.get("timeInForce") or ""),
         )
         self.orders.append(order)
         marketable = order_type == "Market" or (side == "Buy") == (limit_price >= price_now)
+        if marketable and order.time_in_force == "PostOnly":
+            # Bybit accepts the request (retCode 0) and cancels the order at once: it would take liquidity
+            order.status, order.reject_reason = "Cancelled", "EC_PostOnlyWillTakeLiquidity"
+            return order
         if marketable:
             fill_qty = math.floor(qty * fill_fraction / inst.qty_step + 1e-9) * inst.qty_step
             self._fill(order, fill_qty, self._slipped(side, price_now), now_ms)
@@ -227,7 +245,7 @@ class Account:
         order = self.find_order(str(body.get("orderId") or ""), str(body.get("orderLinkId") or ""))
         if order is None or order.status not in OPEN_STATUSES:
             raise BybitApiError(110001, "Order does not exist.")
-        order.status = "Cancelled"
+        order.status, order.cancel_type = "Cancelled", "CancelByUser"
         order.updated_ms = now_ms
         return order
 
@@ -269,9 +287,8 @@ class Account:
             t = int(feed.open_ms[i] + feed.base_ms - 1)
             self._trigger_stops(symbol, o, h, lo, t)
             for order in [x for x in self.orders if x.symbol == symbol and x.status in OPEN_STATUSES]:
-                if (order.side == "Buy" and lo <= order.price) or (order.side == "Sell" and h >= order.price):
-                    fill = min(o, order.price) if order.side == "Buy" else max(o, order.price)
-                    self._fill(order, order.qty - order.filled, fill, t)
+                if (order.side == "Buy" and lo < order.price) or (order.side == "Sell" and h > order.price):
+                    self._fill_resting(order, t)
 
     def _trigger_stops(self, symbol: str, o: float, h: float, lo: float, t: int) -> None:
         pos = self.positions.get(symbol)
@@ -302,6 +319,14 @@ class Account:
         self.orders.append(order)
         self._fill(order, order.qty, price, t)
         order.status = "Filled"
+
+    def _fill_resting(self, order: Order, now_ms: int) -> None:
+        """A resting limit order traded through: ``limit_fill_fraction`` of its quantity (at least one step, at
+        most what is left) fills at its price as a maker."""
+        step = self.instrument(order.category, order.symbol).qty_step
+        left = order.qty - order.filled
+        part = math.floor(order.qty * self.limit_fill_fraction / step + 1e-9) * step
+        self._fill(order, min(left, max(part, step)), order.price, now_ms, is_maker=True)
 
     # -------------------------------------------------------------------------------------------------- helpers
     def _slipped(self, side: str, price: float) -> float:
@@ -355,18 +380,18 @@ class Account:
                 im += abs(pos.size) * pos.avg_price / pos.leverage
         return upnl, im, self.usdt + upnl
 
-    def _fill(self, order: Order, qty: float, price: float, now_ms: int) -> None:
+    def _fill(self, order: Order, qty: float, price: float, now_ms: int, is_maker: bool = False) -> None:
         if qty <= 0:
             order.updated_ms = now_ms
             return
-        fee = qty * price * self.taker_fee
+        fee = qty * price * (self.maker_fee if is_maker else self.taker_fee)
         order.filled += qty
         order.filled_value += qty * price
         order.fee += fee
         order.updated_ms = now_ms
         order.status = "Filled" if order.filled >= order.qty - 1e-12 else "PartiallyFilled"
         self._ids += 1
-        self.executions.append(Execution(str(uuid.UUID(int=self._ids)), order, price, qty, fee, now_ms))
+        self.executions.append(Execution(str(uuid.UUID(int=self._ids)), order, price, qty, fee, now_ms, is_maker))
         self.usdt -= fee
         if order.category == "spot":
             base = self.instrument("spot", order.symbol).base

@@ -31,6 +31,9 @@ Endpoints: public ``/v5/market/time``, ``instruments-info`` (spot + linear, one 
 ``/v5/position/list``, ``/v5/position/set-leverage`` (110043 when
 unchanged) and ``/v5/position/trading-stop`` (``tests.support.bybit_routes``). Any other path answers retCode 10001.
 
+Limit orders rest until a later closed bar trades through their price (``set_limit_fill_fraction`` forces partial
+fills); ``timeInForce=PostOnly`` orders that would cross at placement are cancelled at once with Bybit's
+``rejectReason`` ``EC_PostOnlyWillTakeLiquidity`` (see ``tests.support.bybit_account``).
 ``set_down()`` starts an outage (every request answers HTTP 503) and ``set_down(False)`` ends it.
 Every request is logged (``requests``, ``count(path)``) before faults apply, so retries are countable. Faults
 (``tests.support.bybit_faults``) are queued per path and consumed one per request. The account (UTA, USDT) and the
@@ -237,6 +240,14 @@ class BybitEmulator:
         """Forget the request log."""
         with self.lock:
             self.requests.clear()
+
+    def set_limit_fill_fraction(self, fraction: float) -> None:
+        """Each bar that trades through a resting limit order fills only ``fraction`` of its quantity (a partial
+        fill; 1 restores whole fills)."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"limit fill fraction={fraction} must lie in (0, 1]")
+        with self.lock:
+            self.account.limit_fill_fraction = fraction
 
     def orders_with_link_id(self, link_id: str) -> int:
         """How many orders the exchange holds with this orderLinkId (0 or 1: duplicates are refused)."""

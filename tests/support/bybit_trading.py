@@ -14,9 +14,9 @@ from bot.live.observation import Obs
 from tests.support.bybit_emulator import BybitEmulator
 
 
-def small_config(decision_every: int = 1, **live: Any) -> BotConfig:
+def small_config(decision_every: int = 1, portfolio: dict[str, Any] | None = None, **live: Any) -> BotConfig:
     """A config whose warm-up is short (one timeframe, short periods) so tests need few candles; the policy decides
-    every ``decision_every`` bars."""
+    every ``decision_every`` bars; ``portfolio`` overrides keys of the portfolio section (e.g. ``order_type``)."""
     raw: dict[str, Any] = {
         "data": {"timeframes": ["5m"], "base_timeframe": "5m"},
         "features": {
@@ -44,7 +44,13 @@ def small_config(decision_every: int = 1, **live: Any) -> BotConfig:
             "drawdown_halflife_bars": 0,
         },
         # market orders, as the exchange broker sends them (pinned: the project default may change)
-        "portfolio": {"initial_cash": 10_000.0, "lot_step": 0.001, "min_notional": 5.0, "order_type": "market"},
+        "portfolio": {
+            "initial_cash": 10_000.0,
+            "lot_step": 0.001,
+            "min_notional": 5.0,
+            "order_type": "market",
+            **(portfolio or {}),
+        },
         "live": {"max_retries": 3, "retry_backoff_s": 0.01, **live},
     }
     return BotConfig.model_validate(raw)
@@ -99,6 +105,7 @@ def make_trader(
     *,
     dry_run: bool = False,
     after_execute: Any = None,
+    portfolio: dict[str, Any] | None = None,
     **live: Any,
 ) -> Any:
     """A :class:`bot.live.Trader` on the emulator with :func:`small_config` and a scaler fit on ``candles``."""
@@ -112,6 +119,7 @@ def make_trader(
         dry_run=dry_run,
         after_execute=after_execute,
         clock=lambda: emu.now_ms / 1000.0,
+        portfolio=portfolio,
         **live,
     )
 
@@ -127,13 +135,15 @@ def build_trader(
     dry_run: bool = False,
     after_execute: Any = None,
     clock: Any = None,
+    portfolio: dict[str, Any] | None = None,
     **live: Any,
 ) -> Any:
     """:func:`make_trader` from the emulator's URL and keys only (usable in a child process); ``clock`` defaults to
     ``time.monotonic``."""
     from bot.live import CcxtBroker, DryRunBroker, ObservationBuilder, RetryPolicy, StateStore, Trader, make_exchange
 
-    cfg = small_config(exchange_url=url, state_path=str(state_path), **live)  # decision_every travels in live
+    # decision_every travels in live
+    cfg = small_config(portfolio=portfolio, exchange_url=url, state_path=str(state_path), **live)
     exchange = make_exchange(cfg.live, None if dry_run else keys[0], None if dry_run else keys[1])
     exchange.enableRateLimit = False
     exchange.timeout = 500  # ms: keeps the timeout faults of tests short
