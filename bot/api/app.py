@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -22,7 +23,7 @@ from bot.api.deps import AppState
 from bot.api.events import EventHub
 from bot.api.guards import BodySizeLimit, TrustedHostGuard
 from bot.api.job_store import JobStore
-from bot.api.routers import system, training, ws
+from bot.api.routers import runs, system, training, ws
 from bot.api.runner import JobRunner
 from bot.api.settings import ApiSettings
 
@@ -78,12 +79,15 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app = FastAPI(title="bot training control", version=__version__, lifespan=lifespan)
     app.state.bot = state
     app.add_exception_handler(RequestValidationError, _validation_error)
+    # gzip innermost: the dashboard's first load (vendored chart libraries included) stays small on a phone
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
     # the last added runs first: the Host check refuses foreign requests before the body is even read
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(TrustedHostGuard, allowed=settings.trusted_hosts)
     app.include_router(training.router)
     app.include_router(system.router)
     app.include_router(ws.router)
+    app.include_router(runs.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -92,6 +96,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     @app.get("/dashboard", include_in_schema=False)
     def dashboard() -> FileResponse:
-        return FileResponse(str(STATIC_DIR.joinpath("index.html")))
+        return FileResponse(str(STATIC_DIR.joinpath("index.html")), headers={"Cache-Control": "no-cache"})
+
+    @app.get("/sw.js", include_in_schema=False)
+    def service_worker() -> FileResponse:
+        # served from the root so that its scope covers /dashboard and /api (a worker under /static/ could not)
+        return FileResponse(str(STATIC_DIR.joinpath("sw.js")), media_type="text/javascript",
+                            headers={"Cache-Control": "no-cache"})
 
     return app

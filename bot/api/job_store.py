@@ -51,6 +51,23 @@ class JobStore:
         with self._sessions() as session:
             return list(session.scalars(query))
 
+    def page_jobs(self, page: int, page_size: int, status: JobStatus | None = None,
+                  kind: str | None = None) -> tuple[list[Job], int]:
+        """One page of jobs, newest first, and the number of jobs matching the filters.
+
+        :param page: 1-based page number (a page past the end is empty).
+        :param page_size: jobs per page.
+        :param status: only jobs in this state.
+        :param kind: only jobs of this kind (``train``, ``evaluate``).
+        """
+        conditions = [c for c in (Job.status == status if status is not None else None,
+                                  Job.kind == kind if kind is not None else None) if c is not None]
+        query = select(Job).where(*conditions).order_by(Job.created_at.desc(), Job.id)
+        with self._sessions() as session:
+            total = session.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0
+            jobs = list(session.scalars(query.offset((page - 1) * page_size).limit(page_size)))
+        return jobs, int(total)
+
     def update(self, job_id: str, **fields: Any) -> Job:
         """Set columns of a job (and ``updated_at``) and return the new state.
 

@@ -21,9 +21,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.api.db import Job, JobStatus
+from bot.api.evaluation_request import ResolvedEvaluation
 from bot.api.event_mapping import apply_event, finalize
 from bot.api.events import EventHub
-from bot.api.job_request import JobRequestError, ResolvedJob, resolve_config_path
+from bot.api.job_kinds import job_kind
+from bot.api.job_request import JobRequestError, ResolvedJob
 from bot.api.job_store import JobStore
 from bot.api.redaction import ContentRedactor
 from bot.api.settings import ApiSettings
@@ -129,19 +131,29 @@ class JobRunner:
     # -- requests -------------------------------------------------------------------------------------------------
 
     def submit(self, resolved: ResolvedJob) -> Job:
-        """Queue a new job (status ``accepted``)."""
-        now = time.time()
-        job = Job(
-            id=uuid.uuid4().hex[:12], status=JobStatus.ACCEPTED, algo=resolved.algo, workers=resolved.workers,
-            seed=resolved.seed, symbol=resolved.symbol, timeframe=resolved.timeframe,
-            config_name=resolved.config_name, overrides=list(resolved.overrides), created_at=now, updated_at=now,
-            queued_at=now, total_timesteps=resolved.timesteps, timesteps=0, metrics={}, attempt=1,
-            cancel_requested=False, events_offset=0,
+        """Queue a new training job (status ``accepted``)."""
+        return self._enqueue(
+            kind="train", params={}, algo=resolved.algo, workers=resolved.workers, seed=resolved.seed,
+            symbol=resolved.symbol, timeframe=resolved.timeframe, config_name=resolved.config_name,
+            overrides=list(resolved.overrides), total_timesteps=resolved.timesteps,
         )
-        self._hub.publish("job.accepted", job.id, {"attempt": 1, "total_timesteps": job.total_timesteps},
-                          apply=lambda session: session.add(job))
-        logger.info("Accepted job %s (%s, %d timesteps, config %s)", job.id, job.algo, job.total_timesteps,
-                    job.config_name)
+
+    def submit_evaluation(self, resolved: ResolvedEvaluation) -> Job:
+        """Queue an evaluation of a run folder's checkpoint (status ``accepted``); one step, done at completion."""
+        return self._enqueue(
+            kind="evaluate", params=resolved.params(), algo=resolved.algo, workers=1, seed=resolved.seed,
+            symbol=resolved.symbol, timeframe=resolved.timeframe, config_name=f"{resolved.run_id}/config.yaml",
+            overrides=[], total_timesteps=1,
+        )
+
+    def _enqueue(self, **fields: Any) -> Job:
+        now = time.time()
+        job = Job(id=uuid.uuid4().hex[:12], status=JobStatus.ACCEPTED, created_at=now, updated_at=now, queued_at=now,
+                  timesteps=0, metrics={}, attempt=1, cancel_requested=False, events_offset=0, **fields)
+        self._hub.publish("job.accepted", job.id, {"attempt": 1, "total_timesteps": job.total_timesteps,
+                                                   "kind": job.kind}, apply=lambda session: session.add(job))
+        logger.info("Accepted job %s (%s, %s, %d timesteps, config %s)", job.id, job.kind, job.algo,
+                    job.total_timesteps, job.config_name)
         self.wake()
         return job
 
@@ -184,6 +196,8 @@ class JobRunner:
         """
         with self._lock:
             job = self._get(job_id)
+            if not job_kind(job).resumable:
+                raise JobStateError(f"job {job_id} is a {job.kind} job, which cannot be resumed; start a new one")
             resumable = (JobStatus.INTERRUPTED, JobStatus.FAILED, JobStatus.CANCELLED)
             if job.status not in resumable:
                 raise JobStateError(f"job {job_id} is {job.status.value}; only interrupted, failed or cancelled jobs"
@@ -229,24 +243,11 @@ class JobRunner:
 
     # -- supervision ----------------------------------------------------------------------------------------------
 
-    def _argv(self, job: Job, config_path: Path, events: Path) -> list[str]:
-        argv = [*self._settings.trainer_command, "--config", str(config_path)]
-        for override in job.overrides:
-            argv += ["--set", override]
-        argv += [
-            "--checkpoint-dir", str(self._settings.checkpoint_dir), "--algo", job.algo, "--workers", str(job.workers),
-            "--timesteps", str(job.total_timesteps), "--seed", str(job.seed), "--no-progress",
-            "--events-jsonl", str(events),
-        ]
-        if job.resume_from:
-            argv += ["--resume", job.resume_from]
-        return argv
-
     def redactor(self, job: Job) -> ContentRedactor:
         """Cuts the job's data file content out of its error and output (see :mod:`bot.api.redaction`)."""
         try:
-            cfg = load_config(resolve_config_path(self._settings.config_dir, job.config_name), job.overrides)
-        except ConfigError as e:  # the trainer will report it; there is no data file to protect then
+            cfg = load_config(job_kind(job).config_path(job, self._settings), job.overrides)
+        except (ConfigError, JobRequestError) as e:  # the trainer will report it; there is no data file to protect then
             logger.debug("Job %s: no data file to redact (%s)", job.id, e)
             return ContentRedactor()
         path = cfg.data.path
@@ -260,8 +261,7 @@ class JobRunner:
         output = job_dir / "output.log"
         output_tail = LineTailer(output, start_at_end=True)
         try:
-            config_path = resolve_config_path(self._settings.config_dir, job.config_name)
-            argv = self._argv(job, config_path, events)
+            argv = job_kind(job).argv(job, self._settings, events)
             process = TrainerProcess.start(argv, self._settings.workdir, output)
         except (OSError, JobRequestError) as e:
             error = f"could not start the trainer: {e}"

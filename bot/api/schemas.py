@@ -43,6 +43,18 @@ class JobCreate(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="master seed")
 
 
+class EvaluationCreate(BaseModel):
+    """Body of ``POST /api/evaluations``: evaluate a run folder's checkpoint out of sample (strict)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    run_id: str = Field(min_length=1, max_length=200, description="run folder name under the checkpoint folder")
+    which: str = Field("best", pattern=r"^(best|latest|[0-9]{1,12})$",
+                       description="best | latest | a checkpoint step number")
+    split: Literal["train", "validation", "test"] = Field("test", description="data split to evaluate on")
+    fees_off: bool = Field(False, description="zero fees and slippage")
+
+
 class JobResume(BaseModel):
     """Optional body of ``POST /api/training/jobs/{id}/resume`` (strict, like :class:`JobCreate`)."""
 
@@ -57,6 +69,8 @@ class JobView(BaseModel):
     """A job as the API reports it."""
 
     id: str
+    kind: str = Field(description="train or evaluate (see bot.api.job_kinds)")
+    params: dict[str, Any] = Field(description="the kind's parameters (an evaluation's run, checkpoint, report)")
     status: JobStatus
     progress: float = Field(description="timesteps / total_timesteps in [0, 1]")
     timesteps: int
@@ -87,6 +101,8 @@ class JobView(BaseModel):
         """Build the view of a job row."""
         return cls(
             id=job.id,
+            kind=job.kind,
+            params=dict(job.params or {}),
             status=job.status,
             progress=job.progress,
             timesteps=job.timesteps,
@@ -123,9 +139,37 @@ class JobAccepted(BaseModel):
 
 
 class JobList(BaseModel):
-    """Reply of ``GET /api/training/jobs``: jobs, newest first."""
+    """Reply of ``GET /api/training/jobs``: one page of jobs, newest first."""
 
     jobs: list[JobView]
+    total: int = Field(description="jobs matching the filter, on all pages")
+    page: int
+    page_size: int
+
+
+class RunView(BaseModel):
+    """A run folder: checkpoints, data, dates, headline validation metrics and evaluation reports."""
+
+    run_id: str
+    algorithm: str | None
+    status: str | None
+    timesteps: int | None
+    total_timesteps: int | None
+    created: str | None
+    modified_at: float
+    data: dict[str, Any]
+    validation: dict[str, float | None]
+    checkpoints: list[str]
+    reports: list[str]
+
+
+class RunList(BaseModel):
+    """Reply of ``GET /api/runs``: one page of run folders, newest first."""
+
+    runs: list[RunView]
+    total: int
+    page: int
+    page_size: int
 
 
 class MetricPoint(BaseModel):
@@ -142,6 +186,7 @@ class MetricsView(BaseModel):
 
     job_id: str
     points: list[MetricPoint]
+    total_points: int = Field(description="points stored; more than len(points) when the series was downsampled")
 
 
 class LinesView(BaseModel):

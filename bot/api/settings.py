@@ -12,6 +12,8 @@ from bot.config import TIMEFRAME_MS, BotConfig
 
 #: The trainer the job runner launches: the same command as ``python -m bot train``.
 DEFAULT_TRAINER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "bot", "train")
+#: The evaluation job: ``python -m bot evaluate`` wrapped so that it writes the job events file.
+DEFAULT_EVALUATOR_COMMAND: tuple[str, ...] = (sys.executable, "-m", "bot.api.evaluation_job")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,7 @@ class ApiSettings:
     :param paper_stale_after_s: an account snapshot older than this means the paper trader is not running.
     :param max_concurrent_jobs: trainer processes running at once; later jobs wait in order.
     :param trainer_command: argv prefix of the trainer; the runner appends the ``train`` flags.
+    :param evaluator_command: argv prefix of an evaluation job; the runner appends the ``evaluate`` flags.
     :param workdir: working directory of trainer processes (config and data paths are relative to it).
     :param poll_interval_s: how often the runner reads events files and checks processes.
     :param cancel_grace_s: seconds between SIGTERM and SIGKILL when cancelling or shutting down.
@@ -50,6 +53,7 @@ class ApiSettings:
     paper_stale_after_s: float = 900.0
     max_concurrent_jobs: int = 1
     trainer_command: tuple[str, ...] = field(default=DEFAULT_TRAINER_COMMAND)
+    evaluator_command: tuple[str, ...] = field(default=DEFAULT_EVALUATOR_COMMAND)
     workdir: Path = Path(".")
     poll_interval_s: float = 0.2
     cancel_grace_s: float = 30.0

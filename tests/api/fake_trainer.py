@@ -1,7 +1,8 @@
 """A stand-in for `python -m bot train` used ONLY by the runner-plumbing unit tests (the real trainer is heavy).
 
-It accepts the trainer's flags, prints its argv, and writes the events of one scripted scenario (``--mode``) to
-``--events-jsonl``, with a ``heartbeat`` every ``--heartbeat-s`` from a thread, as the real trainer's EventWriter.
+It accepts the trainer's flags (and an evaluation job's), prints its argv, and writes the events of one scripted
+scenario (``--mode``) to ``--events-jsonl``, with a ``heartbeat`` every ``--heartbeat-s`` from a thread, as the real
+trainer's EventWriter.
 SIGTERM makes it write a checkpoint and a ``cancelled`` event, as the real trainer does (modes ``*broken_pipe*``
 and ``starting`` report the ``BrokenPipeError`` that workers killed by the same SIGTERM cause instead).
 """
@@ -29,10 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--heartbeat-s", type=float, default=0.2)
     p.add_argument("--config")
     p.add_argument("--set", action="append", default=[])
-    p.add_argument("--checkpoint-dir", required=True)
+    p.add_argument("--checkpoint-dir", default=".")
     p.add_argument("--algo")
     p.add_argument("--workers", type=int)
-    p.add_argument("--timesteps", type=int, required=True)
+    p.add_argument("--timesteps", type=int, default=1)
+    # the flags of an evaluation job (the fake stands in for the evaluator too); --out is its run folder
+    p.add_argument("--checkpoint")
+    p.add_argument("--which")
+    p.add_argument("--split")
+    p.add_argument("--out")
+    p.add_argument("--fees-off", action="store_true")
     p.add_argument("--seed", type=int)
     p.add_argument("--resume")
     p.add_argument("--no-progress", action="store_true")
@@ -44,7 +51,7 @@ def main() -> int:
     args = _parser().parse_args()
     print("fake trainer argv:", " ".join(sys.argv[1:]), flush=True)
     events = Path(args.events_jsonl)
-    run_dir = Path(args.resume) if args.resume else Path(args.checkpoint_dir) / f"fake_{events.parent.name}"
+    run_dir = Path(args.resume or args.out or Path(args.checkpoint_dir) / f"fake_{events.parent.name}")
     run_dir.mkdir(parents=True, exist_ok=True)
     with (run_dir / "bot.log").open("a", encoding="utf-8") as log:
         log.write(f"INFO fake run log of {events.parent.name}\n")

@@ -75,10 +75,10 @@ class ServeProcess:
 
 
 class ThreadedServer:
-    """Uvicorn serving ``app`` in a background thread of the test process."""
+    """Uvicorn serving ``app`` in a background thread of the test process (on ``port``, or a free one)."""
 
-    def __init__(self, app: FastAPI) -> None:
-        self.port = free_port()
+    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)

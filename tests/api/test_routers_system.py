@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
-import time
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from tests.api.helpers import submit, wait_status
+from tests.api.paper_state_file import N_BARS, write_dry_run_state
 
 ClientFactory = Callable[..., TestClient]
 
@@ -40,14 +40,15 @@ def test_sync_status_without_paper_trader(make_client: ClientFactory) -> None:
     assert body["paper"]["message"].startswith("no paper trader running")
 
 
-def test_sync_status_reads_the_paper_account_snapshot(make_client: ClientFactory, tmp_path: Path) -> None:
-    with sqlite3.connect(tmp_path / "paper_state.sqlite") as conn:
-        conn.execute("CREATE TABLE account_snapshots (updated_at REAL, equity REAL, cash REAL, position REAL)")
-        conn.execute("INSERT INTO account_snapshots VALUES (?, 9000, 9000, 0)", (time.time() - 60,))
-        conn.execute("INSERT INTO account_snapshots VALUES (?, 10100.5, 5000, 0.1)", (time.time(),))
-    paper = make_client().get("/api/sync/status").json()["paper"]
-    assert paper["running"] is True
-    assert paper["account"]["equity"] == 10100.5
+def test_sync_status_and_paper_view_read_the_paper_trader_state(make_client: ClientFactory, tmp_path: Path) -> None:
+    write_dry_run_state(tmp_path / "paper_state.sqlite")
+    client = make_client()
+    paper = client.get("/api/sync/status").json()["paper"]
+    assert paper["running"] is True and paper["account"]["bars_processed"] == N_BARS
+    view = client.get("/api/paper", params={"limit": 5}).json()
+    assert len(view["bars"]) == 5 and [f["side"] for f in view["fills"]] == ["buy", "sell", "buy"]
+    assert view["position"]["qty"] == 0.1 and view["kill_switch"] is None
+    assert client.get("/api/paper", params={"limit": 0}).status_code == 422
 
 
 def test_monitoring_dashboard_statistics(make_client: ClientFactory) -> None:
@@ -68,6 +69,16 @@ def test_dashboard_page_and_assets_are_served(make_client: ClientFactory) -> Non
     assert client.get("/", follow_redirects=False).headers["location"] == "/dashboard"
     page = client.get("/dashboard")
     assert page.status_code == 200 and "<title>" in page.text
-    for asset in ("app.js", "style.css", "chart.js"):
-        assert client.get(f"/static/{asset}").status_code == 200
-    assert "http://" not in page.text and "https://" not in page.text  # no CDN: works offline
+    # every script and stylesheet comes from this server (no CDN: the page works offline)
+    resources = re.findall(r'<(?:script|link)[^>]*(?:src|href)="([^"]+)"', page.text)
+    assert resources and all(r.startswith("/") for r in resources), resources
+    for path in resources:
+        assert client.get(path).status_code == 200, path
+    for module in ("app.js", "util.js", "charts.js", "jobs.js", "runs.js", "paper.js"):
+        assert client.get(f"/static/{module}").status_code == 200, module
+    assert "serviceWorker" in client.get("/static/app.js").text
+    worker = client.get("/sw.js")
+    assert worker.status_code == 200 and worker.headers["content-type"].startswith("text/javascript")
+    vendor = client.get("/static/vendor/uplot/uPlot.iife.min.js", headers={"Accept-Encoding": "gzip"})
+    assert vendor.headers["content-encoding"] == "gzip"
+    assert client.get("/static/chart.js").status_code == 404  # the hand-drawn charts are gone

@@ -28,11 +28,15 @@ class JobStatus(enum.StrEnum):
 
 
 class Job(Base):
-    """A training job submitted through the API."""
+    """A job submitted through the API: a training run or an evaluation (``kind``, see :mod:`bot.api.job_kinds`)."""
 
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: what the job runs (``train``, ``evaluate``); a store written before kinds existed holds training jobs only
+    kind: Mapped[str] = mapped_column(String(16), default="train", server_default="'train'", index=True)
+    #: the kind's own parameters (e.g. an evaluation's run folder, checkpoint and split)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="'{}'")
     status: Mapped[JobStatus] = mapped_column(
         Enum(JobStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]), index=True
     )
@@ -43,7 +47,7 @@ class Job(Base):
     timeframe: Mapped[str] = mapped_column(String(8))
     config_name: Mapped[str] = mapped_column(String(255))
     overrides: Mapped[list[str]] = mapped_column(JSON)
-    created_at: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float, index=True)
     updated_at: Mapped[float] = mapped_column(Float)
     queued_at: Mapped[float] = mapped_column(Float, index=True)
     started_at: Mapped[float | None] = mapped_column(Float, default=None)
@@ -73,4 +77,5 @@ class Job(Base):
         return min(1.0, max(0.0, self.timesteps / self.total_timesteps))
 
     def __repr__(self) -> str:
-        return f"Job(id={self.id!r}, status={self.status.value}, timesteps={self.timesteps}/{self.total_timesteps})"
+        return (f"Job(id={self.id!r}, kind={self.kind}, status={self.status.value},"
+                f" timesteps={self.timesteps}/{self.total_timesteps})")

@@ -1,5 +1,5 @@
 """HTTP and WebSocket routers of the control API."""
 
-from bot.api.routers import system, training, ws
+from bot.api.routers import runs, system, training, ws
 
-__all__ = ["system", "training", "ws"]
+__all__ = ["runs", "system", "training", "ws"]

@@ -13,7 +13,7 @@ from bot import __version__
 from bot.api.db import JobStatus
 from bot.api.deps import StateDep
 from bot.api.log_files import tail_lines
-from bot.api.paper import read_paper_account
+from bot.api.paper import read_paper_account, read_paper_view
 from bot.api.schemas import LinesView
 
 router = APIRouter(tags=["system"])
@@ -63,3 +63,9 @@ def sync_status(state: StateDep) -> dict[str, Any]:
 def monitoring_dashboard(state: StateDep) -> dict[str, Any]:
     """Statistics from the job store (counts, success rate, timesteps trained, throughput)."""
     return state.store.stats()
+
+
+@router.get("/api/paper")
+def paper_view(state: StateDep, limit: Annotated[int, Query(ge=1, le=20_000)] = 2000) -> dict[str, Any]:
+    """The paper view: status, account, equity curve, bar closes, fills, orders, position with SL/TP, kill switch."""
+    return read_paper_view(state.settings.paper_state_path, state.settings.paper_stale_after_s, limit)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
 
 from bot.api.db import Job, JobStatus
 from bot.api.deps import AppState, StateDep, require_token
+from bot.api.downsample import downsample_keys
 from bot.api.job_request import JobRequestError, list_configs, resolve_job
 from bot.api.log_files import run_log_path, tail_lines
 from bot.api.runner import JobStateError
@@ -62,10 +64,15 @@ def create_job(body: JobCreate, state: StateDep) -> JobAccepted:
 def list_jobs(
     state: StateDep,
     status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    kind: Annotated[str | None, Query(pattern=r"^[a-z_]{1,16}$", description="train or evaluate")] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000, description="the page size (older name)")] = None,
 ) -> JobList:
-    """Jobs, newest first."""
-    return JobList(jobs=[JobView.of(j) for j in state.store.list_jobs(limit=limit, status=status_filter)])
+    """One page of jobs, newest first, with the number of matching jobs."""
+    size = page_size or limit or 200
+    jobs, total = state.store.page_jobs(page, size, status=status_filter, kind=kind)
+    return JobList(jobs=[JobView.of(j) for j in jobs], total=total, page=page, page_size=size)
 
 
 @router.get("/jobs/{job_id}")
@@ -76,15 +83,29 @@ def get_job(job_id: str, state: StateDep) -> JobView:
 
 @router.get("/jobs/{job_id}/metrics")
 def get_metrics(
-    job_id: str, state: StateDep, limit: Annotated[int, Query(ge=1, le=100_000)] = 5000
+    job_id: str,
+    state: StateDep,
+    limit: Annotated[int, Query(ge=1, le=100_000, description="newest points read")] = 100_000,
+    max_points: Annotated[int, Query(ge=3, le=100_000, description="points kept per metric (LTTB)")] = 1000,
 ) -> MetricsView:
-    """The job's metric series (one point per progress event), oldest first."""
+    """The job's metric series (one point per progress event), oldest first; a longer series is downsampled with
+    LTTB per metric, so the chart keeps its shape."""
     _job(state, job_id)
-    points = [
-        MetricPoint(time=p.time, timesteps=p.timesteps, fps=p.fps, metrics=p.metrics or {})
-        for p in state.store.metrics(job_id, limit)
-    ]
-    return MetricsView(job_id=job_id, points=points)
+    samples = state.store.metrics(job_id, limit)
+    keys = sorted({k for p in samples for k in (p.metrics or {})})
+    series = {k: [_finite((p.metrics or {}).get(k)) for p in samples] for k in keys}
+    kept = downsample_keys([float(p.timesteps) for p in samples], series, max_points)
+    points = [MetricPoint(time=samples[i].time, timesteps=samples[i].timesteps, fps=_finite(samples[i].fps),
+                          metrics={k: series[k][i] for k in keys if k in (samples[i].metrics or {})})
+              for i in kept]
+    return MetricsView(job_id=job_id, points=points, total_points=len(samples))
+
+
+def _finite(value: Any) -> float | None:
+    # the store keeps what the trainer sent; a NaN that slipped through is null here (JSON has no NaN)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 @router.get("/jobs/{job_id}/logs")

@@ -1,0 +1,152 @@
+"""Typed read-only reader of the paper trader's SQLite state file (the schema of ``bot.live.state.StateStore``).
+
+The API never writes the file and never imports ``bot.live`` (that would load torch): the column names below are the
+contract, and ``tests/api/test_paper.py`` writes the file with ``StateStore`` itself, so a schema change there
+fails that test instead of the dashboard.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class PaperStateError(RuntimeError):
+    """The state file exists but cannot be read as the paper trader's state (corrupt, or another schema)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """One ``account_snapshots`` row: the account after a bar (``updated_at`` in unix s, ``time_ms`` bar open)."""
+
+    updated_at: float
+    time_ms: int
+    mode: str
+    symbol: str
+    equity: float
+    cash: float
+    position_qty: float
+    entry_price: float
+    unrealized_pnl: float
+    mark_price: float
+    day_start_equity: float
+    daily_pnl: float
+    pnl_total: float
+    bars_processed: int
+    kill_switch: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BarDecision:
+    """One ``bars`` row: what the trader decided at the close of the bar opening at ``open_ms``."""
+
+    open_ms: int
+    status: str
+    action: str | None
+    target_exposure: float | None
+    close: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One ``fills`` row: an order's filled quantity at its average price, during the bar opening at ``bar_open_ms``."""
+
+    client_id: str
+    side: str
+    qty: float
+    price: float
+    fee: float
+    bar_open_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One ``orders`` row, as last seen."""
+
+    client_id: str
+    bar_open_ms: int
+    side: str
+    qty: float
+    filled: float
+    average_price: float
+    status: str
+    reduce_only: bool
+    fee: float
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """The newest ``positions`` row: signed quantity, entry, and the stop-loss / take-profit prices (0 = none)."""
+
+    time_ms: int
+    qty: float
+    entry_price: float
+    unrealized_pnl: float
+    stop_loss: float
+    take_profit: float
+
+
+@dataclass(frozen=True, slots=True)
+class PaperState:
+    """Everything the paper view shows, read in one transaction (a consistent snapshot of the WAL file)."""
+
+    snapshots: list[AccountSnapshot]
+    bars: list[BarDecision]
+    fills: list[Fill]
+    orders: list[Order]
+    position: Position | None
+
+    @property
+    def latest(self) -> AccountSnapshot | None:
+        """The newest account snapshot."""
+        return self.snapshots[-1] if self.snapshots else None
+
+
+def _rows(conn: sqlite3.Connection, sql: str, limit: int) -> list[dict[str, Any]]:
+    # newest `limit` rows, returned oldest first
+    return [dict(r) for r in reversed(conn.execute(sql, (limit,)).fetchall())]
+
+
+def read_paper_state(path: Path, limit: int = 2000) -> PaperState:
+    """Read the newest ``limit`` snapshots, bars, fills and orders and the newest position.
+
+    :param path: the state file (``live.state_path``); opened read-only.
+    :param limit: rows per table at most.
+    :raises FileNotFoundError: when there is no file.
+    :raises PaperStateError: when it is no SQLite file or lacks the paper trader's tables or columns.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    try:
+        # closing(): a sqlite3 connection's own context manager only commits, it never closes the file.
+        # as_uri() percent-encodes the path, so a '?' or '#' in a folder name cannot break the URI.
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=2)) as conn:
+            conn.row_factory = sqlite3.Row
+            conn.execute("BEGIN")
+            snapshots = _rows(conn, "SELECT updated_at, time_ms, mode, symbol, equity, cash, position_qty,"
+                                    " entry_price, unrealized_pnl, mark_price, day_start_equity, daily_pnl, pnl_total,"
+                                    " bars_processed, kill_switch FROM account_snapshots ORDER BY id DESC LIMIT ?",
+                              limit)
+            bars = _rows(conn, "SELECT open_ms, status, action, target_exposure, close, reason FROM bars"
+                               " ORDER BY open_ms DESC LIMIT ?", limit)
+            fills = _rows(conn, "SELECT client_id, side, qty, price, fee, bar_open_ms FROM fills"
+                                " ORDER BY bar_open_ms DESC, client_id DESC LIMIT ?", limit)
+            orders = _rows(conn, "SELECT client_id, bar_open_ms, side, qty, filled, average_price, status,"
+                                 " reduce_only, fee, error FROM orders ORDER BY bar_open_ms DESC, client_id DESC"
+                                 " LIMIT ?", limit)
+            position = _rows(conn, "SELECT time_ms, qty, entry_price, unrealized_pnl, stop_loss, take_profit"
+                                   " FROM positions ORDER BY id DESC LIMIT ?", 1)
+    except sqlite3.Error as e:
+        raise PaperStateError(f"paper trader state {path} is unreadable as the paper trader's state: {e}") from e
+    return PaperState(
+        snapshots=[AccountSnapshot(**r) for r in snapshots],
+        bars=[BarDecision(**r) for r in bars],
+        fills=[Fill(**r) for r in fills],
+        orders=[Order(**{**r, "reduce_only": bool(r["reduce_only"])}) for r in orders],
+        position=Position(**position[0]) if position else None,
+    )
