@@ -96,6 +96,10 @@ class TrainingConfig(Section):
     keep_checkpoints: int = Field(3, ge=1, description="numbered checkpoints kept")
     eval_freq: int = Field(10_000, ge=0, description="timesteps between validation runs (0 = never)")
     early_stop_patience: int = Field(0, ge=0, description="stop after N validations without improvement (0 = off)")
+    progress_event_every_s: float = Field(
+        2.0, gt=0, le=3600,
+        description="seconds between progress events (--events-jsonl): the API dashboard's metric points",
+    )
     ppo: PPOConfig = Field(default_factory=PPOConfig)
     dqn: DQNConfig = Field(default_factory=DQNConfig)
     extractor: ExtractorConfig = Field(default_factory=ExtractorConfig)
