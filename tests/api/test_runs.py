@@ -82,6 +82,7 @@ def test_runs_routes(make_client: ClientFactory, tmp_path: Path) -> None:
     assert client.get("/api/runs/r1").json()["reports"] == ["eval_test"]
     report = client.get("/api/runs/r1/files/eval_test/report.html")
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert report.headers["content-security-policy"] == "script-src 'none'"
     assert client.get("/api/runs/r1/files/eval_test/equity.png").headers["content-type"] == "image/png"
     assert client.get("/api/runs/nope").status_code == 404
     assert "plain folder name" in client.get("/api/runs/bad name!").json()["detail"]

@@ -49,7 +49,10 @@ def get_run_file(run_id: str, path: str, state: StateDep) -> FileResponse:
         file, media = run_file(state.settings.checkpoint_dir, run_id, path)
     except RunFileError as e:
         raise HTTPException(e.status, detail=str(e)) from e
-    return FileResponse(file, media_type=media, headers={"Cache-Control": "no-cache"})
+    # a report is a document, never a program: no script runs in it even when opened on its own
+    headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+               "Content-Security-Policy": "script-src 'none'"}
+    return FileResponse(file, media_type=media, headers=headers)
 
 
 @router.post("/api/evaluations", status_code=status.HTTP_202_ACCEPTED, dependencies=[Depends(require_token)])

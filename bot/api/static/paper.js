@@ -3,7 +3,7 @@
 import { $, api, badge, el, fmtNum, fmtTime } from "./util.js";
 
 const LWC = window.LightweightCharts;
-const view = { price: null, equity: null, priceSeries: null, equitySeries: null, markers: null, lines: [] };
+const view = { price: null, equity: null, priceSeries: null, equitySeries: null, markers: null, lines: [], levels: [] };
 // Bars are identified by their open time; the chart shows local times like the rest of the page.
 const localTime = (seconds) => new Date(seconds * 1000).toLocaleString(undefined, { month: "short", day: "numeric",
   hour: "2-digit", minute: "2-digit" });
@@ -19,7 +19,15 @@ function makeChart(node) {
 function ensureCharts() {
   if (view.price) { return; }
   view.price = makeChart($("paper-price"));
-  view.priceSeries = view.price.addSeries(LWC.LineSeries, { color: "#1d2330", lineWidth: 2, title: "close" });
+  // the price scale also spans the entry, stop-loss and take-profit, so a line is never off the chart
+  view.priceSeries = view.price.addSeries(LWC.LineSeries, { color: "#1d2330", lineWidth: 2, title: "close",
+    autoscaleInfoProvider: (original) => {
+      const info = original();
+      if (!info || view.levels.length === 0) { return info; }
+      const range = info.priceRange;
+      return { ...info, priceRange: { minValue: Math.min(range.minValue, ...view.levels),
+        maxValue: Math.max(range.maxValue, ...view.levels) } };
+    } });
   view.markers = LWC.createSeriesMarkers(view.priceSeries, []);
   view.equity = makeChart($("paper-equity"));
   view.equitySeries = view.equity.addSeries(LWC.LineSeries, { color: "#2f6fde", lineWidth: 2, title: "equity" });
@@ -62,6 +70,7 @@ function drawCharts(state) {
   view.lines.forEach((line) => view.priceSeries.removePriceLine(line));
   const pos = state.position;
   view.lines = [];
+  view.levels = pos && pos.qty !== 0 ? [pos.entry_price, pos.stop_loss, pos.take_profit].filter((p) => p > 0) : [];
   if (pos && pos.qty !== 0) {
     view.lines.push(view.priceSeries.createPriceLine({ price: pos.entry_price, color: "#6b7383", lineStyle: 2, title: "entry" }));
     if (pos.stop_loss > 0) { view.lines.push(view.priceSeries.createPriceLine({ price: pos.stop_loss, color: "#d64545", title: "SL" })); }

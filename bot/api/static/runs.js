@@ -64,6 +64,13 @@ function evaluateForm(run) {
   return [form, message];
 }
 
+// The report runs no script (sandbox) but keeps this server's origin, so its PNGs load.
+function reportFrame(src, report) {
+  const frame = el("iframe", { id: "r-report", src, title: `report ${report}`, className: "report" });
+  frame.setAttribute("sandbox", "allow-same-origin");
+  return frame;
+}
+
 export async function showRun(runId, report) {
   runs.selected = runId;
   runs.report = report;
@@ -100,7 +107,7 @@ export async function showRun(runId, report) {
     const src = `/api/runs/${encodeURIComponent(run.run_id)}/files/${encodeURIComponent(report)}/report.html`;
     parts.push(el("h3", {}, [`Report ${report} `, el("a", { href: src, target: "_blank", textContent: "open alone" })]),
       run.reports.includes(report)
-        ? el("iframe", { id: "r-report", src, title: `report ${report}`, className: "report" })
+        ? reportFrame(src, report)
         : el("p", { id: "r-report-missing", className: "error", textContent: `run ${run.run_id} has no report ${report}` }));
   }
   node.replaceChildren(...parts);
