@@ -262,9 +262,13 @@ def test_bad_routes_tokens_nan_metrics_and_a_server_restart(dash: Dashboard) -> 
         page.click("#token-save")
         expect(page.locator("#ws-health")).to_have_class(re.compile(r"\bok\b"))
         # the server goes away while the page is open, and comes back on the same address
+        page.wait_for_function("navigator.serviceWorker.controller !== null")  # the shell is cached
         server.stop()
         expect(page.locator("#offline")).to_be_visible(timeout=20_000)
         expect(page.locator("#jobs-list li[data-job-id]").first).to_be_visible()  # the last data stays
+        page.reload()  # the service worker serves the page and the last answers
+        expect(page.locator("#offline")).to_be_visible(timeout=20_000)
+        expect(page.locator(f"#jobs-list li[data-job-id='{nan_id}']")).to_be_visible()
         _shot(page, "offline_1400")
         server = ThreadedServer(create_app(settings), port=port)
         expect(page.locator("#offline")).to_be_hidden(timeout=30_000)
