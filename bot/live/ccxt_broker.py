@@ -235,9 +235,11 @@ class CcxtBroker:
             done.append(found)
         if done:
             account = self.fetch_account(plan.reference_price)
+        # adopted legs still resting (limit orders) count as done: the rest is planned as if they filled
+        resting = sum((o.qty - o.filled) * (1.0 if o.side == "buy" else -1.0) for o in done if o.status == "open")
         inputs = SizingInputs(
             account.equity,
-            account.position_qty,
+            account.position_qty + resting,
             self._leverage,
             self.live.max_position_notional,
             last_exposure,

@@ -11,19 +11,24 @@ keeps its filled part) and this book decides, as the simulator does (:mod:`bot.p
   repost`` the plan is re-posted at every following bar's close -/+ the offset (new client ids: that bar's) until the
   next decision.
 
-The book survives restarts through the state's meta table (:meth:`to_dict`).
+The book survives restarts through the state's meta table (:meth:`to_dict`). A run that ends (``--max-bars``,
+Ctrl-C, the kill switch) cancels its resting orders (:meth:`end_all`); after a crash the next start does.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from bot.config import PortfolioConfig
+from bot.errors import BrokerError
 from bot.live.broker import AccountState, Broker, ExecutionPlan, OrderState
 from bot.live.reconcile import bar_of, posted_bar
 from bot.live.state import StateStore
+
+logger = logging.getLogger(__name__)
 
 _QTY_EPS = 1e-12
 
@@ -92,6 +97,28 @@ class LimitBook:
         legs = self.state.order_fills(f"{plan.client_prefix}-")
         legs |= {o.client_id: (o.filled, o.qty) for _, o in self.settled if self.is_pending_leg(o.client_id)}
         return self.settle(legs, requested(plan))
+
+    def end_all(self) -> None:
+        """End every resting order of this run (the run stops) and record their final states under their bars; an
+        exchange that fails meanwhile leaves them to the next start's reconciliation."""
+        ended: dict[int, list[OrderState]] = {}
+        try:
+            for client_id in self.state.unfinished_orders():
+                if posted_bar(client_id, self.tag) is None:
+                    continue
+                plan = self.pending if self.is_pending_leg(client_id) else None
+                final = self.broker.finish_limit_order(client_id, plan)
+                if final is not None:
+                    ended.setdefault(bar_of(final, self.tag, self.base_ms), []).append(final)
+            # what filled meanwhile moved the position: recorded with the last bar's orders
+            last = self.state.last_position()
+            filled = any(o.filled > 0 for orders in ended.values() for o in orders)
+            account = self.broker.fetch_account(last[1]) if filled and last is not None else None
+        except BrokerError as e:
+            logger.warning("Resting orders not cancelled at the end of the run (%s); the next start ends them", e)
+            account = None
+        for i, (bar_ms, orders) in enumerate(sorted(ended.items())):
+            self.state.record_orders(orders, bar_ms, account if i == len(ended) - 1 else None)
 
     def settle(self, legs: dict[str, tuple[float, float]], requested: float) -> float | None:
         """Close the book on the pending plan once its orders ended.

@@ -178,19 +178,7 @@ class StateStore:
             for bar_open_ms, order in earlier:
                 self._upsert_order(order, bar_open_ms, now)
             if account is not None:
-                self._conn.execute(
-                    "INSERT INTO positions (time_ms, qty, entry_price, unrealized_pnl, stop_loss, take_profit,"
-                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        bar.open_ms,
-                        account.position_qty,
-                        account.entry_price,
-                        account.unrealized_pnl,
-                        account.stop_loss,
-                        account.take_profit,
-                        now,
-                    ),
-                )
+                self._insert_position(account, bar.open_ms, now)
             if snapshot is not None:
                 self._insert_snapshot(snapshot, now)
             self._put(meta)
@@ -229,6 +217,21 @@ class StateStore:
                 ),
             )
 
+    def _insert_position(self, account: AccountState, time_ms: int, now: float) -> None:
+        self._conn.execute(
+            "INSERT INTO positions (time_ms, qty, entry_price, unrealized_pnl, stop_loss, take_profit, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                time_ms,
+                account.position_qty,
+                account.entry_price,
+                account.unrealized_pnl,
+                account.stop_loss,
+                account.take_profit,
+                now,
+            ),
+        )
+
     def _insert_snapshot(self, snapshot: dict[str, Any], now: float) -> None:
         columns = ["updated_at", *snapshot]
         marks = ", ".join("?" for _ in columns)
@@ -236,12 +239,17 @@ class StateStore:
             f"INSERT INTO account_snapshots ({', '.join(columns)}) VALUES ({marks})", (now, *snapshot.values())
         )
 
-    def record_orders(self, orders: Sequence[OrderState], bar_open_ms: int) -> None:
-        """Insert or update orders found during reconciliation."""
+    def record_orders(
+        self, orders: Sequence[OrderState], bar_open_ms: int, account: AccountState | None = None
+    ) -> None:
+        """Insert or update orders found during reconciliation (or ended as a run stops), with the position they
+        left when ``account`` is given."""
         now = time.time()
         with self._transaction():
             for order in orders:
                 self._upsert_order(order, bar_open_ms, now)
+            if account is not None:
+                self._insert_position(account, bar_open_ms, now)
 
     # ------------------------------------------------------------------------------------------------ reads
     def orders(self) -> list[sqlite3.Row]:

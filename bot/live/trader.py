@@ -183,15 +183,21 @@ class Trader:
         :raises AuthenticationError: when the exchange refuses the API key.
         """
         self.start()
-        while max_bars is None or self.summary.bars < max_bars:
-            report = self._attempt()
-            if report is None:
-                continue
-            self.summary.add(report, self.tracker.initial_equity)
-            if on_bar is not None:
-                on_bar(report)
-            if report.status == "killed":
-                raise KillSwitchError(f"kill switch: {report.reason}; position flattened, trading stopped")
+        try:
+            while max_bars is None or self.summary.bars < max_bars:
+                report = self._attempt()
+                if report is None:
+                    continue
+                self.summary.add(report, self.tracker.initial_equity)
+                if on_bar is not None:
+                    on_bar(report)
+                if report.status == "killed":
+                    raise KillSwitchError(f"kill switch: {report.reason}; position flattened, trading stopped")
+        except (KeyboardInterrupt, KillSwitchError):
+            self.limits.end_all()
+            raise
+        # a run that ends leaves no limit order resting unwatched (after a crash or kill -9 the next start does it)
+        self.limits.end_all()
         tripped = self.state.get("kill_switch")
         if tripped:
             raise KillSwitchError(f"kill switch: {tripped}; the position could not be flattened, check the account")

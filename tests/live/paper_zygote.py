@@ -10,7 +10,9 @@ command the zygote prints ``pid <pid>`` once the child runs and ``exit <code>`` 
 Points: ``create:before`` / ``create:after`` (around the HTTP order create), ``lookup:after`` (the order looked up
 after its create), ``execute:after`` (a bar's orders all sent), ``drain:fill`` (an exchange stop-loss fill drained),
 ``record:before`` / ``record:after`` (the bar's transaction), ``history:after`` (start-up reconciliation read the
-exchange's history) and ``reconcile:record`` (inside the reconciliation's writes).
+exchange's history), ``reconcile:record`` (inside the reconciliation's writes) and, for post-only limit orders,
+``cancel:before`` / ``cancel:after`` (around the HTTP cancel of an order that rested through its bar). A command's
+``portfolio`` (e.g. ``{"order_type": "limit"}``) overrides the traded model's portfolio section.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ def arm(trader: Any, point: str, hit: int) -> None:
         "record:after": (state, "record_bar", None, lambda _: reached()),
         "history:after": (broker, "history", None, lambda _: reached()),
         "reconcile:record": (state, "record_orders", None, lambda _: reached()),
+        "cancel:before": (broker.exchange, "cancel_order", reached, None),
+        "cancel:after": (broker.exchange, "cancel_order", None, lambda _: reached()),
     }
     if point == "execute:after":
         trader.after_execute = lambda plan, orders: reached()
@@ -95,7 +99,13 @@ def run_child(url: str, state: str, command: dict[str, Any]) -> None:
     """The body of one forked trader process."""
     # polls the emulated clock briskly instead of sleeping until the next bar close: the test moves that clock
     trader = build_trader(
-        url, ("testkey", "testsecret"), CANDLES, state, AlternatingPolicy(), lambda s: time.sleep(min(s, 0.01))
+        url,
+        ("testkey", "testsecret"),
+        CANDLES,
+        state,
+        AlternatingPolicy(),
+        lambda s: time.sleep(min(s, 0.01)),
+        portfolio=command.get("portfolio"),
     )
     # build_trader's 0.5 s client timeout suits fault tests; a busy machine must not turn into retries here
     trader.broker.exchange.timeout = 10_000

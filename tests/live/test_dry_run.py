@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,12 +24,19 @@ def candles() -> pd.DataFrame:
 
 
 @pytest.mark.parametrize(
-    ("decision_every", "n_bars"),
-    # 80 bars: past the observation references' span (env.episode_length=64); 41 bars: 11 decisions 4 bars apart
-    [(1, 80), (4, 41)],
+    ("decision_every", "n_bars", "portfolio"),
+    # 80 bars: past the observation references' span (env.episode_length=64); 41 bars: 11 decisions 4 bars apart;
+    # post-only limit orders that expire, and that are re-posted between decisions
+    [
+        (1, 80, {}),
+        (4, 41, {}),
+        (1, 60, {"order_type": "limit", "limit_offset": 0.0005}),
+        (4, 41, {"order_type": "limit", "limit_offset": 0.001, "limit_unfilled": "repost"}),
+    ],
+    ids=["market", "market-every-4", "limit-expire", "limit-repost-every-4"],
 )
 def test_dry_run_and_backtest_agree_trade_for_trade(
-    candles: pd.DataFrame, tmp_path: Path, decision_every: int, n_bars: int
+    candles: pd.DataFrame, tmp_path: Path, decision_every: int, n_bars: int, portfolio: dict[str, Any]
 ) -> None:
     live_policy = SignPolicy()
     with BybitEmulator() as emu:
@@ -41,6 +49,7 @@ def test_dry_run_and_backtest_agree_trade_for_trade(
             live_policy,
             dry_run=True,
             decision_every=decision_every,
+            portfolio=portfolio,
             max_daily_loss=0.5,  # no kill switch on the way
         )
         summary = trader.run(n_bars)
@@ -71,3 +80,10 @@ def test_dry_run_and_backtest_agree_trade_for_trade(
     assert dry_trades == env.portfolio.trades
     assert trader.broker.portfolio.equity == pytest.approx(env.portfolio.equity)
     assert len(trader.state.fills()) > 0
+    dry, backtest = trader.broker.portfolio, env.portfolio
+    assert (dry.limit_orders, dry.limit_fills) == (backtest.limit_orders, backtest.limit_fills)
+    if portfolio:
+        # some limit orders filled and some did not: both paths were walked
+        assert 0 < dry.limit_fills < dry.limit_orders
+        last = summary.reports[-1]
+        assert (last.limit_orders, last.limit_fills) == (dry.limit_orders, dry.limit_fills)

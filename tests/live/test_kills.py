@@ -55,6 +55,21 @@ KILLS: list[tuple[str, int, int, bool]] = [
     ("drain:fill", 1, 1, False),
     ("lookup:after", 1, 1, False),
 ]
+#: the same for post-only limit orders (an offset that some bars trade through and some do not), with kills around
+#: the cancel of an order that rested through its bar
+LIMIT_PORTFOLIO = {"order_type": "limit", "limit_offset": 0.0008}
+LIMIT_KILLS: list[tuple[str, int, int, bool]] = [
+    ("create:after", 1, 0, False),
+    ("cancel:before", 1, 0, False),
+    ("cancel:after", 1, 1, False),
+    ("create:after", 2, 1, False),
+    ("record:before", 1, 2, False),
+    ("cancel:after", 1, 0, False),
+    ("execute:after", 1, 1, True),
+    ("cancel:before", 1, 2, False),
+    ("history:after", 1, 0, False),
+    ("record:after", 1, 1, False),
+]
 
 
 class Zygote:
@@ -83,9 +98,10 @@ class Zygote:
                 self.child_pid = 0
                 self.exits.put(int(line.split()[1]))
 
-    def start(self, point: str, hit: int, max_bars: int = 6) -> None:
+    def start(self, point: str, hit: int, max_bars: int = 6, portfolio: dict[str, object] | None = None) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"point": point, "hit": hit, "max_bars": max_bars}) + "\n")
+        command = {"point": point, "hit": hit, "max_bars": max_bars, "portfolio": portfolio}
+        self.proc.stdin.write(json.dumps(command) + "\n")
         self.proc.stdin.flush()
 
     def close(self) -> None:
@@ -165,13 +181,15 @@ def _stop_at_next_bar(emu: BybitEmulator) -> None:
             pos.stop_loss = emu.account.price("BTCUSDT", emu.now_ms)
 
 
-def test_twenty_kills_at_every_point_of_the_order_path_lose_no_fill(emu: BybitEmulator, tmp_path: Path) -> None:
-    state = tmp_path / "paper.sqlite"
+def _kill_and_restart(
+    emu: BybitEmulator, state: Path, kills: list[tuple[str, int, int, bool]], portfolio: dict[str, object] | None
+) -> None:
+    """Run ``kills`` (each followed by a restart), then a clean run; check every fill after every restart."""
     zygote = Zygote(emu.url, state)
     try:
         before_previous_kill: dict[str, float] = {}
-        for i, (point, hit, bars_down, stop_fills) in enumerate(KILLS):
-            zygote.start(point, hit)
+        for i, (point, hit, bars_down, stop_fills) in enumerate(kills):
+            zygote.start(point, hit, portfolio=portfolio)
             # drain:fill: the process, alive, reads a stop-loss fill of the exchange and dies before recording it
             code = _run_until_exit(zygote, emu, state, arm_stop=point == "drain:fill")
             assert code == -9, f"kill {i} ({point}): the trader process ended with exit code {code}, not killed"
@@ -188,7 +206,7 @@ def test_twenty_kills_at_every_point_of_the_order_path_lose_no_fill(emu: BybitEm
                 bars_down = max(bars_down, 1)
             if bars_down:
                 emu.advance(bars_down)
-        zygote.start("", 1, max_bars=2)
+        zygote.start("", 1, max_bars=2, portfolio=portfolio)
         assert _run_until_exit(zygote, emu, state) == 0
     finally:
         zygote.close()
@@ -196,8 +214,27 @@ def test_twenty_kills_at_every_point_of_the_order_path_lose_no_fill(emu: BybitEm
     recorded = _recorded_fills(state)
     assert {k: recorded.get(k) for k in exchange} == exchange
     assert any(k.startswith("exchange-") for k in exchange), "no stop-loss filled: the test lost its point"
-    assert sum(1 for k in exchange if k.startswith("bottest-")) >= 15  # the path was walked, many times
     (position,) = _state_rows(state, "SELECT qty FROM positions ORDER BY id DESC LIMIT 1")
     assert position[0] == pytest.approx(emu.account.position("BTCUSDT").size, abs=1e-9)
     links = [o.link_id for o in emu.account.orders if o.link_id]
     assert len(links) == len(set(links))
+
+
+def test_twenty_kills_at_every_point_of_the_order_path_lose_no_fill(emu: BybitEmulator, tmp_path: Path) -> None:
+    _kill_and_restart(emu, tmp_path / "paper.sqlite", KILLS, None)
+    exchange = _exchange_fills(emu)
+    assert sum(1 for k in exchange if k.startswith("bottest-")) >= 15  # the path was walked, many times
+
+
+def test_kills_around_limit_orders_lose_no_fill_and_leave_none_resting(emu: BybitEmulator, tmp_path: Path) -> None:
+    state = tmp_path / "paper.sqlite"
+    _kill_and_restart(emu, state, LIMIT_KILLS, LIMIT_PORTFOLIO)
+    with emu.lock:
+        ours = [o for o in emu.account.orders if o.link_id]
+        assert all(o.order_type == "Limit" and o.time_in_force == "PostOnly" for o in ours)
+        # both ends were walked: orders that filled, and orders cancelled after their bar
+        assert sum(o.filled > 0 for o in ours) >= 3 and sum(o.status == "Cancelled" for o in ours) >= 3
+        # the clean run's end cancelled what still rested
+        assert not [o.link_id for o in ours if o.status in ("New", "PartiallyFilled")]
+    states = dict(_state_rows(state, "SELECT client_id, status FROM orders WHERE client_id LIKE 'bottest-%'"))
+    assert {o.link_id for o in ours} <= set(states)
