@@ -38,13 +38,25 @@ def _add_config_args(parser: argparse.ArgumentParser, default_config: str | None
     )
 
 
+def _workers(value: str) -> int | str:
+    """``--workers``: a whole number or ``auto`` (the config checks the range and names the key)."""
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--workers must be a whole number >= 1 or auto, got {value!r}") from None
+
+
 def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("train", help="train agents with parallel worker processes")
     _add_config_args(p)
     p.add_argument("--checkpoint-dir", help="parent folder of run folders (training.checkpoint_dir)")
     p.add_argument("--algo", choices=["ppo", "ddqn", "maskable_ppo"], help="training.algo")
-    p.add_argument("--workers", type=int, help="worker processes, 1 = in-process (training.n_workers)")
-    p.add_argument("--envs-per-worker", type=int, help="envs per worker (training.n_envs_per_worker)")
+    p.add_argument(
+        "--workers", type=_workers, help="worker processes, 1 = in-process, auto = per machine (training.n_workers)"
+    )
+    p.add_argument("--envs-per-worker", type=int, help="envs per worker with --workers N (training.n_envs_per_worker)")
     p.add_argument("--timesteps", type=int, help="total env steps (training.total_timesteps)")
     p.add_argument("--resume", nargs="?", const="latest", metavar="RUN_DIR", help="continue a run (default: newest)")
     p.add_argument("--seed", type=int, help="master seed")

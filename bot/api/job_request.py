@@ -11,6 +11,7 @@ from bot.api.job_paths import check_job_paths
 from bot.api.schemas import JobCreate
 from bot.api.settings import ApiSettings
 from bot.config import TIMEFRAME_MS, BotConfig, load_config
+from bot.config.workers import worker_bound
 from bot.errors import ConfigError
 
 _CONFIG_SUFFIXES = (".yaml", ".yml")
@@ -101,7 +102,7 @@ def resolve_job(settings: ApiSettings, request: JobCreate) -> ResolvedJob:
         overrides += _timeframe_overrides(cfg, request.timeframe)
         cfg = _load(path, overrides)
     check_job_paths(cfg, overrides, settings.path_roots)
-    workers = request.workers or cfg.training.n_workers
+    workers = request.workers or worker_bound(cfg.training)  # n_workers auto: the most workers it may start
     timesteps = request.timesteps or cfg.training.total_timesteps
     check_resources(settings.limits, workers, cfg.training.n_envs_per_worker, timesteps)
     return ResolvedJob(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from bot.config.base import Section
 
@@ -59,8 +59,25 @@ class TrainingConfig(Section):
     """Algorithm, parallel workers, budget, checkpoints and validation of a training run."""
 
     algo: Literal["ppo", "ddqn", "maskable_ppo"] = "ppo"
-    n_workers: int = Field(2, ge=1, le=64, description="worker processes (1 = in-process)")
-    n_envs_per_worker: int = Field(4, ge=1, le=256, description="environments stepped as a batch in each worker")
+    n_workers: int | Literal["auto"] = Field(
+        "auto",
+        description="worker processes (1 = in-process); auto = chosen per machine from the cores and a short probe,"
+        " over training.n_envs envs in all (the result does not depend on the choice)",
+    )
+    n_envs_per_worker: int = Field(
+        4, ge=1, le=256, description="environments stepped as a batch in each worker (an explicit n_workers)"
+    )
+    n_envs: int = Field(
+        8, ge=1, le=4096, description="environments in all when n_workers is auto, split evenly over the workers"
+    )
+
+    @field_validator("n_workers", mode="before")
+    @classmethod
+    def _auto_or_count(cls, value: object) -> object:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 64):
+            return value
+        raise ValueError(f"must be auto or a whole number greater than or equal to 1 and at most 64, got {value!r}")
+
     total_timesteps: int = Field(50_000, ge=1)
     start_method: Literal["fork", "forkserver", "spawn"] | None = Field(
         None, description="multiprocessing start method (default: forkserver on Linux, spawn elsewhere)"
@@ -70,7 +87,7 @@ class TrainingConfig(Section):
         0,
         ge=0,
         description="torch threads for the learner (0 = 1 for policies narrower than 512 units, so results do not"
-        " depend on the worker layout; wider ones get the cores minus worker processes)",
+        " depend on the worker layout; wider ones get the cores minus worker processes minus 1)",
     )
     worker_timeout_s: float | None = Field(
         None,

@@ -223,6 +223,15 @@ def _summary(outcome: TrainOutcome, log_file: Path | None) -> str:
     ]
     if log_file is not None:
         lines.append(f"  logs:        {log_file}")
+    if outcome.layout is not None:
+        layout = outcome.layout
+        lines.append(f"  layout:      {layout.n_workers} x {layout.n_envs_per_worker} envs ({layout.reason})")
+    if outcome.throughput is not None:
+        speed = outcome.throughput
+        lines.append(
+            f"  speed:       {speed.env_steps_per_s:,.0f} env-steps/s, learner {speed.learner_share:.0%} of the time,"
+            f" device {speed.device} ({speed.device_reason})"
+        )
     if outcome.validation is not None:
         v = outcome.validation
         lines.append(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import BotConfig
+from bot.config.workers import worker_bound
 from bot.smartlog import WorkerHandle, init_worker, setup_logging
 from bot.training.metrics import LogStats
 from bot.training.worker import WorkerInit
@@ -32,7 +33,7 @@ def training_logging(cfg: BotConfig, run_dir: Path) -> Iterator[tuple[WorkerInit
         in-process), a function returning the suppression counters, and the log file path (or None).
     """
     settings = cfg.logging
-    n_workers = cfg.training.n_workers
+    n_workers = worker_bound(cfg.training)  # with n_workers auto: the most workers the run may start
     log_trades = cfg.training.log_trades
     trade_logger = logging.getLogger(_TRADE_LOGGER)
     saved_level = trade_logger.level

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,10 +43,13 @@ from bot.training.checkpoints import (
     checkpoint_folder,
 )
 from bot.training.events import EventWriter
+from bot.training.layout import WorkerLayout, choose_layout
 from bot.training.manifest import MANIFEST, RunInfo
 from bot.training.metrics import EnvMetricsCallback, HParamCallback, LogStats
 from bot.training.progress import ProgressCallback, StopFlag
+from bot.training.resources import choose_device, learner_threads
 from bot.training.shared_dataset import SharedDataset
+from bot.training.throughput import Throughput, ThroughputCallback
 from bot.training.timeouts import AutoTimeout, RunCancelledError
 from bot.training.validation import ValidationResult, make_validation_env, run_validation
 from bot.training.vec_env import ParallelVecEnv
@@ -85,6 +87,8 @@ class TrainOutcome:
     :param validation: the final validation metrics, or None when skipped (interrupted runs).
     :param best_sharpe: best validation Sharpe (the ``best/`` checkpoint), or None.
     :param tensorboard_dir: TensorBoard log folder.
+    :param layout: the worker layout the run used and why (``training.n_workers: auto`` chooses it per machine).
+    :param throughput: env-steps/s, the learner's share of the time and the device (None when nothing was learnt).
     """
 
     run_dir: Path
@@ -93,42 +97,8 @@ class TrainOutcome:
     validation: ValidationResult | None
     best_sharpe: float | None
     tensorboard_dir: Path
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``.
-
-    :raises ConfigError: for ``cuda`` where torch sees no CUDA device (training would silently run on the CPU).
-    """
-    if device == "auto":
-        return "cuda" if th.cuda.is_available() else "cpu"
-    if device == "cuda" and not th.cuda.is_available():
-        raise ConfigError("training.device='cuda' but no CUDA device is available; use --device cpu or auto")
-    return device
-
-
-#: Widest hidden layer from which the learner gets more than one torch thread by default. Below it, one thread is
-#: fastest (benchmarks/RESULTS.md, "Learner threads": 2 threads made a [128, 128] PPO run several times slower on
-#: 2 cores) and the parameters then do not depend on the worker layout.
-WIDE_POLICY_UNITS = 512
-
-
-def learner_threads(cfg: BotConfig) -> int:
-    """Torch threads of the learner: ``training.torch_threads`` when set, else chosen from the policy size.
-
-    Default (``torch_threads: 0``): 1 thread for a policy whose widest hidden layer is below
-    :data:`WIDE_POLICY_UNITS` units, so that one seed gives the same model in every worker layout (torch splits
-    reductions by thread, which changes float rounding); a wider policy gets the cores left over by the worker
-    processes (at least 1), where its updates gain from threads more than reproducibility across layouts is worth.
-    """
-    t = cfg.training
-    if t.torch_threads:
-        return t.torch_threads
-    net_arch = t.dqn.net_arch if t.algo == "ddqn" else t.ppo.net_arch
-    if max(net_arch, default=0) < WIDE_POLICY_UNITS:
-        return 1
-    workers = t.n_workers if t.n_workers > 1 else 0
-    return max(1, (os.cpu_count() or 1) - workers)
+    layout: WorkerLayout | None = None
+    throughput: Throughput | None = None
 
 
 class StopOnFlag(gym.Wrapper[Any, Any, Any, Any]):
@@ -153,6 +123,11 @@ def build_train_env(
     :return: the outer VecEnv, the inner ParallelVecEnv, the VecNormalize wrapper or None.
     """
     t = cfg.training
+    if t.n_workers == "auto":
+        raise ConfigError(
+            "build_train_env needs a fixed worker layout, got training.n_workers='auto'; apply"
+            " bot.training.layout.choose_layout(...) to the config first (train() does)"
+        )
     # workers map the dataset's arrays from one shared block instead of each unpickling a copy (benchmarks/RESULTS.md)
     factory = TradingEnvFactory(cfg, SharedDataset(dataset) if t.n_workers > 1 else dataset)
     timeout: float | AutoTimeout | None = AutoTimeout() if t.worker_timeout_s is None else t.worker_timeout_s or None
@@ -245,6 +220,7 @@ class _Callbacks:
     all: CallbackList
     validator: ValidationCallback
     progress: ProgressCallback
+    throughput: ThroughputCallback
 
 
 def _callbacks(
@@ -260,14 +236,16 @@ def _callbacks(
     t = cfg.training
     validator = ValidationCallback(t.eval_freq, validate, writer, vecnormalize, t.early_stop_patience, best_sharpe)
     progress = ProgressCallback(t.total_timesteps, events, stop, show_progress)
+    throughput = ThroughputCallback()
     callbacks = [
+        throughput,
         HParamCallback(_hparams(cfg)),
         EnvMetricsCallback(log_stats),
         progress,
         PeriodicCheckpointCallback(t.checkpoint_freq, writer, vecnormalize, events),
         validator,
     ]
-    return _Callbacks(CallbackList(callbacks), validator, progress)
+    return _Callbacks(CallbackList(callbacks), validator, progress, throughput)
 
 
 def _finish(
@@ -277,6 +255,7 @@ def _finish(
     cbs: _Callbacks,
     stop: StopFlag,
     events: EventWriter,
+    setup: tuple[WorkerLayout, str, str],
 ) -> TrainOutcome:
     """Final validation (unless interrupted), the latest checkpoint with its status, and the closing event.
 
@@ -304,7 +283,10 @@ def _finish(
     else:
         events.emit("completed", timesteps=model.num_timesteps, path=str(run_dir), metrics=extra.get("validation", {}))
     logger.info("Training %s at step %d; checkpoint %s", status, model.num_timesteps, run_dir)
-    return TrainOutcome(run_dir, status, model.num_timesteps, result, cbs.validator.best_sharpe, run_dir / TB_DIR)
+    layout, device, device_reason = setup
+    speed = cbs.throughput.result(device, device_reason)
+    best = cbs.validator.best_sharpe
+    return TrainOutcome(run_dir, status, model.num_timesteps, result, best, run_dir / TB_DIR, layout, speed)
 
 
 def train(
@@ -342,7 +324,13 @@ def train(
         raise ValueError("the dataset carries no feature scaler; build it with bot.data.build_dataset")
     if resume and resume_from is None:
         resume_from = checkpoint_folder(run_dir, "latest")
-    device = resolve_device(cfg.training.device)
+    device, device_reason = choose_device(cfg)
+    logger.info("Policy device: %s (%s)", device, device_reason)
+    layout = choose_layout(
+        cfg, TradingEnvFactory(cfg, dataset), worker_init=worker_init, should_stop=lambda: stop.is_set
+    )
+    cfg = layout.apply(cfg)  # the run's config (saved with it) names the layout it ran with
+    logger.info("Worker layout: %d x %d envs (%s)", layout.n_workers, layout.n_envs_per_worker, layout.reason)
     th.set_num_threads(learner_threads(cfg))
     env, inner, vecnormalize = build_train_env(cfg, dataset, worker_init, stop)
     sb3_logger = configure(str(run_dir / TB_DIR), ["tensorboard"])
@@ -384,7 +372,7 @@ def train(
             except OSError as save_error:  # e.g. the disk is full: report the first error, not this one
                 logger.error("Could not save the checkpoint of the failed run: %s", save_error)
             raise
-        return _finish(model, writer, vecnormalize, cbs, stop, events)
+        return _finish(model, writer, vecnormalize, cbs, stop, events, (layout, device, device_reason))
     finally:
         if cbs is not None:
             cbs.progress.close()

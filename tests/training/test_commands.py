@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 import shutil
 import signal
 from pathlib import Path
@@ -17,7 +18,7 @@ from bot.config import load_config
 from bot.errors import CheckpointError, ConfigError
 from bot.training.commands import flag_overrides, resolve_run, stop_on_signals
 from bot.training.progress import StopFlag
-from bot.training.trainer import learner_threads, resolve_device
+from bot.training.resources import choose_device, learner_threads, resolve_device
 from tests.support.training import REPO_ROOT, set_args, tiny_synthetic
 
 
@@ -137,8 +138,9 @@ def test_learner_threads_and_device(monkeypatch: pytest.MonkeyPatch) -> None:
     for workers in (1, 4):
         assert learner_threads(load_config(None, [f"training.n_workers={workers}"])) == 1
     wide = ["training.ppo.net_arch=[1024, 1024, 1024]"]
-    assert learner_threads(load_config(None, [*wide, "training.n_workers=4"])) == 12
-    assert learner_threads(load_config(None, [*wide, "training.n_workers=1"])) == 16
+    assert learner_threads(load_config(None, [*wide, "training.n_workers=4"])) == 11  # a core stays free
+    assert learner_threads(load_config(None, [*wide, "training.n_workers=1"])) == 15
+    assert learner_threads(load_config(None, [*wide, "training.n_workers=auto"])) == 7  # at most 8 workers
     assert learner_threads(load_config(None, [*wide, "training.algo=ddqn", "training.n_workers=4"])) == 1
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("auto") in ("cpu", "cuda")
@@ -240,3 +242,38 @@ def test_an_unwritable_checkpoint_dir_is_one_line(
     assert main(["train", "--checkpoint-dir", str(tmp_path / "ro")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: CheckpointError: cannot write {tmp_path / 'ro'}") and fix in err
+
+
+def test_workers_flag_takes_a_count_or_auto(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _args("--workers", "auto").workers == "auto"
+    assert flag_overrides(_args("--workers", "auto")) == ['training.n_workers="auto"']
+    assert load_config(None, flag_overrides(_args("--workers", "auto"))).training.n_workers == "auto"
+    with pytest.raises(SystemExit):
+        _args("--workers", "two")
+    assert "--workers must be a whole number >= 1 or auto, got 'two'" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"training\.n_workers=0: must be auto or a whole number"):
+        load_config(None, flag_overrides(_args("--workers", "0")))  # the range is the config's to check
+
+
+def test_auto_layout_is_saved_and_reported_in_the_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # no core for a worker beside the learner: in-process
+    assert _train(tmp_path, "training.n_workers=auto", "training.n_envs=2") == 0
+    out = capsys.readouterr().out
+    assert "layout:      1 x 2 envs (2 cores leave no core beside the learner" in out
+    assert re.search(r"speed: +[\d,]+ env-steps/s, learner \d+% of the time, device cpu \(", out)
+    saved = load_config(tmp_path / "tiny" / "config.yaml").training
+    assert (saved.n_workers, saved.n_envs_per_worker) == (1, 2)  # the run's config names the layout it ran with
+
+
+def test_auto_device_takes_cuda_only_for_wide_policies(monkeypatch: pytest.MonkeyPatch) -> None:
+    wide = "training.ppo.net_arch=[1024, 1024, 1024]"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert choose_device(load_config(None, [wide])) == ("cpu", "auto: no CUDA device")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    device, reason = choose_device(load_config(None, [wide]))
+    assert device == "cuda" and "1024 units" in reason
+    device, reason = choose_device(load_config(None, []))
+    assert device == "cpu" and "128 units at most is faster on the CPU" in reason
+    assert choose_device(load_config(None, ["training.device=cpu", wide])) == ("cpu", "training.device=cpu")
