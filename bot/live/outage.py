@@ -9,7 +9,13 @@ and bar closes are estimated from the last exchange time seen plus the time elap
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
+from typing import NoReturn
+
+from bot.errors import BrokerError, KillSwitchError
+from bot.live.broker import Broker, ExecutionPlan
+from bot.live.state import StateStore
 
 logger = logging.getLogger(__name__)
 
@@ -88,3 +94,31 @@ class Outage:
         self.started = None
         logger.warning("The exchange answers again after %.0f s; reconciling the state", elapsed)
         return elapsed
+
+    def give_up(self, elapsed: float, qty: float, state: StateStore, broker: Broker, flat: ExecutionPlan) -> NoReturn:
+        """End the run after ``live.max_outage_s``; a position that may be open is not left blind: the trip is
+        recorded (a restart refuses to trade until a person checks) and the flattening market order ``flat`` is
+        tried.
+
+        :param elapsed: seconds the exchange has failed.
+        :param qty: the position last seen (0: nothing to flatten).
+        :raises BrokerError: when no position was open.
+        :raises KillSwitchError: otherwise, saying whether the position was flattened.
+        """
+        message = (
+            f"the exchange failed for {elapsed:.0f} s, longer than live.max_outage_s={self.max_outage_s:g}"
+            f" (last error: {self.last_error})"
+        )
+        if not qty:
+            raise BrokerError(f"{message}; no position was open. Start again when the exchange answers")
+        if not state.get("kill_switch"):  # a trip whose flattening kept failing keeps its own reason
+            state.put(kill_switch=f"outage: {message}")
+        logger.error("Kill switch: %s with a position of %.8g open; trying to flatten it", message, qty)
+        try:
+            broker.execute(flat, math.nan)
+        except BrokerError as e:
+            raise KillSwitchError(
+                f"{message}; the position of {qty:.8g} could not be flattened ({e}). It keeps its exchange-side stop"
+                " loss; check the account and close it, then start with a new --state file"
+            ) from e
+        raise KillSwitchError(f"{message}; the position of {qty:.8g} was flattened and trading stopped")

@@ -214,7 +214,12 @@ class Trader:
         except TransientBrokerError as e:
             elapsed = self.outage.failed(e, began)
             if elapsed > self.live.max_outage_s:
-                self._give_up(elapsed)
+                qty = self.summary.reports[-1].position_qty if self.summary.reports else self.tracker.last_qty
+                next_ms = max(self.state.last_bar_ms, 0) + self.base_ms
+                last = self.buffer.candles[-1].close if self.buffer.candles else 0.0
+                flat = ExecutionPlan(next_ms, 0.0, 1.0, 0.0, 0.0, last, f"{self.tag}-{next_ms // 1000:x}")
+                # a position that may be open is not left blind: the trip is recorded, a flattening order tried
+                self.outage.give_up(elapsed, qty, self.state, self.broker, flat)
             bar_ms = self.outage.skipped_bar(self.state.last_bar_ms)
             self.sleep(self.outage.poll_s)
             if bar_ms is None:
@@ -222,31 +227,6 @@ class Trader:
             # recorded like any skipped bar (no account: none could be read), so it is not handled twice
             close = self.buffer.candles[-1].close if self.buffer.candles else math.nan
             return self._skip(bar_ms, close, self.outage.reason())
-
-    def _give_up(self, elapsed: float) -> None:
-        """End the run after ``live.max_outage_s``; a position that may be open is not left blind: the trip is
-        recorded (a restart refuses to trade until a person checks) and a flattening order is tried."""
-        message = (
-            f"the exchange failed for {elapsed:.0f} s, longer than live.max_outage_s={self.live.max_outage_s:g}"
-            f" (last error: {self.outage.last_error})"
-        )
-        qty = self.summary.reports[-1].position_qty if self.summary.reports else self.tracker.last_qty
-        if not qty:
-            raise BrokerError(f"{message}; no position was open. Start again when the exchange answers")
-        if not self.state.get("kill_switch"):  # a trip whose flattening kept failing keeps its own reason
-            self.state.put(kill_switch=f"outage: {message}")
-        logger.error("Kill switch: %s with a position of %.8g open; trying to flatten it", message, qty)
-        try:
-            bar_ms = max(self.state.last_bar_ms, 0) + self.base_ms
-            close = self.buffer.candles[-1].close if self.buffer.candles else 0.0
-            flat = ExecutionPlan(bar_ms, 0.0, 1.0, 0.0, 0.0, close, f"{self.tag}-{bar_ms // 1000:x}")
-            self.broker.execute(flat, math.nan)
-        except BrokerError as e:
-            raise KillSwitchError(
-                f"{message}; the position of {qty:.8g} could not be flattened ({e}). It keeps its exchange-side stop"
-                " loss; check the account and close it, then start with a new --state file"
-            ) from e
-        raise KillSwitchError(f"{message}; the position of {qty:.8g} was flattened and trading stopped")
 
     def step(self) -> BarReport | None:
         """Handle the newest closed bar, or wait for the next close (then return None)."""

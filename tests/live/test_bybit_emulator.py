@@ -243,3 +243,39 @@ def test_an_outage_answers_503_until_it_ends(emulator: BybitEmulator, client: cc
         client.fetch_time()
     emulator.set_down(False)
     assert client.fetch_time() == emulator.now_ms
+
+
+def test_post_only_orders_cross_rest_fill_through_and_partially(
+    emulator: BybitEmulator, client: ccxt.bybit, candles: pd.DataFrame
+) -> None:
+    last = float(candles["open"].iloc[300])
+    # crossing at placement: accepted (retCode 0), then cancelled at once with Bybit's reason
+    client.create_order(PERP, "limit", "buy", 0.01, last + 10, params={"timeInForce": "PostOnly", "clientOrderId": "x"})
+    (crossed,) = client.fetch_open_orders(PERP, params={"orderLinkId": "x"})
+    assert crossed["status"] == "canceled" and crossed["info"]["rejectReason"] == "EC_PostOnlyWillTakeLiquidity"
+    # a touch is no fill: only a bar whose low lies strictly below the price fills it, at the price, as a maker
+    low = round(float(candles["low"].iloc[300]), 1)  # on the tick, so the order sits exactly at the low
+    frame = candles.copy()
+    frame.iloc[300, frame.columns.get_loc("low")] = low
+    emulator.feed("BTCUSDT", frame)
+    client.create_order(PERP, "limit", "buy", 0.01, low, params={"timeInForce": "PostOnly", "clientOrderId": "touch"})
+    below = round(float(candles["open"].iloc[300]) * 0.9999, 1)
+    emulator.set_limit_fill_fraction(0.5)
+    client.create_order(PERP, "limit", "buy", 0.01, below, params={"timeInForce": "PostOnly", "clientOrderId": "p"})
+    emulator.advance()
+    (touched,) = client.fetch_open_orders(PERP, params={"orderLinkId": "touch"})
+    (part,) = client.fetch_open_orders(PERP, params={"orderLinkId": "p"})
+    assert touched["status"] == "open" and touched["filled"] == 0.0
+    assert (
+        part["status"] == "open"
+        and part["filled"] == pytest.approx(0.005)
+        and part["info"]["timeInForce"] == "PostOnly"
+    )
+    (trade,) = client.fetch_my_trades(PERP, params={"orderLinkId": "p"})
+    assert trade["price"] == pytest.approx(below) and trade["takerOrMaker"] == "maker"
+    assert trade["fee"]["cost"] == pytest.approx(0.005 * below * 0.0002)
+    client.cancel_order(part["id"], PERP)
+    (cancelled,) = client.fetch_canceled_and_closed_orders(PERP, params={"orderLinkId": "p"})
+    assert cancelled["status"] == "canceled" and cancelled["filled"] == pytest.approx(0.005)
+    with pytest.raises(ValueError, match="fill fraction"):
+        emulator.set_limit_fill_fraction(0.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from pathlib import Path
 
@@ -82,3 +83,28 @@ def test_json_written_atomically(tmp_path: Path) -> None:
     target = tmp_path / "a.json"
     write_json_atomic(target, {"equity": 1.0})
     assert target.read_text().startswith("{") and not list(tmp_path.glob(".*tmp"))
+
+
+def test_a_state_file_from_before_limit_orders_gains_their_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE orders (
+            client_id TEXT PRIMARY KEY, bar_open_ms INTEGER NOT NULL, order_id TEXT, side TEXT NOT NULL,
+            qty REAL NOT NULL, filled REAL NOT NULL, average_price REAL NOT NULL, status TEXT NOT NULL,
+            reduce_only INTEGER NOT NULL, fee REAL NOT NULL, error TEXT, updated_at REAL NOT NULL);
+        INSERT INTO orders VALUES ('tag-1-0', 1, 'o', 'buy', 1.0, 1.0, 10.0, 'closed', 0, 0.1, '', 0.0);
+        """
+    )
+    conn.commit()
+    conn.close()
+    store = StateStore(path)
+    limit = OrderState("tag-2-0", "o2", "sell", 1.0, 0.0, 0.0, "open", order_type="limit", price=11.0)
+    store.record_orders([limit], 2)
+    rows = {r["client_id"]: (r["order_type"], r["price"]) for r in store.orders()}
+    assert rows == {"tag-1-0": ("market", 0.0), "tag-2-0": ("limit", 11.0)}
+    assert store.limit_counts("tag-") == (1, 0)
+    assert store.limit_counts("tag-", [dataclasses.replace(limit, filled=0.4)]) == (1, 1)
+    assert store.limit_counts("tag_") == (0, 0)  # the prefix is literal, not a LIKE pattern
+    store.close()
