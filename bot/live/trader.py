@@ -4,7 +4,8 @@ Per bar (the bar is identified by its OPEN time; it is decided on at its close, 
 
 1. wait until the exchange clock passes the next bar close (``fetch_time``; the sleep is injectable);
 2. fetch the newly closed candles; a newest candle older than ``live.stale_after_s`` past its close skips the bar;
-3. let the broker see the closed bars (the dry run fills its pending decision there) and read the account;
+3. let the broker see the closed bars (the dry run fills its pending decision there), end the post-only limit orders
+   that rested through the bar (:mod:`bot.live.limit_book`: cancel the rest, expire or re-post) and read the account;
 4. kill switch (max daily loss, max position): flatten, record, raise :class:`~bot.errors.KillSwitchError`;
 5. features with the checkpoint's pipeline and scaler, the DBE, the env's portfolio vector -> policy -> target;
 6. execute (client order ids ``<run tag>-<bar open s, hex>-<leg>``: a redo after a crash adopts what was sent);
