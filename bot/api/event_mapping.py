@@ -16,7 +16,8 @@ logger = logging.getLogger(__name__)
 Update = tuple[dict[str, Any], str, dict[str, Any]]
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
+    """``value`` as a float when it is a finite int or float (not a bool), else ``None`` (JSON has no NaN)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
@@ -26,7 +27,7 @@ def _metrics(raw: Any) -> dict[str, float | None]:
     # JSON has no NaN/inf: non-finite or non-numeric metrics become null rather than breaking clients.
     if not isinstance(raw, dict):
         return {}
-    return {str(k): _number(v) for k, v in raw.items()}
+    return {str(k): finite_number(v) for k, v in raw.items()}
 
 
 def _run_dir(event: dict[str, Any]) -> str | None:
@@ -56,20 +57,20 @@ def apply_event(job: Job, event: dict[str, Any]) -> Update | None:
     :param event: a ``started``, ``progress`` or ``checkpoint`` event.
     """
     kind = event["type"]
-    at = _number(event.get("time")) or time.time()
+    at = finite_number(event.get("time")) or time.time()
     if kind == "started":
         if job.status != JobStatus.ACCEPTED:
             return None
-        total = int(_number(event.get("total_timesteps")) or job.total_timesteps)
+        total = int(finite_number(event.get("total_timesteps")) or job.total_timesteps)
         run_dir = _run_dir(event) or job.run_dir
         fields = {"status": JobStatus.RUNNING, "started_at": job.started_at or at, "run_dir": run_dir,
                   "total_timesteps": total}
         return fields, "training.started", {"time": at, "attempt": job.attempt, "pid": job.pid, "run_dir": run_dir,
                                             "total_timesteps": total}
     if kind == "progress":
-        steps = int(_number(event.get("timesteps")) or 0)
-        total = int(_number(event.get("total_timesteps")) or job.total_timesteps)
-        fps = _number(event.get("fps"))
+        steps = int(finite_number(event.get("timesteps")) or 0)
+        total = int(finite_number(event.get("total_timesteps")) or job.total_timesteps)
+        fps = finite_number(event.get("fps"))
         metrics = _metrics(event.get("metrics"))
         progress = min(1.0, steps / total) if total > 0 else 0.0
         fields = {"timesteps": steps, "total_timesteps": total, "fps": fps, "metrics": metrics}
@@ -79,7 +80,7 @@ def apply_event(job: Job, event: dict[str, Any]) -> Update | None:
     if kind == "checkpoint":
         # the path is the numbered checkpoint (run_dir/step_N); the run folder itself comes with "started"
         path = _run_dir(event)
-        at_steps = _number(event.get("timesteps"))
+        at_steps = finite_number(event.get("timesteps"))
         saved: dict[str, Any] = {"time": at, "path": path, "run_dir": job.run_dir,
                                  "timesteps": int(at_steps) if at_steps is not None else None}
         return {"last_checkpoint": path}, "training.checkpoint", saved
@@ -103,7 +104,7 @@ def finalize(job: Job, terminal: dict[str, Any] | None, code: int | None, tail: 
     run_dir = (_run_dir(terminal) if terminal else None) or job.run_dir
     base = {"exit_code": code, "run_dir": run_dir}
     if terminal is not None and kind == "completed":
-        steps = int(_number(terminal.get("timesteps")) or job.total_timesteps)
+        steps = int(finite_number(terminal.get("timesteps")) or job.total_timesteps)
         if code is not None and code != 0:
             logger.warning("Job %s reported completed but its trainer exited with %s", job.id, describe_exit(code))
         final_metrics = {f"validation/{k}": v for k, v in _metrics(terminal.get("metrics")).items()}

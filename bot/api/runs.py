@@ -12,10 +12,14 @@ from typing import Any
 
 import yaml
 
+from bot.api.event_mapping import finite_number
+
 logger = logging.getLogger(__name__)
 
 #: A run id is one plain folder name, as ``run_name`` must be (docs/API.md).
 RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+#: A numbered checkpoint folder.
+STEP_FOLDER = re.compile(r"^step_[0-9]+$")
 #: Validation metrics shown in the runs list, in this order.
 HEADLINE_METRICS = ("sharpe", "total_return", "max_drawdown", "trades", "cost_drag")
 #: Files of a run folder the API serves, by suffix, with their media type.
@@ -72,27 +76,20 @@ def _data_of(run_dir: Path) -> dict[str, Any]:
             "file": Path(str(path)).name if path else None, "start": data.get("start"), "end": data.get("end")}
 
 
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if value == value and abs(value) != float("inf") else None
-
-
 def summarize_run(run_dir: Path) -> RunSummary:
     """Read a run folder's manifest, config and sub-folders (never its model)."""
     manifest = _read_json(run_dir / "manifest.json")
     raw = manifest.get("validation")
     validation: dict[str, Any] = raw if isinstance(raw, dict) else {}
     children = sorted((p for p in run_dir.iterdir() if p.is_dir()), key=lambda p: p.name)
-    steps = sorted((p.name for p in children if p.name.startswith("step_")), key=lambda n: int(n[5:] or 0)
-                   if n[5:].isdigit() else -1)
+    steps = sorted((p.name for p in children if STEP_FOLDER.match(p.name)), key=lambda name: int(name[5:]))
     checkpoints = (["latest"] if (run_dir / "model.zip").is_file() else []) + (
         ["best"] if (run_dir / "best" / "model.zip").is_file() else []) + steps
     return RunSummary(
         run_id=run_dir.name, algorithm=manifest.get("algorithm"), status=manifest.get("status"),
         timesteps=manifest.get("timesteps"), total_timesteps=manifest.get("total_timesteps"),
         created=manifest.get("created"), modified_at=run_dir.stat().st_mtime, data=_data_of(run_dir),
-        validation={k: _finite(validation.get(k)) for k in HEADLINE_METRICS}, checkpoints=checkpoints,
+        validation={k: finite_number(validation.get(k)) for k in HEADLINE_METRICS}, checkpoints=checkpoints,
         reports=[p.name for p in children if (p / "report.html").is_file()],
     )
 

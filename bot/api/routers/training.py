@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
@@ -11,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from bot.api.db import Job, JobStatus
 from bot.api.deps import AppState, StateDep, require_token
 from bot.api.downsample import downsample_keys
+from bot.api.event_mapping import finite_number
 from bot.api.job_request import JobRequestError, list_configs, resolve_job
 from bot.api.log_files import run_log_path, tail_lines
 from bot.api.runner import JobStateError
@@ -93,19 +93,12 @@ def get_metrics(
     _job(state, job_id)
     samples = state.store.metrics(job_id, limit)
     keys = sorted({k for p in samples for k in (p.metrics or {})})
-    series = {k: [_finite((p.metrics or {}).get(k)) for p in samples] for k in keys}
+    series = {k: [finite_number((p.metrics or {}).get(k)) for p in samples] for k in keys}
     kept = downsample_keys([float(p.timesteps) for p in samples], series, max_points)
-    points = [MetricPoint(time=samples[i].time, timesteps=samples[i].timesteps, fps=_finite(samples[i].fps),
+    points = [MetricPoint(time=samples[i].time, timesteps=samples[i].timesteps, fps=finite_number(samples[i].fps),
                           metrics={k: series[k][i] for k in keys if k in (samples[i].metrics or {})})
               for i in kept]
     return MetricsView(job_id=job_id, points=points, total_points=len(samples))
-
-
-def _finite(value: Any) -> float | None:
-    # the store keeps what the trainer sent; a NaN that slipped through is null here (JSON has no NaN)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
 
 
 @router.get("/jobs/{job_id}/logs")
