@@ -112,7 +112,7 @@ export function renderDetail(onChange) {
   const logs = el("pre", { id: "d-logs", className: "logs" });
   const source = el("select", { id: "d-log-source", onchange: () => loadLogs() }, [
     el("option", { value: "output", textContent: "trainer output" }), el("option", { value: "run", textContent: "run log" })]);
-  destroyChart($("d-chart") || chart);
+  if ($("d-chart")) { destroyChart($("d-chart")); }
   node.replaceChildren(head, bar, error, el("p", { className: "muted small" }, ["run: ", runLink(job)]),
     el("p", { id: "d-action-message", className: "error" }), summary(job), tabs, chart, note,
     el("h3", {}, ["Logs ", source]), logs);
@@ -173,7 +173,7 @@ export async function loadSelected(onChange) {
   } catch (err) {
     if (err.status === 0 && jobs.job) { return; }  // offline: keep the last data on screen
     jobs.job = null;
-    destroyChart($("d-chart") || document.createElement("div"));
+    if ($("d-chart")) { destroyChart($("d-chart")); }
     $("job-detail").replaceChildren(el("a", { href: "#/jobs", className: "back", textContent: "‹ jobs" }),
       el("p", { id: "d-missing", className: "error", textContent: err.status === 404
         ? `Job ${id} does not exist (it may belong to another job store). Pick one from the list.` : err.message }));

@@ -86,7 +86,7 @@ export async function loadPaper() {
   try {
     state = await api("/api/paper");
   } catch (err) {
-    $("paper-message").textContent = err.status === 0 ? `${$("paper-message").textContent}` : err.message;
+    if (err.status !== 0) { $("paper-message").textContent = err.message; }  // offline: the last data stays
     return;
   }
   $("paper-state").replaceWith(Object.assign(badge(state.running ? "running" : "stopped"), { id: "paper-state" }));
