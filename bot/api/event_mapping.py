@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from bot.api.db import Job, JobStatus
+from bot.api.job_kinds import JOB_KINDS
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +133,13 @@ def finalize(job: Job, terminal: dict[str, Any] | None, code: int | None, tail: 
                                                                                                       "error": error}
     if stopping or restarted:
         what = "restarted" if restarted else "stopped"
-        error = (f"the API server {what} while the job ran; POST /api/training/jobs/{job.id}/resume continues"
-                 f" from {run_dir}" if run_dir else f"the API server {what} before the job wrote a checkpoint")
+        if not JOB_KINDS[job.kind or "train"].resumable:  # an evaluation has no checkpoint to continue from
+            error = f"the API server {what} while the {job.kind} job ran; start it again"
+        elif run_dir:
+            error = (f"the API server {what} while the job ran; POST /api/training/jobs/{job.id}/resume continues"
+                     f" from {run_dir}")
+        else:
+            error = f"the API server {what} before the job wrote a checkpoint"
         return ({"status": JobStatus.INTERRUPTED, "error": error, "run_dir": run_dir},
                 "training.interrupted", {**base, "error": error})
     if kind == "cancelled":

@@ -99,3 +99,5 @@ def test_a_trainer_left_by_a_previous_server_ends_interrupted_with_an_unknown_ex
     assert "restarted" in data["error"] and data["exit_code"] is None
     fields, _, data = finalize(_job(), None, None, [], stopping=False)
     assert "unknown exit status" in data["error"]
+    _, _, data = finalize(_job(kind="evaluate"), None, None, [], stopping=True)
+    assert data["error"] == "the API server stopped while the evaluate job ran; start it again"
