@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.live.broker import EXCHANGE_PREFIX, OrderState, OrderStatus
-from bot.live.ccxt_errors import translated
+from bot.live.ccxt_errors import POST_ONLY_REASON, translated
 
 #: Bybit's widest order-history / execution-list window, less 1 ms so both ends fit.
 WINDOW_MS = 7 * 86_400_000 - 1
@@ -37,6 +37,8 @@ def order_state(order: dict[str, Any]) -> OrderState:
     is_limit = str(order.get("type") or info.get("orderType") or "").lower() == "limit"
     # Bybit's reason for a refusal or a cancel by the exchange (a post-only order that would have taken liquidity)
     reason = str(info.get("rejectReason") or "")
+    if reason == POST_ONLY_REASON and status == "rejected":
+        status = "canceled"  # unfilled, whether Bybit reports it Cancelled or Rejected: not a refused order
     return OrderState(
         client_id=str(order.get("clientOrderId") or ""),
         order_id=str(order.get("id") or ""),

@@ -15,6 +15,8 @@ import pytest
 from bot.errors import OrderRejectedError
 from bot.live.broker import ExecutionPlan, OrderRequest
 from bot.live.ccxt_broker import CcxtBroker, make_exchange
+from bot.live.ccxt_errors import POST_ONLY_REASON
+from bot.live.ccxt_history import order_state
 from bot.live.ccxt_limit import refused_order
 from bot.live.retry import RetryPolicy
 from bot.live.sizing import limit_price
@@ -123,3 +125,10 @@ def test_a_post_only_refusal_sent_as_an_error_is_unfilled_too(emulator: BybitEmu
     assert order.status == "canceled" and order.filled == 0.0 and "PostOnly" in order.error
     rejected = refused_order(OrderRequest("x-0", "buy", 0.01), OrderRejectedError("create: order rejected: 110017"))
     assert rejected.status == "rejected" and rejected.order_type == "market"
+
+
+def test_a_post_only_order_reported_rejected_is_an_unfilled_cancel() -> None:
+    raw = {"id": "1", "clientOrderId": "t-1-0", "side": "buy", "type": "limit", "amount": 0.1, "price": 100.0}
+    state = order_state({**raw, "status": "rejected", "info": {"rejectReason": "EC_PostOnlyWillTakeLiquidity"}})
+    assert (state.status, state.filled, state.error, state.price) == ("canceled", 0.0, POST_ONLY_REASON, 100.0)
+    assert order_state({**raw, "status": "rejected", "info": {"rejectReason": "EC_NoError"}}).status == "rejected"
