@@ -62,7 +62,8 @@ class LimitBook:
         :param orders: its orders as the broker returned them.
         :param exposure_before: the reference exposure before the plan.
         :param requested: the exposure the plan asks for.
-        :return: ``requested`` when nothing rests or failed to fill, else ``exposure_before``.
+        :return: ``requested`` when the plan sent no limit order or they all filled at once; else
+            ``exposure_before`` (the plan is pending until the next bar close ends its orders).
         """
         limits = [o for o in orders if o.order_type == "limit"]
         if not limits or all(_complete(o.filled, o.qty) for o in limits):
