@@ -132,3 +132,20 @@ def test_a_post_only_order_reported_rejected_is_an_unfilled_cancel() -> None:
     state = order_state({**raw, "status": "rejected", "info": {"rejectReason": "EC_PostOnlyWillTakeLiquidity"}})
     assert (state.status, state.filled, state.error, state.price) == ("canceled", 0.0, POST_ONLY_REASON, 100.0)
     assert order_state({**raw, "status": "rejected", "info": {"rejectReason": "EC_NoError"}}).status == "rejected"
+
+
+def test_stops_refused_at_placement_are_set_on_the_position_after_the_fill(emulator: BybitEmulator) -> None:
+    broker = make_broker(emulator)
+    broker.rules  # noqa: B018 - load markets first
+    refusal = "StopLoss:1 set for Buy position should lower than base_price:2??LastPrice"
+    emulator.inject(CREATE, faults.rejected(10001, refusal))
+    plan = limit_plan(emulator, 1.0, NEAR)
+    (order,) = broker.execute(plan, last_exposure=0.0)  # sent again without its stops, resting
+    assert order.status == "open" and emulator.count(CREATE) == 2
+    emulator.advance()
+    assert broker.fetch_account(order.price).stop_loss == 0.0  # filled without stops
+    final = broker.finish_limit_order(order.client_id, plan)
+    assert final is not None and final.filled == pytest.approx(order.qty)
+    account = broker.fetch_account(order.price)
+    assert account.stop_loss == pytest.approx(round(order.price * 0.98, 1), abs=0.1)
+    assert account.take_profit == pytest.approx(round(order.price * 1.04, 1), abs=0.1)
