@@ -233,7 +233,7 @@ def test_kills_around_limit_orders_lose_no_fill_and_leave_none_resting(emu: Bybi
         ours = [o for o in emu.account.orders if o.link_id]
         assert all(o.order_type == "Limit" and o.time_in_force == "PostOnly" for o in ours)
         # both ends were walked: orders that filled, and orders cancelled after their bar
-        assert sum(o.filled > 0 for o in ours) >= 3 and sum(o.status == "Cancelled" for o in ours) >= 3
+        assert sum(o.filled > 0 for o in ours) >= 3 and sum(o.status == "Cancelled" for o in ours) >= 2
         # the clean run's end cancelled what still rested
         assert not [o.link_id for o in ours if o.status in ("New", "PartiallyFilled")]
     states = dict(_state_rows(state, "SELECT client_id, status FROM orders WHERE client_id LIKE 'bottest-%'"))
