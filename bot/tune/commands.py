@@ -47,6 +47,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError(f"--cpus-per-trial {args.cpus_per_trial} must be > 0")
     if args.gpus_per_trial < 0:
         raise ConfigError(f"--gpus-per-trial {args.gpus_per_trial} must be >= 0")
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        raise ConfigError(f"--max-concurrent {args.max_concurrent} must be >= 1")
     if args.max_failures < 0:
         raise ConfigError(f"--max-failures {args.max_failures} must be >= 0 (0: a failed trial is not retried)")
     if args.metric not in metric_names():
@@ -86,6 +88,7 @@ def _spec(args: argparse.Namespace, cfg: BotConfig) -> Any:
         max_intervals=math.ceil(cfg.training.total_timesteps / interval_steps(cfg)),
         perturbation_interval=args.perturbation_interval,
         seed=cfg.seed,
+        max_concurrent=args.max_concurrent,
     )
 
 
@@ -123,14 +126,14 @@ def run_tune(args: argparse.Namespace) -> int:
         raise ConfigError(f"{spec.path} already holds an experiment; pass --resume to continue it or another --name")
 
     from bot.data import build_dataset  # heavy imports after the arguments are checked
-    from bot.tune.experiment import build_tuner, restore_tuner, start_ray
+    from bot.tune.experiment import build_tuner, check_address, restore_tuner, start_ray
     from bot.tune.results import copy_best, trial_rows, write_leaderboard
     from bot.tune.seeds import retrain_top_k
 
     if args.address is not None:
-        start_ray(args.address, None)  # fail fast on a bad address, before the dataset is built
+        check_address(args.address)  # fail fast on a bad address, before the dataset is built
     dataset = build_dataset(cfg)
-    start_ray(args.address, None)
+    started = start_ray(args.address, None)
     import ray
 
     try:
@@ -152,5 +155,6 @@ def run_tune(args: argparse.Namespace) -> int:
         if args.seeds > 1:
             retrain_top_k(spec, dataset, rows, args.top_k, args.seeds)
     finally:
-        ray.shutdown()
+        if started:
+            ray.shutdown()
     return 0

@@ -99,26 +99,28 @@ def check_address(address: str) -> None:
         ) from e
 
 
-def start_ray(address: str | None, num_cpus: int | None, object_store_bytes: int = DEFAULT_OBJECT_STORE_BYTES) -> None:
+def start_ray(address: str | None, num_cpus: int | None, object_store_bytes: int = DEFAULT_OBJECT_STORE_BYTES) -> bool:
     """Connect to the cluster at ``address``, or start Ray on this machine (no dashboard, a small object store).
 
+    :return: whether this call connected (False: Ray was already initialised by the caller, who shuts it down).
     :raises ConfigError: when the cluster cannot be reached.
     """
     if ray.is_initialized():
-        return
+        return False
     if address is not None:
         check_address(address)
         try:
             ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
         except ConnectionError as e:
             raise ConfigError(f"--address {address}: cannot connect to the Ray cluster: {e}") from e
-        return
+        return True
     ray.init(
         num_cpus=num_cpus,
         object_store_memory=object_store_bytes,
         include_dashboard=False,
         logging_level=logging.WARNING,
     )
+    return True
 
 
 def domain(param: Param) -> Any:
@@ -159,6 +161,8 @@ def _scheduler(spec: ExperimentSpec) -> TrialScheduler:
             hyperparam_mutations=mutations,
             quantile_fraction=0.5,  # with a small population the bottom half copies the top half
             resample_probability=0.25,
+            # asynchronous: Ray's synchronous PBT waits forever for a population member that failed for good
+            synch=False,
         )
     return FIFOScheduler()
 
@@ -182,12 +186,14 @@ def trainable(spec: ExperimentSpec, dataset: Dataset) -> Any:
 
 
 def run_config(spec: ExperimentSpec) -> tune.RunConfig:
-    """Storage under ``spec.storage``, restarts of failed trials, the two newest checkpoints of each trial."""
+    """Storage under ``spec.storage``, restarts of failed trials, the two newest checkpoints of each trial (all with
+    PBT)."""
     return tune.RunConfig(
         name=spec.name,
         storage_path=str(spec.storage),
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        # PBT exploits another trial's checkpoint some time after it was reported: keep them all (they are small)
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=None if spec.scheduler == "pbt" else 2),
         verbose=1,
     )
 

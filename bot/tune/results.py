@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,8 @@ from bot.atomic import atomic_write_bytes
 from bot.tune.trial import TRIAL_RECORD
 
 LEADERBOARD = "leaderboard"
+#: Terminal colour codes in Ray's error text (kept out of the files).
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: Metrics shown for every trial (its last report), besides the one optimised.
 SHOWN_METRICS = ("sharpe", "total_return", "max_drawdown", "trades", "cost_drag", "timesteps")
 
@@ -76,7 +79,7 @@ def trial_rows(results: Any, runs_dir: Path, metric: str, mode: str) -> list[Tri
             run_dir=run_dir,
             nodes=list(record.get("nodes", [])),
             restores=list(record.get("restores", [])),
-            error=str(result.error) if result.error is not None else "",
+            error=_ANSI.sub("", str(result.error)) if result.error is not None else "",
         ))
     sign = -1.0 if mode == "max" else 1.0
     rows.sort(key=lambda r: (r.status != "ok", math.isnan(r.score), sign * r.score if not math.isnan(r.score) else 0))

@@ -21,9 +21,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from stable_baselines3.common.vec_env import DummyVecEnv
+
 from bot.atomic import atomic_write_bytes
 from bot.config import BotConfig, load_config
 from bot.data.types import Dataset
+from bot.env import make_env
 from bot.training import CheckpointWriter, EventWriter, load_checkpoint, train
 from bot.training.checkpoints import BEST, MODEL
 from bot.training.logsetup import training_logging
@@ -103,7 +106,7 @@ def _model_changes(saved: BotConfig, cfg: BotConfig) -> dict[str, Any]:
     return {key: value for key, value in after.items() if before.get(key) != value}
 
 
-def _apply_hyperparameters(run_dir: Path, cfg: BotConfig) -> dict[str, Any]:
+def _apply_hyperparameters(run_dir: Path, cfg: BotConfig, dataset: Dataset) -> dict[str, Any]:
     """Write the trial's algorithm hyperparameters into the restored latest checkpoint (PBT's explore step).
 
     SB3 rebuilds the learning-rate and clip-range schedules, the buffers and the exploration schedule from these
@@ -118,6 +121,8 @@ def _apply_hyperparameters(run_dir: Path, cfg: BotConfig) -> dict[str, Any]:
         return {}
     for key, value in changes.items():
         setattr(loaded.model, key, value)
+    if loaded.vecnormalize is not None:  # an unpickled VecNormalize has no env; pickling it again needs one
+        loaded.vecnormalize.set_venv(DummyVecEnv([lambda: make_env(cfg, "train", dataset=dataset)]))
     manifest = loaded.manifest
     info_fields = {f.name for f in fields(RunInfo)}
     info = RunInfo(**{**{k: manifest[k] for k in info_fields if k != "feature_names"},
@@ -128,7 +133,9 @@ def _apply_hyperparameters(run_dir: Path, cfg: BotConfig) -> dict[str, Any]:
     return changes
 
 
-def restore_checkpoint(source: Path, run_dir: Path, cfg: BotConfig, trial_id: str) -> dict[str, Any]:
+def restore_checkpoint(
+    source: Path, run_dir: Path, cfg: BotConfig, trial_id: str, dataset: Dataset
+) -> dict[str, Any]:
     """Make ``run_dir`` continue from the Tune checkpoint in ``source`` (this trial's or another's).
 
     :return: the trial record, with this restore appended to ``restores``.
@@ -144,12 +151,12 @@ def restore_checkpoint(source: Path, run_dir: Path, cfg: BotConfig, trial_id: st
             shutil.copytree(path, run_dir / path.name)
         else:
             shutil.copy2(path, run_dir / path.name)
-    timesteps = int(json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))["timesteps"])
-    changed = _apply_hyperparameters(run_dir, cfg)
-    record["restores"] = [
-        *record.get("restores", []),
-        {"from_trial": donor.get("trial_id"), "timesteps": timesteps, "changed": changed},
-    ]
+    manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+    changed = _apply_hyperparameters(run_dir, cfg, dataset)
+    restore = {"from_trial": donor.get("trial_id"), "timesteps": int(manifest["timesteps"]), "changed": changed,
+               "files": manifest["files"]}  # the digests of what was restored, before the explore step
+    record["restores"] = [*record.get("restores", []), restore]
+    timesteps = restore["timesteps"]
     logger.info("Trial %s restored from trial %s at step %d", trial_id, donor.get("trial_id"), timesteps)
     return record
 
@@ -215,7 +222,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, dataset: Dataset) -> No
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as source:
-            record = restore_checkpoint(Path(source), run_dir, cfg, trial_id)
+            record = restore_checkpoint(Path(source), run_dir, cfg, trial_id, dataset)
     else:
         if run_dir.exists():  # a retry that never reported: start it again from step 0
             shutil.rmtree(run_dir)

@@ -1,0 +1,117 @@
+"""`bot tune` on a real local Ray: an ASHA search with a crashing trial and seed retraining, PBT exploits, ensembles.
+
+One Ray instance (2 CPUs, a small object store, no dashboard) serves the whole module and is stopped at its end.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import ray
+
+from bot.cli import main
+from bot.training import load_checkpoint
+from bot.tune.trial import TRIAL_RECORD
+from tests.tune.conftest import BUDGET, INTERVAL, trial_overrides, tune_argv, write_space
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, object_store_memory=150 * 1024**2, include_dashboard=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+def _leaderboard(folder: Path) -> list[dict[str, str]]:
+    with (folder / "leaderboard.csv").open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_asha_search_ranks_trials_reports_a_crash_and_retrains_the_leader_over_seeds(tmp_path: Path) -> None:
+    # 2 samples x 2 devices: the two cuda trials crash in the trainer (this torch has no CUDA) and are retried once
+    space = write_space(tmp_path, """
+training.ppo.learning_rate: {loguniform: [1.0e-4, 1.0e-3]}
+training.device: {grid: [cpu, cuda]}
+""")
+    argv = tune_argv(space, tmp_path / "tune_runs", "asha", trial_overrides(tmp_path), "--trials", "2",
+                     "--scheduler", "asha", "--max-failures", "1", "--seeds", "2", "--top-k", "1")
+    assert main(argv) == 0
+
+    experiment = tmp_path / "tune_runs" / "asha"
+    rows = _leaderboard(experiment)
+    assert len(rows) == 4
+    ok = [r for r in rows if r["status"] == "ok"]
+    failed = [r for r in rows if r["status"] == "error"]
+    assert [r["training.device"] for r in ok] == ["cpu", "cpu"]
+    assert rows[: len(ok)] == ok  # failed trials come last
+    scores = [float(r["best sharpe"]) for r in ok]
+    assert scores == sorted(scores, reverse=True)
+    assert len(failed) == 2
+    for row in failed:
+        assert "no CUDA device is available" in row["error"]
+        assert 'bot/tune/trial.py", line' in row["error"] and "\x1b[" not in row["error"]  # the traceback, plain
+        # retried once from the start (it never reported): Ray's own record counts both failures
+        assert "Failure # 2" in (experiment / row["trial"] / "error.txt").read_text(encoding="utf-8")
+    assert "no CUDA device" in (experiment / "leaderboard.md").read_text(encoding="utf-8")
+    for row in ok:  # every trial is a normal run folder, all TensorBoard logs under runs/
+        run = Path(row["run_dir"])
+        assert run.parent == experiment / "runs" and (run / "tb").is_dir()
+        assert json.loads((run / "manifest.json").read_text())["timesteps"] >= INTERVAL
+
+    best = experiment / "best"
+    assert json.loads((best / TRIAL_RECORD).read_text())["trial_id"] == ok[0]["trial"]
+    assert main(["evaluate", "--checkpoint", str(best), "--out", str(tmp_path / "eval_best")]) == 0
+    assert (tmp_path / "eval_best" / "report.md").is_file()
+
+    seed_rows = _leaderboard(experiment / "seeds")
+    assert len(seed_rows) == 2 and {r["status"] for r in seed_rows} == {"ok"}
+    assert {r["training.ppo.learning_rate"] for r in seed_rows} == {ok[0]["training.ppo.learning_rate"]}
+    assert len({r["seed"] for r in seed_rows}) == 2
+    summary = (experiment / "seeds" / "summary.md").read_text(encoding="utf-8")
+    assert "| 1 | 2/2 |" in summary
+
+    out = tmp_path / "eval_ensemble"
+    runs = [r["run_dir"] for r in seed_rows]
+    assert main(["evaluate", "--ensemble", *runs, "--out", str(out)]) == 0
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "ensemble of 2 runs" in report
+    assert json.loads((out / "metrics.json").read_text())
+
+
+def test_pbt_exploit_restores_the_better_trials_checkpoint_with_new_hyperparameters(tmp_path: Path) -> None:
+    space = write_space(tmp_path, """
+training.ppo.learning_rate: {loguniform: [1.0e-4, 1.0e-3]}
+training.ppo.ent_coef: {uniform: [0.0, 0.02]}
+""")
+    overrides = trial_overrides(tmp_path, 2 * INTERVAL, "training.vecnormalize=true")
+    # one trial at a time: PBT pauses each at every validation, so each compares itself with a paused peer
+    argv = tune_argv(space, tmp_path / "tune_runs", "pbt", overrides, "--trials", "2", "--scheduler", "pbt",
+                     "--max-concurrent", "1")
+    assert main(argv) == 0
+
+    experiment = tmp_path / "tune_runs" / "pbt"
+    assert (experiment / "pbt_global.txt").read_text(encoding="utf-8").strip()  # Ray's record of the exploits
+    exploits = []
+    for run in sorted((experiment / "runs").iterdir()):
+        record = json.loads((run / TRIAL_RECORD).read_text())
+        exploits += [(run, e) for e in record["restores"] if e["from_trial"] != record["trial_id"]]
+    assert exploits, "no trial restored another trial's checkpoint"
+    run, exploit = exploits[-1]
+    # the files restored are exactly one of the donor's reported checkpoints: model (with the optimiser state),
+    # VecNormalize statistics and scaler
+    assert {"model.zip", "vecnormalize.pkl"} <= set(exploit["files"])
+    donor = experiment / exploit["from_trial"]
+    donor_checkpoints = [json.loads(p.read_text())["files"] for p in donor.glob("checkpoint_*/manifest.json")]
+    assert exploit["files"] in donor_checkpoints
+    # the explore step's hyperparameters reach the model that trains on
+    assert "learning_rate" in exploit["changed"]
+    model = load_checkpoint(run, "latest").model
+    last_lr = [e["changed"]["learning_rate"] for e in json.loads((run / TRIAL_RECORD).read_text())["restores"]
+               if "learning_rate" in e["changed"]][-1]
+    assert model.learning_rate == pytest.approx(last_lr)
+    assert model.num_timesteps >= 2 * INTERVAL > exploit["timesteps"]  # it continued from the donor's step
+    assert BUDGET > 2 * INTERVAL
