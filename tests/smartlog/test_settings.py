@@ -1,4 +1,4 @@
-"""Tests of bot.smartlog.settings: the one declaration of the logging section, validated the same from YAML and by hand."""
+"""Tests of bot.smartlog.settings: the one declaration of the logging section, validated from YAML and by hand."""
 
 from __future__ import annotations
 
