@@ -8,8 +8,10 @@ import logging
 import time
 from typing import Any
 
+import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import KVWriter
 from stable_baselines3.common.utils import safe_mean
 
 from bot.training.events import EventWriter
@@ -31,6 +33,28 @@ class StopFlag:
     def is_set(self) -> bool:
         """Whether a stop was requested."""
         return self.reason is not None
+
+
+class LastLoggedValues(KVWriter):
+    """An SB3 logger output that keeps the last value of every numeric tag TensorBoard was given.
+
+    ``progress`` events carry them, so the dashboard's metric tabs mirror the TensorBoard tags (losses, ``env/*``,
+    ``costs/*``, ``dbe/*``, ``validation/*``, ``logging/*``) without a second list of names. ``time/*`` is left out.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+
+    def write(self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0) -> None:
+        for key, value in key_values.items():
+            excluded = key_excluded.get(key) or ()
+            if key.startswith("time/") or "tensorboard" in excluded or isinstance(value, bool):
+                continue
+            if isinstance(value, int | float | np.integer | np.floating):
+                self.values[key] = float(value)
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 class ProgressCallback(BaseCallback):
@@ -66,8 +90,11 @@ class ProgressCallback(BaseCallback):
         self._task: Any = None
         self._t0 = self._last_event = self._last_log = 0.0
         self._steps0 = 0
+        self.logged = LastLoggedValues()
 
     def _on_training_start(self) -> None:
+        if self.logged not in self.model.logger.output_formats:
+            self.model.logger.output_formats.append(self.logged)
         self._t0 = self._last_event = self._last_log = time.monotonic()
         self._steps0 = self.num_timesteps
         if self.show_bar:
@@ -89,10 +116,11 @@ class ProgressCallback(BaseCallback):
         return (self.num_timesteps - self._steps0) / elapsed if elapsed > 0 else 0.0
 
     def metrics(self) -> dict[str, float | None]:
-        """Latest mean episode reward (VecMonitor), training loss, and mean equity over all envs."""
+        """Latest mean episode reward (VecMonitor), training loss, mean equity over all envs, and the last value of
+        every TensorBoard tag (:class:`LastLoggedValues`)."""
         buffer = self.model.ep_info_buffer
         reward = float(safe_mean([ep["r"] for ep in buffer])) if buffer else None
-        return {"reward": reward, "loss": self.last_loss, "equity": self.last_equity}
+        return {"reward": reward, "loss": self.last_loss, "equity": self.last_equity, **self.logged.values}
 
     def _on_step(self) -> bool:
         loss = self.logger.name_to_value.get("train/loss")
@@ -130,6 +158,8 @@ class ProgressCallback(BaseCallback):
 
     def close(self) -> None:
         """Stop the progress bar (also after a failed ``learn``, which skips ``_on_training_end``)."""
+        if self.model is not None and self.logged in self.model.logger.output_formats:
+            self.model.logger.output_formats.remove(self.logged)
         if self._bar is not None:
             self._bar.update(self._task, completed=self.num_timesteps, fps=self.fps())
             self._bar.stop()

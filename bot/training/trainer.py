@@ -235,7 +235,7 @@ def _callbacks(
     events, stop, show_progress, log_stats = reporting
     t = cfg.training
     validator = ValidationCallback(t.eval_freq, validate, writer, vecnormalize, t.early_stop_patience, best_sharpe)
-    progress = ProgressCallback(t.total_timesteps, events, stop, show_progress)
+    progress = ProgressCallback(t.total_timesteps, events, stop, show_progress, t.progress_event_every_s)
     throughput = ThroughputCallback()
     callbacks = [
         throughput,
