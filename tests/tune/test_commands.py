@@ -1,0 +1,116 @@
+"""`bot tune` as a command: bad flags, an unreachable cluster, and SIGINT followed by --resume (real processes)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.support.training import REPO_ROOT
+from tests.tune.conftest import INTERVAL, trial_overrides, tune_argv, write_space
+
+SPACE = "training.ppo.learning_rate: {loguniform: [1.0e-4, 1.0e-3]}\n"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--trials", "0"], "--trials 0 must be >= 1"),
+        (["--seeds", "0"], "--seeds 0 must be >= 1"),
+        (["--top-k", "0"], "--top-k 0 must be >= 1"),
+        (["--cpus-per-trial", "0"], "--cpus-per-trial 0.0 must be > 0"),
+        (["--max-failures", "-1"], "--max-failures -1 must be >= 0"),
+        (["--max-concurrent", "0"], "--max-concurrent 0 must be >= 1"),
+        (["--metric", "profit"], "--metric 'profit' is not reported by a trial"),
+        (["--name", "../x"], "--name '../x': use letters"),
+        (["--resume"], "--resume needs --name NAME"),
+        (["--address", "nohost"], "--address 'nohost' must be auto or HOST:PORT"),
+    ],
+)
+def test_bad_flags_are_refused_before_ray_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    space = write_space(tmp_path, SPACE)
+    argv = ["tune", "--space", str(space), "--storage", str(tmp_path), *flags]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_bad_space_key_is_refused_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    space = write_space(tmp_path, "training.ppo.learning_rat: {uniform: [0.1, 0.2]}\n")
+    assert main(["tune", "--space", str(space), "--storage", str(tmp_path)]) == 2
+    assert "training.ppo.learning_rat: unknown key" in capsys.readouterr().err
+
+
+def test_pbt_refuses_keys_the_saved_model_is_built_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    space = write_space(tmp_path, "env.window: {choice: [4, 8]}\n")
+    argv = tune_argv(space, tmp_path / "tune_runs", "p", trial_overrides(tmp_path), "--scheduler", "pbt")
+    assert main(argv) == 2
+    assert "env.window cannot be perturbed by PBT" in capsys.readouterr().err
+
+
+def test_an_unreachable_address_is_a_clear_error_within_15_s(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    space = write_space(tmp_path, SPACE)
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", *tune_argv(space, tmp_path, "x", [], "--address", f"127.0.0.1:{port}")],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert time.monotonic() - start < 15
+    assert proc.returncode == 2
+    assert f"--address 127.0.0.1:{port}: no Ray cluster answers there" in proc.stderr
+    assert "ray start --head" in proc.stderr
+
+
+def _wait_for(condition: object, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def test_sigint_saves_the_experiment_and_resume_completes_it(tmp_path: Path) -> None:
+    space = write_space(tmp_path, SPACE)
+    argv = tune_argv(space, tmp_path / "tune_runs", "resumed", trial_overrides(tmp_path, 8 * INTERVAL),
+                     "--trials", "2", "--scheduler", "fifo")
+    command = [sys.executable, "-m", "bot", *argv]
+    env = {**os.environ, "RAY_DEDUP_LOGS": "0"}
+    experiment = tmp_path / "tune_runs" / "resumed"
+    proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        # a trial's third checkpoint: the first two are registered in the experiment's state by then
+        _wait_for(lambda: any(experiment.glob("*/checkpoint_000002")) or proc.poll() is not None, 240)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "--resume --name resumed" in stderr
+
+    resumed = subprocess.run([*command, "--resume"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                             timeout=240)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    with (experiment / "leaderboard.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert all(float(r["timesteps"]) >= 8 * INTERVAL for r in rows)
+    restores = [json.loads((Path(r["run_dir"]) / "tune_trial.json").read_text())["restores"] for r in rows]
+    assert any(restores), "no trial continued from its checkpoint after --resume"
+    assert (experiment / "best" / "manifest.json").is_file()
