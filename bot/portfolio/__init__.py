@@ -4,7 +4,7 @@ Shared by the env, the backtest and the dry-run broker so that all three agree t
 See :mod:`bot.portfolio.manager` for the time contract and the rebalance rule, :mod:`bot.portfolio.account` for the
 accounting identity.
 
-Notes for callers (no name of the agreed API changed; these are additions and precisions):
+Notes for callers:
 
 - ``process_bar`` trades only when the requested exposure (``target_exposure * size_fraction * leverage``) differs
   from the previous bar's, or when flat with a non-zero request (re-entry one bar after a stop, take profit,

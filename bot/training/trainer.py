@@ -225,7 +225,6 @@ class _Callbacks:
 
 def _callbacks(
     cfg: BotConfig,
-    model: BaseAlgorithm,
     writer: CheckpointWriter,
     validate: Callable[[], ValidationResult],
     vecnormalize: VecNormalize | None,
@@ -294,10 +293,10 @@ def train(
     dataset: Dataset,
     run_dir: Path,
     *,
-    resume: bool,
-    events: EventWriter,
-    stop: StopFlag,
-    show_progress: bool,
+    resume: bool = False,
+    events: EventWriter | None = None,
+    stop: StopFlag | None = None,
+    show_progress: bool = False,
     worker_init: WorkerInit | None = None,
     log_stats: LogStats | None = None,
     resume_from: Path | None = None,
@@ -309,8 +308,9 @@ def train(
     :param run_dir: the run folder (exists; holds the previous checkpoint when resuming).
     :param resume: continue the model, optimiser, normalisation and step count saved in ``run_dir``.
     :param resume_from: the checkpoint folder to resume from; default the newest complete one of ``run_dir``.
-    :param events: the JSON-lines event writer.
-    :param stop: set by SIGINT/SIGTERM handlers; training then saves and ends with status ``interrupted``.
+    :param events: the JSON-lines event writer (default: none written).
+    :param stop: set by SIGINT/SIGTERM handlers; training then saves and ends with status ``interrupted``
+        (default: a flag nobody sets).
     :param show_progress: rich progress bar instead of periodic log lines.
     :param worker_init: SmartLogger initialiser for worker processes.
     :param log_stats: the SmartLogger listener's counters, for ``logging/suppressed_*``.
@@ -322,6 +322,8 @@ def train(
     scaler = dataset.scaler
     if scaler is None:
         raise ValueError("the dataset carries no feature scaler; build it with bot.data.build_dataset")
+    events = events if events is not None else EventWriter(None)
+    stop = stop if stop is not None else StopFlag()
     if resume and resume_from is None:
         resume_from = checkpoint_folder(run_dir, "latest")
     device, device_reason = choose_device(cfg)
@@ -350,7 +352,6 @@ def train(
         validation_env = eval_env
         cbs = _callbacks(
             cfg,
-            model,
             writer,
             lambda: run_validation(model, validation_env, vecnormalize, cfg.data.base_timeframe),
             vecnormalize,

@@ -10,8 +10,6 @@ from stable_baselines3 import PPO
 
 from bot.config import BotConfig, load_config
 from bot.data import build_dataset
-from bot.training.events import EventWriter
-from bot.training.progress import StopFlag
 from bot.training.trainer import train
 from bot.training.validation import make_validation_env, run_validation
 
@@ -65,9 +63,7 @@ def test_ppo_beats_the_random_policy_on_a_planted_signal(tmp_path: Path) -> None
     cfg = load_config(None, [*PLANTED, f"training.checkpoint_dir={tmp_path}"])
     (tmp_path / "learn").mkdir()
     dataset = build_dataset(cfg)
-    outcome = train(
-        cfg, dataset, tmp_path / "learn", resume=False, events=EventWriter(None), stop=StopFlag(), show_progress=False
-    )
+    outcome = train(cfg, dataset, tmp_path / "learn")  # no CLI objects needed: no events, nobody stops it
     model = PPO.load(tmp_path / "learn" / "model.zip", device="cpu")
     learned = run_validation(model, make_validation_env(cfg, dataset), None, cfg.data.base_timeframe)
     assert outcome.validation is not None and outcome.validation.total_return == learned.total_return
