@@ -3,7 +3,8 @@
 The env is the real TradingEnv on three months of real BTC/USDT 5m candles (5m + 1h features). For each set-up the
 script times ``PPO.learn`` over a fixed number of env steps (rollout collection + updates, rollouts of ~2,048
 samples, so the learner's work per sample is the same everywhere), and separately the raw VecEnv step rate with
-random actions (no learner). Process start-up is excluded. The machine is shared, so every set-up is measured
+random actions (no learner). Process start-up is excluded (for ``ours auto``, the layout of
+``training.n_workers: auto`` over 8 envs, so is its probe). The machine is shared, so every set-up is measured
 ``--repeats`` times, interleaved round-robin, and the best and the median are reported (ratios use the best).
 Writes benchmarks/out/train_throughput.json.
 
@@ -30,6 +31,7 @@ from bot.config import BotConfig, load_config
 from bot.data import build_dataset
 from bot.data.types import Dataset
 from bot.env import make_env
+from bot.training.layout import choose_layout
 from bot.training.trainer import TradingEnvFactory
 from bot.training.vec_env import ParallelVecEnv
 
@@ -59,8 +61,14 @@ def _setups(cfg: BotConfig, dataset: Dataset) -> dict[str, Callable[[], VecEnv]]
 
     factory = TradingEnvFactory(cfg, dataset)
     setups: dict[str, Callable[[], VecEnv]] = {}
-    for n in (1, 2):
-        for k in (1, 4, 8):
+    auto_cfg = load_config(None, ["training.n_workers=auto", "training.n_envs=8"])
+    layout = choose_layout(cfg.model_copy(update={"training": auto_cfg.training}), factory)
+    print(f"auto layout: {layout.n_workers} x {layout.n_envs_per_worker} envs ({layout.reason})")
+    # auto next to the in-process set-up it resolves to on small machines, so that both meet the same load
+    for n, k in ((1, 1), (1, 4), (1, 8), ("auto", 8), (2, 1), (2, 4), (2, 8)):
+        if n == "auto":
+            setups["ours auto (8 envs)"] = lambda: ParallelVecEnv(factory, layout.n_workers, layout.n_envs_per_worker)
+        else:
             setups[f"ours N={n} K={k}"] = lambda n=n, k=k: ParallelVecEnv(factory, n, k)  # type: ignore[misc]
     setups["SB3 DummyVecEnv(8)"] = lambda: DummyVecEnv([sb3_fn] * 8)
     setups["SB3 SubprocVecEnv(2)"] = lambda: SubprocVecEnv([sb3_fn] * 2, start_method="forkserver")
@@ -184,6 +192,7 @@ def main() -> None:
     best_two = max(best(f"ours N=2 K={k}") for k in (1, 4, 8))
     best_one = max(best(f"ours N=1 K={k}") for k in (1, 4, 8))
     ratios = {
+        "ours auto / best ours N=1 (default layout vs best in-process)": best("ours auto (8 envs)") / best_one,
         "ours N=2 K=4 / ours N=1 K=8 (8 envs each)": best("ours N=2 K=4") / best("ours N=1 K=8"),
         "best ours N=2 / best ours N=1": best_two / best_one,
         "best ours N=2 / SB3 SubprocVecEnv(2)": best_two / best("SB3 SubprocVecEnv(2)"),
