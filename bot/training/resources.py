@@ -56,7 +56,8 @@ def _widest_layer(cfg: BotConfig) -> int:
 def choose_device(cfg: BotConfig) -> tuple[str, str]:
     """The policy's device and why: ``training.device``, where ``auto`` takes CUDA only where it pays.
 
-    With ``auto``, CUDA is taken when present and the policy has a layer of :data:`WIDE_POLICY_UNITS` units or more:
+    With ``auto``, CUDA is taken when present and the policy has a sequence extractor (``training.extractor.kind``
+    other than ``mlp``) or a layer of :data:`WIDE_POLICY_UNITS` units or more:
     a small MLP is faster on the CPU, since every rollout step copies the observations to the device and the actions
     back, which costs more than its forward pass (SB3 recommends the CPU for PPO with MLP policies; issue 18's
     figures: a [1024, 1024, 1024] policy ran 2x faster on CUDA than on 16 CPU cores).
@@ -69,6 +70,9 @@ def choose_device(cfg: BotConfig) -> tuple[str, str]:
         return resolve_device(requested), f"training.device={requested}"
     if not th.cuda.is_available():
         return "cpu", "auto: no CUDA device"
+    kind = cfg.training.extractor.kind
+    if kind != "mlp":
+        return "cuda", f"auto: the {kind} extractor's sequence work pays for the host-device copies"
     widest = _widest_layer(cfg)
     if widest >= WIDE_POLICY_UNITS:
         return "cuda", f"auto: the policy's widest layer ({widest} units) pays for the host-device copies"

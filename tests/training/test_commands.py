@@ -276,4 +276,6 @@ def test_auto_device_takes_cuda_only_for_wide_policies(monkeypatch: pytest.Monke
     assert device == "cuda" and "1024 units" in reason
     device, reason = choose_device(load_config(None, []))
     assert device == "cpu" and "128 units at most is faster on the CPU" in reason
+    device, reason = choose_device(load_config(None, ["training.extractor.kind=lstm"]))
+    assert device == "cuda" and "lstm extractor" in reason
     assert choose_device(load_config(None, ["training.device=cpu", wide])) == ("cpu", "training.device=cpu")
