@@ -20,7 +20,7 @@ _HANDLERS: dict[str, str] = {
     "evaluate": "bot.evaluation.commands:run_evaluate",
     "paper": "bot.live.commands:run_paper",
     "serve": "bot.api.commands:run_serve",
-    "fetch-data": "bot.data.download:run_fetch_data",
+    "fetch-data": "bot.data.commands:run_fetch_data",
     "check-lookahead": "bot.data.commands:run_check_lookahead",
     "tune": "bot.tune.commands:run_tune",
 }

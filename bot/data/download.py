@@ -1,47 +1,39 @@
 """Download OHLCV candles through ccxt into Parquet, resuming by fetching only the bars a file still lacks.
 
-``python -m bot fetch-data --exchange bybit --symbol BTC/USDT --timeframe 5m --since 2023-01-01`` writes
-``data/bybit/BTC_USDT-5m.parquet``; :func:`bot.data.load_ohlcv` reads it back. Running the command again fetches only
-what is missing between ``--since`` and ``--until`` (also holes in the middle). A bar is stored only once closed
-(its close time ``open + timeframe`` is <= now), so the still-forming last bar never enters the file.
+``python -m bot fetch-data --exchange bybit --symbol BTC/USDT --timeframe 5m --since 2023-01-01`` (its handler is in
+:mod:`bot.data.commands`) writes ``data/bybit/BTC_USDT-5m.parquet``; :func:`bot.data.load_ohlcv` reads it back.
+Running the command again fetches only what is missing between ``--since`` and ``--until`` (also holes in the
+middle). A bar is stored only once closed (its close time ``open + timeframe`` is <= now), so the still-forming last
+bar never enters the file.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import logging
-import sys
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import ccxt
 import numpy as np
 import pandas as pd
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bot.config import load_config
 from bot.data.download_exchange import (
+    DOWNLOAD_RETRY,
     check_timeframe,
     exchange_now_ms,
     fetch_candles,
-    load_market,
-    make_exchange,
+    listed_market,
     page_limit,
 )
-from bot.data.download_store import BarRange, merge, missing_ranges, ohlcv_path, read_stored, write_atomic
-from bot.errors import ConfigError, DataError
-from bot.smartlog import setup_logging
+from bot.data.download_store import BarRange, merge, missing_ranges, read_stored, write_atomic
+from bot.errors import ConfigError, DataError, TransientBrokerError
+from bot.exchange import Exchange, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
 #: Fetched pages between two checkpoint writes of the file (an interrupted download keeps its progress).
 CHECKPOINT_PAGES = 100
-#: Seconds between two progress lines when stderr is not a terminal.
-PROGRESS_LINE_EVERY_S = 10.0
 
 ProgressFn = Callable[[int, int], None]
 
@@ -96,20 +88,20 @@ def wanted_range(since_ms: int, until_ms: int | None, now_ms: int, bar_ms: int) 
     :raises ConfigError: ``since`` is not before ``until``, or no bar in the window has closed yet.
     """
     if until_ms is not None and since_ms >= until_ms:
-        raise ConfigError(f"--since ({_iso(since_ms)}) must be before --until ({_iso(until_ms)})")
+        raise ConfigError(f"--since ({iso_utc(since_ms)}) must be before --until ({iso_utc(until_ms)})")
     start = -(-since_ms // bar_ms) * bar_ms
     last_close = now_ms // bar_ms * bar_ms  # bars opening before this have closed by now
     stop = last_close if until_ms is None else min(-(-until_ms // bar_ms) * bar_ms, last_close)
     if start >= stop:
         raise ConfigError(
-            f"no closed bar opens between --since {_iso(since_ms)} and {_iso(stop if until_ms is None else until_ms)};"
-            " move --since earlier"
+            f"no closed bar opens between --since {iso_utc(since_ms)}"
+            f" and {iso_utc(stop if until_ms is None else until_ms)}; move --since earlier"
         )
     return BarRange(start, stop, bar_ms)
 
 
 def download_ohlcv(
-    ex: ccxt.Exchange,
+    ex: Exchange,
     symbol: str,
     timeframe: str,
     since_ms: int,
@@ -128,14 +120,15 @@ def download_ohlcv(
     an error (so a rerun resumes). A ``since`` before the market's listing (ccxt ``market["created"]``, when the
     exchange reports it) starts at the listing.
 
-    :param ex: a ccxt client (see :func:`bot.data.download_exchange.make_exchange`).
+    :param ex: a ccxt client (see :func:`bot.exchange.make_exchange`).
     :param symbol: unified ccxt symbol.
     :param timeframe: bar timeframe, e.g. ``"5m"``.
     :param since_ms: first bar open time wanted (UTC ms; rounded up to the bar grid).
     :param until_ms: bars opening at or after this are not wanted; None = up to now.
     :param path: the Parquet file (created with its folders).
     :param now_ms: the clock, UTC ms (default: the exchange's clock); bars closing after it are not stored.
-    :param sleep: retry backoff sleeper (default ``time.sleep``).
+    :param sleep: retry backoff sleeper (default ``time.sleep``); the retries follow
+        :data:`~bot.data.download_exchange.DOWNLOAD_RETRY`.
     :param progress: called with (bars covered, bars to cover) as pages arrive.
     :return: the summary.
     :raises ConfigError: bad timeframe, symbol or date range.
@@ -143,13 +136,34 @@ def download_ohlcv(
     :raises TransientBrokerError: the exchange stayed unreachable through every retry.
     :raises BrokerError: the exchange refused a request.
     """
+    policy = DOWNLOAD_RETRY if sleep is None else dataclasses.replace(DOWNLOAD_RETRY, sleep=sleep)
+    try:
+        return _download(ex, symbol, timeframe, since_ms, until_ms, path, now_ms, policy, progress)
+    except TransientBrokerError as e:
+        raise TransientBrokerError(
+            f"{e}; failed {policy.max_retries + 1} times (the exchange is unreachable or rate-limiting): wait and run"
+            " the same command again to resume"
+        ) from e
+
+
+def _download(
+    ex: Exchange,
+    symbol: str,
+    timeframe: str,
+    since_ms: int,
+    until_ms: int | None,
+    path: Path,
+    now_ms: int | None,
+    policy: RetryPolicy,
+    progress: ProgressFn | None,
+) -> FetchSummary:
     bar_ms = check_timeframe(ex, timeframe)
-    wanted = wanted_range(since_ms, until_ms, exchange_now_ms(ex, sleep=sleep) if now_ms is None else now_ms, bar_ms)
-    market = load_market(ex, symbol, sleep=sleep)
+    wanted = wanted_range(since_ms, until_ms, exchange_now_ms(ex, policy) if now_ms is None else now_ms, bar_ms)
+    market = listed_market(ex, symbol, policy)
     listed_ms = market.get("created")
     if listed_ms is not None and wanted.start_ms < listed_ms < wanted.stop_ms:
         # Nothing trades before the listing: asking would cost empty requests and report the years before as gaps.
-        logger.info("%s was listed on %s, after --since: starting there", symbol, _iso(int(listed_ms)))
+        logger.info("%s was listed on %s, after --since: starting there", symbol, iso_utc(int(listed_ms)))
         wanted = BarRange(int(listed_ms) // bar_ms * bar_ms, wanted.stop_ms, bar_ms)
     limit = page_limit(ex, market)
     stored = read_stored(path, bar_ms)
@@ -161,7 +175,7 @@ def download_ohlcv(
     n_fetched = n_requests = covered = 0
     try:
         for run in todo:
-            for page, n_covered in _pages(ex, symbol, timeframe, run, limit, sleep):
+            for page, n_covered in _pages(ex, symbol, timeframe, run, limit, policy):
                 n_requests += 1
                 rows.extend(page)
                 covered += n_covered
@@ -183,12 +197,12 @@ def download_ohlcv(
 
 
 def _pages(
-    ex: ccxt.Exchange,
+    ex: Exchange,
     symbol: str,
     timeframe: str,
     run: BarRange,
     limit: int,
-    sleep: Callable[[float], None] | None,
+    policy: RetryPolicy,
 ) -> Iterator[tuple[list[list[float]], int]]:
     """Fetch ``run`` page by page: yield each page's rows and the number of bars of ``run`` it accounts for.
 
@@ -198,7 +212,7 @@ def _pages(
     cursor = run.start_ms
     while cursor < run.stop_ms:
         window_stop = min(cursor + limit * run.bar_ms, run.stop_ms)
-        page = fetch_candles(ex, symbol, timeframe, cursor, window_stop, limit, sleep=sleep)
+        page = fetch_candles(ex, symbol, timeframe, cursor, window_stop, limit, policy)
         next_cursor = int(page[-1][0]) + run.bar_ms if page else window_stop
         yield page, (next_cursor - cursor) // run.bar_ms
         cursor = next_cursor
@@ -211,7 +225,7 @@ def _summarise(
     inside = ts[(ts >= wanted.start_ms) & (ts < wanted.stop_ms)]
     if inside.size == 0:
         raise DataError(
-            f"{exchange} returned no {symbol} candles between {_iso(wanted.start_ms)} and {_iso(wanted.stop_ms)};"
+            f"{exchange} returned no {symbol} candles between {iso_utc(wanted.start_ms)} and {iso_utc(wanted.stop_ms)};"
             " the market may have been listed later: move --since or --until"
         )
     return FetchSummary(
@@ -226,77 +240,6 @@ def _summarise(
     )
 
 
-def _iso(ms: int) -> str:
+def iso_utc(ms: int) -> str:
+    """``ms`` (UTC epoch milliseconds) as an ISO date-time with its offset, e.g. ``2023-01-01T00:00:00+00:00``."""
     return pd.Timestamp(ms, unit="ms", tz="UTC").isoformat()
-
-
-@contextmanager
-def _progress_reporter(label: str) -> Iterator[ProgressFn]:
-    """A rich progress bar on a terminal, else a line on stderr every :data:`PROGRESS_LINE_EVERY_S` seconds."""
-    if sys.stderr.isatty():
-        columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task(label, total=None)
-
-            def update_bar(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
-
-            yield update_bar
-        return
-    last_line = [time.monotonic()]
-
-    def print_line(done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - last_line[0] >= PROGRESS_LINE_EVERY_S or done >= total:
-            last_line[0] = now
-            print(f"{label}: {done}/{total} bars ({100.0 * done / max(total, 1):.0f}%)", file=sys.stderr)
-
-    yield print_line
-
-
-def _print_summary(summary: FetchSummary, symbol: str, timeframe: str) -> None:
-    assert summary.first_ms is not None and summary.last_ms is not None  # _summarise guarantees a non-empty file
-    print(
-        f"{symbol} {timeframe}: fetched {summary.n_fetched} bars in {summary.n_requests} requests;"
-        f" {summary.path} holds {summary.n_bars} bars from {_iso(summary.first_ms)} to {_iso(summary.last_ms)} (open)"
-    )
-    if not summary.gaps:
-        print(f"no gaps between {_iso(summary.wanted.start_ms)} and {_iso(summary.wanted.stop_ms)}")
-        return
-    n_missing = sum(g.n_bars for g in summary.gaps)
-    print(f"{len(summary.gaps)} gaps remain ({n_missing} bars the exchange did not return):")
-    for gap in summary.gaps[:20]:
-        print(f"  {_iso(gap.start_ms)} .. {_iso(gap.stop_ms)} ({gap.n_bars} bars)")
-    if len(summary.gaps) > 20:
-        print(f"  ... and {len(summary.gaps) - 20} more")
-
-
-def run_fetch_data(args: argparse.Namespace) -> int:
-    """``python -m bot fetch-data``: download candles into ``<out-dir>/<exchange>/<SYMBOL>-<tf>.parquet``.
-
-    :param args: parsed flags (see ``bot.cli._fetch_parser``); ``--config``/``--set`` only set the logging.
-    :return: exit code 0 on success.
-    :raises ConfigError: bad exchange, symbol, timeframe or dates.
-    :raises DataError: unusable existing file, or no candle in the range.
-    :raises TransientBrokerError: the exchange stayed unreachable (rerun to resume).
-    :raises BrokerError: the exchange refused a request.
-    """
-    since_ms = parse_utc_ms(args.since, "--since")
-    until_ms = None if args.until is None else parse_utc_ms(args.until, "--until")
-    if until_ms is not None and since_ms >= until_ms:
-        raise ConfigError(f"--since={args.since!r} must be before --until={args.until!r}")
-    # Only the config's logging section matters here; no log file: the console is the record of a download.
-    log_settings = load_config(args.config, args.overrides).logging
-    log_settings = log_settings.model_copy(update={"file": None, "jsonl_file": None})
-    ex = make_exchange(args.exchange, testnet=args.testnet, exchange_url=args.exchange_url)
-    path = ohlcv_path(args.out_dir, ex.id, args.symbol, args.timeframe)
-    try:
-        with (
-            setup_logging(log_settings, args.out_dir, n_workers=1),
-            _progress_reporter(f"{ex.id} {args.symbol} {args.timeframe}") as progress,
-        ):
-            summary = download_ohlcv(ex, args.symbol, args.timeframe, since_ms, until_ms, path, progress=progress)
-    finally:
-        ex.close()  # the client's HTTP session (keep-alive sockets)
-    _print_summary(summary, args.symbol, args.timeframe)
-    return 0

@@ -11,14 +11,13 @@ from bot.live.broker import (
     OrderRequest,
     OrderState,
 )
-from bot.live.ccxt_broker import CcxtBroker, make_exchange
+from bot.live.ccxt_broker import CcxtBroker, live_exchange
 from bot.live.credentials import Credentials, load_credentials
 from bot.live.dry_run import DryRunBroker
 from bot.live.observation import ObservationBuilder
 from bot.live.policy import CheckpointPolicy, Policy
 from bot.live.reconcile import Reconciler, ReconcileReport
 from bot.live.reports import BarReport, RunSummary
-from bot.live.retry import RetryPolicy, retrier
 from bot.live.state import StateStore
 from bot.live.trader import Trader, run_tag
 
@@ -40,12 +39,10 @@ __all__ = [
     "Policy",
     "ReconcileReport",
     "Reconciler",
-    "RetryPolicy",
     "RunSummary",
     "StateStore",
     "Trader",
+    "live_exchange",
     "load_credentials",
-    "make_exchange",
-    "retrier",
     "run_tag",
 ]

@@ -1,7 +1,7 @@
 """The ``Broker`` protocol and the plain records that cross it (candles, account, orders, execution plans).
 
-Two brokers implement it: :class:`~bot.live.ccxt_broker.CcxtBroker` (Bybit through ccxt, the only module of
-``bot.live`` that imports ccxt) and :class:`~bot.live.dry_run.DryRunBroker` (fills locally with the env's
+Two brokers implement it: :class:`~bot.live.ccxt_broker.CcxtBroker` (Bybit through a ccxt client from
+:mod:`bot.exchange`) and :class:`~bot.live.dry_run.DryRunBroker` (fills locally with the env's
 PortfolioManager). The trader talks to either through this protocol only.
 """
 

@@ -1,12 +1,12 @@
 """``CcxtBroker``: Bybit linear perpetuals and spot through ccxt.
 
-With :mod:`~bot.live.ccxt_client` (client factory), :mod:`~bot.live.ccxt_errors` (error translation, redaction of the
-keys), :mod:`~bot.live.ccxt_history` (order history, executions), :mod:`~bot.live.ccxt_protection` (stops set on
-the position) and :mod:`~bot.live.ccxt_limit` (the end of a resting limit order) it is the ccxt boundary: no other
-module of ``bot.live`` imports ccxt. Plans with ``limit_offset`` go out as post-only limit orders
-(``timeInForce=PostOnly``); one the exchange refuses because it would take liquidity counts as unfilled.
+With :mod:`~bot.live.ccxt_history` (order history, executions), :mod:`~bot.live.ccxt_protection` (stops set on
+the position) and :mod:`~bot.live.ccxt_limit` (the end of a resting limit order) it holds the Bybit order logic; the
+client, the error translation (keys redacted) and the retry policy come from :mod:`bot.exchange`, and no module of
+``bot.live`` imports ccxt. Plans with ``limit_offset`` go out as post-only limit orders (``timeInForce=PostOnly``);
+one the exchange refuses because it would take liquidity counts as unfilled.
 
-Every network call is wrapped by :func:`~bot.live.retry.retrier` (transient errors only) and translated to
+Every network call is wrapped by :func:`~bot.exchange.retry.retrier` (transient errors only) and translated to
 :mod:`bot.errors` with ``raise ... from e``. Orders carry a deterministic ``orderLinkId``; when a retried create meets
 Bybit's "duplicate orderLinkId" (110072), the order sent by the lost first attempt is adopted instead.
 """
@@ -18,10 +18,20 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-import ccxt
-
 from bot.config import LiveConfig, PortfolioConfig
 from bot.errors import BrokerError, InsufficientFundsError, OrderRejectedError, TransientBrokerError
+from bot.exchange import (
+    DEFAULT_TIMEOUT_MS,
+    Exchange,
+    RetryPolicy,
+    is_order_not_found,
+    listed_symbols,
+    load_market,
+    make_exchange,
+    probe,
+    retrier,
+    translated,
+)
 from bot.live.broker import (
     EXCHANGE_PREFIX,
     AccountState,
@@ -31,15 +41,10 @@ from bot.live.broker import (
     OrderRequest,
     OrderState,
 )
-from bot.live.ccxt_client import make_exchange
-from bot.live.ccxt_errors import redact, root_cause, translated, trigger_words
-from bot.live.ccxt_history import fetch_history, order_state
+from bot.live.ccxt_history import fetch_history, order_state, trigger_words
 from bot.live.ccxt_limit import finish_limit_order, refused_order
 from bot.live.ccxt_protection import place_then_protect, protect_held
-from bot.live.retry import RetryPolicy, retrier
 from bot.live.sizing import SizingInputs, plan_legs
-
-__all__ = ["CcxtBroker", "make_exchange"]  # make_exchange re-exported: callers import it from here
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +57,26 @@ _FILLS_LOOKBACK_MS = 86_400_000
 _HISTORY_LIMIT = 50
 
 
+def live_exchange(
+    live: LiveConfig, api_key: str | None = None, api_secret: str | None = None, timeout_ms: int = DEFAULT_TIMEOUT_MS
+) -> Exchange:
+    """The ccxt client of ``live`` (its exchange, symbol, testnet and URL override) through
+    :func:`bot.exchange.make_exchange`; without keys (dry run) it reads public market data only."""
+    return make_exchange(
+        live.exchange,
+        symbol=live.symbol,
+        testnet=live.testnet,
+        exchange_url=live.exchange_url,
+        api_key=api_key,
+        api_secret=api_secret,
+        timeout_ms=timeout_ms,
+    )
+
+
 class CcxtBroker:
     """Bybit (testnet by default) through ccxt, for one symbol.
 
-    :param exchange: a ``ccxt.bybit`` from :func:`make_exchange`.
+    :param exchange: a ``ccxt.bybit`` from :func:`live_exchange`.
     :param live: the live section (symbol, limits).
     :param portfolio: the portfolio section (leverage for sizing and ``set_leverage``).
     :param retry_policy: retries of transient errors.
@@ -63,7 +84,9 @@ class CcxtBroker:
 
     name = "bybit"
 
-    def __init__(self, exchange: Any, live: LiveConfig, portfolio: PortfolioConfig, retry_policy: RetryPolicy) -> None:
+    def __init__(
+        self, exchange: Exchange, live: LiveConfig, portfolio: PortfolioConfig, retry_policy: RetryPolicy
+    ) -> None:
         self.exchange = exchange
         self.symbol = live.symbol
         self.live = live
@@ -80,29 +103,12 @@ class CcxtBroker:
         return translated(action, self._secrets, is_order=is_order)
 
     def probe(self) -> None:
-        """One unretried ``/v5/market/time``: an exchange that cannot be reached fails the start at once.
-
-        An answer of any kind (even HTTP 5xx) counts as reached; then the normal retries and outage handling apply.
+        """An exchange that cannot be reached fails the start at once (see :func:`bot.exchange.probe`); an answer of
+        any kind (even HTTP 5xx) counts as reached, and then the normal retries and outage handling apply.
 
         :raises BrokerError: naming the URL and the cause (refused, unknown host, timeout).
         """
-        try:
-            with self._translated("reach the exchange"):
-                self.exchange.fetch_time()
-        except TransientBrokerError as e:
-            cause = e.__cause__
-            # connection refused / reset, unknown host, timeout; an HTTP answer (5xx, 403, 10006) means it was reached
-            if cause is None or type(cause) not in (ccxt.NetworkError, ccxt.RequestTimeout):
-                return
-            url = self.live.exchange_url or self.exchange.urls["api"]["public"]
-            reason = root_cause(cause) or type(cause).__name__
-            raise BrokerError(
-                redact(
-                    f"cannot reach the exchange at {url} ({reason}); check --exchange-url / live.exchange_url and"
-                    " the network",
-                    self._secrets,
-                )
-            ) from e
+        probe(self.exchange, self._secrets)
 
     # ------------------------------------------------------------------------------------------------ market data
     @property
@@ -115,11 +121,11 @@ class CcxtBroker:
     @retrier
     def _load_rules(self) -> MarketRules:
         with self._translated("load markets"):
-            markets = self.exchange.load_markets()
-        market = markets.get(self.symbol)
+            market = load_market(self.exchange, self.symbol)
         if market is None:
-            linear = sorted(s for s, m in markets.items() if m.get("linear") or m.get("spot"))[:10]
-            raise BrokerError(f"symbol {self.symbol!r} is not listed on {self.name}; e.g. {linear}")
+            raise BrokerError(
+                f"symbol {self.symbol!r} is not listed on {self.name}; e.g. {listed_symbols(self.exchange)[:10]}"
+            )
         limits, precision = market["limits"], market["precision"]
         return MarketRules(
             symbol=self.symbol,
@@ -365,7 +371,7 @@ class CcxtBroker:
             with self._translated(f"cancel order {order.client_id}", is_order=True):
                 self.exchange.cancel_order(order.order_id, self.symbol)
         except BrokerError as e:
-            if not isinstance(e.__cause__, ccxt.OrderNotFound):
+            if not is_order_not_found(e):
                 raise
         final = self._lookup_order(order.client_id)
         if final is None or final.status == "open":

@@ -1,10 +1,11 @@
 """The exchange's own record of what was traded: Bybit V5 order history and executions, read through ccxt.
 
-Part of the ccxt boundary of ``bot.live``. Bybit answers ``/v5/order/history`` and ``/v5/execution/list`` for at most
-7 days per request (a lone ``startTime`` means the 7 days after it) and pages with ``nextPageCursor``; the history may
-lag the fills, so executions are the truth for filled quantities. :func:`fetch_history` walks both in 7-day windows
-and merges them per order. Orders without an ``orderLinkId`` (position stop-loss / take-profit triggered by the
-exchange, liquidations, trades made by hand) get the client id ``exchange-<order id>``.
+Part of the Bybit order logic of ``bot.live`` (ccxt's errors are translated by :mod:`bot.exchange`). Bybit answers
+``/v5/order/history`` and ``/v5/execution/list`` for at most 7 days per request (a lone ``startTime`` means the 7 days
+after it) and pages with ``nextPageCursor``; the history may lag the fills, so executions are the truth for filled
+quantities. :func:`fetch_history` walks both in 7-day windows and merges them per order. Orders without an
+``orderLinkId`` (position stop-loss / take-profit triggered by the exchange, liquidations, trades made by hand) get
+the client id ``exchange-<order id>``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from bot.exchange import POST_ONLY_REASON, Exchange, translated
 from bot.live.broker import EXCHANGE_PREFIX, OrderState, OrderStatus
-from bot.live.ccxt_errors import POST_ONLY_REASON, translated
 
 #: Bybit's widest order-history / execution-list window, less 1 ms so both ends fit.
 WINDOW_MS = 7 * 86_400_000 - 1
@@ -63,6 +64,11 @@ def _trigger(info: dict[str, Any]) -> str:
     return "" if kind == "UNKNOWN" else kind
 
 
+def trigger_words(trigger: str) -> str:
+    """Log words for an exchange-placed order; 'stop loss' / 'take profit' are SmartLogger critical keywords."""
+    return {"StopLoss": "stop loss", "TakeProfit": "take profit"}.get(trigger, trigger or "exchange order")
+
+
 def _pages(fetch: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Every row of a cursor-paged request (ccxt puts ``nextPageCursor`` in the first row's ``info``)."""
     rows: list[dict[str, Any]] = []
@@ -78,7 +84,7 @@ def _pages(fetch: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> list[dict
 
 
 def fetch_history(
-    exchange: Any, symbol: str, since_ms: int, until_ms: int, secrets: tuple[str, ...] = ()
+    exchange: Exchange, symbol: str, since_ms: int, until_ms: int, secrets: tuple[str, ...] = ()
 ) -> list[OrderState]:
     """Orders of ``symbol`` created in ``[since_ms, until_ms]``, their fills taken from the executions, oldest first.
 
@@ -112,7 +118,7 @@ def fetch_history(
     return sorted(found, key=lambda o: (o.time_ms, o.client_id))
 
 
-def _orders(exchange: Any, symbol: str, window: dict[str, Any], page: dict[str, Any]) -> list[dict[str, Any]]:
+def _orders(exchange: Exchange, symbol: str, window: dict[str, Any], page: dict[str, Any]) -> list[dict[str, Any]]:
     # every final status (a market order cut short is PartiallyFilledCanceled, not Filled)
     params = {"endTime": window["endTime"], **page}
     rows: list[dict[str, Any]] = exchange.fetch_canceled_and_closed_orders(
@@ -121,7 +127,7 @@ def _orders(exchange: Any, symbol: str, window: dict[str, Any], page: dict[str, 
     return rows
 
 
-def _trades(exchange: Any, symbol: str, window: dict[str, Any], page: dict[str, Any]) -> list[dict[str, Any]]:
+def _trades(exchange: Exchange, symbol: str, window: dict[str, Any], page: dict[str, Any]) -> list[dict[str, Any]]:
     params = {"endTime": window["endTime"], **page}
     rows: list[dict[str, Any]] = exchange.fetch_my_trades(
         symbol, since=window["since"], limit=TRADE_PAGE, params=params

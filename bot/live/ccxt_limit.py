@@ -15,8 +15,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from bot.errors import BrokerError, OrderRejectedError
+from bot.exchange import is_post_only_refusal
 from bot.live.broker import ExecutionPlan, OrderRequest, OrderState
-from bot.live.ccxt_errors import is_post_only_refusal
 from bot.live.sizing import protection_prices
 
 if TYPE_CHECKING:

@@ -19,14 +19,14 @@ from typing import Any
 
 from bot.config import BotConfig, LiveConfig, load_config
 from bot.errors import ConfigError
+from bot.exchange import RetryPolicy
 from bot.live.broker import Broker, ExecutionPlan, OrderState
-from bot.live.ccxt_broker import CcxtBroker, make_exchange
+from bot.live.ccxt_broker import CcxtBroker, live_exchange
 from bot.live.credentials import Credentials, load_credentials
 from bot.live.dry_run import DryRunBroker
 from bot.live.observation import ObservationBuilder
 from bot.live.policy import CheckpointPolicy
 from bot.live.reports import BarReport, RunSummary, limit_fills_text
-from bot.live.retry import RetryPolicy
 from bot.live.state import StateStore
 from bot.live.trader import Trader, run_tag
 from bot.smartlog import setup_logging
@@ -77,9 +77,8 @@ def build_broker(cfg: BotConfig, creds: Credentials | None, sleep: Callable[[flo
     live = cfg.live
     retry = RetryPolicy(live.max_retries, live.retry_backoff_s, sleep)
     if creds is None:
-        source = CcxtBroker(make_exchange(live, None, None), live, cfg.portfolio, retry)
-        return DryRunBroker(source, cfg.portfolio)
-    return CcxtBroker(make_exchange(live, creds.api_key, creds.api_secret), live, cfg.portfolio, retry)
+        return DryRunBroker(CcxtBroker(live_exchange(live), live, cfg.portfolio, retry), cfg.portfolio)
+    return CcxtBroker(live_exchange(live, creds.api_key, creds.api_secret), live, cfg.portfolio, retry)
 
 
 def status_line(report: BarReport, symbol: str) -> str:

@@ -18,11 +18,11 @@ from bot.cli import main
 from bot.config import SyntheticConfig
 from bot.data import download
 from bot.data.download import download_ohlcv, parse_utc_ms, wanted_range
-from bot.data.download_exchange import make_exchange
 from bot.data.download_store import empty_frame, merge, ohlcv_path, read_stored, write_atomic
 from bot.data.loading import load_ohlcv
 from bot.data.synthetic import generate_synthetic
 from bot.errors import ConfigError, DataError, TransientBrokerError
+from bot.exchange import make_exchange
 from tests.support import bybit_faults as faults
 from tests.support.bybit_emulator import BybitEmulator
 
@@ -159,7 +159,7 @@ def test_transient_errors_are_retried_with_quadratic_backoff(
 ) -> None:
     emu.inject(KLINE, fault, fault)
     path = tmp_path / "f.parquet"
-    with caplog.at_level(logging.WARNING, logger="bot.data.download_exchange"):
+    with caplog.at_level(logging.WARNING, logger="bot.exchange.retry"):
         summary = download_ohlcv(ex, "BTC/USDT", "5m", _open_ms(candles, 0), None, path, sleep=sleeps.append)
     assert sleeps == [1.0, 4.0]
     assert emu.count(KLINE) == 3 + 2

@@ -7,9 +7,9 @@ import pytest
 
 from bot.config import BotConfig
 from bot.errors import DataError
+from bot.exchange import RetryPolicy
 from bot.live.candles import PAGE_LIMIT, CandleBuffer, warmup_bars
-from bot.live.ccxt_broker import CcxtBroker, make_exchange
-from bot.live.retry import RetryPolicy
+from bot.live.ccxt_broker import CcxtBroker, live_exchange
 from tests.support.bybit_candles import make_candles
 from tests.support.bybit_emulator import BybitEmulator
 from tests.support.bybit_trading import small_config
@@ -17,7 +17,7 @@ from tests.support.bybit_trading import small_config
 
 def source(emu: BybitEmulator) -> CcxtBroker:
     cfg = small_config(exchange_url=emu.url)
-    return CcxtBroker(make_exchange(cfg.live, None, None), cfg.live, cfg.portfolio, RetryPolicy(0, 0.0))
+    return CcxtBroker(live_exchange(cfg.live, None, None), cfg.live, cfg.portfolio, RetryPolicy(0, 0.0))
 
 
 def test_warmup_covers_the_slowest_timeframe() -> None:

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from bot.errors import AuthenticationError, BrokerError, TransientBrokerError
+from bot.exchange import RetryPolicy
 from bot.live.broker import ExecutionPlan, OrderRequest
-from bot.live.ccxt_broker import CcxtBroker, make_exchange
-from bot.live.retry import RetryPolicy
+from bot.live.ccxt_broker import CcxtBroker, live_exchange
 from tests.support import bybit_faults as faults
 from tests.support.bybit_emulator import BybitEmulator
 from tests.support.bybit_trading import small_config
@@ -29,7 +29,7 @@ def make_broker(
 ) -> tuple[CcxtBroker, list[float]]:
     cfg = small_config(exchange_url=emu.url, symbol=symbol)
     sleeps: list[float] = []
-    exchange = make_exchange(cfg.live, key or emu.api_key, secret or emu.api_secret, timeout_ms=timeout_ms)
+    exchange = live_exchange(cfg.live, key or emu.api_key, secret or emu.api_secret, timeout_ms=timeout_ms)
     exchange.enableRateLimit = False
     return CcxtBroker(exchange, cfg.live, cfg.portfolio, RetryPolicy(3, 0.01, sleeps.append)), sleeps
 
@@ -175,9 +175,12 @@ def test_exchange_triggered_stop_is_reported_once(emulator: BybitEmulator, candl
 class _HistoryExchange:
     """Just enough of ``ccxt.bybit`` for ``prepare`` and ``drain_fills``; records each order-history query."""
 
+    id = "bybit"
+
     def __init__(self, now_ms: int) -> None:
         self.now_ms = now_ms
         self.queries: list[tuple[int | None, int | None]] = []
+        self.options: dict[str, Any] = {}
 
     def fetch_time(self) -> int:
         return self.now_ms
@@ -186,6 +189,9 @@ class _HistoryExchange:
         limits = {"amount": {"min": 0.001}, "cost": {"min": 5.0}}
         market = {"spot": False, "limits": limits, "precision": {"amount": 0.001, "price": 0.1}}
         return {"BTC/USDT:USDT": {**market, "base": "BTC", "quote": "USDT"}}
+
+    def market(self, symbol: str) -> dict[str, Any]:
+        return self.load_markets()[symbol]
 
     def set_leverage(self, leverage: float, symbol: str) -> None:
         pass

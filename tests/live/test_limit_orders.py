@@ -13,12 +13,11 @@ import math
 import pytest
 
 from bot.errors import OrderRejectedError
+from bot.exchange import POST_ONLY_REASON, RetryPolicy
 from bot.live.broker import ExecutionPlan, OrderRequest
-from bot.live.ccxt_broker import CcxtBroker, make_exchange
-from bot.live.ccxt_errors import POST_ONLY_REASON
+from bot.live.ccxt_broker import CcxtBroker, live_exchange
 from bot.live.ccxt_history import order_state
 from bot.live.ccxt_limit import refused_order
-from bot.live.retry import RetryPolicy
 from bot.live.sizing import limit_price
 from tests.support import bybit_faults as faults
 from tests.support.bybit_emulator import BybitEmulator
@@ -30,7 +29,7 @@ NEAR, FAR = 0.0001, 0.01
 
 def make_broker(emu: BybitEmulator) -> CcxtBroker:
     cfg = small_config(exchange_url=emu.url, portfolio={"order_type": "limit"})
-    exchange = make_exchange(cfg.live, emu.api_key, emu.api_secret)
+    exchange = live_exchange(cfg.live, emu.api_key, emu.api_secret)
     exchange.enableRateLimit = False
     return CcxtBroker(exchange, cfg.live, cfg.portfolio, RetryPolicy(3, 0.01, lambda s: None))
 

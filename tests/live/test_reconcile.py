@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from bot.errors import KillSwitchError
+from bot.exchange import RetryPolicy
 from bot.live.broker import ExecutionPlan, OrderRequest, OrderState
-from bot.live.ccxt_broker import CcxtBroker, make_exchange
+from bot.live.ccxt_broker import CcxtBroker, live_exchange
 from bot.live.reconcile import bar_of
-from bot.live.retry import RetryPolicy
 from tests.support.bybit_candles import make_candles
 from tests.support.bybit_emulator import BybitEmulator
 from tests.support.bybit_trading import FixedPolicy, make_trader, small_config
@@ -37,7 +37,7 @@ def emu(candles: pd.DataFrame) -> Iterator[BybitEmulator]:
 
 def _broker(emu: BybitEmulator, symbol: str = "BTC/USDT:USDT") -> CcxtBroker:
     cfg = small_config(exchange_url=emu.url, symbol=symbol)
-    exchange = make_exchange(cfg.live, emu.api_key, emu.api_secret, timeout_ms=3_000)
+    exchange = live_exchange(cfg.live, emu.api_key, emu.api_secret, timeout_ms=3_000)
     exchange.enableRateLimit = False
     return CcxtBroker(exchange, cfg.live, cfg.portfolio, RetryPolicy(3, 0.01, lambda s: None))
 

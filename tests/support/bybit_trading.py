@@ -140,11 +140,12 @@ def build_trader(
 ) -> Any:
     """:func:`make_trader` from the emulator's URL and keys only (usable in a child process); ``clock`` defaults to
     ``time.monotonic``."""
-    from bot.live import CcxtBroker, DryRunBroker, ObservationBuilder, RetryPolicy, StateStore, Trader, make_exchange
+    from bot.exchange import RetryPolicy
+    from bot.live import CcxtBroker, DryRunBroker, ObservationBuilder, StateStore, Trader, live_exchange
 
     # decision_every travels in live
     cfg = small_config(portfolio=portfolio, exchange_url=url, state_path=str(state_path), **live)
-    exchange = make_exchange(cfg.live, None if dry_run else keys[0], None if dry_run else keys[1])
+    exchange = live_exchange(cfg.live, None if dry_run else keys[0], None if dry_run else keys[1])
     exchange.enableRateLimit = False
     exchange.timeout = 500  # ms: keeps the timeout faults of tests short
     broker: Any = CcxtBroker(exchange, cfg.live, cfg.portfolio, RetryPolicy(3, 0.01, sleep))

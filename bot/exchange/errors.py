@@ -1,9 +1,11 @@
 """Translation of ccxt / Bybit V5 errors to :mod:`bot.errors`, with the API key and secret redacted.
 
-Part of the ccxt boundary of ``bot.live`` (with :mod:`bot.live.ccxt_broker`). Bybit answers most errors with HTTP 200
-and a ``retCode``; ccxt puts the whole body in its message (``bybit {"retCode":10016,...}``), and for a bad signature
-(10004) Bybit echoes the signed string, API key included (``origin_string[...]``). So the class ccxt picks is not
-enough, and no message may leave this module unredacted. The rules:
+The one place (with :mod:`bot.exchange.client` and :mod:`bot.exchange.retry`) where ccxt's exceptions are named:
+the candle downloader and the broker see :mod:`bot.errors` only, and ask the predicates here about a translated
+error's ccxt cause. Bybit answers most errors with HTTP 200 and a ``retCode``; ccxt puts the whole body in its message
+(``bybit {"retCode":10016,...}``), and for a bad signature (10004) Bybit echoes the signed string, API key included
+(``origin_string[...]``). So the class ccxt picks is not enough, and no message may leave this module unredacted.
+The rules:
 
 - transient, retried with backoff: network errors, timeouts, HTTP 5xx and 403, and retCodes 10000 (server timeout),
   10002 (request timestamp outside the window: a clock hiccup), 10006 / 10018 (rate limits), 10016 (server error),
@@ -68,9 +70,15 @@ def is_post_only_refusal(error: BrokerError) -> bool:
     return POST_ONLY_REASON.lower() in text or "postonly" in text or "post only" in text or "post-only" in text
 
 
-def trigger_words(trigger: str) -> str:
-    """Log words for an exchange-placed order; 'stop loss' / 'take profit' are SmartLogger critical keywords."""
-    return {"StopLoss": "stop loss", "TakeProfit": "take profit"}.get(trigger, trigger or "exchange order")
+def is_unreachable(error: BrokerError) -> bool:
+    """True when no answer came at all (connection refused or reset, unknown host, timeout); an HTTP answer of any
+    kind (5xx, 403, a rate-limit retCode) means the exchange was reached."""
+    return type(error.__cause__) in (ccxt.NetworkError, ccxt.RequestTimeout)
+
+
+def is_order_not_found(error: BrokerError) -> bool:
+    """True when the exchange no longer knows the order (Bybit 110001: filled or cancelled meanwhile)."""
+    return isinstance(error.__cause__, ccxt.OrderNotFound)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

@@ -9,10 +9,9 @@ import time
 import pytest
 
 from bot.errors import AuthenticationError, BrokerError
+from bot.exchange import RetryPolicy
 from bot.live.broker import OrderRequest
-from bot.live.ccxt_broker import CcxtBroker, make_exchange
-from bot.live.ccxt_errors import bybit_ret_code, redact, root_cause
-from bot.live.retry import RetryPolicy
+from bot.live.ccxt_broker import CcxtBroker, live_exchange
 from tests.support import bybit_faults as faults
 from tests.support.bybit_emulator import BybitEmulator
 from tests.support.bybit_trading import small_config
@@ -24,7 +23,7 @@ KEY, SECRET = "K3yVa1ue-for-redaction", "S3cretVa1ue-for-redaction"
 def _broker(url: str, key: str, secret: str) -> tuple[CcxtBroker, list[float]]:
     cfg = small_config(exchange_url=url)
     sleeps: list[float] = []
-    exchange = make_exchange(cfg.live, key, secret, timeout_ms=2_000)
+    exchange = live_exchange(cfg.live, key, secret, timeout_ms=2_000)
     exchange.enableRateLimit = False
     return CcxtBroker(exchange, cfg.live, cfg.portfolio, RetryPolicy(3, 0.01, sleeps.append)), sleeps
 
@@ -94,16 +93,3 @@ def test_an_exchange_that_answers_5xx_is_reached(emulator: BybitEmulator) -> Non
     broker, _ = _broker(emulator.url, emulator.api_key, emulator.api_secret)
     emulator.inject("/v5/market/time", faults.http_error(503))
     broker.probe()  # the outage handling deals with it, not the start-up check
-
-
-def test_helpers() -> None:
-    assert bybit_ret_code(Exception('bybit {"retCode":10016,"retMsg":"x"}')) == 10016
-    assert bybit_ret_code(Exception("no code")) is None
-    assert redact("a KEY b SECRET", ("KEY", "SECRET", "")) == "a [REDACTED] b [REDACTED]"
-    try:
-        try:
-            raise ConnectionRefusedError(111, "Connection refused")
-        except ConnectionRefusedError as inner:
-            raise RuntimeError("bybit GET http://x") from inner
-    except RuntimeError as outer:
-        assert root_cause(outer) == "ConnectionRefusedError: [Errno 111] Connection refused"
