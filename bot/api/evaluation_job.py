@@ -61,7 +61,7 @@ def _run(args: argparse.Namespace, out_dir: Path, events: EventWriter) -> int:
         events.emit("failed", error=f"evaluation crashed: {type(e).__name__}: {e}")
         raise
     if code == 0:
-        events.emit("completed", timesteps=1, run_dir=str(out_dir), metrics=_headline(out_dir))
+        events.emit("completed", timesteps=1, path=str(out_dir), metrics=_headline(out_dir))
     else:
         events.emit("failed", error=f"bot evaluate ended with exit code {code}")
     return code

@@ -29,15 +29,21 @@ from bot.api.job_request import JobRequestError, ResolvedJob
 from bot.api.job_store import JobStore
 from bot.api.redaction import ContentRedactor
 from bot.api.settings import ApiSettings
-from bot.api.tailer import JsonlTailer, LineTailer
+from bot.api.tailer import EventTailer, LineTailer
 from bot.api.trainer_process import AdoptedProcess, TrainerHandle, TrainerProcess
 from bot.config import load_config
 from bot.errors import ConfigError
+from bot.training.event_schema import (
+    CompletedEvent,
+    FailedEvent,
+    HeartbeatEvent,
+    ProgressEvent,
+    TerminalEvent,
+    TrainerEvent,
+    UnknownEvent,
+)
 
 logger = logging.getLogger(__name__)
-
-_TERMINAL_EVENTS = ("completed", "failed", "cancelled")
-
 
 class JobStateError(RuntimeError):
     """The job exists but is in a state that does not allow the request (HTTP 409)."""
@@ -49,10 +55,10 @@ class _Active:
 
     job_id: str
     process: TrainerHandle
-    events: JsonlTailer
+    events: EventTailer
     output: LineTailer
     last_seen: float  # time.monotonic() of the last line read from its events file (or of the launch)
-    terminal: dict[str, Any] | None = None
+    terminal: TerminalEvent | None = None
     kill_at: float | None = None
     stalled_s: float | None = None
     restarted: bool = False
@@ -270,7 +276,7 @@ class JobRunner:
             logger.error("Job %s failed to launch: %s", job.id, e)
             return
         self._store.update(job.id, pid=process.pid, events_offset=0)
-        self._active[job.id] = _Active(job.id, process, JsonlTailer(events), output_tail, time.monotonic(),
+        self._active[job.id] = _Active(job.id, process, EventTailer(events), output_tail, time.monotonic(),
                                        redact=self.redactor(job))
         self._store.append_logs(job.id, [f"[api] attempt {job.attempt}: pid {process.pid}: {' '.join(argv)}"])
 
@@ -296,24 +302,22 @@ class JobRunner:
                          " group as stalled", active.process.pid, active.job_id, silent_s)
             active.process.kill()
 
-    def _on_event(self, active: _Active, event: dict[str, Any], end: int) -> None:
-        if event["type"] == "heartbeat":
+    def _on_event(self, active: _Active, event: TrainerEvent | UnknownEvent, end: int) -> None:
+        if isinstance(event, HeartbeatEvent):
             return
         job = self._get(active.job_id)
         offset: int | None = end
-        if event["type"] in _TERMINAL_EVENTS:
-            if isinstance(event.get("error"), str):
-                event = {**event, "error": active.redact(event["error"])}
+        if isinstance(event, TerminalEvent):
+            if isinstance(event, FailedEvent):
+                event = event.model_copy(update={"error": active.redact(event.error)})
             active.terminal = event
             if active.kill_at is None:
                 active.kill_at = time.monotonic() + self._settings.cancel_grace_s
-            if event["type"] != "completed" or not isinstance(event.get("timesteps"), int):
+            if not isinstance(event, CompletedEvent) or event.timesteps <= job.timesteps:
                 return
             # progress events come on a timer, so a short run may end before its last one: report the end too
-            event = {"type": "progress", "time": event.get("time"), "timesteps": event["timesteps"],
-                     "total_timesteps": job.total_timesteps, "fps": job.fps, "metrics": job.metrics}
-            if event["timesteps"] <= job.timesteps:
-                return
+            event = ProgressEvent(time=event.time, timesteps=event.timesteps, total_timesteps=job.total_timesteps,
+                                  fps=job.fps, metrics=job.metrics or {})
             offset = None  # the terminal event itself is applied at exit: a restart must read it again
         update = apply_event(job, event)
         if update is None:
@@ -363,7 +367,7 @@ class JobRunner:
             events = events_path(self._settings.jobs_dir, job)
             process = AdoptedProcess.find(job.pid, str(events)) if job.pid is not None else AdoptedProcess(None, -1)
             output = LineTailer(self._settings.jobs_dir / job.id / "output.log", start_at_end=True)
-            active = _Active(job.id, process, JsonlTailer(events, offset=job.events_offset), output, now,
+            active = _Active(job.id, process, EventTailer(events, offset=job.events_offset), output, now,
                              restarted=True, redact=self.redactor(job))
             if not process.exited():
                 logger.warning("Job %s: stopping trainer pid %d left running by a previous server", job.id,

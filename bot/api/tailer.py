@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+
+from bot.training.event_schema import TrainerEvent, UnknownEvent, parse_event
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,12 @@ class LineTailer:
         return lines
 
 
-class JsonlTailer:
-    """Return the JSON objects appended to a JSON-lines file; malformed lines are logged and skipped.
+class EventTailer:
+    """Return the trainer events appended to an events file, parsed with the trainer's own event contract
+    (:mod:`bot.training.event_schema`).
+
+    A line that is no JSON object with a ``type``, or whose fields break the contract, is logged and skipped; a
+    type the contract does not know is returned as :class:`UnknownEvent` (the writer is alive, the event is ignored).
 
     :param path: the events file written by the trainer's ``--events-jsonl``.
     :param offset: byte offset to start at (the end of the last event already applied).
@@ -79,28 +84,29 @@ class JsonlTailer:
         """The file being read."""
         return self._lines.path
 
-    def read(self, final: bool = False) -> list[dict[str, Any]]:
+    def read(self, final: bool = False) -> list[TrainerEvent | UnknownEvent]:
         """New events, in file order.
 
         :param final: the writer has exited: read everything, including a last line without newline.
         """
         return [event for event, _end in self.read_positioned(final)]
 
-    def read_positioned(self, final: bool = False) -> list[tuple[dict[str, Any], int]]:
+    def read_positioned(self, final: bool = False) -> list[tuple[TrainerEvent | UnknownEvent, int]]:
         """Like :meth:`read`, each event with the file offset just after its line."""
-        events: list[tuple[dict[str, Any], int]] = []
+        events: list[tuple[TrainerEvent | UnknownEvent, int]] = []
         for line, end in self._lines.read_positioned(final=final):
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
+                events.append((_parse(line), end))
+            except ValueError as e:  # bad JSON and contract breaks (json's and pydantic's errors are ValueErrors)
                 self.n_malformed += 1
                 logger.warning("Skipped a malformed line of %s: %s (%.80s)", self.path, e, line)
-                continue
-            if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
-                self.n_malformed += 1
-                logger.warning("Skipped an event of %s without a 'type' field: %.80s", self.path, line)
-                continue
-            events.append((obj, end))
         return events
+
+
+def _parse(line: str) -> TrainerEvent | UnknownEvent:
+    obj = json.loads(line)
+    if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+        raise ValueError("no JSON object with a 'type' field")
+    return parse_event(obj)

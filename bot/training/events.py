@@ -1,9 +1,9 @@
 """JSON-lines training events for the control API's job runner (``--events-jsonl PATH``, docs/ARCHITECTURE.md).
 
-Each line is ``{"type": ..., "time": <unix s>, ...}`` with type ``started``, ``progress``, ``checkpoint``,
-``completed``, ``failed``, ``cancelled`` or ``heartbeat``; lines are appended and flushed one by one so a reader can
-tail the file. A writer with a file also writes a ``heartbeat`` every few seconds from a daemon thread until
-``close()``: the job runner takes a silent file for a stopped or frozen process (``api.stall_timeout_s``).
+Each line is one event of the contract in :mod:`bot.training.event_schema` (``{"type": ..., "time": <unix s>,
+...}``), validated before it is written; lines are appended and flushed one by one so a reader can tail the file.
+A writer with a file also writes a ``heartbeat`` every few seconds from a daemon thread until ``close()``: the job
+runner takes a silent file for a stopped or frozen process (``api.stall_timeout_s``).
 Heartbeats begin with the first other event, or after a start-up allowance if none comes, so a run that starts
 normally still has ``started`` as its first line.
 """
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-EVENT_TYPES = frozenset({"started", "progress", "checkpoint", "completed", "failed", "cancelled", "heartbeat"})
+from bot.training.event_schema import EVENT_TYPES, validate_event
 
 #: Seconds between heartbeats: well below the API's default stall timeout (120 s), so a busy machine is no stall.
 HEARTBEAT_INTERVAL_S = 10.0
@@ -74,17 +74,21 @@ class EventWriter:
     def emit(self, event_type: str, **fields: Any) -> None:
         """Append one event and flush it.
 
-        :raises ValueError: for an unknown event type.
+        :raises ValueError: for an unknown event type, or fields that break the event contract (a missing, extra or
+            mistyped field; the message names it).
         """
         if event_type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {event_type!r}; expected one of {sorted(EVENT_TYPES)}")
+        try:
+            event = validate_event({"type": event_type, "time": time.time(), **_plain(fields)})
+        except ValueError as e:
+            raise ValueError(f"{event_type!r} event breaks the contract of bot.training.event_schema: {e}") from e
         if event_type != "heartbeat":
             self._first.set()
-        record = {"type": event_type, "time": time.time(), **_plain(fields)}
         with self._lock:
             if self._fh is None:
                 return
-            self._fh.write(json.dumps(record) + "\n")
+            self._fh.write(json.dumps(event.model_dump(mode="json")) + "\n")
             self._fh.flush()
 
     def close(self) -> None:

@@ -2,7 +2,8 @@
 
 It accepts the trainer's flags (and an evaluation job's), prints its argv, and writes the events of one scripted
 scenario (``--mode``) to ``--events-jsonl``, with a ``heartbeat`` every ``--heartbeat-s`` from a thread, as the real
-trainer's EventWriter.
+trainer's EventWriter. Its events keep to the contract of ``bot.training.event_schema`` (it does not import it: that
+would load the trainer's packages, torch included, into every fake launch).
 SIGTERM makes it write a checkpoint and a ``cancelled`` event, as the real trainer does (modes ``*broken_pipe*``
 and ``starting`` report the ``BrokenPipeError`` that workers killed by the same SIGTERM cause instead).
 """
@@ -62,7 +63,7 @@ def main() -> int:
 
     def on_term(_signum: int, _frame: object) -> None:
         emit("checkpoint", path=str(run_dir / "step_0"), timesteps=0)
-        emit("cancelled", path=str(run_dir), reason="SIGTERM")
+        emit("cancelled", path=str(run_dir), reason="SIGTERM", timesteps=0)
         sys.exit(130)
 
     def on_term_broken_pipe(_signum: int, _frame: object) -> None:
@@ -86,7 +87,7 @@ def main() -> int:
     if args.mode in ("hang_before_start", "starting"):
         time.sleep(600)
         return 0
-    emit("started", run_dir=str(run_dir), total_timesteps=args.timesteps, resumed=bool(args.resume))
+    emit("started", run_dir=str(run_dir), total_timesteps=args.timesteps)
     if args.mode == "garbage":
         with events.open("a", encoding="utf-8") as f:
             f.write("this is not json\n")
@@ -94,7 +95,8 @@ def main() -> int:
         return 0
     if args.mode == "leave_child":  # a worker that outlives its trainer, in the trainer's process group
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-        emit("completed", path=str(run_dir), timesteps=args.timesteps, child_pid=child.pid)
+        events.with_name("child.pid").write_text(str(child.pid))  # an event has no field for it
+        emit("completed", path=str(run_dir), timesteps=args.timesteps)
         return 0
     if args.mode == "echo_data":  # what the data loader says about a file without OHLCV columns
         path = next(item.partition("=")[2] for item in args.set if item.startswith("data.path="))

@@ -4,7 +4,6 @@ a server stop or restart marks jobs interrupted, and resume continues from the r
 from __future__ import annotations
 
 import contextlib
-import json
 import subprocess
 import sys
 import time
@@ -102,8 +101,8 @@ def test_processes_a_finished_trainer_leaves_behind_are_killed(make_client: Clie
     client = make_client(trainer_command=fake_command("leave_child"))
     job_id = submit(client)
     wait_status(client, job_id, "completed")
-    events = client.app.state.bot.settings.jobs_dir / job_id / "events-1.jsonl"  # type: ignore[attr-defined]
-    child_pid = json.loads(events.read_text().splitlines()[-1])["child_pid"]
+    job_dir = client.app.state.bot.settings.jobs_dir / job_id  # type: ignore[attr-defined]
+    child_pid = int((job_dir / "child.pid").read_text())
 
     def gone() -> bool:
         try:

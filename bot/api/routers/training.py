@@ -10,7 +10,6 @@ from fastapi.exceptions import RequestValidationError
 from bot.api.db import Job, JobStatus
 from bot.api.deps import AppState, StateDep, require_token
 from bot.api.downsample import downsample_keys
-from bot.api.event_mapping import finite_number
 from bot.api.job_request import JobRequestError, list_configs, resolve_job
 from bot.api.log_files import run_log_path, tail_lines
 from bot.api.runner import JobStateError
@@ -25,6 +24,7 @@ from bot.api.schemas import (
     MetricPoint,
     MetricsView,
 )
+from bot.training.event_schema import finite_number
 
 router = APIRouter(prefix="/api/training", tags=["training"])
 Auth = [Depends(require_token)]
