@@ -2,8 +2,8 @@
 
 One file per trading run (``live.state_path``). Each bar is written in one transaction after its orders went out, so a
 crash leaves either the whole bar or none of it; the deterministic client order ids make the redo idempotent.
-The control API reads the newest row of ``account_snapshots`` (``updated_at`` = wall-clock seconds).
-API keys and secrets are never written here.
+The control API reads the file through :mod:`bot.live.state_reader` (read-only, the tables declared here; the
+newest ``account_snapshots`` row's ``updated_at`` is wall-clock seconds). API keys and secrets are never written here.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from bot.atomic import atomic_write_bytes
 from bot.errors import ConfigError
-from bot.live.broker import AccountState, OrderState
+from bot.live.broker import AccountState, Candle, OrderState
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +45,19 @@ CREATE TABLE IF NOT EXISTS account_snapshots (
     daily_pnl REAL NOT NULL, pnl_total REAL NOT NULL, bars_processed INTEGER NOT NULL, kill_switch TEXT);
 """
 
+#: The processed bar's candle beside its ``close`` in ``bars`` (NULL for bars recorded without one, and in files
+#: written before they were added, which the read-only reader cannot extend).
+BAR_CANDLE_COLUMNS = ("open", "high", "low", "volume")
 #: Columns added after the first release, by table: files written before get them on open (tables are only ever
 #: extended, never renamed, so older readers keep working).
 _ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "orders": (("order_type", "TEXT NOT NULL DEFAULT 'market'"), ("price", "REAL NOT NULL DEFAULT 0")),
     "account_snapshots": (("limit_orders", "INTEGER"), ("limit_fills", "INTEGER"), ("limit_fill_rate", "REAL")),
+    "bars": tuple((name, "REAL") for name in BAR_CANDLE_COLUMNS),
 }
+_BAR_COLUMNS = (
+    "open_ms, status, action, target_exposure, requested_exposure, close, reason, updated_at, open, high, low, volume"
+)
 _ORDER_COLUMNS = (
     "client_id, bar_open_ms, order_id, side, qty, filled, average_price, status, reduce_only, fee, error, updated_at,"
     " order_type, price"
@@ -152,16 +159,20 @@ class StateStore:
         snapshot: dict[str, Any] | None,
         meta: dict[str, Any],
         earlier: Sequence[tuple[int, OrderState]] = (),
+        candle: Candle | None = None,
     ) -> None:
         """Write one bar's decision, its orders and fills, position and account snapshot, in one transaction.
 
         :param earlier: (bar OPEN time, order) of orders of earlier bars updated at this one (a resting limit order
             ended at this bar's close), kept under their own bar.
+        :param candle: the bar's candle, whose open, high, low and volume are stored beside the decision (the
+            dashboard draws them); None when the bar has none (a bar skipped in an outage or on stale data).
         """
         now = time.time()
+        ohlv = (candle.open, candle.high, candle.low, candle.volume) if candle is not None else (None,) * 4
         with self._transaction():
             self._conn.execute(
-                "INSERT OR REPLACE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO bars ({_BAR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     bar.open_ms,
                     bar.status,
@@ -171,6 +182,7 @@ class StateStore:
                     bar.close,
                     bar.reason,
                     now,
+                    *ohlv,
                 ),
             )
             for order in orders:

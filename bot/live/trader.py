@@ -400,7 +400,9 @@ class Trader:
             "run_tag": self.tag,
             "limit_book": self.limits.to_dict(),
         }
-        self.state.record_bar(bar, orders, account, snapshot, meta, self.limits.settled)
+        # the bar's own candle when the buffer holds it (not for a bar skipped in an outage or on stale data)
+        candle = next((c for c in reversed(self.buffer.candles) if c.open_ms == bar.open_ms), None)
+        self.state.record_bar(bar, orders, account, snapshot, meta, self.limits.settled, candle)
         self.limits.settled = []
         if snapshot is not None:
             payload: dict[str, Any] = {**snapshot, "updated_at": time.time(), "state_file": str(self.state.path)}

@@ -8,7 +8,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from bot.live.broker import AccountState, OrderState
+from bot.live.broker import AccountState, Candle, OrderState
 from bot.live.state import BarRecord, StateStore
 
 BAR_MS = 300_000  # 5m bars
@@ -24,16 +24,26 @@ def _snapshot(bar_ms: int, account: AccountState, bars: int, kill: str) -> dict[
             "kill_switch": kill or None}
 
 
-def write_dry_run_state(path: Path, kill_on_last: str = "", updated_at: float | None = None) -> Path:
+def _candle(open_ms: int, i: int) -> Candle:
+    # a rising market with a spike every 7th bar and every 5th bar red, so the chart has candles of both colours
+    close = 50_000.0 + 40.0 * i + (120.0 if i % 7 == 0 else 0.0)
+    open_ = close + 60.0 if i % 5 == 0 else close - 40.0
+    return Candle(open_ms, open_, max(open_, close) + 25.0, min(open_, close) - 25.0, close, 3.0 + i % 4)
+
+
+def write_dry_run_state(path: Path, kill_on_last: str = "", updated_at: float | None = None,
+                        with_candles: bool = True) -> Path:
     """``N_BARS`` bars of a dry run from 1 h before now: a long bought at bar 10, sold at bar 30, long again at 35
-    with a stop-loss and a take-profit; the last snapshot carries ``kill_on_last`` as its kill-switch reason."""
+    with a stop-loss and a take-profit; the last snapshot carries ``kill_on_last`` as its kill-switch reason.
+    ``with_candles=False`` records the closes only, as a trader before the candle columns did."""
     store = StateStore(path)
     start_ms = (int(time.time() * 1000) // BAR_MS - N_BARS) * BAR_MS
     qty, entry = 0.0, 0.0
     try:
         for i in range(N_BARS):
             open_ms = start_ms + i * BAR_MS
-            close = 50_000.0 + 40.0 * i + (120.0 if i % 7 == 0 else 0.0)
+            candle = _candle(open_ms, i)
+            close = candle.close
             orders: list[OrderState] = []
             if i in (10, 30, 35):
                 side = "sell" if i == 30 else "buy"
@@ -47,7 +57,8 @@ def write_dry_run_state(path: Path, kill_on_last: str = "", updated_at: float | 
             kill = kill_on_last if i == N_BARS - 1 else ""
             bar = BarRecord(open_ms=open_ms, status="traded" if orders else "held", action="long" if qty else "flat",
                             target_exposure=1.0 if qty else 0.0, requested_exposure=1.0 if qty else 0.0, close=close)
-            store.record_bar(bar, orders, account, _snapshot(open_ms, account, i + 1, kill), {"last_bar": open_ms})
+            store.record_bar(bar, orders, account, _snapshot(open_ms, account, i + 1, kill), {"last_bar": open_ms},
+                             candle=candle if with_candles else None)
     finally:
         store.close()
     if updated_at is not None:  # an old run: age its snapshots

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from bot.api.paper import read_paper_account, read_paper_view
-from bot.api.paper_state import read_paper_state
+from bot.live.state_reader import read_paper_state
 from tests.api.paper_state_file import N_BARS, write_dry_run_state
 
 
@@ -27,6 +27,9 @@ def test_reader_reads_what_the_state_store_writes(tmp_path: Path) -> None:
     assert [f.side for f in state.fills] == ["buy", "sell", "buy"]
     assert [o.status for o in state.orders] == ["closed"] * 3 and state.orders[0].reduce_only is False
     assert state.bars[0].open_ms < state.bars[-1].open_ms  # oldest first
+    for bar in state.bars:  # every bar was recorded with its candle
+        assert bar.open is not None and bar.high is not None and bar.low is not None and bar.close is not None
+        assert bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high and bar.volume
     assert state.position is not None and state.position.qty == 0.1
     assert state.position.stop_loss < state.position.entry_price < state.position.take_profit
     assert state.latest is not None and state.latest.bars_processed == N_BARS and state.latest.mode == "dry_run"
@@ -40,6 +43,16 @@ def test_paper_view_running_with_fills_position_and_kill_switch(tmp_path: Path) 
     assert view["kill_switch"] == "daily loss 6% > 5%"
     assert view["position"]["take_profit"] > 0 and view["account"]["symbol"] == "BTC/USDT:USDT"
     assert read_paper_account(path)["account"]["equity"] == view["account"]["equity"]
+    bar = view["bars"][-1]
+    assert bar["low"] <= min(bar["open"], bar["close"]) <= max(bar["open"], bar["close"]) <= bar["high"]
+    assert bar["volume"] > 0
+
+
+def test_paper_view_of_a_file_without_candles_gives_closes_only(tmp_path: Path) -> None:
+    path = write_dry_run_state(tmp_path / "paper_state.sqlite", with_candles=False)
+    bars = read_paper_view(path, stale_after_s=900, limit=10)["bars"]
+    assert [(b["open"], b["high"], b["low"], b["volume"]) for b in bars] == [(None, None, None, None)] * 10
+    assert all(b["close"] > 0 for b in bars)
 
 
 def test_stale_snapshot_is_not_running(tmp_path: Path) -> None:

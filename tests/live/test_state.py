@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from bot.api.paper import read_paper_account
 from bot.errors import ConfigError
-from bot.live.broker import AccountState, OrderState
+from bot.live.broker import AccountState, Candle, OrderState
 from bot.live.state import BarRecord, StateStore, write_json_atomic
 
 ORDER = OrderState("tag-1-0", "oid-1", "buy", 0.5, 0.5, 20_000.0, "closed", fee=5.5)
@@ -108,3 +109,21 @@ def test_a_state_file_from_before_limit_orders_gains_their_columns(tmp_path: Pat
     assert store.limit_counts("tag-", [dataclasses.replace(limit, filled=0.4)]) == (1, 1)
     assert store.limit_counts("tag_") == (0, 0)  # the prefix is literal, not a LIKE pattern
     store.close()
+
+
+def test_a_bar_keeps_its_candle_and_an_older_file_gains_the_candle_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(  # the bars table as the first release wrote it: the close only
+            "CREATE TABLE bars (open_ms INTEGER PRIMARY KEY, status TEXT NOT NULL, action TEXT, target_exposure REAL,"
+            " requested_exposure REAL, close REAL, reason TEXT, updated_at REAL NOT NULL)"
+        )
+        conn.execute("INSERT INTO bars VALUES (0, 'held', '1', 0.0, 0.0, 19900.0, '', 0.0)")
+    store = StateStore(path)
+    candle = Candle(300_000, 19_950.0, 20_100.0, 19_800.0, 20_000.0, 12.5)
+    store.record_bar(BarRecord(300_000, "held", "1", 0.0, 0.0, 20_000.0), [], None, None, {}, candle=candle)
+    store.record_bar(BarRecord(600_000, "skipped", "", 0.0, 0.0, 20_000.0, "outage"), [], None, None, {})
+    candles = [(r["open"], r["high"], r["low"], r["close"], r["volume"]) for r in store.bars()]
+    store.close()
+    assert candles == [(None, None, None, 19_900.0, None), (19_950.0, 20_100.0, 19_800.0, 20_000.0, 12.5),
+                       (None, None, None, 20_000.0, None)]

@@ -1,8 +1,9 @@
-"""Typed read-only reader of the paper trader's SQLite state file (the schema of ``bot.live.state.StateStore``).
+"""Typed read-only reader of the paper trader's SQLite state file, for the control API's paper view.
 
-The API never writes the file and never imports ``bot.live`` (that would load torch): the column names below are the
-contract, and ``tests/api/test_paper.py`` writes the file with ``StateStore`` itself, so a schema change there
-fails that test instead of the dashboard.
+It lives beside :mod:`bot.live.state`, whose ``StateStore`` declares the tables it reads, so the table and column
+names stay in one package; ``tests/live/test_state.py`` and ``tests/api/test_paper.py`` read files that
+``StateStore`` itself wrote. It never writes: a file written before a column was added (which ``StateStore`` adds
+on open) reads that column as NULL.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bot.live.state import BAR_CANDLE_COLUMNS
 
 
 class PaperStateError(RuntimeError):
@@ -41,7 +44,8 @@ class AccountSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class BarDecision:
-    """One ``bars`` row: what the trader decided at the close of the bar opening at ``open_ms``."""
+    """One ``bars`` row: what the trader decided at the close of the bar opening at ``open_ms``, and that bar's
+    candle (``open``, ``high``, ``low``, ``volume`` are None for a bar recorded without one and in older files)."""
 
     open_ms: int
     status: str
@@ -49,6 +53,10 @@ class BarDecision:
     target_exposure: float | None
     close: float | None
     reason: str | None
+    open: float | None
+    high: float | None
+    low: float | None
+    volume: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +120,13 @@ def _rows(conn: sqlite3.Connection, sql: str, limit: int) -> list[dict[str, Any]
     return [dict(r) for r in reversed(conn.execute(sql, (limit,)).fetchall())]
 
 
+def _bar_columns(conn: sqlite3.Connection) -> str:
+    # a read-only connection cannot add the candle columns to an older file: select them as NULL there
+    present = {row[1] for row in conn.execute("PRAGMA table_info(bars)")}
+    candle = [name if name in present else f"NULL AS {name}" for name in BAR_CANDLE_COLUMNS]
+    return ", ".join(["open_ms", "status", "action", "target_exposure", "close", "reason", *candle])
+
+
 def read_paper_state(path: Path, limit: int = 2000) -> PaperState:
     """Read the newest ``limit`` snapshots, bars, fills and orders and the newest position.
 
@@ -132,8 +147,7 @@ def read_paper_state(path: Path, limit: int = 2000) -> PaperState:
                                     " entry_price, unrealized_pnl, mark_price, day_start_equity, daily_pnl, pnl_total,"
                                     " bars_processed, kill_switch FROM account_snapshots ORDER BY id DESC LIMIT ?",
                               limit)
-            bars = _rows(conn, "SELECT open_ms, status, action, target_exposure, close, reason FROM bars"
-                               " ORDER BY open_ms DESC LIMIT ?", limit)
+            bars = _rows(conn, f"SELECT {_bar_columns(conn)} FROM bars ORDER BY open_ms DESC LIMIT ?", limit)
             fills = _rows(conn, "SELECT client_id, side, qty, price, fee, bar_open_ms FROM fills"
                                 " ORDER BY bar_open_ms DESC, client_id DESC LIMIT ?", limit)
             orders = _rows(conn, "SELECT client_id, bar_open_ms, side, qty, filled, average_price, status,"
