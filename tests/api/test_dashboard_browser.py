@@ -75,9 +75,10 @@ class Dashboard:
     job_id: str
     workdir: Path
 
-    def page(self, viewport: dict[str, int], route: str = "#/jobs") -> Any:
-        """A fresh page (own storage) holding the token, opened at ``route``."""
-        context = self.browser.new_context(viewport=viewport)
+    def page(self, viewport: dict[str, int], route: str = "#/jobs", service_workers: str = "allow") -> Any:
+        """A fresh page (own storage) holding the token, opened at ``route`` (``service_workers="block"`` lets
+        ``page.route`` see every API request)."""
+        context = self.browser.new_context(viewport=viewport, service_workers=service_workers)
         context.add_init_script(f"localStorage.setItem('botApiToken', '{TOKEN}')")
         page = context.new_page()
         page.goto(f"{self.server.base_url}/dashboard{route}")
@@ -185,14 +186,32 @@ def test_runs_view_evaluates_a_checkpoint_and_opens_its_report(dash: Dashboard) 
     _shot(page, "report_1400")
 
 
-def test_paper_view_shows_fills_position_and_equity(dash: Dashboard) -> None:
+def test_paper_view_shows_candles_fills_position_and_equity(dash: Dashboard) -> None:
     page = dash.page(DESKTOP, "#/paper")
     expect(page.locator("#paper-state")).to_have_text("running")
+    expect(page.locator("#paper-price")).to_have_attribute("data-kind", "candles")
     expect(page.locator("#paper-fills tbody tr")).to_have_count(3)
     expect(page.locator("#paper-kpis")).to_contain_text("armed (not tripped)")
     expect(page.locator("#paper-kpis")).to_contain_text("0.1 @")
     assert page.locator("#paper-price canvas").count() >= 1 and page.locator("#paper-equity canvas").count() >= 1
     _shot(page, "paper_1400")
+
+
+def test_paper_view_draws_a_close_line_for_bars_without_candles(dash: Dashboard) -> None:
+    """A state file written before the trader kept candles: ``GET /api/paper`` gives their open/high/low as null."""
+
+    def without_candles(route: Any) -> None:
+        response = route.fetch()
+        view = response.json()
+        view["bars"] = [{**bar, "open": None, "high": None, "low": None, "volume": None} for bar in view["bars"]]
+        route.fulfill(response=response, json=view)
+
+    page = dash.page(DESKTOP, service_workers="block")
+    page.route("**/api/paper*", without_candles)
+    page.goto(f"{dash.server.base_url}/dashboard#/paper")
+    expect(page.locator("#paper-price")).to_have_attribute("data-kind", "close")
+    expect(page.locator("#paper-fills tbody tr")).to_have_count(3)
+    _shot(page, "paper_close_line_1400")
 
 
 def test_every_view_fits_a_phone(dash: Dashboard) -> None:

@@ -1,9 +1,11 @@
-// Paper view: bar closes with the bot's fills, the open position's stop-loss / take-profit lines, the equity curve,
-// fills and orders, and the kill switch (lightweight-charts, vendored; its attribution logo stays on as its licence asks).
+// Paper view: the bars' candles with the bot's fills, the open position's stop-loss / take-profit lines, the equity
+// curve, fills and orders, and the kill switch (lightweight-charts, vendored; its attribution logo stays on as its
+// licence asks). Bars recorded before the state kept candles (older state files) are drawn as a close line.
 import { $, api, badge, el, fmtNum, fmtTime } from "./util.js";
 
 const LWC = window.LightweightCharts;
-const view = { price: null, equity: null, priceSeries: null, equitySeries: null, markers: null, lines: [], levels: [] };
+const view = { price: null, equity: null, candleSeries: null, closeSeries: null, equitySeries: null,
+  candleMarkers: null, closeMarkers: null, priceLines: [], levelSeries: null, levels: [] };
 // Bars are identified by their open time; the chart shows local times like the rest of the page.
 const localTime = (seconds) => new Date(seconds * 1000).toLocaleString(undefined, { month: "short", day: "numeric",
   hour: "2-digit", minute: "2-digit" });
@@ -16,19 +18,24 @@ function makeChart(node) {
     timeScale: { timeVisible: true, secondsVisible: false, tickMarkFormatter: tickTime } });
 }
 
+// the price scale also spans the entry, stop-loss and take-profit, so a line is never off the chart
+function withLevels(original) {
+  const info = original();
+  if (!info || view.levels.length === 0) { return info; }
+  const range = info.priceRange;
+  return { ...info, priceRange: { minValue: Math.min(range.minValue, ...view.levels),
+    maxValue: Math.max(range.maxValue, ...view.levels) } };
+}
+
 function ensureCharts() {
   if (view.price) { return; }
   view.price = makeChart($("paper-price"));
-  // the price scale also spans the entry, stop-loss and take-profit, so a line is never off the chart
-  view.priceSeries = view.price.addSeries(LWC.LineSeries, { color: "#1d2330", lineWidth: 2, title: "close",
-    autoscaleInfoProvider: (original) => {
-      const info = original();
-      if (!info || view.levels.length === 0) { return info; }
-      const range = info.priceRange;
-      return { ...info, priceRange: { minValue: Math.min(range.minValue, ...view.levels),
-        maxValue: Math.max(range.maxValue, ...view.levels) } };
-    } });
-  view.markers = LWC.createSeriesMarkers(view.priceSeries, []);
+  view.closeSeries = view.price.addSeries(LWC.LineSeries, { color: "#1d2330", lineWidth: 2, title: "close",
+    autoscaleInfoProvider: withLevels });
+  view.candleSeries = view.price.addSeries(LWC.CandlestickSeries, { upColor: "#1f9d55", downColor: "#d64545",
+    borderVisible: false, wickUpColor: "#1f9d55", wickDownColor: "#d64545", autoscaleInfoProvider: withLevels });
+  view.closeMarkers = LWC.createSeriesMarkers(view.closeSeries, []);
+  view.candleMarkers = LWC.createSeriesMarkers(view.candleSeries, []);
   view.equity = makeChart($("paper-equity"));
   view.equitySeries = view.equity.addSeries(LWC.LineSeries, { color: "#2f6fde", lineWidth: 2, title: "equity" });
 }
@@ -59,23 +66,54 @@ function tableRows(tbody, rows) {
   if (rows.length === 0) { tbody.append(el("tr", {}, [el("td", { colSpan: 6, className: "muted", textContent: "none yet" })])); }
 }
 
-function drawCharts(state) {
-  ensureCharts();
-  const closes = uniqueByTime(state.bars.filter((b) => b.close != null).map((b) => ({ time: b.open_ms / 1000, value: b.close })));
-  view.priceSeries.setData(closes);
-  view.markers.setMarkers(state.fills.map((f) => ({ time: f.bar_open_ms / 1000, position: f.side === "buy" ? "belowBar" : "aboveBar",
-    color: f.side === "buy" ? "#1f9d55" : "#d64545", shape: f.side === "buy" ? "arrowUp" : "arrowDown",
-    text: `${f.side} ${fmtNum(f.qty, 4)} @ ${fmtNum(f.price)}` })).filter((m) => closes.length && m.time >= closes[0].time)
-    .sort((a, b) => a.time - b.time));
-  view.lines.forEach((line) => view.priceSeries.removePriceLine(line));
+// A bar with its candle is drawn as one; a bar with only its close (an older state file) on the close line.
+function priceData(bars) {
+  const candles = [];
+  const closes = [];
+  for (const b of bars) {
+    const time = b.open_ms / 1000;
+    if (b.open != null && b.high != null && b.low != null && b.close != null) {
+      candles.push({ time, open: b.open, high: b.high, low: b.low, close: b.close });
+    } else if (b.close != null) {
+      closes.push({ time, value: b.close });
+    }
+  }
+  return { candles: uniqueByTime(candles), closes: uniqueByTime(closes) };
+}
+
+function fillMarker(f) {
+  const buy = f.side === "buy";
+  return { time: f.bar_open_ms / 1000, position: buy ? "belowBar" : "aboveBar", color: buy ? "#1f9d55" : "#d64545",
+    shape: buy ? "arrowUp" : "arrowDown", text: `${f.side} ${fmtNum(f.qty, 4)} @ ${fmtNum(f.price)}` };
+}
+
+function drawPrice(state) {
+  const { candles, closes } = priceData(state.bars);
+  view.candleSeries.setData(candles);
+  view.closeSeries.setData(closes);
+  // a fill goes on the series drawing its bar: candles from the first candle on, the close line before
+  const firstCandle = candles.length ? candles[0].time : Infinity;
+  const firstClose = closes.length ? closes[0].time : firstCandle;
+  const markers = state.fills.map(fillMarker).sort((a, b) => a.time - b.time);
+  view.candleMarkers.setMarkers(markers.filter((m) => m.time >= firstCandle));
+  view.closeMarkers.setMarkers(markers.filter((m) => m.time >= firstClose && m.time < firstCandle));
+  view.priceLines.forEach((line) => view.levelSeries.removePriceLine(line));
+  view.priceLines = [];
+  view.levelSeries = candles.length ? view.candleSeries : view.closeSeries;
   const pos = state.position;
-  view.lines = [];
   view.levels = pos && pos.qty !== 0 ? [pos.entry_price, pos.stop_loss, pos.take_profit].filter((p) => p > 0) : [];
   if (pos && pos.qty !== 0) {
-    view.lines.push(view.priceSeries.createPriceLine({ price: pos.entry_price, color: "#6b7383", lineStyle: 2, title: "entry" }));
-    if (pos.stop_loss > 0) { view.lines.push(view.priceSeries.createPriceLine({ price: pos.stop_loss, color: "#d64545", title: "SL" })); }
-    if (pos.take_profit > 0) { view.lines.push(view.priceSeries.createPriceLine({ price: pos.take_profit, color: "#1f9d55", title: "TP" })); }
+    const series = view.levelSeries;
+    view.priceLines.push(series.createPriceLine({ price: pos.entry_price, color: "#6b7383", lineStyle: 2, title: "entry" }));
+    if (pos.stop_loss > 0) { view.priceLines.push(series.createPriceLine({ price: pos.stop_loss, color: "#d64545", title: "SL" })); }
+    if (pos.take_profit > 0) { view.priceLines.push(series.createPriceLine({ price: pos.take_profit, color: "#1f9d55", title: "TP" })); }
   }
+  $("paper-price").dataset.kind = candles.length ? (closes.length ? "candles+close" : "candles") : "close";
+}
+
+function drawCharts(state) {
+  ensureCharts();
+  drawPrice(state);
   view.equitySeries.setData(uniqueByTime(state.equity.map((e) => ({ time: e.time_ms / 1000, value: e.equity }))));
   view.price.timeScale().fitContent();
   view.equity.timeScale().fitContent();
