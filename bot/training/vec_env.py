@@ -1,7 +1,8 @@
 """``ParallelVecEnv``: an SB3 VecEnv of N worker processes, each stepping K environments as one batch.
 
-Per step the parent sends ONE message per worker (its K actions) and receives one reply (K rewards, dones, infos);
-observations go through shared memory (:mod:`bot.training.obs_buffer`). Workers are daemonic and started with an
+Per step the parent writes the N*K actions into shared memory and wakes each worker with one byte; each worker writes
+its K rewards, dones, infos and action masks back and answers with one byte (:mod:`bot.training.step_channel`);
+observations go through shared memory too (:mod:`bot.training.obs_buffer`). Workers are daemonic and started with an
 explicit start method; a worker's exception comes back with its worker id and traceback and is raised here as
 :class:`~bot.errors.TrainingError`; a worker that dies silently is found by polling its liveness, so a failure never
 hangs the trainer: start-up has its own time limit, every later reply another (derived from the measured step time by
@@ -13,14 +14,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
-import signal
 import sys
-import time
 from collections.abc import Callable, Sequence
-from multiprocessing import util
-from multiprocessing.context import BaseContext
-from multiprocessing.process import BaseProcess
 from typing import Any
 
 import gymnasium as gym
@@ -35,15 +30,15 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 
 from bot.errors import TrainingError
 from bot.training.obs_buffer import ObsLayout
-from bot.training.timeouts import AutoTimeout, RunCancelledError, WaitLimits
-from bot.training.worker import EnvBatch, EnvFactory, WorkerFailure, WorkerInit, dispatch, failure, worker_main
+from bot.training.step_channel import StepLayout, obs_nbytes
+from bot.training.timeouts import AutoTimeout, WaitLimits
+from bot.training.worker import EnvBatch, EnvFactory, WorkerInit, dispatch, failure, worker_main
+from bot.training.worker_process import ProcessWorker
 
 logger = logging.getLogger(__name__)
 
 #: How long ``close`` waits for a worker's pending reply, its ``close`` answer, and its exit (each, seconds).
 CLOSE_TIMEOUT_S = 5.0
-#: the exit code multiprocessing reports for a forkserver child once the forkserver itself is gone
-_FORKSERVER_LOST = 255
 
 
 def default_start_method() -> str:
@@ -64,139 +59,19 @@ class _LocalWorker:
         except Exception as e:  # same reporting path as a worker process
             self._reply = ("error", failure(0, self.batch, command, e))
 
+    def step(self, actions: np.ndarray, in_block: bool) -> None:
+        """Step the envs (``in_block`` is always False here: in-process runs have no step buffer)."""
+        self.send("step", actions)
+
     def recv(self) -> Any:
         status, payload = self._reply
         if status == "error":
             raise TrainingError(payload.describe())
         return payload
 
-    def close(self) -> None:
+    def close(self, timeout_s: float) -> None:
+        """Close the envs (``timeout_s`` is for the process handle's interface: this returns when they are closed)."""
         self.batch.close()
-
-
-class _ProcessWorker:
-    """Parent-side handle of one worker process: a pipe plus liveness checks while waiting for replies."""
-
-    def __init__(self, ctx: BaseContext, worker_id: int, args: tuple[Any, ...], limits: WaitLimits) -> None:
-        """Start worker ``worker_id``; ``args`` are :func:`worker_main`'s arguments after the two pipe ends."""
-        self.worker_id = worker_id
-        self.limits = limits
-        self.last_wait_s = 0.0
-        self.started = False  # set once the worker reported its envs built
-        self.remote, work_remote = ctx.Pipe()
-        args = (work_remote, self.remote, *args)
-        # daemon: a crashed parent never leaves workers behind
-        self.process = ctx.Process(  # type: ignore[attr-defined]
-            target=worker_main, args=args, daemon=True, name=f"bot-worker-{worker_id}"
-        )
-        self.process.start()
-        work_remote.close()
-        # Workers ignore SIGTERM (see worker_main), so multiprocessing's exit hook (SIGTERM, then join) could wait
-        # forever for a worker of a VecEnv that was never closed: kill it first (exit priority >= 0 runs before).
-        self._finalizer = util.Finalize(self, _kill, args=(self.process,), exitpriority=10)
-
-    def _gone(self, detail: str) -> TrainingError | RunCancelledError:
-        # A SIGTERM to the process group kills a worker that has not yet set its signals to ignored (it is still
-        # starting): when a stop request follows within a poll interval, the death is the cancel, not a failure.
-        should_stop = self.limits.should_stop
-        deadline = time.monotonic() + self.limits.poll_interval_s
-        while should_stop is not None:
-            if should_stop():
-                return RunCancelledError(f"stop requested; worker {self.worker_id} {detail}")
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.01)
-        code = self.process.exitcode
-        return TrainingError(
-            f"worker {self.worker_id} {detail} (exit code {code}) without reporting an error; it was probably killed"
-            " (out of memory?) — check the system log and lower training.n_workers or n_envs_per_worker"
-        )
-
-    def send(self, command: str, data: Any) -> None:
-        try:
-            self.remote.send((command, data))
-        except (BrokenPipeError, ConnectionResetError, EOFError) as e:
-            raise self._gone("is gone") from e
-
-    def recv(self, startup: bool = False) -> Any:
-        """The worker's next reply; ``startup`` waits for the "envs built" reply under the start-up limit.
-
-        :raises RunCancelledError: when a stop is requested while the reply is late (more than one poll interval).
-        :raises TrainingError: when the worker died, reported an error or exceeded its time limit.
-        """
-        started = time.monotonic()
-        limits = self.limits
-        while not self.remote.poll(limits.poll_interval_s):
-            # the stop first: a SIGTERM to the process group also kills the forkserver, and with it the parent's
-            # view of which workers live; a cancel must stay a cancel
-            if limits.should_stop is not None and limits.should_stop():
-                raise RunCancelledError(f"stop requested while waiting for worker {self.worker_id}")
-            if not _alive(self.process):
-                raise self._gone("died")
-            limit_s = limits.startup_timeout_s if startup else limits.reply_timeout_s()
-            if limit_s is not None and time.monotonic() - started > limit_s:
-                if startup:
-                    raise TrainingError(
-                        f"worker {self.worker_id} did not finish start-up (building its environments) within"
-                        f" {limit_s:.0f} s; it hangs or the machine is overloaded: raise"
-                        " training.worker_startup_timeout_s, or lower training.n_workers"
-                    )
-                raise TrainingError(
-                    f"worker {self.worker_id} sent no reply within {limit_s:.0f} s; an environment hangs or the worker"
-                    " was stopped (set training.worker_timeout_s to wait longer)"
-                )
-        self.last_wait_s = time.monotonic() - started
-        try:
-            status, payload = self.remote.recv()
-        except (EOFError, ConnectionResetError) as e:
-            raise self._gone("died") from e
-        if status == "error":
-            assert isinstance(payload, WorkerFailure)
-            raise TrainingError(payload.describe())
-        return payload
-
-    def close(self) -> None:
-        if not self.started:  # still building its envs (or hung there): it would read no ``close`` before long
-            _kill(self.process)
-        if _alive(self.process):
-            try:
-                self.remote.send(("close", None))
-                if self.remote.poll(CLOSE_TIMEOUT_S):
-                    self.remote.recv()
-            except (BrokenPipeError, ConnectionResetError, EOFError):
-                logger.debug("worker %d closed its pipe before close", self.worker_id)
-        self.process.join(CLOSE_TIMEOUT_S)
-        if _alive(self.process):
-            logger.warning("worker %d did not stop within %.0f s; killing it", self.worker_id, CLOSE_TIMEOUT_S)
-            _kill(self.process)
-        self._finalizer.cancel()
-        self.remote.close()
-
-
-def _alive(process: BaseProcess) -> bool:
-    """Whether a worker process runs, also when its forkserver was killed.
-
-    ``is_alive`` asks the forkserver; once that is gone (a SIGTERM to the process group kills it) it reports every
-    worker as ended with exit code 255, although the workers still run: then ask the kernel by pid.
-    """
-    if process.is_alive():
-        return True
-    if process.exitcode != _FORKSERVER_LOST or process.pid is None:
-        return False
-    try:
-        with open(f"/proc/{process.pid}/stat", encoding="ascii") as fh:
-            return fh.read().rpartition(")")[2].split()[0] != "Z"  # a zombie has ended
-    except OSError:
-        return False  # no such process (or no /proc: the forkserver is Linux only)
-
-
-def _kill(process: BaseProcess) -> None:
-    """SIGKILL a worker process that is still alive (it ignores SIGTERM) and reap it."""
-    if process.is_alive():
-        process.kill()
-        process.join(CLOSE_TIMEOUT_S)
-    elif _alive(process) and process.pid is not None:  # orphaned by a killed forkserver: not ours to reap
-        os.kill(process.pid, signal.SIGKILL)
 
 
 class ParallelVecEnv(VecEnv):
@@ -217,6 +92,9 @@ class ParallelVecEnv(VecEnv):
         :class:`RunCancelledError`.
     :param send_action_masks: workers send every env's ``action_masks()`` with each step reply and
         ``env_method("action_masks")`` is answered from them (MaskablePPO then needs one message per step, not two).
+    :param shared_step: workers take their actions and return their step results through shared memory, woken by one
+        byte each way; False sends every step as a pickled message (the reference the tests and benchmarks compare
+        against; the results are the same).
     :raises ValueError: for counts below 1 or an unknown start method.
     :raises TrainingError: when a worker fails to build its envs or exceeds the start-up limit.
     :raises RunCancelledError: when ``should_stop`` turns True during start-up.
@@ -234,6 +112,7 @@ class ParallelVecEnv(VecEnv):
         send_action_masks: bool = False,
         startup_timeout_s: float | None = None,
         should_stop: Callable[[], bool] | None = None,
+        shared_step: bool = True,
     ) -> None:
         if n_workers < 1 or n_envs_per_worker < 1:
             raise ValueError(
@@ -246,7 +125,8 @@ class ParallelVecEnv(VecEnv):
         self.closed = False
         self.waiting = False
         self._masks: np.ndarray | None = None
-        self._workers: list[_LocalWorker | _ProcessWorker] = []
+        self._step_layout: StepLayout | None = None
+        self._workers: list[_LocalWorker | ProcessWorker] = []
         self._auto_timeout = timeout_s if isinstance(timeout_s, AutoTimeout) else None
         if n_workers == 1:
             envs = list(factory(0, n_envs_per_worker))
@@ -256,16 +136,17 @@ class ParallelVecEnv(VecEnv):
         else:
             obs_space, action_space = self._probe_spaces(factory)
             limits = WaitLimits(poll_interval_s, timeout_s, startup_timeout_s, should_stop)
-            self._start_processes(factory, obs_space, start_method, worker_init, limits)
+            self._start_processes(factory, (obs_space, action_space), start_method, worker_init, limits, shared_step)
         super().__init__(n_workers * n_envs_per_worker, obs_space, action_space)
 
     def _start_processes(
         self,
         factory: EnvFactory,
-        obs_space: gym.Space[Any],
+        spaces: tuple[gym.Space[Any], gym.Space[Any]],
         start_method: str | None,
         worker_init: WorkerInit | None,
         limits: WaitLimits,
+        shared_step: bool,
     ) -> None:
         method = start_method or default_start_method()
         if method not in mp.get_all_start_methods():
@@ -274,13 +155,18 @@ class ParallelVecEnv(VecEnv):
         if method == "forkserver":
             ctx.set_forkserver_preload(["bot.training.worker"])
         k = self.n_envs_per_worker
+        obs_space, action_space = spaces
         self.layout = ObsLayout(obs_space, self.n_workers, k, ctx=ctx)
+        if shared_step:
+            self._step_layout = StepLayout(action_space, self.n_workers, k, obs_nbytes(self.layout.specs), ctx)
+        step_layout = self._step_layout
         wrapped = CloudpickleWrapper(factory)
         try:
-            processes: list[_ProcessWorker] = []
+            processes: list[ProcessWorker] = []
             for w in range(self.n_workers):
-                args = (wrapped, w, k, self.layout, worker_init, self.send_action_masks)
-                processes.append(_ProcessWorker(ctx, w, args, limits))
+                args = (wrapped, w, k, self.layout, worker_init, self.send_action_masks, step_layout)
+                step_buffer = step_layout.attach(w) if step_layout is not None else None
+                processes.append(ProcessWorker(ctx, w, worker_main, args, limits, step_buffer, self.send_action_masks))
                 self._workers.append(processes[-1])
             for worker in processes:
                 worker.recv(startup=True)  # the "envs built" reply
@@ -353,8 +239,9 @@ class ParallelVecEnv(VecEnv):
 
     def step_async(self, actions: np.ndarray) -> None:
         k = self.n_envs_per_worker
+        in_block = self._step_layout is not None and self._step_layout.load_actions(actions)
         for w, worker in enumerate(self._workers):
-            worker.send("step", actions[w * k : (w + 1) * k])
+            worker.step(actions[w * k : (w + 1) * k], in_block)
         self.waiting = True
 
     def step_wait(self) -> VecEnvStepReturn:
@@ -402,4 +289,4 @@ class ParallelVecEnv(VecEnv):
         # Ctrl-C during step_wait) must not make close() wait for it forever.
         self.waiting = False
         for worker in self._workers:
-            worker.close()
+            worker.close(CLOSE_TIMEOUT_S)

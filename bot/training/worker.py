@@ -1,13 +1,15 @@
 """The worker side of :class:`~bot.training.vec_env.ParallelVecEnv`: K environments stepped as one batch.
 
-A worker process owns an :class:`EnvBatch` and answers one message per command: ``step`` takes the K actions and
-returns the K rewards, dones, infos and reset infos, with the K observations written into a buffer that the parent
-shares (see :mod:`bot.training.obs_buffer`). ``--workers 1`` uses the same :class:`EnvBatch` in-process.
+A worker process owns an :class:`EnvBatch` and answers every command: ``step`` takes the K actions and returns the K
+rewards, dones, infos and reset infos, with the K observations written into a buffer that the parent shares (see
+:mod:`bot.training.obs_buffer`); with a step buffer, actions and results travel through shared memory with a one-byte
+wake-up each way (see :mod:`bot.training.step_channel`). ``--workers 1`` uses the same :class:`EnvBatch` in-process.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import traceback
 from collections.abc import Callable, Sequence
@@ -21,6 +23,7 @@ import numpy.typing as npt
 from stable_baselines3.common.env_util import is_wrapped
 
 from bot.training.obs_buffer import ObsBuffer, ObsLayout
+from bot.training.step_channel import MESSAGE, STEP, STEP_DONE, StepBuffer, StepLayout, StepReply, send_message
 
 logger = logging.getLogger(__name__)
 
@@ -50,23 +53,6 @@ class ResetReply(NamedTuple):
     """A worker's answer to ``reset``: K reset infos, and bool [K, n_actions] action masks when requested."""
 
     infos: list[dict[str, Any]]
-    masks: npt.NDArray[np.bool_] | None
-
-
-class StepReply(NamedTuple):
-    """A worker's answer to ``step`` for its K envs (observations are in the shared buffer).
-
-    :param rewards: float32 [K].
-    :param dones: bool [K].
-    :param infos: K info dicts (``terminal_observation`` when done).
-    :param reset_infos: K dicts, empty unless the env was reset.
-    :param masks: bool [K, n_actions] action masks of the new observations, when the batch was asked to send them.
-    """
-
-    rewards: npt.NDArray[np.float32]
-    dones: npt.NDArray[np.bool_]
-    infos: list[dict[str, Any]]
-    reset_infos: list[dict[str, Any]]
     masks: npt.NDArray[np.bool_] | None
 
 
@@ -207,11 +193,13 @@ def worker_main(
     layout: ObsLayout,
     worker_init: WorkerInit | None,
     with_masks: bool = False,
+    step_layout: StepLayout | None = None,
 ) -> None:
     """Entry point of a worker process: build K envs once, then serve commands until ``close`` or EOF.
 
-    Replies are ``("ok", result)`` or ``("error", WorkerFailure)``; the worker stays alive after an error so that the
-    parent can close it in an orderly way.
+    Replies are ``("ok", result)`` or ``("error", WorkerFailure)`` messages, or :data:`STEP_DONE` for a step whose
+    results went into the step buffer; the worker stays alive after an error so that the parent can close it in an
+    orderly way.
     """
     parent_remote.close()
     # Ctrl-C and the control API's SIGTERM reach the whole process group: only the parent decides how to stop (it
@@ -228,21 +216,37 @@ def worker_main(
             worker_init(worker_id=worker_id)
         envs = factory_wrapper.var(worker_id, n_envs)
         batch = EnvBatch(envs, layout.attach(worker_id), worker_id * n_envs, with_masks)
-        remote.send(("ok", None))
+        send_message(remote, ("ok", None))
     except Exception as e:  # any failure to build the envs is reported, then the worker ends
-        remote.send(("error", failure(worker_id, batch, "build", e)))
+        send_message(remote, ("error", failure(worker_id, batch, "build", e)))
         return
+    _serve(remote, batch, worker_id, step_layout.attach(worker_id) if step_layout is not None else None)
+    remote.close()
+
+
+def _serve(remote: Connection, batch: EnvBatch, worker_id: int, step_buffer: StepBuffer | None) -> None:
+    """Answer commands until ``close`` or until the parent is gone."""
+    fd = remote.fileno()
     while True:
         try:
-            command, data = remote.recv()
+            marker = os.read(fd, 1)
+            if marker == STEP:
+                command, data = "step", step_buffer.actions.copy()  # type: ignore[union-attr]  # sent only with one
+            elif marker == MESSAGE:
+                command, data = remote.recv()
+            else:
+                break  # end of file: the parent is gone
         except (EOFError, OSError):
             break  # the parent is gone
         if command == "close":
             batch.close()
-            remote.send(("ok", None))
+            send_message(remote, ("ok", None))
             break
         try:
-            remote.send(("ok", dispatch(batch, command, data)))
+            result = dispatch(batch, command, data)
+            if command == "step" and step_buffer is not None and step_buffer.put(result):
+                os.write(fd, STEP_DONE)
+            else:
+                send_message(remote, ("ok", result))
         except Exception as e:  # reported to the parent, which raises TrainingError
-            remote.send(("error", failure(worker_id, batch, command, e)))
-    remote.close()
+            send_message(remote, ("error", failure(worker_id, batch, command, e)))
