@@ -17,11 +17,13 @@ from typing import Any
 
 from bot.config import BotConfig
 from bot.errors import ConfigError
-from bot.tune.space import check_against_schema, load_space
+from bot.tune.space import SearchSpace, check_against_schema, load_space
 from bot.tune.trial import TrialSetup, interval_steps
 
 #: Exit code of an experiment stopped by SIGINT (saved; ``--resume`` continues it).
 EXIT_INTERRUPTED = 130
+#: Exit code of an experiment whose trials all failed (the leaderboard names their errors).
+EXIT_NO_TRIAL = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -65,10 +67,9 @@ def default_cpus(cfg: BotConfig) -> float:
     return float(1 + n_workers) if isinstance(n_workers, int) and n_workers > 1 else 1.0
 
 
-def _spec(args: argparse.Namespace, cfg: BotConfig) -> Any:
+def _spec(args: argparse.Namespace, cfg: BotConfig, space: SearchSpace) -> Any:
     from bot.tune.experiment import ExperimentSpec
 
-    space = load_space(args.space)
     name = args.name or f"tune_{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     storage = Path(args.storage).resolve()
     setup = TrialSetup(str(Path(args.config).resolve()), tuple(args.overrides), str(storage / name / "runs"))
@@ -115,13 +116,14 @@ def _interrupted(results: Any) -> bool:
 def run_tune(args: argparse.Namespace) -> int:
     """Handler of ``bot tune``: check everything, start or join Ray, run the experiment, write the results.
 
-    :return: 0 when every trial ended (failed trials are on the leaderboard), 130 when interrupted by SIGINT.
+    :return: 0 when the trials ended and at least one has a score (failed trials are on the leaderboard), 1 when
+        every trial failed, 130 when interrupted by SIGINT (saved; ``--resume`` continues).
     :raises ConfigError: for a bad flag, config, search space or address.
     """
     check_args(args)
     space = load_space(args.space)
     cfg = check_against_schema(space, args.config, list(args.overrides))
-    spec = _spec(args, cfg)
+    spec = _spec(args, cfg, space)
     if not args.resume and spec.path.exists():
         raise ConfigError(f"{spec.path} already holds an experiment; pass --resume to continue it or another --name")
 
@@ -150,8 +152,10 @@ def run_tune(args: argparse.Namespace) -> int:
         best = copy_best(rows, spec.path)
         print(f"Leaderboard: {md} (and .csv)")
         print(f"TensorBoard of every trial: tensorboard --logdir {spec.setup.runs_dir}")
-        if best is not None:
-            print(f"Best run: {best}  ->  python -m bot evaluate --checkpoint {best}")
+        if best is None:
+            print("No trial ended with a score: see the errors in the leaderboard.", file=sys.stderr)
+            return EXIT_NO_TRIAL
+        print(f"Best run: {best}  ->  python -m bot evaluate --checkpoint {best}")
         if args.seeds > 1:
             retrain_top_k(spec, dataset, rows, args.top_k, args.seeds)
     finally:

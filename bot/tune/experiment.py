@@ -174,7 +174,8 @@ def _search_alg(spec: ExperimentSpec) -> Searcher | SearchAlgorithm:
         from ray.tune.search.optuna import OptunaSearch
 
         return OptunaSearch(seed=spec.seed)
-    return BasicVariantGenerator(random_state=spec.seed)
+    # Tune ignores max_concurrent_trials for a variant generator passed in: it takes its own limit
+    return BasicVariantGenerator(random_state=spec.seed, max_concurrent=spec.max_concurrent or 0)
 
 
 def trainable(spec: ExperimentSpec, dataset: Dataset) -> Any:
@@ -207,7 +208,7 @@ def build_tuner(spec: ExperimentSpec, dataset: Dataset) -> tune.Tuner:
         num_samples=spec.n_trials,
         scheduler=scheduler,
         search_alg=_search_alg(spec),
-        max_concurrent_trials=spec.max_concurrent,
+        max_concurrent_trials=spec.max_concurrent if spec.search == "optuna" else None,
         trial_dirname_creator=lambda trial: trial.trial_id,
         reuse_actors=False,
     )

@@ -16,7 +16,7 @@ import ray
 from bot.cli import main
 from bot.training import load_checkpoint
 from bot.tune.trial import TRIAL_RECORD
-from tests.tune.conftest import BUDGET, INTERVAL, trial_overrides, tune_argv, write_space
+from tests.tune.conftest import INTERVAL, trial_overrides, tune_argv, write_space
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -87,10 +87,9 @@ def test_pbt_exploit_restores_the_better_trials_checkpoint_with_new_hyperparamet
 training.ppo.learning_rate: {loguniform: [1.0e-4, 1.0e-3]}
 training.ppo.ent_coef: {uniform: [0.0, 0.02]}
 """)
-    overrides = trial_overrides(tmp_path, 2 * INTERVAL, "training.vecnormalize=true")
-    # one trial at a time: PBT pauses each at every validation, so each compares itself with a paused peer
-    argv = tune_argv(space, tmp_path / "tune_runs", "pbt", overrides, "--trials", "2", "--scheduler", "pbt",
-                     "--max-concurrent", "1")
+    # both trials run at once (1 CPU each); at each of the six validations the lower one exploits the other
+    overrides = trial_overrides(tmp_path, 6 * INTERVAL, "training.vecnormalize=true")
+    argv = tune_argv(space, tmp_path / "tune_runs", "pbt", overrides, "--trials", "2", "--scheduler", "pbt")
     assert main(argv) == 0
 
     experiment = tmp_path / "tune_runs" / "pbt"
@@ -113,5 +112,15 @@ training.ppo.ent_coef: {uniform: [0.0, 0.02]}
     last_lr = [e["changed"]["learning_rate"] for e in json.loads((run / TRIAL_RECORD).read_text())["restores"]
                if "learning_rate" in e["changed"]][-1]
     assert model.learning_rate == pytest.approx(last_lr)
-    assert model.num_timesteps >= 2 * INTERVAL > exploit["timesteps"]  # it continued from the donor's step
-    assert BUDGET > 2 * INTERVAL
+    assert model.num_timesteps >= 6 * INTERVAL > exploit["timesteps"]  # it continued from the donor's step
+
+
+def test_an_experiment_whose_trials_all_fail_exits_1_with_the_errors_on_the_leaderboard(tmp_path: Path) -> None:
+    space = write_space(tmp_path, "training.device: {choice: [cuda]}\n")
+    argv = tune_argv(space, tmp_path / "tune_runs", "failing", trial_overrides(tmp_path, INTERVAL), "--trials", "1",
+                     "--scheduler", "fifo", "--max-failures", "0")
+    assert main(argv) == 1
+    experiment = tmp_path / "tune_runs" / "failing"
+    [row] = _leaderboard(experiment)
+    assert row["status"] == "error" and "no CUDA device is available" in row["error"]
+    assert not (experiment / "best").exists()
