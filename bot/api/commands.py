@@ -14,7 +14,7 @@ import uvicorn
 from bot.api.app import create_app
 from bot.api.settings import ApiSettings
 from bot.config import load_config
-from bot.smartlog import setup_logging
+from bot.smartlog import command_logging
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +53,9 @@ def run_serve(args: argparse.Namespace) -> int:
             print(f"note: only requests naming {', '.join(settings.trusted_hosts)} in their Host header are answered;"
                   " add the name or address clients use to api.trusted_hosts")
     log_path = settings.log_path or settings.db_path.parent / "api_server.log"
-    log_settings = cfg.logging.model_copy(update={"file": log_path.name})
     print(f"dashboard: http://{host}:{port}/dashboard  (job store {settings.db_path}, server log {log_path})")
     # one SmartLogger for the server (uvicorn's loggers propagate to it); trainers log into their own run folders
-    with setup_logging(log_settings, log_path.parent, n_workers=1):
+    with command_logging(cfg.logging, log_path.parent, log_path.name):
         # a client sends only small {"since": N} messages: cap WebSocket messages like request bodies
         uvicorn.run(create_app(settings), host=host, port=port, log_config=None, ws_ping_interval=20.0,
                     ws_max_size=settings.max_body_bytes)

@@ -20,7 +20,7 @@ from bot.data.download_store import ohlcv_path
 from bot.data.lookahead import LookAheadReport, check_lookahead
 from bot.errors import ConfigError
 from bot.exchange import make_exchange
-from bot.smartlog import setup_logging
+from bot.smartlog import command_logging
 
 logger = logging.getLogger(__name__)
 
@@ -118,12 +118,11 @@ def run_fetch_data(args: argparse.Namespace) -> int:
         raise ConfigError(f"--since={args.since!r} must be before --until={args.until!r}")
     # Only the config's logging section matters here; no log file: the console is the record of a download.
     log_settings = load_config(args.config, args.overrides).logging
-    log_settings = log_settings.model_copy(update={"file": None, "jsonl_file": None})
     ex = make_exchange(args.exchange, symbol=args.symbol, testnet=args.testnet, exchange_url=args.exchange_url)
     path = ohlcv_path(args.out_dir, ex.id, args.symbol, args.timeframe)
     try:
         with (
-            setup_logging(log_settings, args.out_dir, n_workers=1),
+            command_logging(log_settings, args.out_dir, file=None),
             _progress_reporter(f"{ex.id} {args.symbol} {args.timeframe}") as progress,
         ):
             summary = download_ohlcv(ex, args.symbol, args.timeframe, since_ms, until_ms, path, progress=progress)

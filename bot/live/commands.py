@@ -29,7 +29,7 @@ from bot.live.policy import CheckpointPolicy
 from bot.live.reports import BarReport, RunSummary, limit_fills_text
 from bot.live.state import StateStore
 from bot.live.trader import Trader, run_tag
-from bot.smartlog import setup_logging
+from bot.smartlog import command_logging
 from bot.training.checkpoints import LoadedCheckpoint, load_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -130,13 +130,10 @@ def run_paper(
     creds = None if args.dry_run else load_credentials(environ=environ)
     # the key values themselves are redacted from every log line, whatever message or traceback carries them
     secrets = () if creds is None else tuple(re.escape(v) for v in (creds.api_key, creds.api_secret))
-    settings = cfg.logging.model_copy(
-        update={"file": "paper.log", "redact_patterns": (*cfg.logging.redact_patterns, *secrets)}
-    )
     wait = sleep if sleep is not None else time.sleep
     state_path.parent.mkdir(parents=True, exist_ok=True)
     with (
-        setup_logging(settings, state_path.parent, n_workers=1),
+        command_logging(cfg.logging, state_path.parent, "paper.log", redact_patterns=secrets),
         closing(build_broker(cfg, creds, wait)) as broker,
         closing(StateStore(state_path)) as state,
     ):

@@ -13,7 +13,7 @@ from bot.smartlog.policy import SUPPRESSION_REASONS
 from bot.smartlog.redaction import REDACTED, Redactor
 from bot.smartlog.sampling import DebugSampler, stable_hash
 from bot.smartlog.settings import SmartLogSettings
-from bot.smartlog.setup import flatten_stats, get_logger, setup_logging
+from bot.smartlog.setup import command_logging, flatten_stats, get_logger, setup_logging
 from bot.smartlog.worker import WorkerHandle, init_worker, shutdown_worker
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "SmartLogListener",
     "SmartLogSettings",
     "WorkerHandle",
+    "command_logging",
     "flatten_stats",
     "get_logger",
     "init_worker",

@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any, TextIO
@@ -134,6 +134,24 @@ def setup_logging(
             root.addHandler(saved)
         root.setLevel(saved_level)
         listener.stop()
+
+
+def command_logging(
+    settings: SmartLogSettings, log_dir: str | Path, file: str | None, redact_patterns: Sequence[str] = ()
+) -> AbstractContextManager[SmartLogListener]:
+    """The SmartLogger of a single-process command (``serve``, ``paper``, ``fetch-data``): the config's policy, the
+    command's own log file, and patterns of values only the command knows (API keys) redacted too.
+
+    :param settings: the config's ``logging`` section.
+    :param log_dir: folder of the log file.
+    :param file: the command's log file name in ``log_dir``; ``None`` logs to the console only (no JSON-lines file).
+    :param redact_patterns: regular expressions redacted on top of ``settings.redact_patterns``.
+    :return: the context manager of :func:`setup_logging` with one process logging.
+    """
+    update: dict[str, Any] = {"file": file, "redact_patterns": (*settings.redact_patterns, *redact_patterns)}
+    if file is None:
+        update["jsonl_file"] = None
+    return setup_logging(SmartLogSettings(**{**settings.model_dump(), **update}), log_dir, n_workers=1)
 
 
 def flatten_stats(stats: dict[str, Any], prefix: str = "smartlog") -> dict[str, float]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.smartlog import SmartLogSettings, get_logger, setup_logging
+from bot.smartlog import SmartLogSettings, command_logging, get_logger, setup_logging
 from tests.smartlog.logfile import read_lines
 
 
@@ -85,4 +85,18 @@ def test_forked_child_without_init_worker_logs_through_the_queue(tmp_path: Path)
 
 def test_n_workers_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="n_workers=0 must be >= 1"), setup_logging(SmartLogSettings(), tmp_path, 0):
+        pass
+
+
+def test_command_logging_writes_the_commands_own_file_and_redacts_its_patterns(tmp_path: Path) -> None:
+    settings = SmartLogSettings(console=False, jsonl_file="events.jsonl")
+    with command_logging(settings, tmp_path, "paper.log", redact_patterns=[r"k3y-\d+"]):
+        logging.getLogger("bot.test").warning("order sent with key k3y-12345")
+    text = (tmp_path / "paper.log").read_text()
+    assert "key [REDACTED]" in text and "12345" not in text
+    assert "12345" not in (tmp_path / "events.jsonl").read_text()
+    with command_logging(settings, tmp_path / "console_only", file=None):
+        logging.getLogger("bot.test").warning("nothing on disk")
+    assert not (tmp_path / "console_only").exists() or not any((tmp_path / "console_only").iterdir())
+    with pytest.raises(ValueError, match="redact_patterns"), command_logging(settings, tmp_path, None, ["("]):
         pass
