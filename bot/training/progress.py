@@ -158,8 +158,9 @@ class ProgressCallback(BaseCallback):
 
     def close(self) -> None:
         """Stop the progress bar (also after a failed ``learn``, which skips ``_on_training_end``)."""
-        if self.model is not None and self.logged in self.model.logger.output_formats:
-            self.model.logger.output_formats.remove(self.logged)
+        model = getattr(self, "model", None)  # set by learn(); a resume past its target never calls it
+        if model is not None and self.logged in model.logger.output_formats:
+            model.logger.output_formats.remove(self.logged)
         if self._bar is not None:
             self._bar.update(self._task, completed=self.num_timesteps, fps=self.fps())
             self._bar.stop()

@@ -24,3 +24,11 @@ def test_progress_events_mirror_the_tensorboard_tags(tmp_path: Path) -> None:
     assert any(k.startswith("logging/suppressed_") for k in keys)
     assert {"reward", "loss", "equity"} <= keys
     assert not any(k.startswith("time/") for k in keys)
+
+
+def test_a_resume_already_past_its_target_completes(tmp_path: Path) -> None:
+    overrides = tiny_synthetic(tmp_path, "training.total_timesteps=128")
+    assert main(["train", "--no-progress", "--set", "run_name=r", *set_args(overrides)]) == 0
+    # the saved run is past the new target: learn() never runs, and the run still ends completed
+    resume = ["train", "--no-progress", "--resume", str(tmp_path / "r"), "--timesteps", "64"]
+    assert main([*resume, *set_args(overrides)]) == 0
