@@ -1,11 +1,31 @@
-"""Training: parallel vec-envs, algorithms (PPO, Double-DQN, MaskablePPO), callbacks, checkpoints, the trainer."""
+"""Training: parallel vec-envs, algorithms (PPO, Double-DQN, MaskablePPO), callbacks, checkpoints, the trainer.
 
-from bot.training.algorithms import ALGORITHMS, DoubleDQN, build_model, double_dqn_target, load_class
-from bot.training.checkpoints import CheckpointWriter, LoadedCheckpoint, find_latest_run, load_checkpoint
-from bot.training.events import EventWriter
-from bot.training.trainer import TradingEnvFactory, TrainOutcome, train
-from bot.training.validation import ValidationResult, make_validation_env, run_validation
-from bot.training.vec_env import ParallelVecEnv
+The names below load on first use (PEP 562), so a light submodule (``bot.training.event_schema``, which the control
+API reads events with) does not pull in torch and stable-baselines3 with the package.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.training.algorithms import ALGORITHMS, DoubleDQN, build_model, double_dqn_target, load_class
+    from bot.training.checkpoints import CheckpointWriter, LoadedCheckpoint, find_latest_run, load_checkpoint
+    from bot.training.events import EventWriter
+    from bot.training.trainer import TradingEnvFactory, TrainOutcome, train
+    from bot.training.validation import ValidationResult, make_validation_env, run_validation
+    from bot.training.vec_env import ParallelVecEnv
+
+_HOMES = {
+    "algorithms": ("ALGORITHMS", "DoubleDQN", "build_model", "double_dqn_target", "load_class"),
+    "checkpoints": ("CheckpointWriter", "LoadedCheckpoint", "find_latest_run", "load_checkpoint"),
+    "events": ("EventWriter",),
+    "trainer": ("TradingEnvFactory", "TrainOutcome", "train"),
+    "validation": ("ValidationResult", "make_validation_env", "run_validation"),
+    "vec_env": ("ParallelVecEnv",),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "ALGORITHMS",
@@ -26,3 +46,12 @@ __all__ = [
     "run_validation",
     "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
