@@ -15,11 +15,12 @@ import bot.training
 
 @pytest.mark.parametrize("package", [bot.training, bot.live])
 def test_every_export_resolves_to_its_home_module(package: ModuleType) -> None:
-    homes: dict[str, str] = package._MODULE_OF
-    assert sorted(package.__all__) == sorted(homes)
-    for name, module in homes.items():
+    homes: dict[str, tuple[str, ...]] = package._HOMES
+    assert sorted(package.__all__) == sorted(name for names in homes.values() for name in names)
+    for module, names in homes.items():
         home = importlib.import_module(f"{package.__name__}.{module}")
-        assert getattr(package, name) is getattr(home, name)
+        for name in names:
+            assert getattr(package, name) is getattr(home, name)
     with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
         package.no_such_name  # noqa: B018
 

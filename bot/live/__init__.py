@@ -7,8 +7,9 @@ reads the paper account with) does not pull in ccxt, pandas and the trading loop
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bot.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from bot.live.broker import (
@@ -33,14 +34,7 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "broker": (
-        "AccountState",
-        "Broker",
-        "Candle",
-        "ExecutionPlan",
-        "MarketRules",
-        "MarketSource",
-        "OrderRequest",
-        "OrderState",
+        "AccountState", "Broker", "Candle", "ExecutionPlan", "MarketRules", "MarketSource", "OrderRequest", "OrderState"
     ),
     "ccxt_broker": ("CcxtBroker", "live_exchange"),
     "credentials": ("Credentials", "load_credentials"),
@@ -52,39 +46,10 @@ _HOMES = {
     "state": ("StateStore",),
     "trader": ("Trader", "run_tag"),
 }
-_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
-
 __all__ = [
-    "AccountState",
-    "BarReport",
-    "Broker",
-    "Candle",
-    "CcxtBroker",
-    "CheckpointPolicy",
-    "Credentials",
-    "DryRunBroker",
-    "ExecutionPlan",
-    "MarketRules",
-    "MarketSource",
-    "ObservationBuilder",
-    "OrderRequest",
-    "OrderState",
-    "Policy",
-    "ReconcileReport",
-    "Reconciler",
-    "RunSummary",
-    "StateStore",
-    "Trader",
-    "live_exchange",
-    "load_credentials",
-    "run_tag",
+    "AccountState", "BarReport", "Broker", "Candle", "CcxtBroker", "CheckpointPolicy", "Credentials",
+    "DryRunBroker", "ExecutionPlan", "MarketRules", "MarketSource", "ObservationBuilder", "OrderRequest",
+    "OrderState", "Policy", "ReconcileReport", "Reconciler", "RunSummary", "StateStore", "Trader", "live_exchange",
+    "load_credentials", "run_tag",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -6,8 +6,9 @@ API reads events with) does not pull in torch and stable-baselines3 with the pac
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bot.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from bot.training.algorithms import ALGORITHMS, DoubleDQN, build_model, double_dqn_target, load_class
@@ -25,33 +26,9 @@ _HOMES = {
     "validation": ("ValidationResult", "make_validation_env", "run_validation"),
     "vec_env": ("ParallelVecEnv",),
 }
-_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
-
 __all__ = [
-    "ALGORITHMS",
-    "CheckpointWriter",
-    "DoubleDQN",
-    "EventWriter",
-    "LoadedCheckpoint",
-    "ParallelVecEnv",
-    "TradingEnvFactory",
-    "TrainOutcome",
-    "ValidationResult",
-    "build_model",
-    "double_dqn_target",
-    "find_latest_run",
-    "load_checkpoint",
-    "load_class",
-    "make_validation_env",
-    "run_validation",
-    "train",
+    "ALGORITHMS", "CheckpointWriter", "DoubleDQN", "EventWriter", "LoadedCheckpoint", "ParallelVecEnv",
+    "TradingEnvFactory", "TrainOutcome", "ValidationResult", "build_model", "double_dqn_target", "find_latest_run",
+    "load_checkpoint", "load_class", "make_validation_env", "run_validation", "train",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = lazy_exports(__name__, _HOMES)
