@@ -156,8 +156,7 @@ def restore_checkpoint(
     restore = {"from_trial": donor.get("trial_id"), "timesteps": int(manifest["timesteps"]), "changed": changed,
                "files": manifest["files"]}  # the digests of what was restored, before the explore step
     record["restores"] = [*record.get("restores", []), restore]
-    timesteps = restore["timesteps"]
-    logger.info("Trial %s restored from trial %s at step %d", trial_id, donor.get("trial_id"), timesteps)
+    logger.info("Trial %s restored from trial %s at step %d", trial_id, donor.get("trial_id"), manifest["timesteps"])
     return record
 
 
@@ -211,6 +210,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, dataset: Dataset) -> No
     :param setup: what the experiment's trials share.
     :param dataset: built once by the driver, shared through Ray's object store (one copy per node).
     """
+    import ray
     from ray import tune
 
     params = {k: v for k, v in config.get("params", config).items() if k != RANK_KEY}
@@ -228,8 +228,6 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, dataset: Dataset) -> No
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True)
         record = {"trial_id": trial_id, "nodes": [], "restores": []}
-    import ray
-
     record.update(trial_id=trial_id, params=params)
     record["nodes"] = [*record.get("nodes", []), ray.get_runtime_context().get_node_id()]
     _write_record(run_dir, record)
