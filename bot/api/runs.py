@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
+from bot.api.schemas import RunView
 from bot.training.event_schema import finite_number
 
 logger = logging.getLogger(__name__)
@@ -33,23 +33,6 @@ class RunFileError(ValueError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    """One run folder (``checkpoints/<run_id>/``) as listed by ``GET /api/runs``."""
-
-    run_id: str
-    algorithm: str | None
-    status: str | None
-    timesteps: int | None
-    total_timesteps: int | None
-    created: str | None
-    modified_at: float
-    data: dict[str, Any]
-    validation: dict[str, float | None]
-    checkpoints: list[str]
-    reports: list[str]
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -76,7 +59,7 @@ def _data_of(run_dir: Path) -> dict[str, Any]:
             "file": Path(str(path)).name if path else None, "start": data.get("start"), "end": data.get("end")}
 
 
-def summarize_run(run_dir: Path) -> RunSummary:
+def summarize_run(run_dir: Path) -> RunView:
     """Read a run folder's manifest, config and sub-folders (never its model)."""
     manifest = _read_json(run_dir / "manifest.json")
     raw = manifest.get("validation")
@@ -85,7 +68,7 @@ def summarize_run(run_dir: Path) -> RunSummary:
     steps = sorted((p.name for p in children if STEP_FOLDER.match(p.name)), key=lambda name: int(name[5:]))
     checkpoints = (["latest"] if (run_dir / "model.zip").is_file() else []) + (
         ["best"] if (run_dir / "best" / "model.zip").is_file() else []) + steps
-    return RunSummary(
+    return RunView(
         run_id=run_dir.name, algorithm=manifest.get("algorithm"), status=manifest.get("status"),
         timesteps=manifest.get("timesteps"), total_timesteps=manifest.get("total_timesteps"),
         created=manifest.get("created"), modified_at=run_dir.stat().st_mtime, data=_data_of(run_dir),
@@ -94,7 +77,7 @@ def summarize_run(run_dir: Path) -> RunSummary:
     )
 
 
-def list_runs(checkpoint_dir: Path, page: int, page_size: int) -> tuple[list[RunSummary], int]:
+def list_runs(checkpoint_dir: Path, page: int, page_size: int) -> tuple[list[RunView], int]:
     """Run folders (those holding a ``manifest.json``), newest first, one page of them.
 
     :param checkpoint_dir: the trainer's checkpoint folder.

@@ -18,10 +18,6 @@ from bot.api.schemas import EvaluationCreate, JobAccepted, JobView, RunList, Run
 router = APIRouter(tags=["runs"])
 
 
-def _view(summary: object) -> RunView:
-    return RunView.model_validate(summary, from_attributes=True)
-
-
 @router.get("/api/runs")
 def get_runs(
     state: StateDep,
@@ -30,14 +26,14 @@ def get_runs(
 ) -> RunList:
     """One page of run folders under the checkpoint folder, newest first."""
     runs, total = list_runs(state.settings.checkpoint_dir, page, page_size)
-    return RunList(runs=[_view(r) for r in runs], total=total, page=page, page_size=page_size)
+    return RunList(runs=runs, total=total, page=page, page_size=page_size)
 
 
 @router.get("/api/runs/{run_id}")
 def get_run(run_id: str, state: StateDep) -> RunView:
     """One run folder. **404** if it does not exist, **422** for an id that is not a plain folder name."""
     try:
-        return _view(summarize_run(run_folder(state.settings.checkpoint_dir, run_id)))
+        return summarize_run(run_folder(state.settings.checkpoint_dir, run_id))
     except RunFileError as e:
         raise HTTPException(e.status, detail=str(e)) from e
 
