@@ -114,37 +114,12 @@ def build_model(cfg: TrainingConfig, env: VecEnv, seed: int, device: str, tensor
     common: dict[str, Any] = {"seed": seed, "device": device, "tensorboard_log": tensorboard_log, "verbose": 0}
     market = env.observation_space["market"]  # type: ignore[index]
     extractor = extractor_kwargs(cfg.extractor, int(market.shape[0]))
+    # the config sections name their keys as SB3's constructors do; net_arch goes into the policy's kwargs
     if cfg.algo == "ddqn":
-        d = cfg.dqn
-        return DoubleDQN(
-            "MultiInputPolicy",
-            env,
-            learning_rate=d.learning_rate,
-            buffer_size=d.buffer_size,
-            learning_starts=d.learning_starts,
-            batch_size=d.batch_size,
-            gamma=d.gamma,
-            train_freq=d.train_freq,
-            gradient_steps=d.gradient_steps,
-            target_update_interval=d.target_update_interval,
-            exploration_fraction=d.exploration_fraction,
-            exploration_final_eps=d.exploration_final_eps,
-            policy_kwargs={"net_arch": list(d.net_arch), **extractor},
-            **common,
-        )
-    p = cfg.ppo
-    kwargs: dict[str, Any] = {
-        "learning_rate": p.learning_rate,
-        "n_steps": p.n_steps,
-        "batch_size": p.batch_size,
-        "n_epochs": p.n_epochs,
-        "gamma": p.gamma,
-        "gae_lambda": p.gae_lambda,
-        "clip_range": p.clip_range,
-        "ent_coef": p.ent_coef,
-        "vf_coef": p.vf_coef,
-        "max_grad_norm": p.max_grad_norm,
-        "policy_kwargs": {"net_arch": list(p.net_arch), **extractor},
-    }
+        hyper = cfg.dqn.model_dump(exclude={"net_arch", "save_replay_buffer"})
+        policy_kwargs = {"net_arch": list(cfg.dqn.net_arch), **extractor}
+        return DoubleDQN("MultiInputPolicy", env, policy_kwargs=policy_kwargs, **hyper, **common)
+    hyper = cfg.ppo.model_dump(exclude={"net_arch"})
+    policy_kwargs = {"net_arch": list(cfg.ppo.net_arch), **extractor}
     cls = MaskablePPO if cfg.algo == "maskable_ppo" else PPO
-    return cls("MultiInputPolicy", env, **kwargs, **common)
+    return cls("MultiInputPolicy", env, policy_kwargs=policy_kwargs, **hyper, **common)

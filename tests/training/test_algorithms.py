@@ -85,6 +85,25 @@ def test_build_model_maps_config_to_hyperparameters(algo: str, cls: type) -> Non
     assert load_class(algo) is cls
 
 
+def test_every_hyperparameter_of_the_config_reaches_the_model() -> None:
+    ppo = {"learning_rate": 1e-3, "n_steps": 16, "batch_size": 8, "n_epochs": 3, "gamma": 0.9, "gae_lambda": 0.8,
+           "clip_range": 0.3, "ent_coef": 0.02, "vf_coef": 0.4, "max_grad_norm": 0.7, "net_arch": [8]}
+    cfg = TrainingConfig(algo="ppo", ppo=ppo)
+    model: Any = build_model(cfg, _toy_vec(), seed=0, device="cpu", tensorboard_log=None)
+    got = {k: getattr(model, k) for k in ("n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "ent_coef",
+                                          "vf_coef", "max_grad_norm")}
+    assert got == {k: v for k, v in ppo.items() if k in got}
+    assert model.clip_range(1.0) == 0.3 and model.lr_schedule(1.0) == 1e-3
+    dqn = {"learning_rate": 5e-4, "buffer_size": 700, "learning_starts": 11, "batch_size": 16, "gamma": 0.95,
+           "train_freq": 3, "gradient_steps": 2, "target_update_interval": 50, "exploration_fraction": 0.3,
+           "exploration_final_eps": 0.07, "net_arch": [8]}
+    model = build_model(TrainingConfig(algo="ddqn", dqn=dqn), _toy_vec(), seed=0, device="cpu", tensorboard_log=None)
+    got = {k: getattr(model, k) for k in ("buffer_size", "learning_starts", "batch_size", "gamma", "gradient_steps",
+                                          "target_update_interval", "exploration_fraction", "exploration_final_eps")}
+    assert got == {k: v for k, v in dqn.items() if k in got}
+    assert model.train_freq.frequency == 3 and model.lr_schedule(1.0) == 5e-4
+
+
 def test_discrete_only_algorithms_reject_continuous_actions() -> None:
     venv = _toy_vec()
     venv.action_space = spaces.Box(-1.0, 1.0, (1,))
