@@ -5,7 +5,7 @@ The policy is a PPO ``MultiInputPolicy`` with the default config's architecture 
 :func:`bot.evaluation.run_agent` over the ``all`` split (every gap-free run of the year, chained), exactly as the
 evaluate command does. Three figures, best and median of ``--repeats`` runs (the machine is shared):
 
-- ``fast``: the batched exact MLP path (:class:`bot.evaluation.FastMlpPolicy`), precomputation included;
+- ``fast``: the batched exact MLP path (:class:`bot.training.FastMlpPolicy`), precomputation included;
 - ``predict``: plain ``model.predict(obs, deterministic=True)`` per step, on the first ``--predict-steps`` bars;
 - ``env_only``: the env stepping a fixed action, the floor any policy adds to.
 
@@ -35,9 +35,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.data import build_dataset  # noqa: E402
 from bot.env import EpisodeBounds, make_env  # noqa: E402
-from bot.evaluation import FastMlpPolicy, PredictPolicy, evaluation_config, make_policy, run_agent  # noqa: E402
-from bot.evaluation.backtest import decision_rows, run_episode  # noqa: E402
-from bot.evaluation.fast_policy import Obs  # noqa: E402
+from bot.evaluation import evaluation_config, run_agent  # noqa: E402
+from bot.evaluation.backtest import decision_rows  # noqa: E402
+from bot.training import FastMlpPolicy, Obs, PredictPolicy, make_policy, run_episode  # noqa: E402
 from bot.training.algorithms import build_model  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "binance_spot_2023" / "BTC_USDT-5m.csv.gz"
@@ -56,12 +56,18 @@ class _Recorder:
         self.actions.append(int(action))
         return action
 
+    def reset(self) -> None:
+        self.policy.reset()
+
 
 class _Fixed:
     """Always the same action: measures the env alone."""
 
     def act(self, obs: Obs, row: int) -> int:
         return 1
+
+    def reset(self) -> None:
+        pass
 
 
 def rates(fn: Any, steps: int, repeats: int) -> list[float]:

@@ -5,13 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
-
 from bot.portfolio import Account
+from bot.portfolio.metrics import YEAR_MS, cost_drag
 
-#: Milliseconds per 365-day year, for annualising the per-bar Sharpe ratio.
-YEAR_MS = 365 * 86_400_000
 #: Cap of the per-episode cost drag in training summaries, so that an episode with no gross profit (infinite drag)
 #: still averages into TensorBoard.
 MAX_COST_DRAG = 10.0
@@ -49,7 +45,8 @@ class EpisodeAccumulator:
 
 
 def annualised_sharpe(acc: EpisodeAccumulator, base_ms: int) -> float:
-    """Sharpe ratio of the per-step returns (risk-free 0), annualised with ``sqrt(bars per year)``.
+    """Sharpe ratio of the per-step returns (risk-free 0), annualised with ``sqrt(bars per year)``: the running-sums
+    form of :func:`bot.portfolio.metrics.sharpe_ratio`, updated inline in ``step`` without keeping the returns.
 
     :param acc: the episode's sums.
     :param base_ms: bar length in milliseconds.
@@ -63,33 +60,6 @@ def annualised_sharpe(acc: EpisodeAccumulator, base_ms: int) -> float:
     if variance <= 1e-24:
         return 0.0
     return mean / math.sqrt(variance) * math.sqrt(YEAR_MS / base_ms)
-
-
-def sharpe_ratio(returns: npt.NDArray[np.float64], periods: float, risk_free_annual: float = 0.0) -> float:
-    """Annualised Sharpe ratio of per-bar returns, ``mean(r - rf) / std(r, ddof=1) * sqrt(periods)``.
-
-    The one definition behind validation (best-model selection) and the evaluation report.
-
-    :return: 0.0 for fewer than two returns or zero variance.
-    """
-    if returns.size < 2:
-        return 0.0
-    excess = returns - risk_free_annual / periods
-    std = float(np.std(excess, ddof=1))
-    if std == 0.0 or not math.isfinite(std):
-        return 0.0
-    return float(np.mean(excess)) / std * math.sqrt(periods)
-
-
-def cost_drag(costs: float, gross_pnl: float) -> float:
-    """Execution and carry costs as a share of the gross PnL; ``inf`` when there was no gross profit to eat.
-
-    :param costs: fees + slippage + funding (quote).
-    :param gross_pnl: PnL before every cost (net PnL + costs).
-    """
-    if gross_pnl > 0.0:
-        return costs / gross_pnl
-    return math.inf if costs > 0.0 else 0.0
 
 
 def episode_summary(acc: EpisodeAccumulator, initial_equity: float, pm: Account, base_ms: int) -> dict[str, float]:

@@ -1,6 +1,6 @@
 """Out-of-sample evaluation: backtest runner, metrics, baselines, walk-forward and reports (Markdown, HTML, PNG)."""
 
-from bot.evaluation.backtest import Segment, chain_segments, evaluation_config, run_agent
+from bot.evaluation.backtest import chain_segments, evaluation_config, run_agent
 from bot.evaluation.baselines import (
     agent_pace,
     buy_and_hold,
@@ -11,24 +11,17 @@ from bot.evaluation.baselines import (
     run_exposures,
     simulate_exposures,
 )
-from bot.evaluation.fast_policy import FastMlpPolicy, Policy, PredictPolicy, make_policy
-from bot.evaluation.metrics import Costs, Metrics, TradeStats, compute_metrics, periods_per_year
+from bot.evaluation.metrics import Metrics, TradeStats, compute_metrics
 from bot.evaluation.report import write_report
-from bot.evaluation.results import BacktestResult, EvaluationReport, RandomBaseline, TradeRecord
+from bot.evaluation.results import BacktestResult, EvaluationReport, RandomBaseline
 from bot.evaluation.runner import backtest_split, check_spaces, evaluate_model, run_baselines
 from bot.evaluation.walk_forward import WalkForwardResult, run_walk_forward, write_walk_forward
 
 __all__ = [
     "BacktestResult",
-    "Costs",
     "EvaluationReport",
-    "FastMlpPolicy",
     "Metrics",
-    "Policy",
-    "PredictPolicy",
     "RandomBaseline",
-    "Segment",
-    "TradeRecord",
     "TradeStats",
     "WalkForwardResult",
     "agent_pace",
@@ -41,8 +34,6 @@ __all__ = [
     "evaluation_config",
     "flat",
     "ma_crossover",
-    "make_policy",
-    "periods_per_year",
     "random_baseline",
     "random_levels",
     "run_agent",

@@ -8,30 +8,26 @@ curve are exactly the per-bar returns of the runs, and the first bar after a gap
 Costs (fees, slippage, funding) chain the same way, so ``gross - fees - slippage - funding == net`` holds for the
 chained curve as it does for each account.
 
-A position still open at the end of a run is marked at the run's last close (no exit cost is charged, as for the final
-bar of the split) and recorded as a trade with exit reason ``open_at_end``. Only bankruptcy ends a run early (the
-env's ``max_drawdown`` termination is lifted for evaluation by :func:`evaluation_config`); the curve then stops there.
+Each run is one :func:`bot.training.rollout.run_episode` (the loop validation runs too). A position still open at
+the end of a run is marked at the run's last close (no exit cost is charged, as for the final bar of the split) and
+recorded as a trade with exit reason ``open_at_end``. Only bankruptcy ends a run early (the env's ``max_drawdown``
+termination is lifted for evaluation by :func:`evaluation_config`); the curve then stops there.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 
 from bot.config import BotConfig
-from bot.env import EpisodeBounds, TradingEnv
-from bot.evaluation.fast_policy import Policy
-from bot.evaluation.metrics import Costs, TradeStats, compute_metrics
-from bot.evaluation.results import BacktestResult, TradeRecord
-from bot.portfolio import Account
+from bot.env import TradingEnv
+from bot.evaluation.metrics import TradeStats, compute_metrics
+from bot.evaluation.results import BacktestResult
+from bot.training.policy import Policy
+from bot.training.rollout import Costs, Segment, TradeRecord, run_episode
 
 logger = logging.getLogger(__name__)
-
-#: Exit reason of a position still open when a gap-free run (or the split) ends.
-OPEN_AT_END = "open_at_end"
 
 
 def evaluation_config(cfg: BotConfig, zero_costs: bool = False) -> BotConfig:
@@ -49,70 +45,6 @@ def evaluation_config(cfg: BotConfig, zero_costs: bool = False) -> BotConfig:
         out.portfolio.slippage_bps = 0.0
         out.portfolio.slippage_range_frac = 0.0
     return out
-
-
-@dataclass(slots=True)
-class Segment:
-    """One gap-free run simulated on a fresh account (quote amounts in that account's units).
-
-    :param time_ms: int64 [m] bar open times of the marks; the first is the decision row before the first trade.
-    :param equity: float64 [m] equity at each bar's close, starting with the initial cash.
-    :param exposure: float64 [m] signed exposure at each close.
-    :param price: float64 [m] close prices.
-    :param trades: closed trades, plus the position open at the end (``open_at_end``).
-    :param bars_held: bars held of each trade, aligned with ``trades``.
-    :param costs: fees, slippage, funding, traded notional and limit-order counts of the run's account.
-    :param bankrupt: the run ended early because equity reached 0.
-    """
-
-    time_ms: npt.NDArray[np.int64]
-    equity: npt.NDArray[np.float64]
-    exposure: npt.NDArray[np.float64]
-    price: npt.NDArray[np.float64]
-    trades: list[TradeRecord] = field(default_factory=list)
-    bars_held: list[int] = field(default_factory=list)
-    costs: Costs = field(default_factory=Costs)
-    bankrupt: bool = False
-
-
-def account_costs(pm: Account, traded_notional: float) -> Costs:
-    """The costs an account paid over a run, with the run's traded notional.
-
-    :param pm: the account after the run.
-    :param traded_notional: notional traded during the run (quote).
-    """
-    return Costs(
-        fees=pm.fees_paid,
-        slippage=pm.slippage_paid,
-        funding=pm.funding_paid,
-        traded_notional=traded_notional,
-        limit_orders=pm.limit_orders,
-        limit_fills=pm.limit_fills,
-    )
-
-
-def account_trades(pm: Account, times: npt.NDArray[np.int64], end_price: float) -> tuple[list[TradeRecord], list[int]]:
-    """The account's closed trades plus its open position marked at ``end_price`` (an ``open_at_end`` trade).
-
-    :param pm: the account after the run.
-    :param times: int64 [m] open times of the run's marks (the last is the final bar).
-    :param end_price: the final close.
-    :return: the trade records and their bars held.
-    """
-    trades = [
-        TradeRecord(t.entry_time_ms, t.exit_time_ms, t.side, t.entry_price, t.exit_price, t.pnl, t.exit_reason)
-        for t in pm.trades
-    ]
-    held = [t.bars_held for t in pm.trades]
-    if pm.position_qty != 0.0:
-        side = "long" if pm.position_qty > 0.0 else "short"
-        # held for bars_in_position bars, the last being the final mark: it was entered at that many marks before
-        entry_ms = int(times[max(0, times.size - pm.bars_in_position)])
-        trades.append(
-            TradeRecord(entry_ms, int(times[-1]), side, pm.entry_price, end_price, pm.open_trade_pnl, OPEN_AT_END)
-        )
-        held.append(pm.bars_in_position)
-    return trades, held
 
 
 def chain_segments(segments: list[Segment], name: str, timeframe: str, risk_free_annual: float = 0.0) -> BacktestResult:
@@ -165,53 +97,6 @@ def _scaled(trade: TradeRecord, scale: float) -> TradeRecord:
         trade.exit_price,
         trade.pnl * scale,
         trade.exit_reason,
-    )
-
-
-def run_episode(env: TradingEnv, policy: Policy, episode: EpisodeBounds) -> Segment:
-    """Run ``policy`` deterministically over one evaluation episode of ``env``.
-
-    :param env: a TradingEnv built from :func:`evaluation_config`.
-    :param policy: the policy.
-    :param episode: one of ``env.evaluation_episodes``.
-    :return: the run's marks (decision row first), trades and costs.
-    """
-    obs, info = env.reset(options={"start_index": episode.start, "end_index": episode.stop})
-    market = env.dataset.market
-    opens, closes, open_ms = market.open, market.close, market.open_time_ms
-    n = episode.n_steps + 1
-    times = np.empty(n, dtype=np.int64)
-    equity = np.empty(n, dtype=np.float64)
-    exposure = np.empty(n, dtype=np.float64)
-    price = np.empty(n, dtype=np.float64)
-    times[0], equity[0], exposure[0], price[0] = info["time_ms"], info["equity"], info["exposure"], info["price"]
-    traded = 0.0
-    position = 0.0
-    i = 0
-    done = False
-    act = policy.act
-    step = env.step
-    while not done:
-        obs, _, terminated, truncated, info = step(act(obs, env.current_row))
-        # one mark per bar: a step spans env.decision_every bars (fewer at the end of a run)
-        for row, bar_equity, bar_exposure, new_position in env.step_marks:
-            i += 1
-            if new_position != position:
-                traded += abs(new_position - position) * float(opens[row])
-                position = new_position
-            times[i], equity[i], exposure[i], price[i] = open_ms[row], bar_equity, bar_exposure, closes[row]
-        done = terminated or truncated
-    pm = env.portfolio
-    trades, held = account_trades(pm, times[: i + 1], float(price[i]))
-    return Segment(
-        times[: i + 1],
-        equity[: i + 1],
-        exposure[: i + 1],
-        price[: i + 1],
-        trades,
-        held,
-        account_costs(pm, traded),
-        bankrupt=pm.equity <= 0.0,
     )
 
 

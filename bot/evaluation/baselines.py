@@ -13,9 +13,10 @@ import numpy.typing as npt
 
 from bot.config import PortfolioConfig
 from bot.data.types import MarketData
-from bot.evaluation.backtest import Segment, account_costs, account_trades, chain_segments
+from bot.evaluation.backtest import chain_segments
 from bot.evaluation.results import BacktestResult, RandomBaseline
 from bot.portfolio import PortfolioManager
+from bot.training.rollout import Segment, account_costs, account_trades
 
 
 def buy_and_hold(n: int) -> npt.NDArray[np.float64]:

@@ -24,11 +24,11 @@ from bot.env import make_env
 from bot.errors import ConfigError, SchemaMismatchError
 from bot.evaluation.backtest import decision_rows, episode_rows, evaluation_config, run_agent
 from bot.evaluation.baselines import agent_pace, random_baseline
-from bot.evaluation.fast_policy import Obs, Policy, make_policy
 from bot.evaluation.report import write_report
 from bot.evaluation.results import EvaluationReport
 from bot.evaluation.runner import check_spaces, run_baselines
 from bot.training import LoadedCheckpoint
+from bot.training.policy import Obs, Policy, make_policy
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,11 @@ class EnsemblePolicy:
             return tied[0]
         mean_target = float(np.mean([targets[int(np.asarray(a).item())] for a in actions]))
         return min(tied, key=lambda a: (abs(targets[a] - mean_target), abs(targets[a])))
+
+    def reset(self) -> None:
+        """Start of a gap-free episode: every member resets."""
+        for member in self.members:
+            member.reset()
 
 
 def check_members(members: list[LoadedCheckpoint]) -> None:
@@ -93,7 +98,7 @@ def evaluate_ensemble(
     for zero_costs in [True] if fees_off else [False, True]:
         ecfg = evaluation_config(cfg, zero_costs)
         env = make_env(ecfg, split, worker_id=-1, seed=ecfg.seed, dataset=dataset)
-        policies = []
+        policies: list[Policy] = []
         for member in members:
             check_spaces(member.model, env, str(member.path))
             policies.append(make_policy(member.model, member.vecnormalize, dataset.obs_features, ecfg.env.window,

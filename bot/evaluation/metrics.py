@@ -1,9 +1,7 @@
-"""Performance metrics of an equity curve and its trades, with one annualisation factor per timeframe.
+"""The report's metrics of one backtest: its equity curve, trades and costs assembled into :class:`Metrics`.
 
-Crypto trades every day, so a year is 365 days: a 5m series has ``365 * 288 = 105,120`` periods a year. Definitions
-follow empyrical (the test suite checks them against it): returns are simple per-bar returns of equity; Sharpe is
-``mean(r - rf) / std(r, ddof=1) * sqrt(P)``; Sortino divides the annualised mean excess return by the annualised root
-mean square of the negative excess returns; CAGR compounds over the number of bars, ``(final/initial) ** (P / n) - 1``.
+The risk and return functions themselves (Sharpe, Sortino, drawdown, CAGR, cost drag, the 365-day annualisation)
+live in :mod:`bot.portfolio.metrics`, shared with the env and validation.
 
 Cost diagnostics split the net PnL into where it went: ``gross_pnl`` (price PnL at the bars' prices, before every
 cost) ``- fees - slippage - funding == final_equity - initial_equity`` exactly. Rates per day count the days of
@@ -20,20 +18,18 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.config import TIMEFRAME_MS
-from bot.env.stats import sharpe_ratio
-
-_DAY_MS = 86_400_000
-_YEAR_MS = 365 * _DAY_MS
-
-
-def periods_per_year(timeframe: str) -> float:
-    """Bars per 365-day year for a timeframe such as ``"5m"``.
-
-    :raises ValueError: for an unknown timeframe.
-    """
-    if timeframe not in TIMEFRAME_MS:
-        raise ValueError(f"unknown timeframe {timeframe!r}; expected one of {sorted(TIMEFRAME_MS)}")
-    return _YEAR_MS / TIMEFRAME_MS[timeframe]
+from bot.portfolio.metrics import (
+    DAY_MS,
+    cagr,
+    cost_drag,
+    drawdown_series,
+    max_drawdown_duration,
+    periods_per_year,
+    sharpe_ratio,
+    simple_returns,
+    sortino_ratio,
+)
+from bot.training.rollout import Costs
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,52 +38,6 @@ class TradeStats:
 
     pnl: float
     bars_held: int
-
-
-@dataclass(frozen=True, slots=True)
-class Costs:
-    """What a backtest paid and traded (quote amounts, except the order counts).
-
-    :param fees: exchange fees paid (>= 0).
-    :param slippage: slippage paid against the bars' prices (>= 0; inside the fill prices, reported on its own).
-    :param funding: funding paid (signed: negative when funding was received).
-    :param traded_notional: traded notional, valued at the fill bars' opens.
-    :param limit_orders: limit orders placed (0 with market orders).
-    :param limit_fills: limit orders filled.
-    """
-
-    fees: float = 0.0
-    slippage: float = 0.0
-    funding: float = 0.0
-    traded_notional: float = 0.0
-    limit_orders: int = 0
-    limit_fills: int = 0
-
-    @property
-    def total(self) -> float:
-        """Fees + slippage + funding: everything between the gross and the net PnL."""
-        return self.fees + self.slippage + self.funding
-
-    def scaled(self, factor: float) -> Costs:
-        """The quote amounts times ``factor`` (an account chained onto a grown one); order counts unchanged."""
-        return Costs(
-            self.fees * factor,
-            self.slippage * factor,
-            self.funding * factor,
-            self.traded_notional * factor,
-            self.limit_orders,
-            self.limit_fills,
-        )
-
-    def __add__(self, other: Costs) -> Costs:
-        return Costs(
-            self.fees + other.fees,
-            self.slippage + other.slippage,
-            self.funding + other.funding,
-            self.traded_notional + other.traded_notional,
-            self.limit_orders + other.limit_orders,
-            self.limit_fills + other.limit_fills,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,65 +84,6 @@ class Metrics:
         return asdict(self)
 
 
-def simple_returns(equity: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Per-bar simple returns of an equity curve (length n - 1)."""
-    eq = np.asarray(equity, dtype=np.float64)
-    return eq[1:] / eq[:-1] - 1.0
-
-
-def sortino_ratio(returns: npt.NDArray[np.float64], periods: float, risk_free_annual: float = 0.0) -> float:
-    """Annualised Sortino ratio; ``inf`` when there is no downside and a positive mean, 0.0 when empty."""
-    if returns.size == 0:
-        return 0.0
-    excess = returns - risk_free_annual / periods
-    downside = math.sqrt(float(np.mean(np.minimum(excess, 0.0) ** 2))) * math.sqrt(periods)
-    mean_annual = float(np.mean(excess)) * periods
-    if downside == 0.0:
-        return math.inf if mean_annual > 0 else 0.0
-    return mean_annual / downside
-
-
-def drawdown_series(equity: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Drawdown per bar as a positive fraction below the running peak."""
-    eq = np.asarray(equity, dtype=np.float64)
-    peak = np.maximum.accumulate(eq)
-    return 1.0 - eq / peak
-
-
-def max_drawdown_duration(equity: npt.ArrayLike) -> int:
-    """Longest run of bars spent below a previous peak (until a new high, or the end)."""
-    eq = np.asarray(equity, dtype=np.float64)
-    peak = np.maximum.accumulate(eq)
-    underwater = eq < peak
-    longest = run = 0
-    for is_under in underwater:
-        run = run + 1 if is_under else 0
-        longest = max(longest, run)
-    return longest
-
-
-def cagr(equity: npt.ArrayLike, periods: float) -> float:
-    """Compound annual growth rate over ``len(equity) - 1`` bars."""
-    eq = np.asarray(equity, dtype=np.float64)
-    n = eq.size - 1
-    if n <= 0 or eq[0] <= 0:
-        return 0.0
-    growth = eq[-1] / eq[0]
-    if growth <= 0:
-        return -1.0
-    log_annual = math.log(growth) * periods / n
-    # a few bars of gains annualise to astronomically large numbers: report inf rather than overflow
-    return math.expm1(log_annual) if log_annual < 700 else math.inf
-
-
-def cost_drag(costs: float, gross_pnl: float) -> float:
-    """Share of the gross PnL that costs took: ``costs / gross_pnl``; ``inf`` when costs ate a non-existent edge
-    (``gross_pnl <= 0``), 0.0 when nothing was paid (or funding received on balance)."""
-    if costs <= 0.0:
-        return 0.0
-    return costs / gross_pnl if gross_pnl > 0.0 else math.inf
-
-
 def compute_metrics(
     equity: npt.ArrayLike,
     exposure: npt.ArrayLike,
@@ -229,7 +120,7 @@ def compute_metrics(
         profit_factor = gains / losses
     else:
         profit_factor = math.inf if gains > 0 else 0.0
-    days = (eq.size - 1) * TIMEFRAME_MS[timeframe] / _DAY_MS
+    days = (eq.size - 1) * TIMEFRAME_MS[timeframe] / DAY_MS
     turnover = float(costs.traded_notional / np.mean(eq))
     gross = float(eq[-1] - eq[0]) + costs.total
     return Metrics(
@@ -241,7 +132,7 @@ def compute_metrics(
         calmar=growth / max_dd if max_dd > 0 else 0.0,
         max_drawdown=max_dd,
         max_drawdown_bars=dd_bars,
-        max_drawdown_days=dd_bars * TIMEFRAME_MS[timeframe] / 86_400_000,
+        max_drawdown_days=dd_bars * TIMEFRAME_MS[timeframe] / DAY_MS,
         win_rate=float((pnls > 0).mean()) if pnls.size else 0.0,
         profit_factor=profit_factor,
         expectancy=float(pnls.mean()) if pnls.size else 0.0,

@@ -7,8 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from bot.evaluation.backtest import OPEN_AT_END
-from bot.evaluation.metrics import cost_drag
 from bot.evaluation.report_format import (
     KINDS,
     SHORT_SPAN_DAYS,
@@ -19,6 +17,8 @@ from bot.evaluation.report_format import (
     span_days,
 )
 from bot.evaluation.results import BacktestResult, EvaluationReport
+from bot.portfolio.metrics import cost_drag
+from bot.training.rollout import OPEN_AT_END
 
 #: Exit reasons in the order the breakdown lists them (others the portfolio may add follow).
 EXIT_REASONS = ("signal", "stop_loss", "take_profit", "max_holding", "liquidation", OPEN_AT_END)

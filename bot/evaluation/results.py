@@ -8,19 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.evaluation.metrics import Metrics
-
-
-@dataclass(frozen=True, slots=True)
-class TradeRecord:
-    """A closed trade as the report draws it (times are bar open times, UTC ms)."""
-
-    entry_time_ms: int
-    exit_time_ms: int
-    side: str
-    entry_price: float
-    exit_price: float
-    pnl: float
-    exit_reason: str
+from bot.training.rollout import TradeRecord
 
 
 @dataclass(frozen=True, slots=True)

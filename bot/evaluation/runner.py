@@ -21,8 +21,9 @@ from bot.evaluation.baselines import (
     random_baseline,
     run_exposures,
 )
-from bot.evaluation.fast_policy import FastMlpPolicy, make_policy
 from bot.evaluation.results import BacktestResult, EvaluationReport
+from bot.training.fast_mlp import FastMlpPolicy
+from bot.training.policy import make_policy
 
 logger = logging.getLogger(__name__)
 

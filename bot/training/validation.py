@@ -1,24 +1,27 @@
 """Deterministic evaluation of a model on the whole validation split (one env, episodes in order, no random starts).
 
-The split is covered gap-free run by gap-free run (``TradingEnv.evaluation_episodes``); the Sharpe ratio is computed
-over the concatenated per-bar returns of all runs, annualised like the env's own episode Sharpe.
+The split is covered gap-free run by gap-free run (``TradingEnv.evaluation_episodes``) with the rollout loop of the
+backtest (:func:`bot.training.rollout.run_episode`); the Sharpe ratio is computed over the concatenated per-bar
+returns of all runs, annualised like the env's own episode Sharpe.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
-from sb3_contrib import MaskablePPO
+import numpy.typing as npt
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
 from bot.config import TIMEFRAME_MS, BotConfig
 from bot.data.types import Dataset
-from bot.env import make_env
-from bot.env.stats import YEAR_MS, cost_drag, sharpe_ratio
+from bot.env import TradingEnv, make_env
+from bot.portfolio.metrics import DAY_MS, cost_drag, periods_per_year, sharpe_ratio
+from bot.training.policy import Policy, make_policy
+from bot.training.rollout import run_episode
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,39 +85,50 @@ def make_validation_env(cfg: BotConfig, dataset: Dataset, split: str = "validati
 
 
 def run_validation(
-    model: BaseAlgorithm, env: gym.Env[Any, Any], vecnormalize: VecNormalize | None, base_timeframe: str
+    model: BaseAlgorithm,
+    env: gym.Env[Any, Any],
+    vecnormalize: VecNormalize | None,
+    base_timeframe: str,
+    fast: bool = True,
 ) -> ValidationResult:
     """Run ``model`` greedily over every evaluation episode of ``env`` and summarise.
 
-    :param model: the policy (MaskablePPO gets the env's action masks).
-    :param env: a :class:`~bot.env.TradingEnv` built by :func:`make_validation_env`.
+    The policy is :func:`~bot.training.policy.make_policy`'s (the batched exact MLP path when the model allows it:
+    the same actions as ``model.predict``), rebuilt on every call because the weights change between validations.
+
+    :param model: the SB3 model (MaskablePPO gets the env's action masks).
+    :param env: a :class:`~bot.env.TradingEnv` built by :func:`make_validation_env`, or a wrapper of one.
     :param vecnormalize: training observation statistics to apply (not updated), or None.
     :param base_timeframe: bar length for annualising the Sharpe ratio.
+    :param fast: allow the batched path.
     """
-    is_maskable = isinstance(model, MaskablePPO)
-    initial_cash = float(env.get_wrapper_attr("portfolio").initial_cash)
-    returns: list[float] = []
+    trading_env = cast(TradingEnv, env.unwrapped)
+    episodes = trading_env.evaluation_episodes
+    rows = range(episodes[0].start, episodes[-1].stop)
+    obs_features = trading_env.dataset.obs_features
+    policy = make_policy(model, vecnormalize, obs_features, trading_env.window, rows, trading_env.action_masks, fast)
+    return validate_policy(policy, env, base_timeframe)
+
+
+def validate_policy(policy: Policy, env: gym.Env[Any, Any], base_timeframe: str) -> ValidationResult:
+    """Run ``policy`` over every evaluation episode of ``env`` (:func:`~bot.training.rollout.run_episode`) and
+    summarise the runs (see :class:`ValidationResult`).
+
+    :param policy: the deterministic policy.
+    :param env: a :class:`~bot.env.TradingEnv` built by :func:`make_validation_env`, or a wrapper of one.
+    :param base_timeframe: bar length for annualising the Sharpe ratio.
+    """
+    trading_env = cast(TradingEnv, env.unwrapped)
+    initial_cash = float(trading_env.portfolio.initial_cash)
+    returns: list[npt.NDArray[np.float64]] = []
     max_drawdown = 0.0
     trades = 0
     fees = 0.0
     costs = gross = turnover_bars = holding_bars = 0.0
-    for episode in env.get_wrapper_attr("evaluation_episodes"):
-        obs, info = env.reset(options={"start_index": episode.start, "end_index": episode.stop})
-        done = False
-        while not done:
-            model_obs = vecnormalize.normalize_obs(obs) if vecnormalize is not None else obs
-            if is_maskable:
-                masks = env.get_wrapper_attr("action_masks")()
-                action, _ = model.predict(model_obs, deterministic=True, action_masks=masks)  # type: ignore[call-arg]
-            else:
-                action, _ = model.predict(model_obs, deterministic=True)
-            previous = float(info["equity"])
-            obs, _, terminated, truncated, info = env.step(action)
-            # per-bar returns: a step spans env.decision_every bars
-            for _, equity, _, _ in env.get_wrapper_attr("step_marks"):
-                returns.append(equity / previous - 1.0 if previous > 0.0 else 0.0)
-                previous = equity
-            done = terminated or truncated
+    for episode in trading_env.evaluation_episodes:
+        segment = run_episode(env, policy, episode)
+        returns.append(_bar_returns(segment.equity))
+        info = segment.summary
         max_drawdown = max(max_drawdown, float(info.get("max_drawdown", 0.0)))
         trades += int(info.get("trades", 0))
         fees += float(info.get("fees_paid", 0.0))
@@ -124,10 +138,10 @@ def run_validation(
         gross += float(info.get("final_equity", initial_cash)) - initial_cash + run_costs
         turnover_bars += float(info.get("turnover_per_day", 0.0)) * bars
         holding_bars += float(info.get("avg_holding_bars", 0.0)) * int(info.get("trades", 0))
-    rets = np.asarray(returns, np.float64)
-    days = rets.size * TIMEFRAME_MS[base_timeframe] / 86_400_000
+    rets = np.concatenate(returns) if returns else np.zeros(0, np.float64)
+    days = rets.size * TIMEFRAME_MS[base_timeframe] / DAY_MS
     return ValidationResult(
-        sharpe=sharpe_ratio(rets, YEAR_MS / TIMEFRAME_MS[base_timeframe]),
+        sharpe=sharpe_ratio(rets, periods_per_year(base_timeframe)),
         total_return=float(np.prod(1.0 + rets) - 1.0),
         max_drawdown=max_drawdown,
         trades=trades,
@@ -139,3 +153,10 @@ def run_validation(
         trades_per_day=trades / days if days else 0.0,
         avg_holding_bars=holding_bars / trades if trades else 0.0,
     )
+
+
+def _bar_returns(equity: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """float64 [m - 1] simple per-bar returns of a run's marks; 0 after a mark at or below zero equity."""
+    previous = equity[:-1]
+    ratio = np.divide(equity[1:], previous, out=np.ones_like(previous), where=previous > 0.0)
+    return ratio - 1.0

@@ -12,13 +12,12 @@ from bot.config import load_config
 from bot.data import FeatureScaler, build_dataset
 from bot.env import make_env
 from bot.errors import SchemaMismatchError
-from bot.evaluation.backtest import Segment, chain_segments, evaluation_config, run_agent, run_episode
-from bot.evaluation.fast_policy import PredictPolicy
-from bot.evaluation.metrics import Costs
-from bot.evaluation.results import TradeRecord
+from bot.evaluation.backtest import chain_segments, evaluation_config, run_agent
 from bot.evaluation.runner import check_spaces, evaluate_model
 from bot.training.algorithms import build_model
 from bot.training.checkpoints import SCALER, load_checkpoint
+from bot.training.policy import PredictPolicy
+from bot.training.rollout import Costs, Segment, TradeRecord, run_episode
 from tests.support.market_builder import simple_dataset
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from bot.cli import main
 from bot.evaluation.ensemble import EnsemblePolicy
-from bot.evaluation.fast_policy import Obs
+from bot.training.policy import Obs
 
 TARGETS = (-1.0, 0.0, 1.0)
 

@@ -7,11 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from bot.evaluation.metrics import (
-    Costs,
-    TradeStats,
+from bot.evaluation.metrics import TradeStats, compute_metrics
+from bot.portfolio.metrics import (
     cagr,
-    compute_metrics,
     drawdown_series,
     max_drawdown_duration,
     periods_per_year,
@@ -19,6 +17,7 @@ from bot.evaluation.metrics import (
     simple_returns,
     sortino_ratio,
 )
+from bot.training.rollout import Costs
 
 empyrical = pytest.importorskip("empyrical", reason="empyrical-reloaded is a dev dependency")
 

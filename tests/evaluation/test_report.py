@@ -17,11 +17,12 @@ from matplotlib.figure import Figure
 from bot.config import PortfolioConfig
 from bot.evaluation import report_charts
 from bot.evaluation.baselines import buy_and_hold, flat, ma_crossover_runs, random_baseline, run_exposures
-from bot.evaluation.metrics import Costs, TradeStats, compute_metrics
+from bot.evaluation.metrics import TradeStats, compute_metrics
 from bot.evaluation.report import json_safe, write_report
 from bot.evaluation.report_charts import MAX_MARKERS, needs_log_scale, positions_figure
 from bot.evaluation.report_sections import cost_breakdown, exit_reason_rows, monthly_returns
-from bot.evaluation.results import BacktestResult, EvaluationReport, TradeRecord
+from bot.evaluation.results import BacktestResult, EvaluationReport
+from bot.training.rollout import Costs, TradeRecord
 from tests.support.market_builder import make_market, random_ohlcv
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,4 @@
-"""Deterministic policy inference for backtests: plain ``model.predict``, or an exact batched path for MLP policies.
+"""Exact batched inference for discrete SB3 MLP policies: the accelerator behind :class:`bot.training.policy.Policy`.
 
 The ``market`` part of the observation (rows ``t - window + 1 .. t`` of ``Dataset.obs_features``) does not depend on
 the agent's actions. For an SB3 ``MultiInputPolicy`` (``CombinedExtractor``: flatten each key, concatenate, then an
@@ -12,21 +12,20 @@ argmax only when the two best logits (or Q-values) are nearly tied, so such step
 of at most ``2e-5 * max_i sum_j |W_out[i, j]| + 1e-6 * |best|``: the last layer moves a logit by at most
 ``sum_j |W_out[i, j]|`` times the error of its inputs, and float32 errors of the hidden activations are far below 1e-5
 (measured discrepancy between the two paths: about 1e-8 on the logits). Policies it cannot reproduce (continuous
-actions, CNN or custom extractors, unknown layers) fall back to plain ``predict`` for every step (:func:`make_policy`).
+actions, CNN or custom extractors, unknown layers) fall back to plain ``predict`` for every step
+(:func:`bot.training.policy.make_policy`).
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import torch as th
 from gymnasium import spaces
-from sb3_contrib import MaskablePPO
 from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
@@ -34,57 +33,14 @@ from stable_baselines3.common.torch_layers import CombinedExtractor
 from stable_baselines3.common.vec_env import VecNormalize
 from stable_baselines3.dqn.policies import DQNPolicy
 
-logger = logging.getLogger(__name__)
-
-Obs = dict[str, npt.NDArray[np.float32]]
-#: The env's ``action_masks`` method: read at every decision, because the masks depend on the position
-#: (``portfolio.min_holding_bars``, ``env.action_mode: delta``), exactly as during training and validation.
-MaskSource = Callable[[], npt.NDArray[np.bool_]]
+if TYPE_CHECKING:
+    # annotations only: policy.py builds this accelerator, so a runtime import would be a cycle
+    from bot.training.policy import MaskSource, Obs, PredictPolicy
 
 #: Observation keys of the TradingEnv, in the order the CombinedExtractor concatenates them.
 _KEYS = ("market", "portfolio")
 #: Rows per batched matrix product when precomputing the market contribution (bounds the memory used).
 _CHUNK_ROWS = 4096
-
-
-class Policy(Protocol):
-    """What the backtest asks of a policy: the deterministic action for the observation at the close of ``row``."""
-
-    def act(self, obs: Obs, row: int) -> Any:
-        """The action for ``obs``.
-
-        :param obs: the env's observation.
-        :param row: the dataset row it was taken at (the env's current row).
-        """
-        ...
-
-
-class PredictPolicy:
-    """``model.predict(obs, deterministic=True)`` on VecNormalize-normalised observations (any SB3 policy).
-
-    :param model: the SB3 model.
-    :param vecnormalize: the training normalisation statistics (not updated), or None.
-    :param action_masks: the env's masks, passed to ``MaskablePPO.predict`` at every step; ignored for other
-        algorithms.
-    """
-
-    def __init__(
-        self, model: BaseAlgorithm, vecnormalize: VecNormalize | None, action_masks: MaskSource | None
-    ) -> None:
-        self.model = model
-        self.vecnormalize = vecnormalize
-        self.action_masks = action_masks if isinstance(model, MaskablePPO) else None
-
-    def act(self, obs: Obs, row: int) -> Any:
-        """The deterministic action (``row`` is unused: the observation holds everything)."""
-        model_obs = self.vecnormalize.normalize_obs(obs) if self.vecnormalize is not None else obs
-        if self.action_masks is not None:
-            action, _ = self.model.predict(  # type: ignore[call-arg]
-                model_obs, deterministic=True, action_masks=self.action_masks()
-            )
-        else:
-            action, _ = self.model.predict(model_obs, deterministic=True)
-        return action
 
 
 def _normaliser(
@@ -210,24 +166,17 @@ class FastMlpPolicy:
 
     @classmethod
     def build(
-        cls,
-        model: BaseAlgorithm,
-        vecnormalize: VecNormalize | None,
-        obs_features: npt.NDArray[np.float32],
-        window: int,
-        rows: range,
-        action_masks: MaskSource | None,
+        cls, fallback: PredictPolicy, obs_features: npt.NDArray[np.float32], window: int, rows: range
     ) -> FastMlpPolicy | None:
         """Precompute the market contribution for decision rows ``rows`` of ``obs_features``.
 
-        :param model: the SB3 model.
-        :param vecnormalize: training normalisation statistics, or None.
+        :param fallback: the plain policy of the same model (its VecNormalize and masks are used here too).
         :param obs_features: float32 [n, n_features] ``Dataset.obs_features``.
         :param window: ``env.window``.
-        :param rows: the decision rows the backtest will observe (each needs ``window - 1`` rows of history).
-        :param action_masks: the env's ``action_masks`` method (used for MaskablePPO only).
+        :param rows: the decision rows the episodes will observe (each needs ``window - 1`` rows of history).
         :return: the policy, or None when the model's architecture is not supported.
         """
+        model, vecnormalize = fallback.model, fallback.vecnormalize
         parts = _mlp_parts(model)
         if parts is None:
             return None
@@ -259,16 +208,15 @@ class FastMlpPolicy:
                 out=market_part[lo - rows.start : hi - rows.start],
             )
         market_part += bias
-        masks = action_masks if isinstance(model, MaskablePPO) else None
         output_weight = stages[-1].weight_bias[:, :-1] if stages else weight
         return cls(
-            PredictPolicy(model, vecnormalize, masks),
+            fallback,
             market_part,
             rows.start,
             np.ascontiguousarray(weight[:, n_market:]),
             stages,
             _normaliser(vecnormalize, "portfolio"),
-            masks,
+            fallback.action_masks,
             float(np.abs(output_weight).sum(axis=1).max()),
         )
 
@@ -301,27 +249,5 @@ class FastMlpPolicy:
             return self.fallback.act(obs, row)
         return best_i
 
-
-def make_policy(
-    model: BaseAlgorithm,
-    vecnormalize: VecNormalize | None,
-    obs_features: npt.NDArray[np.float32],
-    window: int,
-    rows: range,
-    action_masks: MaskSource | None,
-    fast: bool = True,
-) -> Policy:
-    """The fastest exact policy available: :class:`FastMlpPolicy` when supported (and ``fast``), else
-    :class:`PredictPolicy`.
-
-    :param rows: the decision rows the backtest will observe (a range covering every evaluation episode).
-    :param action_masks: the env's ``action_masks`` method, read at every step (MaskablePPO only).
-    """
-    if fast:
-        fast_policy = FastMlpPolicy.build(model, vecnormalize, obs_features, window, rows, action_masks)
-        if fast_policy is not None:
-            logger.debug("Batched MLP inference for %s over rows %d..%d", type(model).__name__, rows.start, rows.stop)
-            return fast_policy
-        logger.info("Policy of %s is not a plain discrete MLP: evaluating with model.predict", type(model).__name__)
-    masks = action_masks if isinstance(model, MaskablePPO) else None
-    return PredictPolicy(model, vecnormalize, masks)
+    def reset(self) -> None:
+        """Nothing to reset: the MLP is feed-forward."""

@@ -13,9 +13,10 @@ from bot.data import FeatureScaler, build_dataset
 from bot.data.types import Dataset
 from bot.env import TradingEnv, make_env
 from bot.evaluation.backtest import decision_rows, evaluation_config, run_agent
-from bot.evaluation.fast_policy import FastMlpPolicy, Obs, PredictPolicy, make_policy
 from bot.training.algorithms import build_model
 from bot.training.checkpoints import SCALER, load_checkpoint
+from bot.training.fast_mlp import FastMlpPolicy
+from bot.training.policy import Obs, PredictPolicy, make_policy
 from tests.support.market_builder import simple_dataset
 
 
@@ -30,6 +31,10 @@ class _Compare:
         assert int(self.fast.act(obs, row)) == int(expected), f"row {row}"
         self.steps += 1
         return expected
+
+    def reset(self) -> None:
+        self.fast.reset()
+        self.plain.reset()
 
 
 def _compare_on(env: TradingEnv, model: Any, vecnormalize: Any) -> _Compare:
@@ -102,6 +107,9 @@ class _MaskLog:
         action = self.plain.act(obs, row)
         self.seen.append((tuple(bool(m) for m in self.env.action_masks()), int(action)))
         return action
+
+    def reset(self) -> None:
+        self.plain.reset()
 
 
 def test_masks_are_read_at_every_step_as_in_training() -> None:
