@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from bot.live.credentials import Credentials, load_credentials
     from bot.live.dry_run import DryRunBroker
     from bot.live.observation import ObservationBuilder
-    from bot.live.policy import CheckpointPolicy, Policy
     from bot.live.reconcile import Reconciler, ReconcileReport
     from bot.live.reports import BarReport, RunSummary
     from bot.live.state import StateStore
@@ -40,16 +39,14 @@ _HOMES = {
     "credentials": ("Credentials", "load_credentials"),
     "dry_run": ("DryRunBroker",),
     "observation": ("ObservationBuilder",),
-    "policy": ("CheckpointPolicy", "Policy"),
     "reconcile": ("ReconcileReport", "Reconciler"),
     "reports": ("BarReport", "RunSummary"),
     "state": ("StateStore",),
     "trader": ("Trader", "run_tag"),
 }
 __all__ = [
-    "AccountState", "BarReport", "Broker", "Candle", "CcxtBroker", "CheckpointPolicy", "Credentials",
-    "DryRunBroker", "ExecutionPlan", "MarketRules", "MarketSource", "ObservationBuilder", "OrderRequest",
-    "OrderState", "Policy", "ReconcileReport", "Reconciler", "RunSummary", "StateStore", "Trader", "live_exchange",
-    "load_credentials", "run_tag",
+    "AccountState", "BarReport", "Broker", "Candle", "CcxtBroker", "Credentials", "DryRunBroker", "ExecutionPlan",
+    "MarketRules", "MarketSource", "ObservationBuilder", "OrderRequest", "OrderState", "ReconcileReport", "Reconciler",
+    "RunSummary", "StateStore", "Trader", "live_exchange", "load_credentials", "run_tag",
 ]
 __getattr__ = lazy_exports(__name__, _HOMES)

@@ -25,12 +25,12 @@ from bot.live.ccxt_broker import CcxtBroker, live_exchange
 from bot.live.credentials import Credentials, load_credentials
 from bot.live.dry_run import DryRunBroker
 from bot.live.observation import ObservationBuilder
-from bot.live.policy import CheckpointPolicy
 from bot.live.reports import BarReport, RunSummary, limit_fills_text
 from bot.live.state import StateStore
 from bot.live.trader import Trader, run_tag
 from bot.smartlog import command_logging
 from bot.training.checkpoints import LoadedCheckpoint, load_checkpoint
+from bot.training.policy import PredictPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -139,10 +139,12 @@ def run_paper(
     ):
         market_space = checkpoint.model.observation_space["market"].shape  # type: ignore[index]
         builder = ObservationBuilder(cfg, checkpoint.scaler, checkpoint.manifest.get("schema_hash"), market_space)
+        # the policy reads the trader's masks at each decision (as it reads the env's in validation and backtests)
+        policy = PredictPolicy(checkpoint.model, checkpoint.vecnormalize, lambda: trader.action_masks())
         trader = Trader(
             cfg,
             broker,
-            CheckpointPolicy(checkpoint),
+            policy,
             builder,
             state,
             run_tag(args.checkpoint, cfg.live.symbol, cfg.live.timeframe),

@@ -31,6 +31,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from bot.config import TIMEFRAME_MS, BotConfig
 from bot.env.decisions import DecisionControls, ObservationReferences
 from bot.env.spaces import ActionMapper
@@ -40,12 +43,12 @@ from bot.live.candles import CandleBuffer, warmup_bars
 from bot.live.limit_book import LimitBook
 from bot.live.observation import DBEState, ObservationBuilder, PortfolioView
 from bot.live.outage import Outage
-from bot.live.policy import Policy
 from bot.live.reconcile import Reconciler
 from bot.live.reports import BarReport, RunSummary, account_snapshot
 from bot.live.risk import AccountTracker
 from bot.live.sizing import requested_exposure
 from bot.live.state import BarRecord, StateStore, write_json_atomic
+from bot.training.policy import Policy
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +69,9 @@ class Trader:
 
     :param cfg: the checkpoint's config with the live section to use.
     :param broker: the execution (``CcxtBroker`` or ``DryRunBroker``).
-    :param policy: maps observations to actions.
+    :param policy: maps observations to actions (:class:`bot.training.policy.Policy`, as in validation and the
+        backtest); a masked policy reads the trader's :meth:`action_masks` at each decision. There is no dataset row
+        live: ``act`` gets -1.
     :param builder: builds observations with the checkpoint's scaler and schema.
     :param state: the SQLite state store.
     :param tag: run tag for client order ids (:func:`run_tag`).
@@ -119,6 +124,12 @@ class Trader:
         self._started = False
         # post-only limit orders (portfolio.order_type: limit) resting between two bar closes
         self.limits = LimitBook(cfg.portfolio, broker, state, tag, self.base_ms)
+        self._masks = self.controls.masks(0.0, 0)
+
+    def action_masks(self) -> npt.NDArray[np.bool_]:
+        """bool [n_actions]: the actions allowed at the decision being taken (the env's ``action_masks`` rules for
+        the live position), the :data:`~bot.training.policy.MaskSource` of the trader's policy."""
+        return self._masks
 
     # ------------------------------------------------------------------------------------------------ start
     def start(self) -> None:
@@ -285,7 +296,8 @@ class Trader:
         self.limits.unfilled = None  # a new decision replaces a plan left unfilled
         obs = {"market": window, "portfolio": self.builder.portfolio(self._observed(view, bar_ms), dbe)}
         qty, held_bars = account.position_qty, view.bars_in_position
-        action = self.policy.act(obs, self.controls.masks(qty, held_bars))
+        self._masks = self.controls.masks(qty, held_bars)
+        action = self.policy.act(obs, -1)
         target = self.controls.decide(action, qty, held_bars, dbe.size_fraction)
         plan = ExecutionPlan(
             bar_ms,
