@@ -2,7 +2,7 @@
 
 The observation is a Dict of ``market`` float32 [window, n_features] and ``portfolio`` float32 [k]. ``mlp`` keeps
 SB3's ``CombinedExtractor`` (flatten both, concatenate): the default, and the only kind the batched evaluation path
-reproduces (see :mod:`bot.evaluation.fast_policy`); the others read the window as a sequence, oldest bar first:
+reproduces (see :mod:`bot.training.fast_mlp`); the others read the window as a sequence, oldest bar first:
 
 - ``cnn1d``: ``n_layers`` valid 1-D convolutions over time (``channels`` filters of ``kernel_size`` bars, ReLU),
   then one linear layer (ReLU) from the filters at every position to ``hidden_size`` features, so every bar counts;
