@@ -164,6 +164,7 @@ class Trader:
         self.broker.prepare()
         self.reconciler.run()
         self._check_schema(now)
+        self.policy.reset()  # the live stream is one episode for the policy (a recurrent one starts its state here)
         self._started = True
 
     def _refuse_tripped(self, tripped: str) -> None:

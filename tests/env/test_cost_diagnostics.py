@@ -12,7 +12,8 @@ from stable_baselines3.common.logger import Logger
 
 from bot.config import BotConfig
 from bot.env import make_env
-from bot.env.stats import MAX_COST_DRAG, cost_drag
+from bot.env.stats import MAX_COST_DRAG
+from bot.portfolio.metrics import cost_drag
 from bot.training.metrics import EnvMetricsCallback
 from tests.support.market_builder import flat_ohlcv, make_dataset, make_market
 

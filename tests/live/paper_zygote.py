@@ -26,8 +26,6 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from tests.support.bybit_candles import make_candles
 from tests.support.bybit_trading import build_trader
 
@@ -40,9 +38,12 @@ class AlternatingPolicy:
     def __init__(self) -> None:
         self.calls = 0
 
-    def act(self, obs: Any, action_masks: np.ndarray) -> Any:
+    def act(self, obs: Any, row: int) -> Any:
         self.calls += 1
         return 2 if self.calls % 2 else 0
+
+    def reset(self) -> None:
+        """Nothing to forget."""
 
 
 def _die() -> None:

@@ -41,6 +41,7 @@ def test_positions_follow_the_policy_bar_by_bar(emu: BybitEmulator, candles: pd.
     trader = make_trader(emu, candles, tmp_path / "s.sqlite", policy)
     summary = trader.run(8)
     assert summary.bars == 8 and summary.skipped == 0 and len(policy.observations) == 8
+    assert policy.resets == 1  # the live stream is one episode for the policy
     obs = policy.observations[0]
     assert obs["market"].shape == (8, 4) and obs["portfolio"].shape == (12,)
     closes = candles["close"].to_numpy()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from bot.config import BotConfig
@@ -69,10 +68,15 @@ class SignPolicy:
 
     def __init__(self) -> None:
         self.observations: list[Obs] = []
+        self.resets = 0
 
-    def act(self, obs: Obs, action_masks: np.ndarray) -> Any:
+    def act(self, obs: Obs, row: int) -> Any:
         self.observations.append(obs)
         return 2 if float(obs["market"][-1, 0]) > 0 else 0
+
+    def reset(self) -> None:
+        """Counted: the trader resets its policy once, when it starts."""
+        self.resets += 1
 
 
 class FixedPolicy:
@@ -81,8 +85,11 @@ class FixedPolicy:
     def __init__(self, action: int) -> None:
         self.action = action
 
-    def act(self, obs: Obs, action_masks: np.ndarray) -> Any:
+    def act(self, obs: Obs, row: int) -> Any:
         return self.action
+
+    def reset(self) -> None:
+        """Nothing to forget."""
 
 
 def emulator_sleep(emu: BybitEmulator) -> Any:
