@@ -132,3 +132,11 @@ class ObservationReferences:
     def drawdown(self, equity: float) -> float:
         """``1 - equity / peak`` (0 at a new peak)."""
         return 1.0 - equity / self.peak if equity < self.peak else 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        """The references and the row they restarted at (the live trader keeps them across its restarts)."""
+        return {"since": self._since, "reference": self.reference, "peak": self.peak}
+
+    def restore(self, saved: dict[str, float]) -> None:
+        """Continue from :meth:`to_dict`'s record."""
+        self._since, self.reference, self.peak = int(saved["since"]), float(saved["reference"]), float(saved["peak"])

@@ -8,7 +8,9 @@ bar and carries its streaks and mode over from the previous bar.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +20,7 @@ from bot.config import BotConfig
 from bot.data import FeatureScaler, MarketData, market_from_frame
 from bot.data.dataset import schema_hash
 from bot.dbe import DBEMode, DynamicBehaviorEngine, dbe_inputs
+from bot.env.decisions import ObservationReferences
 from bot.env.portfolio_obs import PortfolioObservation
 from bot.errors import DataError, SchemaMismatchError
 
@@ -52,6 +55,35 @@ class LiveMarket:
 
     market: MarketData
     obs_features: npt.NDArray[np.float32]
+
+
+class LiveReferences:
+    """The portfolio observation's references (peak and reference equity) as the env keeps them: restarted every
+    ``env.episode_length x env.decision_every`` bars, so the drawdown and equity return the policy sees stay in the
+    ranges training showed it. They are saved with every bar, so a restart of the trader continues them.
+
+    :param cfg: the model's config.
+    :param saved: :meth:`to_dict` of the last run, or None to start at the first bar.
+    """
+
+    def __init__(self, cfg: BotConfig, saved: dict[str, Any] | None) -> None:
+        self.refs = ObservationReferences(cfg.env.episode_length * cfg.env.decision_every)
+        self.started = saved is not None
+        if saved is not None:
+            self.refs.restore(saved)
+
+    def observe(self, view: PortfolioView, row: int) -> PortfolioView:
+        """``view`` with the drawdown and reference equity the policy sees after bar ``row`` (its clock's index)."""
+        if self.started:
+            self.refs.update(row, view.equity)
+        else:
+            self.refs.reset(row, view.equity)
+            self.started = True
+        return dataclasses.replace(view, drawdown=self.refs.drawdown(view.equity), initial_equity=self.refs.reference)
+
+    def to_dict(self) -> dict[str, float] | None:
+        """What a restart continues from (None before the first bar)."""
+        return self.refs.to_dict() if self.started else None
 
 
 class ObservationBuilder:

@@ -35,13 +35,13 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.config import TIMEFRAME_MS, BotConfig
-from bot.env.decisions import DecisionControls, ObservationReferences
+from bot.env.decisions import DecisionControls
 from bot.env.spaces import ActionMapper
 from bot.errors import BrokerError, DataError, KillSwitchError, TransientBrokerError
 from bot.live.broker import AccountState, Broker, ExecutionPlan, OrderState
 from bot.live.candles import CandleBuffer, warmup_bars
 from bot.live.limit_book import LimitBook
-from bot.live.observation import DBEState, ObservationBuilder, PortfolioView
+from bot.live.observation import DBEState, LiveReferences, ObservationBuilder
 from bot.live.outage import Outage
 from bot.live.reconcile import Reconciler
 from bot.live.reports import BarReport, RunSummary, account_snapshot
@@ -119,8 +119,7 @@ class Trader:
         self.reconciler = Reconciler(broker, state, tag, self.base_ms)
         self.decision_every = cfg.env.decision_every
         self._last_decision_ms: int = state.get("last_decision_ms", -1)
-        self.obs_refs = ObservationReferences(cfg.env.episode_length * cfg.env.decision_every)
-        self._refs_started = False
+        self.refs = LiveReferences(cfg, state.get("obs_refs"))
         self._started = False
         # post-only limit orders (portfolio.order_type: limit) resting between two bar closes
         self.limits = LimitBook(cfg.portfolio, broker, state, tag, self.base_ms)
@@ -295,7 +294,8 @@ class Trader:
             record = BarRecord(bar_ms, "held", "", self.controls.target, 0, 0)
             return self._finish(bar_ms, close, account, orders, record)
         self.limits.unfilled = None  # a new decision replaces a plan left unfilled
-        obs = {"market": window, "portfolio": self.builder.portfolio(self._observed(view, bar_ms), dbe)}
+        seen = self.refs.observe(view, bar_ms // self.base_ms)
+        obs = {"market": window, "portfolio": self.builder.portfolio(seen, dbe)}
         qty, held_bars = account.position_qty, view.bars_in_position
         self._masks = self.controls.masks(qty, held_bars)
         action = self.policy.act(obs, -1)
@@ -356,18 +356,6 @@ class Trader:
             limit_fills=filled,
         )
 
-    def _observed(self, view: PortfolioView, bar_ms: int) -> PortfolioView:
-        """The view the policy sees: drawdown and equity return against references restarted every episode span
-        (``env.episode_length x env.decision_every`` bars), as the env observes them; a restart starts anew."""
-        row = bar_ms // self.base_ms
-        if self._refs_started:
-            self.obs_refs.update(row, view.equity)
-        else:
-            self.obs_refs.reset(row, view.equity)
-            self._refs_started = True
-        refs = self.obs_refs
-        return dataclasses.replace(view, drawdown=refs.drawdown(view.equity), initial_equity=refs.reference)
-
     def _kill_reason(self, account: AccountState) -> str:
         # a trip recorded during this run (start() refuses a state tripped before) whose flattening failed: every
         # later attempt only retries the flattening, even if the limit no longer holds
@@ -412,6 +400,7 @@ class Trader:
             "last_decision_ms": self._last_decision_ms,
             "run_tag": self.tag,
             "limit_book": self.limits.to_dict(),
+            "obs_refs": self.refs.to_dict(),
         }
         # the bar's own candle when the buffer holds it (not for a bar skipped in an outage or on stale data)
         candle = next((c for c in reversed(self.buffer.candles) if c.open_ms == bar.open_ms), None)

@@ -88,6 +88,20 @@ def test_restart_after_crash_between_create_and_record_sends_nothing_twice(
     assert summary.reports[0].open_ms == sent[0].bar_open_ms
 
 
+def test_observation_references_survive_a_restart(emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path) -> None:
+    state = tmp_path / "s.sqlite"
+    first = make_trader(emu, candles, state, SignPolicy())
+    first.run(6)
+    saved = first.refs.to_dict()
+    first.state.close()
+    assert saved is not None and saved["peak"] >= saved["reference"] > 0
+    second = make_trader(emu, candles, state, SignPolicy())
+    # the peak and reference equity of the drawdown the policy sees continue; they are not restarted at the new run
+    assert second.refs.started and second.refs.to_dict() == saved
+    second.run(2)
+    assert second.refs.to_dict()["since"] == saved["since"]
+
+
 def test_stale_candles_skip_the_bar(emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path) -> None:
     trader = make_trader(emu, candles, tmp_path / "s.sqlite", FixedPolicy(2), stale_after_s=60)
     emu.set_time(emu.bar_open_ms(len(candles) - 1) + 20 * 300_000)  # candles stop: the exchange feed went quiet
