@@ -40,6 +40,11 @@ class BotConfig(Section):
 
     @model_validator(mode="after")
     def _check_cross_sections(self) -> BotConfig:
+        if self.env.mode == "single" and self.data.n_symbols > 1:
+            raise ValueError(
+                f"the data names {self.data.n_symbols} symbols but env.mode='single' trades one; set env.mode to"
+                " universe or portfolio, or give one symbol"
+            )
         episode_bars = self.env.episode_length * self.env.decision_every
         if self.portfolio.min_holding_bars > episode_bars:
             raise ValueError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import string
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +32,35 @@ class SyntheticConfig(Section):
         " one bar ahead (0 = none)",
     )
     base_volume: float = Field(100.0, gt=0, description="mean volume per bar")
+    assets: int = Field(
+        1, ge=1, le=64, description="assets of the synthetic basket (more than 1 needs env.mode universe or portfolio)"
+    )
+    correlation: float = Field(
+        0.5, ge=0, le=1, description="correlation of the assets' bar returns (one common factor); 1 asset: unused"
+    )
+    signal_strengths: list[float] | None = Field(
+        None,
+        description="per-asset planted signal strength (one per asset, each 0..1); null: signal_strength for every"
+        " asset",
+    )
+
+    @model_validator(mode="after")
+    def _check_basket(self) -> SyntheticConfig:
+        strengths = self.signal_strengths
+        if strengths is not None and len(strengths) != self.assets:
+            raise ValueError(
+                f"data.synthetic.signal_strengths has {len(strengths)} entries for data.synthetic.assets={self.assets};"
+                " give one strength per asset (e.g. [0.5, 0, 0] plants a signal in the first of 3)"
+            )
+        if strengths is not None and any(not 0 <= k <= 1 for k in strengths):
+            raise ValueError(f"data.synthetic.signal_strengths must each lie in [0, 1], got {strengths}")
+        return self
+
+    def strengths(self) -> list[float]:
+        """The planted signal strength of each asset."""
+        if self.signal_strengths is not None:
+            return list(self.signal_strengths)
+        return [self.signal_strength] * self.assets
 
 
 class PlausibilityConfig(Section):
@@ -61,6 +91,24 @@ def _symbol_of(path: Any) -> str:
     return f"{match[1]}/{match[2]}" if match else name.split(".")[0] or "UNKNOWN"
 
 
+class SymbolFile(Section):
+    """One symbol of a universe and its candle file."""
+
+    symbol: str = Field(min_length=1, description="symbol label, ccxt style (BTC/USDT)")
+    path: str = Field(min_length=1, description="its OHLCV file; relative to the working dir")
+
+
+#: placeholders ``data.pattern`` may use
+PATTERN_KEYS = ("base", "quote", "symbol", "timeframe")
+
+
+def symbol_parts(symbol: str) -> dict[str, str]:
+    """``BTC/USDT:USDT`` -> ``{base: BTC, quote: USDT, symbol: BTC_USDT}`` (what ``data.pattern`` fills in)."""
+    pair = symbol.split(":", 1)[0]
+    base, _, quote = pair.partition("/")
+    return {"base": base, "quote": quote, "symbol": pair.replace("/", "_")}
+
+
 class DataConfig(Section):
     """Where the candles come from and how gaps are handled."""
 
@@ -75,6 +123,16 @@ class DataConfig(Section):
         "SYN/USDT",
         description="symbol label, ccxt style; omitted or null: SYN/USDT for synthetic data, else from the file name"
         " (BTC_USDT-5m.csv.gz -> BTC/USDT)",
+    )
+    symbols: list[SymbolFile | str] = Field(
+        default_factory=list,
+        description="several symbols (env.mode universe or portfolio): {symbol, path} entries, or symbol names whose"
+        " files data.dir + data.pattern name; instead of data.path",
+    )
+    dir: str | None = Field(None, description="folder of the symbols' files named by data.pattern")
+    pattern: str = Field(
+        "{base}_{quote}-{timeframe}.csv.gz",
+        description="file name of a symbol in data.dir; placeholders {base}, {quote}, {symbol} (BTC_USDT), {timeframe}",
     )
     base_timeframe: Timeframe = Field("5m", description="timeframe of the file / generated bars (the env clock)")
     timeframes: list[Timeframe] = Field(
@@ -103,9 +161,13 @@ class DataConfig(Section):
             return data
         data = dict(data)
         if data.get("source") is None:
-            data["source"] = "file" if data.get("path") else "synthetic"
+            data["source"] = "file" if data.get("path") or data.get("symbols") else "synthetic"
         if data.get("symbol") is None:
-            data["symbol"] = _symbol_of(data.get("path")) if data["source"] == "file" else "SYN/USDT"
+            names = [s.get("symbol") if isinstance(s, dict) else s for s in data.get("symbols") or []]
+            if data.get("path") or not names:
+                data["symbol"] = _symbol_of(data.get("path")) if data["source"] == "file" else "SYN/USDT"
+            else:
+                data["symbol"] = "+".join(str(n) for n in names)
         return data
 
     @field_validator("path")
@@ -121,8 +183,9 @@ class DataConfig(Section):
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
-        if self.source == "file" and not self.path:
-            raise ValueError("data.path is required when data.source is 'file'")
+        self._check_symbols()
+        if self.source == "file" and not (self.path or self.symbols):
+            raise ValueError("data.path is required when data.source is 'file' (or data.symbols for several symbols)")
         if not self.timeframes or self.timeframes[0] != self.base_timeframe:
             raise ValueError(
                 f"data.timeframes must start with data.base_timeframe={self.base_timeframe!r}, got {self.timeframes}"
@@ -133,6 +196,56 @@ class DataConfig(Section):
                 f"data.timeframes must increase and each divide the next (e.g. 5m, 1h, 4h), got {self.timeframes}"
             )
         return self
+
+    def _check_symbols(self) -> None:
+        if self.symbols and self.path:
+            raise ValueError("data.path and data.symbols exclude each other; list every file under data.symbols")
+        if self.symbols and self.source == "synthetic":
+            raise ValueError(
+                "data.source='synthetic' ignores data.symbols; use data.synthetic.assets for a synthetic basket, or"
+                " data.source=file"
+            )
+        if self.dir is not None and not self.symbols:
+            raise ValueError(f"data.dir={self.dir!r} needs data.symbols (the names data.pattern turns into files)")
+        names = [s.symbol if isinstance(s, SymbolFile) else s for s in self.symbols]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"data.symbols lists {', '.join(twice)} more than once; list each symbol once")
+        bare = [s for s in self.symbols if isinstance(s, str)]
+        if bare and self.dir is None:
+            raise ValueError(
+                f"data.symbols entry {bare[0]!r} is a bare name: set data.dir (its file is data.dir/data.pattern) or"
+                " give {symbol, path}"
+            )
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(self.pattern) if f is not None}
+        except ValueError as e:
+            raise ValueError(f"data.pattern={self.pattern!r} is not a valid pattern: {e}") from e
+        unknown = sorted(fields - set(PATTERN_KEYS))
+        if unknown:
+            allowed = ", ".join(f"{{{k}}}" for k in PATTERN_KEYS)
+            raise ValueError(f"data.pattern={self.pattern!r} uses unknown placeholder(s) {unknown}; use {allowed}")
+
+    def symbol_files(self) -> list[SymbolFile]:
+        """Each symbol and its file: ``data.symbols`` resolved against ``data.dir`` + ``data.pattern``, or the one
+        ``data.path`` (an empty list for synthetic data)."""
+        if self.path:
+            return [SymbolFile(symbol=self.symbol, path=self.path)]
+        out = []
+        for entry in self.symbols:
+            if isinstance(entry, SymbolFile):
+                out.append(entry)
+                continue
+            name = self.pattern.format(timeframe=self.base_timeframe, **symbol_parts(entry))
+            out.append(SymbolFile(symbol=entry, path=str(Path(self.dir or ".") / name)))
+        return out
+
+    @property
+    def n_symbols(self) -> int:
+        """Symbols the data names: listed files, synthetic assets, or 1."""
+        if self.source == "synthetic":
+            return self.synthetic.assets
+        return max(len(self.symbols), 1)
 
 
 class FeaturesConfig(Section):

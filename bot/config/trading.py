@@ -42,8 +42,8 @@ class PortfolioConfig(Section):
         0.0005, ge=0, le=0.05, description="limit price distance from the decision bar's close (fraction of price)"
     )
     limit_unfilled: Literal["expire", "repost"] = Field(
-        "expire", description="an unfilled limit order expires after one bar, or is re-posted every bar until the"
-        " next decision"
+        "expire",
+        description="an unfilled limit order expires after one bar, or is re-posted every bar until the next decision",
     )
 
     @model_validator(mode="after")
@@ -115,6 +115,11 @@ class DBEConfig(Section):
 class EnvConfig(Section):
     """Trading environment: observation window, actions, episodes and reward."""
 
+    mode: Literal["single", "universe", "portfolio"] = Field(
+        "single",
+        description="single: one symbol; universe: each episode trades one symbol drawn from data.symbols;"
+        " portfolio: one env holds every symbol",
+    )
     window: int = Field(32, ge=1, le=1024, description="bars of features in the 'market' observation")
     episode_length: int = Field(1024, ge=16, description="steps per training episode (truncation)")
     action_type: Literal["discrete", "continuous"] = "discrete"

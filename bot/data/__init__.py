@@ -9,9 +9,11 @@ from bot.data.scaler import FeatureScaler
 from bot.data.splits import Fold, split_ranges, walk_forward_folds
 from bot.data.synthetic import generate_synthetic
 from bot.data.types import Dataset, MarketData
+from bot.data.universe import AlignedPrices, Universe, aligned_prices, build_universe
 from bot.errors import DataValidationError
 
 __all__ = [
+    "AlignedPrices",
     "DataValidationError",
     "Dataset",
     "FeatureScaler",
@@ -19,9 +21,12 @@ __all__ = [
     "Gap",
     "LookAheadReport",
     "MarketData",
+    "Universe",
     "align_to_base",
+    "aligned_prices",
     "build_dataset",
     "build_market",
+    "build_universe",
     "check_lookahead",
     "dataset_from_market",
     "find_gaps",

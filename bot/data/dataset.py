@@ -25,7 +25,7 @@ from bot.errors import ConfigError, DataError
 logger = logging.getLogger(__name__)
 
 
-def _cut_dates(frame: pd.DataFrame, cfg: DataConfig, source: str) -> pd.DataFrame:
+def cut_dates(frame: pd.DataFrame, cfg: DataConfig, source: str) -> pd.DataFrame:
     """Keep bars opening in [data.start, data.end)."""
     bounds = {}
     for key in ("start", "end"):
@@ -66,11 +66,11 @@ def load_frame(cfg: DataConfig) -> tuple[pd.DataFrame, str]:
         frame = generate_synthetic(cfg.synthetic, cfg.base_timeframe)
         source = f"synthetic(seed={cfg.synthetic.seed})"
     else:
-        assert cfg.path is not None  # DataConfig requires a path for source=file
-        frame = load_ohlcv(cfg.path, cfg.plausibility)
-        source = cfg.path
+        # DataConfig requires data.path or data.symbols for source=file; one listed symbol is a single market too
+        source = cfg.path or cfg.symbol_files()[0].path
+        frame = load_ohlcv(source, cfg.plausibility)
     validate_ohlcv(frame, source, TIMEFRAME_MS[cfg.base_timeframe])
-    return _cut_dates(frame, cfg, source), source
+    return cut_dates(frame, cfg, source), source
 
 
 def candle_fingerprint(bars: Bars) -> str:

@@ -116,11 +116,15 @@ def _start_ms(start: str) -> int:
     return int(ts.value // 1_000_000)
 
 
-def generate_synthetic(cfg: SyntheticConfig, base_timeframe: str) -> pd.DataFrame:
+def generate_synthetic(
+    cfg: SyntheticConfig, base_timeframe: str, shocks: npt.NDArray[np.float64] | None = None
+) -> pd.DataFrame:
     """Generate a synthetic OHLCV market (see the module docstring for the exact model).
 
     :param cfg: the ``data.synthetic`` config section.
     :param base_timeframe: bar length, a key of :data:`bot.config.TIMEFRAME_MS` (e.g. ``"5m"``).
+    :param shocks: float64 [n_bars] standard normal return shocks ``z`` to use instead of drawing them (the basket
+        correlates its assets through them); None draws them from ``cfg.seed``.
     :return: DataFrame indexed by a UTC ``DatetimeIndex`` named ``open_time`` (bar open times, evenly spaced), with
         float64 columns ``open, high, low, close, volume`` and, when ``cfg.signal_strength > 0``, ``signal``
         (known at the bar's close; the planted log-return component of the next bar).
@@ -141,7 +145,7 @@ def generate_synthetic(cfg: SyntheticConfig, base_timeframe: str) -> pd.DataFram
 
     drift = (trend.astype(np.float64) - 1.0) * (TREND_DRIFT_PER_SIGMA * sigma0)
     drift = np.diff(_fold(np.cumsum(drift), DRIFT_BAND_LOG), prepend=0.0)
-    z = rng.standard_normal(n)
+    z = rng.standard_normal(n) if shocks is None else shocks
     r = drift + math.sqrt(1.0 - k) * sigma * z
     signal = math.sqrt(k) * sigma * rng.standard_normal(n) if k > 0 else None
     if signal is not None:
@@ -170,6 +174,40 @@ def generate_synthetic(cfg: SyntheticConfig, base_timeframe: str) -> pd.DataFram
     index = pd.DatetimeIndex(pd.to_datetime(open_ms, unit="ms", utc=True).as_unit("ms"), name="open_time")
     logger.debug("Generated %d synthetic %s bars (seed %d, signal_strength %.3f)", n, base_timeframe, cfg.seed, k)
     return pd.DataFrame(data, index=index)
+
+
+def basket_symbols(n_assets: int) -> list[str]:
+    """Labels of a synthetic basket's assets: ``SYN1/USDT``, ``SYN2/USDT``, ..."""
+    return [f"SYN{i + 1}/USDT" for i in range(n_assets)]
+
+
+def generate_basket(cfg: SyntheticConfig, base_timeframe: str) -> list[pd.DataFrame]:
+    """A basket of ``cfg.assets`` correlated synthetic markets on one clock, each with its own planted signal.
+
+    Asset ``i`` follows the single-asset model with seed ``cfg.seed + i`` (its own regimes and volatility) and the
+    return shocks ``z_i = sqrt(rho) * c + sqrt(1 - rho) * e_i``, where ``c`` is common to every asset and ``e_i`` its
+    own: the shocks' correlation is ``rho = cfg.correlation`` (the returns' is a little lower, as each asset's
+    volatility moves on its own). Asset ``i``'s signal strength is ``cfg.strengths()[i]``; when any asset has a
+    signal, every frame carries a ``signal`` column (0.0 for the assets without one), so all share one feature schema.
+
+    :param cfg: the ``data.synthetic`` section.
+    :param base_timeframe: bar length, e.g. ``"5m"``.
+    :return: one frame per asset, in :func:`basket_symbols` order (see :func:`generate_synthetic` for the columns).
+    """
+    n, rho = cfg.n_bars, cfg.correlation
+    common = np.random.default_rng([cfg.seed, 0]).standard_normal(n)
+    strengths = cfg.strengths()
+    frames = []
+    for i, k in enumerate(strengths):
+        own = np.random.default_rng([cfg.seed, i + 1]).standard_normal(n)
+        shocks = math.sqrt(rho) * common + math.sqrt(1.0 - rho) * own
+        asset = cfg.model_copy(update={"seed": cfg.seed + i, "signal_strength": k})
+        frame = generate_synthetic(asset, base_timeframe, shocks)
+        if max(strengths) > 0 and "signal" not in frame.columns:
+            frame["signal"] = 0.0
+        frames.append(frame)
+    logger.debug("Generated a basket of %d assets (correlation %.2f, signals %s)", len(frames), rho, strengths)
+    return frames
 
 
 def oracle_positions(df: pd.DataFrame) -> npt.NDArray[np.float64]:
