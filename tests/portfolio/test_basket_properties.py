@@ -150,7 +150,9 @@ def test_a_rebalance_respects_the_gross_leverage_cap(cfg: dict[str, object], bar
 
 @settings(max_examples=60, deadline=None)
 @given(cfg=configs, bars=baskets(n_assets=1), data=st.data())
-def test_a_one_asset_basket_is_the_single_asset_manager(cfg: dict[str, object], bars: Bars, data: st.DataObject) -> None:
+def test_a_one_asset_basket_is_the_single_asset_manager(
+    cfg: dict[str, object], bars: Bars, data: st.DataObject
+) -> None:
     # leverage 1 and no maintenance margin: the single-asset manager lets a liquidation pre-empt a farther stop,
     # the basket checks stops first (documented in bot/portfolio/basket.py); otherwise they must agree exactly
     cfg = {**cfg, "leverage": 1.0, "maintenance_margin": 0.0}
