@@ -62,6 +62,7 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--seed", type=int, help="master seed")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="training.device")
     p.add_argument("--events-jsonl", help=argparse.SUPPRESS)  # progress events for the control API's job runner
+    p.add_argument("--events-heartbeat-s", type=float, help=argparse.SUPPRESS)  # its heartbeat, from its stall timeout
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bot.cli import build_parser
 from bot.errors import BotError
-from bot.training.events import EventWriter
+from bot.training.events import HEARTBEAT_INTERVAL_S, EventWriter
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +37,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the evaluation and report it as events; the exit code of ``bot evaluate`` (2 for a bot error)."""
     wrapper = argparse.ArgumentParser(prog="python -m bot.api.evaluation_job")
     wrapper.add_argument("--events-jsonl", required=True, help="events file the API's job runner tails")
+    wrapper.add_argument("--events-heartbeat-s", type=float, default=HEARTBEAT_INTERVAL_S,
+                         help="seconds between heartbeats")
     known, rest = wrapper.parse_known_args(argv)
     args = build_parser().parse_args(["evaluate", *rest])
     out_dir = Path(args.out) if args.out else Path(args.checkpoint) / f"eval_{args.split}"
-    events = EventWriter(known.events_jsonl)
+    events = EventWriter(known.events_jsonl, known.events_heartbeat_s)
     try:
         return _run(args, out_dir, events)
     finally:

@@ -39,7 +39,7 @@ def _train_argv(job: Job, settings: ApiSettings, events: Path) -> list[str]:
     argv += [
         "--checkpoint-dir", str(settings.checkpoint_dir), "--algo", job.algo, "--workers", str(job.workers),
         "--timesteps", str(job.total_timesteps), "--seed", str(job.seed), "--no-progress",
-        "--events-jsonl", str(events),
+        "--events-jsonl", str(events), "--events-heartbeat-s", str(settings.heartbeat_s),
     ]
     if job.resume_from:
         argv += ["--resume", job.resume_from]
@@ -52,7 +52,8 @@ def _evaluation_config(job: Job, settings: ApiSettings) -> Path:
 
 def _evaluation_argv(job: Job, settings: ApiSettings, events: Path) -> list[str]:
     run_dir = settings.checkpoint_dir / str(job.params["run_id"])
-    argv = [*settings.evaluator_command, "--events-jsonl", str(events), "--checkpoint", str(run_dir),
+    argv = [*settings.evaluator_command, "--events-jsonl", str(events), "--events-heartbeat-s",
+            str(settings.heartbeat_s), "--checkpoint", str(run_dir),
             "--which", str(job.params["which"]), "--split", str(job.params["split"]),
             "--out", str(run_dir / str(job.params["report"]))]
     if job.params.get("fees_off"):

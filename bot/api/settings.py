@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.api.job_limits import JobLimits
 from bot.api.job_paths import PathRoots
 from bot.config import TIMEFRAME_MS, BotConfig
+from bot.training.events import HEARTBEAT_INTERVAL_S
 
 #: The trainer the job runner launches: the same command as ``python -m bot train``.
 DEFAULT_TRAINER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "bot", "train")
@@ -64,6 +65,12 @@ class ApiSettings:
     limits: JobLimits = field(default_factory=JobLimits)
     max_body_bytes: int = 65_536
     stall_timeout_s: float = 120.0
+
+    @property
+    def heartbeat_s(self) -> float:
+        """Seconds between a job process's heartbeats: the trainer's default, or a twelfth of a short stall timeout
+        (a stall is then a dozen missed beats, never a busy moment)."""
+        return min(HEARTBEAT_INTERVAL_S, self.stall_timeout_s / 12)
 
     @property
     def path_roots(self) -> PathRoots:

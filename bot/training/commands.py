@@ -30,7 +30,7 @@ from bot.training.checkpoints import (
     read_manifest,
     step_folders,
 )
-from bot.training.events import EventWriter
+from bot.training.events import HEARTBEAT_INTERVAL_S, EventWriter
 from bot.training.integrity import PENDING, manifest_timesteps, newest_complete, recover_run
 from bot.training.manifest import MANIFEST
 from bot.training.progress import StopFlag
@@ -330,7 +330,7 @@ def run_train(args: argparse.Namespace) -> int:
         plan = resolve_run(args)
     except OSError as e:  # the run folder cannot be created
         raise _os_error(e) from e
-    events = EventWriter(args.events_jsonl)
+    events = EventWriter(args.events_jsonl, args.events_heartbeat_s or HEARTBEAT_INTERVAL_S)
     stop = StopFlag()
     try:
         ran = _train_in_folder(plan, args, events, stop)

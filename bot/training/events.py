@@ -21,9 +21,9 @@ from bot.training.event_schema import EVENT_TYPES, validate_event
 
 #: Seconds between heartbeats: well below the API's default stall timeout (120 s), so a busy machine is no stall.
 HEARTBEAT_INTERVAL_S = 10.0
-#: Seconds of a silent start-up (data, workers) before heartbeats begin anyway; with the interval it stays below the
-#: API's default stall timeout, whose clock starts at the launch.
-FIRST_HEARTBEAT_S = 30.0
+#: A silent start-up (data, workers) lasts this many intervals before heartbeats begin anyway; it stays below the
+#: API's stall timeout, whose clock starts at the launch.
+FIRST_HEARTBEAT_INTERVALS = 3.0
 
 
 def _plain(value: Any) -> Any:
@@ -45,11 +45,12 @@ class EventWriter:
     :param path: the events file (its folder is created), or None.
     :param heartbeat_s: seconds between ``heartbeat`` events (0 = none); they prove the process is not stopped,
         also during long saves and validations, when no other event comes.
-    :param first_heartbeat_s: seconds after which heartbeats begin although no other event was written yet.
+    :param first_heartbeat_s: seconds after which heartbeats begin although no other event was written yet; None is
+        ``FIRST_HEARTBEAT_INTERVALS`` intervals.
     """
 
     def __init__(self, path: str | Path | None, heartbeat_s: float = HEARTBEAT_INTERVAL_S,
-                 first_heartbeat_s: float = FIRST_HEARTBEAT_S) -> None:
+                 first_heartbeat_s: float | None = None) -> None:
         self.path = Path(path) if path else None
         self._fh: TextIO | None = None
         # the heartbeat thread and the trainer write to one file: one line at a time
@@ -61,8 +62,9 @@ class EventWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = self.path.open("a", encoding="utf-8")
             if heartbeat_s > 0:
-                self._beats = threading.Thread(target=self._beat, args=(heartbeat_s, first_heartbeat_s),
-                                               name="event-heartbeat", daemon=True)
+                first_s = FIRST_HEARTBEAT_INTERVALS * heartbeat_s if first_heartbeat_s is None else first_heartbeat_s
+                self._beats = threading.Thread(target=self._beat, args=(heartbeat_s, first_s), name="event-heartbeat",
+                                               daemon=True)
                 self._beats.start()
 
     def _beat(self, every_s: float, first_s: float) -> None:

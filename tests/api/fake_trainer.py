@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=MODES, required=True)
     p.add_argument("--step-delay", type=float, default=0.01)
     p.add_argument("--heartbeat-s", type=float, default=0.2)
+    p.add_argument("--events-heartbeat-s", type=float)  # sent by the runner; the scenario's --heartbeat-s rules
     p.add_argument("--config")
     p.add_argument("--set", action="append", default=[])
     p.add_argument("--checkpoint-dir", default=".")

@@ -143,7 +143,11 @@ def test_real_trainer_through_the_served_api(tmp_path: Path) -> None:
 
 
 def test_a_stopped_real_trainer_fails_as_stalled(tmp_path: Path) -> None:
-    """The real trainer's heartbeats reach the runner; SIGSTOP silences them and the job fails as stalled."""
+    """The real trainer's heartbeats reach the runner; SIGSTOP silences them and the job fails as stalled.
+
+    A 60 s stall timeout gives the trainer a heartbeat every 5 s (``ApiSettings.heartbeat_s``); the stall clock
+    starts at the launch, so the timeout must also cover importing torch on a busy machine.
+    """
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "tiny.yaml").write_text(TINY_CONFIG)
     server = ServeProcess(tmp_path, ("--set", "api.stall_timeout_s=60"))

@@ -38,3 +38,19 @@ def test_no_heartbeats_without_a_file_or_when_turned_off(tmp_path: Path) -> None
     writer = EventWriter(tmp_path / "e.jsonl", heartbeat_s=0)
     assert writer._beats is None
     writer.close()
+
+
+def test_a_short_stall_timeout_gets_faster_heartbeats_and_the_trainer_is_told(tmp_path: Path) -> None:
+    from bot.api.db import Job
+    from bot.api.job_kinds import JOB_KINDS
+    from bot.api.settings import ApiSettings
+
+    default = ApiSettings(db_path=tmp_path / "db.sqlite", token=None)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "demo.yaml").write_text("seed: 0\n")
+    short = ApiSettings(db_path=tmp_path / "db.sqlite", token=None, stall_timeout_s=6.0, config_dir=tmp_path / "config")
+    assert default.heartbeat_s == 10.0 and short.heartbeat_s == 0.5
+    job = Job(id="j", kind="train", config_name="demo", overrides=[], algo="ppo", workers=1, total_timesteps=10, seed=0,
+              resume_from=None)
+    argv = JOB_KINDS["train"].argv(job, short, tmp_path / "events.jsonl")
+    assert argv[argv.index("--events-heartbeat-s") + 1] == "0.5"
