@@ -25,6 +25,8 @@ from bot.dbe import DynamicBehaviorEngine, dbe_inputs
 
 #: markets kept in each cache (the train and validation envs of a run share one; a walk-forward fold adds one).
 CACHE_SIZE = 2
+#: the caches' current size: CACHE_SIZE, raised by :func:`reserve` for a process that steps several symbols.
+_capacity = CACHE_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +99,15 @@ def _build_dbe(cfg: BotConfig, market: MarketData) -> DynamicBehaviorEngine:
     return DynamicBehaviorEngine(cfg.dbe, atr_rel, trend)
 
 
+def reserve(n_markets: int) -> None:
+    """Keep at least ``n_markets`` more markets cached: a universe env steps one market per symbol, and every env of
+    the process must find each of them in the cache instead of building its own copy."""
+    global _capacity  # one process-wide size, like the caches themselves
+    _capacity = max(_capacity, CACHE_SIZE + n_markets)
+
+
 def _remember(cache: OrderedDict[Any, Any], key: object, value: object) -> None:
     cache[key] = value
     cache.move_to_end(key)
-    while len(cache) > CACHE_SIZE:
+    while len(cache) > _capacity:
         cache.popitem(last=False)

@@ -72,7 +72,7 @@ def test_workers_map_the_parents_arrays_read_only(dataset: Dataset) -> None:
 
 def test_the_block_is_read_only_and_travels_only_with_a_starting_process(dataset: Dataset) -> None:
     shared = SharedDataset(dataset)
-    view = shared._view("obs_features", shared._specs["obs_features"])
+    view = shared._block._view("obs_features")
     np.testing.assert_array_equal(view, dataset.obs_features)
     with pytest.raises(ValueError, match="read-only"):
         view[0, 0] = 1.0  # no worker can change what the others see
