@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from abc import abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecNormalize
@@ -14,6 +15,25 @@ from bot.training.events import EventWriter
 from bot.training.validation import ValidationResult
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationReport:
+    """One validation during ``train``, as an ``on_validation`` hook receives it.
+
+    :param result: the validation metrics (net of costs).
+    :param timesteps: env steps done when the model was validated.
+    :param final: whether this is the validation after training (the run folder's checkpoint has its end status).
+    """
+
+    result: ValidationResult
+    timesteps: int
+    final: bool
+
+
+#: A caller's hook run after every validation, once the run folder's latest checkpoint holds the validated model
+#: (e.g. a Ray Tune trial reporting its metric with that checkpoint). What it raises ends training.
+OnValidation = Callable[[ValidationReport], None]
 
 
 class _EveryNSteps(BaseCallback):
@@ -71,6 +91,8 @@ class ValidationCallback(_EveryNSteps):
     :param vecnormalize: the VecNormalize wrapper to save with ``best/``, or None.
     :param patience: stop after this many validations without a new best (0 = never).
     :param best_sharpe: the best validation Sharpe so far (from a resumed run), or None.
+    :param on_validation: called after each periodic validation, once the latest checkpoint (status ``running``)
+        holds the validated model; None writes no extra checkpoint. The trainer calls :meth:`report_final`.
     """
 
     def __init__(
@@ -81,6 +103,7 @@ class ValidationCallback(_EveryNSteps):
         vecnormalize: VecNormalize | None,
         patience: int,
         best_sharpe: float | None = None,
+        on_validation: OnValidation | None = None,
     ) -> None:
         super().__init__(every)
         self.validate = validate
@@ -91,6 +114,7 @@ class ValidationCallback(_EveryNSteps):
         self.last: ValidationResult | None = None
         self.stale = 0
         self.early_stopped = False
+        self.on_validation = on_validation
 
     def run_now(self) -> ValidationResult:
         """Validate now, record the metrics and update ``best/``; also used once after training."""
@@ -108,8 +132,16 @@ class ValidationCallback(_EveryNSteps):
         self.logger.record("validation/best_sharpe", self.best_sharpe)
         return result
 
+    def report_final(self, result: ValidationResult) -> None:
+        """Pass the validation after training to the hook (the caller has saved the final checkpoint)."""
+        if self.on_validation is not None:
+            self.on_validation(ValidationReport(result, self.model.num_timesteps, final=True))
+
     def _fire(self) -> bool:
-        self.run_now()
+        result = self.run_now()
+        if self.on_validation is not None:
+            self.writer.save_latest(self.model, self.vecnormalize, "running", {"validation": result.as_dict()})
+            self.on_validation(ValidationReport(result, self.num_timesteps, final=False))
         if self.patience and self.stale >= self.patience:
             logger.warning(
                 "Early stop: validation Sharpe has not improved for %d validations (best %.3f)",

@@ -30,7 +30,7 @@ from bot.data.types import Dataset
 from bot.env import make_env
 from bot.errors import CheckpointError, ConfigError
 from bot.training.algorithms import build_model, load_class
-from bot.training.callbacks import PeriodicCheckpointCallback, ValidationCallback
+from bot.training.callbacks import OnValidation, PeriodicCheckpointCallback, ValidationCallback
 from bot.training.checkpoints import (
     BEST,
     CONFIG,
@@ -229,11 +229,13 @@ def _callbacks(
     validate: Callable[[], ValidationResult],
     vecnormalize: VecNormalize | None,
     best_sharpe: float | None,
-    reporting: tuple[EventWriter, StopFlag, bool, LogStats | None],
+    reporting: tuple[EventWriter, StopFlag, bool, LogStats | None, OnValidation | None],
 ) -> _Callbacks:
-    events, stop, show_progress, log_stats = reporting
+    events, stop, show_progress, log_stats, on_validation = reporting
     t = cfg.training
-    validator = ValidationCallback(t.eval_freq, validate, writer, vecnormalize, t.early_stop_patience, best_sharpe)
+    validator = ValidationCallback(
+        t.eval_freq, validate, writer, vecnormalize, t.early_stop_patience, best_sharpe, on_validation
+    )
     progress = ProgressCallback(t.total_timesteps, events, stop, show_progress, t.progress_event_every_s)
     throughput = ThroughputCallback()
     callbacks = [
@@ -281,6 +283,8 @@ def _finish(
         events.emit("cancelled", reason=stop.reason, timesteps=model.num_timesteps, path=str(run_dir))
     else:
         events.emit("completed", timesteps=model.num_timesteps, path=str(run_dir), metrics=extra.get("validation", {}))
+    if result is not None:
+        cbs.validator.report_final(result)
     logger.info("Training %s at step %d; checkpoint %s", status, model.num_timesteps, run_dir)
     layout, device, device_reason = setup
     speed = cbs.throughput.result(device, device_reason)
@@ -300,6 +304,7 @@ def train(
     worker_init: WorkerInit | None = None,
     log_stats: LogStats | None = None,
     resume_from: Path | None = None,
+    on_validation: OnValidation | None = None,
 ) -> TrainOutcome:
     """Train ``cfg.training.algo`` on ``dataset``'s train split, validating on its validation split.
 
@@ -314,6 +319,8 @@ def train(
     :param show_progress: rich progress bar instead of periodic log lines.
     :param worker_init: SmartLogger initialiser for worker processes.
     :param log_stats: the SmartLogger listener's counters, for ``logging/suppressed_*``.
+    :param on_validation: called after every validation (periodic and final) with its metrics, once the run
+        folder's latest checkpoint holds the validated model, e.g. to report to a tuner within one call.
     :raises TrainingError: when an environment or a worker fails (after saving a ``failed`` checkpoint).
     :raises RunCancelledError: when ``stop`` is set while the workers start (nothing is saved).
     :raises CheckpointError: when the checkpoint to resume from is incomplete or unreadable.
@@ -356,7 +363,7 @@ def train(
             lambda: run_validation(model, validation_env, vecnormalize, cfg.data.base_timeframe),
             vecnormalize,
             _best_sharpe(run_dir) if resume_from is not None else None,
-            (events, stop, show_progress, log_stats),
+            (events, stop, show_progress, log_stats, on_validation),
         )
         remaining = cfg.training.total_timesteps - model.num_timesteps
         total = cfg.training.total_timesteps

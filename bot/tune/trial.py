@@ -1,9 +1,10 @@
-"""One Tune trial: the real trainer (``bot.training.train``) run validation interval by validation interval.
+"""One Tune trial: the real trainer (``bot.training.train``), one call reporting to Tune at every validation.
 
-Each interval is one ``train`` call on the trial's own run folder (the first from scratch, the next ones resumed
-from its latest checkpoint, as ``bot train --resume`` does), so the run folder has the project's checkpoint layout
-and ``bot evaluate`` works on any trial. After each interval the final validation of that call (net of costs) is
-reported to Tune with the checkpoint: the top-level files, ``best/`` and the trial record.
+The trial trains in its own run folder (from scratch, or resumed from its latest checkpoint as ``bot train --resume``
+does), so the run folder has the project's checkpoint layout and ``bot evaluate`` works on any trial. The trainer's
+``on_validation`` hook reports each validation (net of costs) to Tune with the checkpoint of the validated model:
+the top-level files, ``best/`` and the trial record. When Tune stops the trial inside a report (ASHA, a PBT
+exploit), the report raises ``SystemExit`` and the trainer closes its workers on the way out.
 
 A trial restored from a Tune checkpoint (a retry after a crash or a lost node, or a PBT exploit of another trial's
 checkpoint) first puts that checkpoint into its run folder. When the trial's config gives the model other
@@ -17,6 +18,7 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from bot.config import BotConfig, load_config
 from bot.data.types import Dataset
 from bot.env import make_env
 from bot.training import CheckpointWriter, EventWriter, load_checkpoint, train
+from bot.training.callbacks import ValidationReport
 from bot.training.checkpoints import BEST, MODEL
 from bot.training.logsetup import training_logging
 from bot.training.manifest import MANIFEST, RunInfo
@@ -60,15 +63,13 @@ class TrialSetup:
 def trial_config(setup: TrialSetup, params: dict[str, Any], run_name: str) -> BotConfig:
     """The trial's resolved config: base config, experiment overrides, the sampled parameters, its run folder.
 
-    Validation runs once per ``train`` call (its final validation), so the trainer's own periodic validation is off;
-    console logging is off (the run folder's log file keeps everything, Ray forwards the console to the driver).
+    Console logging is off (the run folder's log file keeps everything, Ray forwards the console to the driver).
     """
     overrides = [
         *setup.overrides,
         *(override(key, value) for key, value in params.items()),
         override("training.checkpoint_dir", setup.runs_dir),
         override("run_name", run_name),
-        "training.eval_freq=0",
         "logging.console=false",
     ]
     return load_config(setup.config_path, overrides)
@@ -171,16 +172,34 @@ def stage_checkpoint(run_dir: Path) -> Path:
     return folder
 
 
-def _train_interval(cfg: BotConfig, dataset: Dataset, run_dir: Path, until: int) -> dict[str, float]:
-    """One ``train`` call up to ``until`` env steps in total; its final validation metrics and the steps done."""
-    interval_cfg = cfg.model_copy(deep=True)
-    interval_cfg.training.total_timesteps = until
+def _reporter(run_dir: Path, total: int) -> Callable[[ValidationReport], None]:
+    """The ``on_validation`` hook: each validation's metrics to Tune, with the run's checkpoint at that step.
+
+    A periodic validation at the end of the budget is not reported: the final validation of the same model follows.
+    """
+    from ray import tune
+
+    def report(validation: ValidationReport) -> None:
+        if not validation.final and validation.timesteps >= total:
+            return
+        staged = stage_checkpoint(run_dir)
+        try:
+            metrics = {**validation.result.as_dict(), "timesteps": float(validation.timesteps)}
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(staged))
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+
+    return report
+
+
+def _train(cfg: BotConfig, dataset: Dataset, run_dir: Path) -> None:
+    """One ``train`` call to the end of the budget, resumed when the run folder holds a checkpoint."""
     resume = (run_dir / MODEL).is_file()
     events = EventWriter(None)
     try:
-        with training_logging(interval_cfg, run_dir) as (worker_init, log_stats, _log_file):
-            outcome = train(
-                interval_cfg,
+        with training_logging(cfg, run_dir) as (worker_init, log_stats, _log_file):
+            train(
+                cfg,
                 dataset,
                 run_dir,
                 resume=resume,
@@ -190,11 +209,10 @@ def _train_interval(cfg: BotConfig, dataset: Dataset, run_dir: Path, until: int)
                 show_progress=False,
                 worker_init=worker_init,
                 log_stats=log_stats,
+                on_validation=_reporter(run_dir, cfg.training.total_timesteps),
             )
     finally:
         events.close()
-    metrics = outcome.validation.as_dict() if outcome.validation is not None else {}
-    return {**metrics, "timesteps": float(outcome.timesteps)}
 
 
 def interval_steps(cfg: BotConfig) -> int:
@@ -203,7 +221,7 @@ def interval_steps(cfg: BotConfig) -> int:
 
 
 def run_trial(config: dict[str, Any], setup: TrialSetup, dataset: Dataset) -> None:
-    """The Tune function trainable: train the trial's config interval by interval, reporting after each.
+    """The Tune function trainable: train the trial's config, reporting at every validation.
 
     :param config: the trial's sampled config keys (dotted) and values, or ``{"params": {...}}`` (seed retraining,
         whose ``tune.rank`` entry is a label, not a key).
@@ -216,7 +234,6 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, dataset: Dataset) -> No
     params = {k: v for k, v in config.get("params", config).items() if k != RANK_KEY}
     context = tune.get_context()
     trial_id = context.get_trial_id()
-    base = load_config(setup.config_path, list(setup.overrides))
     cfg = trial_config(setup, params, trial_id)
     run_dir = Path(setup.runs_dir) / trial_id
     checkpoint = tune.get_checkpoint()
@@ -232,12 +249,5 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, dataset: Dataset) -> No
     record["nodes"] = [*record.get("nodes", []), ray.get_runtime_context().get_node_id()]
     _write_record(run_dir, record)
     done = int(json.loads((run_dir / MANIFEST).read_text())["timesteps"]) if (run_dir / MANIFEST).is_file() else 0
-    step = interval_steps(base)
-    while done < cfg.training.total_timesteps:
-        metrics = _train_interval(cfg, dataset, run_dir, min(done + step, cfg.training.total_timesteps))
-        done = int(metrics["timesteps"])
-        staged = stage_checkpoint(run_dir)
-        try:
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(staged))
-        finally:
-            shutil.rmtree(staged, ignore_errors=True)
+    if done < cfg.training.total_timesteps:  # a PBT exploit at the donor's last validation has nothing left to do
+        _train(cfg, dataset, run_dir)
