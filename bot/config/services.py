@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from bot.config.base import Section, Timeframe
-from bot.smartlog.settings import SmartLogSettings
+from bot.smartlog import SmartLogSettings
 
 #: The ``logging:`` section is the SmartLogger's own settings model: one declaration of its fields, bounds and defaults.
 LoggingConfig = SmartLogSettings

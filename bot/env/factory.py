@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.config import BotConfig
-from bot.data.types import Dataset
+from bot.data import Dataset
 from bot.env.trading_env import TradingEnv
 
 logger = logging.getLogger(__name__)

@@ -61,7 +61,7 @@ import numpy.typing as npt
 from gymnasium.utils import seeding
 
 from bot.config import BotConfig
-from bot.data.types import Dataset
+from bot.data import Dataset
 from bot.env.decisions import DecisionControls, ObservationReferences
 from bot.env.episode import EpisodeBounds, EpisodeSampler
 from bot.env.portfolio_obs import PortfolioObservation

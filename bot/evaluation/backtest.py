@@ -24,8 +24,7 @@ from bot.config import BotConfig
 from bot.env import TradingEnv
 from bot.evaluation.metrics import TradeStats, compute_metrics
 from bot.evaluation.results import BacktestResult
-from bot.training.policy import Policy
-from bot.training.rollout import Costs, Segment, TradeRecord, run_episode
+from bot.training import Costs, Policy, Segment, TradeRecord, run_episode
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.config import PortfolioConfig
-from bot.data.types import MarketData
+from bot.data import MarketData
 from bot.evaluation.backtest import chain_segments
 from bot.evaluation.results import BacktestResult, RandomBaseline
 from bot.portfolio import PortfolioManager

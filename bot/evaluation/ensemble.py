@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from bot.config import BotConfig
-from bot.data.types import Dataset
+from bot.data import Dataset
 from bot.env import make_env
 from bot.errors import ConfigError, SchemaMismatchError
 from bot.evaluation.backtest import decision_rows, episode_rows, evaluation_config, run_agent
@@ -27,8 +27,7 @@ from bot.evaluation.baselines import agent_pace, random_baseline
 from bot.evaluation.report import write_report
 from bot.evaluation.results import EvaluationReport
 from bot.evaluation.runner import check_spaces, run_baselines
-from bot.training import LoadedCheckpoint
-from bot.training.policy import Obs, Policy, make_policy
+from bot.training import LoadedCheckpoint, Obs, Policy, make_policy
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from bot.portfolio.metrics import (
     simple_returns,
     sortino_ratio,
 )
-from bot.training.rollout import Costs
+from bot.training import Costs
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from bot.atomic import atomic_write_bytes
 from bot.evaluation.report_format import cost_tag
 from bot.evaluation.results import BacktestResult, EvaluationReport
 from bot.portfolio.metrics import drawdown_series
-from bot.training.rollout import TradeRecord
+from bot.training import TradeRecord
 
 #: A curve growing or shrinking by more than this factor is drawn on a log scale (else the rest look flat).
 LOG_SCALE_FACTOR = 3.0

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.evaluation.metrics import Metrics
-from bot.training.rollout import TradeRecord
+from bot.training import TradeRecord
 
 
 @dataclass(frozen=True, slots=True)

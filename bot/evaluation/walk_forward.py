@@ -27,18 +27,15 @@ import numpy as np
 
 from bot.atomic import atomic_write_bytes
 from bot.config import BotConfig
-from bot.data import Fold, build_market, dataset_from_market, walk_forward_folds
-from bot.data.types import Dataset, MarketData
+from bot.data import Dataset, Fold, MarketData, build_market, dataset_from_market, walk_forward_folds
 from bot.errors import ConfigError
 from bot.evaluation.backtest import episode_rows, evaluation_config
 from bot.evaluation.baselines import agent_pace, mean_ci, random_baseline
 from bot.evaluation.report import json_safe
 from bot.evaluation.runner import backtest_split, run_baselines
-from bot.training.checkpoints import load_checkpoint
-from bot.training.events import EventWriter
+from bot.training import EventWriter, load_checkpoint, train
 from bot.training.metrics import LogStats
 from bot.training.progress import StopFlag
-from bot.training.trainer import train
 from bot.training.worker import WorkerInit
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining, TrialScheduler
 from ray.tune.search import BasicVariantGenerator, SearchAlgorithm, Searcher
 
-from bot.data.types import Dataset
+from bot.data import Dataset
 from bot.errors import ConfigError
 from bot.tune.space import FIXED_IN_POPULATION, Param, SearchSpace
 from bot.tune.trial import TrialSetup, run_trial

@@ -16,7 +16,7 @@ from typing import Any
 from ray import tune
 
 from bot.atomic import atomic_write_bytes
-from bot.data.types import Dataset
+from bot.data import Dataset
 from bot.errors import ConfigError
 from bot.tune.experiment import ExperimentSpec, run_config, trainable
 from bot.tune.results import TrialRow, trial_rows, write_leaderboard
