@@ -3,14 +3,42 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from bot.portfolio import Account
+from bot.portfolio import Trade
 from bot.portfolio.metrics import YEAR_MS, cost_drag
 
 #: Cap of the per-episode cost drag in training summaries, so that an episode with no gross profit (infinite drag)
 #: still averages into TensorBoard.
 MAX_COST_DRAG = 10.0
+
+
+class AccountTotals(Protocol):
+    """What the summary reads of an account: a single-symbol :class:`~bot.portfolio.Account` or a basket's
+    :meth:`~bot.portfolio.basket_account.BasketAccount.totals`."""
+
+    @property
+    def equity(self) -> float: ...
+    @property
+    def wins(self) -> int: ...
+    @property
+    def losses(self) -> int: ...
+    @property
+    def n_trades(self) -> int: ...
+    @property
+    def fees_paid(self) -> float: ...
+    @property
+    def slippage_paid(self) -> float: ...
+    @property
+    def funding_paid(self) -> float: ...
+    @property
+    def traded_notional(self) -> float: ...
+    @property
+    def is_liquidated(self) -> bool: ...
+    @property
+    def trades(self) -> Sequence[Trade]: ...
 
 
 @dataclass(slots=True)
@@ -62,7 +90,9 @@ def annualised_sharpe(acc: EpisodeAccumulator, base_ms: int) -> float:
     return mean / math.sqrt(variance) * math.sqrt(YEAR_MS / base_ms)
 
 
-def episode_summary(acc: EpisodeAccumulator, initial_equity: float, pm: Account, base_ms: int) -> dict[str, float]:
+def episode_summary(
+    acc: EpisodeAccumulator, initial_equity: float, pm: AccountTotals, base_ms: int
+) -> dict[str, float]:
     """The summary scalars added to the final ``info`` of an episode.
 
     :param acc: the episode's sums.

@@ -87,6 +87,25 @@ class AssetRules:
         return rules_
 
 
+@dataclass(frozen=True, slots=True)
+class BasketTotals:
+    """Account-wide totals of a basket (what :func:`bot.env.stats.episode_summary` reads of an account).
+
+    :param trades: every asset's closed trades, asset by asset.
+    """
+
+    equity: float
+    wins: int
+    losses: int
+    n_trades: int
+    fees_paid: float
+    slippage_paid: float
+    funding_paid: float
+    traded_notional: float
+    is_liquidated: bool
+    trades: tuple[Trade, ...]
+
+
 class BasketAccount:
     """Shared wallet, per-asset positions and trade logs with the vectorized fill primitive.
 
@@ -203,6 +222,21 @@ class BasketAccount:
     def gross_exposure(self) -> float:
         """sum(|notional|) / equity at the marks."""
         return float(np.abs(self.exposure).sum())
+
+    def totals(self) -> BasketTotals:
+        """The account-wide totals, summed over the assets."""
+        return BasketTotals(
+            equity=self.equity,
+            wins=self.wins,
+            losses=self.losses,
+            n_trades=self.n_trades,
+            fees_paid=self.fees_paid,
+            slippage_paid=self.slippage_paid,
+            funding_paid=self.funding_paid,
+            traded_notional=float(self.traded_notional.sum()),
+            is_liquidated=self.is_liquidated,
+            trades=tuple(t for log in self.trades for t in log),
+        )
 
     # ------------------------------------------------------------------------------------------------ fills
 
