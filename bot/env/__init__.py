@@ -2,6 +2,7 @@
 
 from bot.env.episode import EpisodeBounds, EpisodeSampler
 from bot.env.factory import make_env
+from bot.env.portfolio_env import PortfolioEnv
 from bot.env.rewards import (
     REWARDS,
     DifferentialSharpeReward,
@@ -23,6 +24,7 @@ __all__ = [
     "EpisodeBounds",
     "EpisodeSampler",
     "LogReturnReward",
+    "PortfolioEnv",
     "Reward",
     "TradingEnv",
     "episode_summary",

@@ -27,14 +27,14 @@ import numpy.typing as npt
 from gymnasium.utils import seeding
 
 from bot.config import BotConfig
-from bot.data.universe import Universe
+from bot.data import Universe
 from bot.env.portfolio_rows import portfolio_rows
 from bot.env.portfolio_spaces import ACCOUNT_FEATURES, ASSET_FEATURES, WeightMapper, portfolio_observation_space
 from bot.env.rewards import MIN_EQUITY_RATIO, make_reward
 from bot.env.spaces import PORTFOLIO_BOUND
 from bot.env.stats import EpisodeAccumulator, episode_summary
 from bot.errors import ConfigError, DataError
-from bot.portfolio.basket import BasketPortfolio
+from bot.portfolio import BasketPortfolio
 
 logger = logging.getLogger(__name__)
 

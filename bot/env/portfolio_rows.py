@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from bot.data.types import Dataset
-from bot.data.universe import Universe, aligned_prices
+from bot.data import Dataset, Universe, aligned_prices
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Simulated portfolio: cash, one position, market orders at the next bar's open, SL/TP, funding, liquidation.
+"""Simulated portfolio: cash, one position, market orders at the next bar's open, SL/TP, funding, liquidation;
+:class:`BasketPortfolio` is one margin account over N assets (:mod:`bot.portfolio.basket`).
 
 Shared by the env, the backtest and the dry-run broker so that all three agree trade for trade.
 See :mod:`bot.portfolio.manager` for the time contract and the rebalance rule, :mod:`bot.portfolio.account` for the
@@ -21,6 +22,7 @@ Notes for callers:
 """
 
 from bot.portfolio.account import Account
+from bot.portfolio.basket import AssetRules, BasketPortfolio
 from bot.portfolio.fees import CostModel, floor_to_step
 from bot.portfolio.manager import FUNDING_INTERVAL_MS, PortfolioManager
 from bot.portfolio.margin import liquidation_price
@@ -30,6 +32,8 @@ __all__ = [
     "EXIT_REASONS",
     "FUNDING_INTERVAL_MS",
     "Account",
+    "AssetRules",
+    "BasketPortfolio",
     "CostModel",
     "ExitReason",
     "PortfolioManager",

@@ -1,0 +1,215 @@
+"""Evaluation of ``env.mode: portfolio``: the policy's run over a split, per-asset attribution, and baselines on the
+same bars, through the same :class:`~bot.portfolio.basket.BasketPortfolio` and costs.
+
+Baselines (weights decided at a bar's close, executed at the next open, like the agent's):
+
+- ``buy_and_hold:<symbol>``: the whole book in one symbol, bought once (when it can first be traded) and held;
+- ``equal_weight_buy_and_hold``: 1/N in every symbol, bought once and left to drift;
+- ``equal_weight_daily``: 1/N, traded back to 1/N at the first bar of every UTC day;
+- ``inverse_volatility_daily``: weights proportional to 1 / (standard deviation of the symbol's bar log returns over
+  the trailing ``vol_days`` days, known at the decision close), normalised to a gross of 1, rebalanced daily.
+
+Each run reports the portfolio metrics of :mod:`bot.portfolio.metrics` and its per-asset attribution (net PnL per
+symbol: realised + unrealised - fees - funding), which sums to the run's PnL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from bot.env import PortfolioEnv
+from bot.env.portfolio_env import Obs
+from bot.portfolio import BasketPortfolio
+from bot.portfolio.metrics import DAY_MS, YEAR_MS, cagr, drawdown_series, sharpe_ratio, simple_returns, sortino_ratio
+
+#: Trailing days of returns behind the inverse-volatility weights.
+VOL_DAYS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioRun:
+    """One strategy over the evaluation bars.
+
+    :param name: ``policy`` or the baseline's name.
+    :param symbols: the basket's symbols.
+    :param equity: float [n + 1] equity before the first bar, then after each bar.
+    :param exposure: float [n, N] each symbol's signed exposure (notional / equity) after each bar.
+    :param attribution: float [N] net PnL per symbol; sums to ``equity[-1] - equity[0]``.
+    :param trades: int [N] closed trades per symbol.
+    :param fees: fees paid (quote); ``funding`` and ``slippage`` likewise.
+    :param metrics: ``total_return``, ``sharpe``, ``sortino``, ``max_drawdown``, ``cagr``, ``fees``, ``trades``.
+    """
+
+    name: str
+    symbols: tuple[str, ...]
+    equity: npt.NDArray[np.float64]
+    exposure: npt.NDArray[np.float64]
+    attribution: npt.NDArray[np.float64]
+    trades: npt.NDArray[np.int64]
+    fees: float
+    funding: float
+    slippage: float
+    metrics: dict[str, float]
+
+    @property
+    def pnl(self) -> float:
+        """Final minus initial equity (quote)."""
+        return float(self.equity[-1] - self.equity[0])
+
+    @property
+    def mean_abs_weight(self) -> npt.NDArray[np.float64]:
+        """float [N] mean |exposure| per symbol over the bars (where the book was)."""
+        return np.abs(self.exposure).mean(axis=0) if self.exposure.size else np.zeros(len(self.symbols))
+
+
+def _finish(
+    name: str, pm: BasketPortfolio, equity: list[float], exposure: list[npt.NDArray[np.float64]], base_ms: int
+) -> PortfolioRun:
+    eq = np.asarray(equity, dtype=np.float64)
+    periods = YEAR_MS / base_ms
+    returns = simple_returns(eq) if eq.size > 1 else np.zeros(0)
+    metrics = {
+        "total_return": float(eq[-1] / eq[0] - 1.0),
+        "sharpe": sharpe_ratio(returns, periods),
+        "sortino": sortino_ratio(returns, periods),
+        "max_drawdown": float(drawdown_series(eq).max()),
+        "cagr": cagr(eq, periods),
+        "fees": pm.fees_paid,
+        "trades": float(pm.n_trades),
+    }
+    return PortfolioRun(
+        name=name,
+        symbols=pm.symbols,
+        equity=eq,
+        exposure=np.array(exposure, dtype=np.float64).reshape(-1, pm.n),
+        attribution=pm.attribution.copy(),
+        trades=np.array([len(t) for t in pm.trades], dtype=np.int64),
+        fees=pm.fees_paid,
+        funding=pm.funding_paid,
+        slippage=pm.slippage_paid,
+        metrics=metrics,
+    )
+
+
+def run_policy(env: PortfolioEnv, act: Callable[[Obs], Any], name: str = "policy") -> PortfolioRun:
+    """Run ``act`` over the env's whole split (one episode from its first decision bar to its end).
+
+    :param env: a portfolio env; its episode is reset here.
+    :param act: observation -> action (e.g. ``lambda o: model.predict(o, deterministic=True)[0]``).
+    :return: the run, one equity mark per bar.
+    """
+    first, stop = env.decision_span
+    obs, _ = env.reset(options={"start_index": first, "end_index": stop})
+    pm = env.portfolio
+    equity = [pm.equity]
+    exposure: list[npt.NDArray[np.float64]] = []
+    done = False
+    while not done:
+        obs, _, terminated, truncated, _ = env.step(act(obs))
+        for _, eq, _ in env.step_marks:
+            equity.append(eq)
+            exposure.append(pm.exposure.copy())
+        done = terminated or truncated
+    return _finish(name, pm, equity, exposure, env.universe.base_ms)
+
+
+def _simulate(
+    env: PortfolioEnv, name: str, weights_at: Callable[[int], npt.NDArray[np.float64]], daily: bool
+) -> PortfolioRun:
+    """Drive a fresh account over the env's bars with ``weights_at(t)`` decided at bar t's close."""
+    rows = env.rows
+    first, stop = env.decision_span
+    pm = BasketPortfolio(env.cfg.portfolio, env.symbols)
+    pm.reset(reference_prices=np.nan_to_num(rows.close[first]))
+    equity = [pm.equity]
+    exposure: list[npt.NDArray[np.float64]] = []
+    day = int(rows.time_ms[first]) // DAY_MS
+    for t in range(first, stop - 1):
+        next_day = int(rows.time_ms[t + 1]) // DAY_MS
+        rebalance = daily and next_day != day
+        day = next_day
+        pm.process_bar(
+            int(rows.time_ms[t + 1]),
+            rows.open[t + 1],
+            rows.high[t + 1],
+            rows.low[t + 1],
+            rows.close[t + 1],
+            weights_at(t),
+            rows.observable[t],
+            rebalance=rebalance,
+        )
+        equity.append(pm.equity)
+        exposure.append(pm.exposure.copy())
+    return _finish(name, pm, equity, exposure, env.universe.base_ms)
+
+
+def inverse_volatility_weights(close: npt.NDArray[np.float64], t: int, window: int) -> npt.NDArray[np.float64]:
+    """float [N] weights ∝ 1 / std of each symbol's bar log returns over the ``window`` bars up to ``t`` (closes at or
+    before t only), normalised to sum 1; equal weights while a symbol has fewer than two returns there."""
+    past = close[max(0, t - window) : t + 1]
+    returns = np.diff(np.log(past), axis=0)
+    counts = np.sum(~np.isnan(returns), axis=0)
+    n = close.shape[1]
+    if returns.shape[0] < 2 or (counts < 2).any():
+        return np.full(n, 1.0 / n)
+    vol = np.nanstd(returns, axis=0, ddof=1)
+    inverse = np.where(vol > 0.0, 1.0 / np.where(vol > 0.0, vol, 1.0), 0.0)
+    total = float(inverse.sum())
+    return inverse / total if total > 0.0 else np.full(n, 1.0 / n)
+
+
+def _constant(weights: npt.NDArray[np.float64]) -> Callable[[int], npt.NDArray[np.float64]]:
+    return lambda _t: weights
+
+
+def portfolio_baselines(env: PortfolioEnv, vol_days: int = VOL_DAYS) -> list[PortfolioRun]:
+    """Every baseline of the module docstring over the env's evaluation bars (see :func:`run_policy`)."""
+    n = env.n_assets
+    equal = np.full(n, 1.0 / n)
+    runs = []
+    for i, symbol in enumerate(env.symbols):
+        one = np.zeros(n)
+        one[i] = 1.0
+        runs.append(_simulate(env, f"buy_and_hold:{symbol}", _constant(one), daily=False))
+    runs.append(_simulate(env, "equal_weight_buy_and_hold", _constant(equal), daily=False))
+    runs.append(_simulate(env, "equal_weight_daily", _constant(equal), daily=True))
+    window = max(2, vol_days * DAY_MS // env.universe.base_ms)
+    close = env.rows.close
+    cache: dict[int, npt.NDArray[np.float64]] = {}
+
+    def inverse_vol(t: int) -> npt.NDArray[np.float64]:
+        # recomputed once a day: the weights only reach the account at the daily rebalance
+        day = int(env.rows.time_ms[t]) // DAY_MS
+        if day not in cache:
+            cache.clear()
+            cache[day] = inverse_volatility_weights(close, t, window)
+        return cache[day]
+
+    runs.append(_simulate(env, "inverse_volatility_daily", inverse_vol, daily=True))
+    return runs
+
+
+def attribution_table(runs: list[PortfolioRun]) -> str:
+    """Markdown: one row per run with its metrics, its PnL and each symbol's share of it."""
+    symbols = runs[0].symbols if runs else ()
+    head = ["run", "return", "sharpe", "max DD", "fees", "trades", *(f"PnL {s}" for s in symbols), "PnL"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for run in runs:
+        m = run.metrics
+        cells = [
+            run.name,
+            f"{m['total_return']:+.2%}",
+            f"{m['sharpe']:.2f}",
+            f"{m['max_drawdown']:.2%}",
+            f"{run.fees:,.2f}",
+            f"{int(m['trades'])}",
+            *(f"{x:+,.2f}" for x in run.attribution),
+            f"{run.pnl:+,.2f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
