@@ -9,10 +9,11 @@ from bot.data.scaler import FeatureScaler
 from bot.data.splits import Fold, split_ranges, walk_forward_folds
 from bot.data.synthetic import generate_synthetic
 from bot.data.types import Dataset, MarketData
-from bot.data.universe import AlignedPrices, Universe, aligned_prices, build_universe
+from bot.data.universe import SCALERS, AlignedPrices, SymbolScalers, Universe, aligned_prices, build_universe
 from bot.errors import DataValidationError
 
 __all__ = [
+    "SCALERS",
     "AlignedPrices",
     "DataValidationError",
     "Dataset",
@@ -21,6 +22,7 @@ __all__ = [
     "Gap",
     "LookAheadReport",
     "MarketData",
+    "SymbolScalers",
     "Universe",
     "align_to_base",
     "aligned_prices",

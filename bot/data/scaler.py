@@ -126,7 +126,22 @@ class FeatureScaler:
         """
         try:
             raw = json.loads(Path(path).read_text(encoding="utf-8"))
-            if raw.get("format") != _FORMAT:
+        except (OSError, ValueError) as e:
+            raise DataError(
+                f"{path}: not a feature scaler file written by FeatureScaler.save ({type(e).__name__}: {e});"
+                " point at the scaler.json saved with the model"
+            ) from e
+        return cls.from_dict(raw, str(path))
+
+    @classmethod
+    def from_dict(cls, raw: object, source: str) -> Self:
+        """The scaler of :meth:`to_dict`'s form.
+
+        :param source: the file it came from, for messages.
+        :raises DataError: when ``raw`` is not a scaler's dict.
+        """
+        try:
+            if not isinstance(raw, dict) or raw.get("format") != _FORMAT:
                 raise KeyError("format")
             names = tuple(str(n) for n in raw["feature_names"])
             mean, std = np.asarray(raw["mean"], np.float64), np.asarray(raw["std"], np.float64)
@@ -134,11 +149,11 @@ class FeatureScaler:
                 raise ValueError(f"unknown mode {raw['mode']!r}")
             mode = cast(NormalizeMode, raw["mode"])
             clip = float(raw["clip"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise DataError(
-                f"{path}: not a feature scaler file written by FeatureScaler.save ({type(e).__name__}: {e});"
+                f"{source}: not a feature scaler file written by FeatureScaler.save ({type(e).__name__}: {e});"
                 " point at the scaler.json saved with the model"
             ) from e
         if mean.shape != (len(names),) or std.shape != (len(names),):
-            raise DataError(f"{path}: mean/std lengths do not match {len(names)} feature names; the file is damaged")
+            raise DataError(f"{source}: mean/std lengths do not match {len(names)} feature names; the file is damaged")
         return cls(names, mean, std, mode, clip)

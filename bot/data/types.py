@@ -68,3 +68,13 @@ class Dataset:
     obs_features: npt.NDArray[np.float32]
     schema_hash: str
     scaler: FeatureScaler | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """The candles' fingerprint (as :attr:`bot.data.universe.Universe.fingerprint` for several symbols)."""
+        return self.market.fingerprint
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The feature names, in column order."""
+        return self.market.feature_names

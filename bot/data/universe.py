@@ -11,6 +11,7 @@ ranges: nothing a symbol trains on lies after another symbol's validation or tes
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -20,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from bot.atomic import atomic_write_bytes
 from bot.config import TIMEFRAME_MS, BotConfig, DataConfig
 from bot.data.dataset import cut_dates, dataset_from_market, market_from_frame
 from bot.data.loading import load_ohlcv
@@ -89,6 +91,61 @@ class Universe:
         if symbol not in self.symbols:
             raise DataError(f"symbol {symbol!r} is not in the universe; it holds {', '.join(self.symbols)}")
         return self.symbols.index(symbol)
+
+
+#: file of every symbol's scaler, beside the checkpoint's ``scaler.json``
+SCALERS = "scalers.json"
+_SCALERS_FORMAT = "bot.SymbolScalers/1"
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolScalers:
+    """Every symbol's feature scaler: what a universe run saves with its checkpoints.
+
+    :param symbols: the universe's symbols, in order.
+    :param scalers: each one's scaler, fit on its own train split.
+    """
+
+    symbols: tuple[str, ...]
+    scalers: tuple[FeatureScaler, ...]
+
+    @classmethod
+    def of(cls, universe: Universe) -> SymbolScalers:
+        """The scalers of a built universe.
+
+        :raises DataError: when a dataset carries none (hand-built datasets).
+        """
+        scalers = tuple(s for s in universe.scalers if s is not None)
+        if len(scalers) != len(universe.symbols):
+            raise DataError("a dataset of the universe carries no feature scaler; build it with build_universe")
+        return cls(universe.symbols, scalers)
+
+    def save(self, path: str | Path) -> None:
+        """Write ``path`` (the first symbol's scaler, which single-symbol tools read) and :data:`SCALERS` beside it
+        (every symbol's), each atomically."""
+        self.scalers[0].save(path)
+        entries = [{"symbol": s, "scaler": sc.to_dict()} for s, sc in zip(self.symbols, self.scalers, strict=True)]
+        payload = json.dumps({"format": _SCALERS_FORMAT, "symbols": entries}, indent=1).encode("utf-8")
+        atomic_write_bytes(Path(path).with_name(SCALERS), payload)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> SymbolScalers:
+        """Read the :data:`SCALERS` file of a checkpoint or run folder.
+
+        :raises DataError: naming the file when it is missing or not written by :meth:`save`.
+        """
+        path = Path(folder) / SCALERS
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            if raw.get("format") != _SCALERS_FORMAT:
+                raise KeyError("format")
+            entries = [(str(e["symbol"]), e["scaler"]) for e in raw["symbols"]]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise DataError(
+                f"{path}: not the per-symbol scalers of a universe run ({type(e).__name__}: {e}); point at a"
+                " checkpoint of a run trained with env.mode universe"
+            ) from e
+        return cls(tuple(s for s, _ in entries), tuple(FeatureScaler.from_dict(r, str(path)) for _, r in entries))
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,24 +254,25 @@ def _symbol_splits(
     return out
 
 
-def build_universe(cfg: BotConfig, scalers: Sequence[FeatureScaler] | None = None) -> Universe:
+def build_universe(cfg: BotConfig, scalers: SymbolScalers | None = None) -> Universe:
     """Load every symbol of ``cfg.data``, align them on one clock, split on the clock and scale each on its own.
 
     ``data.symbols`` (or ``data.dir`` + ``data.pattern``) lists the files; ``data.path`` alone is a universe of one
     symbol; ``data.source=synthetic`` gives ``data.synthetic.assets`` correlated assets.
 
     :param cfg: the whole config.
-    :param scalers: saved per-symbol scalers, in symbol order (evaluation); None fits each on its own train split.
+    :param scalers: a run's saved scalers (evaluation); None fits each symbol's on its own train split.
     :return: the :class:`Universe`.
     :raises DataError: a missing file (all of them named), files of another base timeframe, no common period, a
         split empty for one symbol (named), or any single-symbol data error (naming the symbol and its file).
-    :raises SchemaMismatchError: when ``scalers`` do not match the symbols or the features.
+    :raises SchemaMismatchError: when ``scalers`` belong to other symbols or other features.
     """
     frames = _load_frames(cfg.data)
-    if scalers is not None and len(scalers) != len(frames):
+    symbols = tuple(s for s, _, _ in frames)
+    if scalers is not None and scalers.symbols != symbols:
         raise SchemaMismatchError(
-            f"{len(scalers)} saved scaler(s) for {len(frames)} symbols; evaluate with the symbols the model was"
-            " trained on"
+            f"the model was trained on {', '.join(scalers.symbols)} but the data lists {', '.join(symbols)};"
+            " evaluate with the symbols (in the order) the model was trained on"
         )
     lo, hi = _common_period(frames)
     markets = []
@@ -237,7 +295,7 @@ def build_universe(cfg: BotConfig, scalers: Sequence[FeatureScaler] | None = Non
                 " fractions or dates, or drop the symbol"
             )
         try:
-            datasets.append(dataset_from_market(market, own, cfg, scalers[i] if scalers is not None else None))
+            datasets.append(dataset_from_market(market, own, cfg, scalers.scalers[i] if scalers is not None else None))
         except DataError as e:
             raise DataError(f"{market.symbol}: {e}") from e
     logger.info(

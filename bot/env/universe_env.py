@@ -19,7 +19,7 @@ import numpy.typing as npt
 from gymnasium.utils import seeding
 
 from bot.config import BotConfig
-from bot.data.universe import Universe
+from bot.data import Universe
 from bot.env import shared_rows
 from bot.env.trading_env import Obs, TradingEnv
 from bot.errors import ConfigError

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from bot.config import BotConfig, load_config
-from bot.data.universe import aligned_prices, build_universe
-from bot.errors import ConfigError, DataError
+from bot.data.universe import SymbolScalers, aligned_prices, build_universe
+from bot.errors import ConfigError, DataError, SchemaMismatchError
 from tests.data.ohlcv_files import FIVE_MIN_MS, START_MS, ohlcv_frame, write_ohlcv
 
 N_BARS = 1500
@@ -80,7 +80,7 @@ def test_each_symbol_scaler_is_fit_on_its_own_train_rows(two_files: tuple[Path, 
 def test_truncating_after_t_changes_nothing_at_or_before_t_for_any_symbol(two_files: tuple[Path, Path]) -> None:
     """No look-ahead across symbols: cut every file after clock bar t; rows, features and observations up to t stay."""
     full = build_universe(_cfg(*two_files))
-    scalers = [s for s in full.scalers if s is not None]
+    scalers = SymbolScalers.of(full)
     for t in (350, 700, 1100, len(full) - 40):
         end = pd.Timestamp(int(full.clock_ms[t]) + FIVE_MIN_MS, unit="ms", tz="UTC").isoformat()
         part = build_universe(_cfg(*two_files, f"data.end={end}"), scalers=scalers)
@@ -141,6 +141,22 @@ def test_synthetic_basket_plants_a_signal_in_one_asset_only() -> None:
         nxt = np.diff(np.log(dataset.market.close))
         predictive = np.corrcoef(raw, nxt)[0, 1] if raw.std() > 0 else 0.0
         assert (predictive > 0.5) if i == 0 else predictive == 0.0
+
+
+def test_saved_scalers_reload_and_must_match_the_symbols(two_files: tuple[Path, Path], tmp_path: Path) -> None:
+    u = build_universe(_cfg(*two_files))
+    SymbolScalers.of(u).save(tmp_path / "scaler.json")
+    loaded = SymbolScalers.load(tmp_path)
+    assert loaded.symbols == u.symbols
+    assert [s.to_dict() for s in loaded.scalers] == [s.to_dict() for s in SymbolScalers.of(u).scalers]
+    again = build_universe(_cfg(*two_files), scalers=loaded)
+    for a, b in zip(again.datasets, u.datasets, strict=True):
+        np.testing.assert_array_equal(a.obs_features, b.obs_features)
+    swapped = SymbolScalers(loaded.symbols[::-1], loaded.scalers[::-1])
+    with pytest.raises(SchemaMismatchError, match="trained on BBB/USDT, AAA/USDT but the data lists AAA/USDT"):
+        build_universe(_cfg(*two_files), scalers=swapped)
+    with pytest.raises(DataError, match="not the per-symbol scalers"):
+        SymbolScalers.load(tmp_path / "nowhere")
 
 
 def test_a_missing_file_among_many_is_named(two_files: tuple[Path, Path], tmp_path: Path) -> None:
