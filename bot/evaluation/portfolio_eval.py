@@ -26,6 +26,7 @@ from bot.env import PortfolioEnv
 from bot.env.portfolio_env import Obs
 from bot.portfolio import BasketPortfolio
 from bot.portfolio.metrics import DAY_MS, YEAR_MS, cagr, drawdown_series, sharpe_ratio, simple_returns, sortino_ratio
+from bot.training.portfolio import portfolio_rollout
 
 #: Trailing days of returns behind the inverse-volatility weights.
 VOL_DAYS = 30
@@ -97,25 +98,15 @@ def _finish(
 
 
 def run_policy(env: PortfolioEnv, act: Callable[[Obs], Any], name: str = "policy") -> PortfolioRun:
-    """Run ``act`` over the env's whole split (one episode from its first decision bar to its end).
+    """Run ``act`` over the env's whole split (one episode from its first decision bar to its end) through the
+    training layer's :func:`~bot.training.portfolio.portfolio_rollout`.
 
     :param env: a portfolio env; its episode is reset here.
-    :param act: observation -> action (e.g. ``lambda o: model.predict(o, deterministic=True)[0]``).
+    :param act: observation -> action (e.g. ``model_actor(model, vecnormalize)``).
     :return: the run, one equity mark per bar.
     """
-    first, stop = env.decision_span
-    obs, _ = env.reset(options={"start_index": first, "end_index": stop})
-    pm = env.portfolio
-    equity = [pm.equity]
-    exposure: list[npt.NDArray[np.float64]] = []
-    done = False
-    while not done:
-        obs, _, terminated, truncated, _ = env.step(act(obs))
-        for _, eq, _ in env.step_marks:
-            equity.append(eq)
-            exposure.append(pm.exposure.copy())
-        done = terminated or truncated
-    return _finish(name, pm, equity, exposure, env.universe.base_ms)
+    marks = portfolio_rollout(env, act)
+    return _finish(name, env.portfolio, list(marks.equity), list(marks.exposure), env.universe.base_ms)
 
 
 def _simulate(
