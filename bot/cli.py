@@ -52,7 +52,9 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = sub.add_parser("train", help="train agents with parallel worker processes")
     _add_config_args(p)
     p.add_argument("--checkpoint-dir", help="parent folder of run folders (training.checkpoint_dir)")
-    p.add_argument("--algo", choices=["ppo", "ddqn", "maskable_ppo"], help="training.algo")
+    p.add_argument(
+        "--algo", choices=["ppo", "ddqn", "maskable_ppo", "recurrent_ppo", "rf", "gbm"], help="training.algo"
+    )
     p.add_argument(
         "--workers", type=_workers, help="worker processes, 1 = in-process, auto = per machine (training.n_workers)"
     )
@@ -72,6 +74,9 @@ def _evaluate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--checkpoint", metavar="RUN_DIR", help="run folder written by `bot train`")
     target.add_argument("--ensemble", nargs="+", metavar="RUN_DIR", help="runs voting together (majority/mean target)")
+    target.add_argument(
+        "--compare", nargs="+", metavar="RUN_DIR", help="runs of any algorithm side by side on the same bars"
+    )
     p.add_argument("--which", default="best", help="best | latest | a checkpoint step number")
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])
     p.add_argument("--out", help="report folder (default RUN_DIR/eval_<split>)")

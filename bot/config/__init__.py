@@ -16,9 +16,18 @@ from bot.config.market import (
 )
 from bot.config.services import ApiConfig, EvaluationConfig, LiveConfig, LoggingConfig
 from bot.config.trading import Bounds, DBEConfig, EnvConfig, PortfolioConfig
-from bot.config.training import DQNConfig, ExtractorConfig, PPOConfig, TrainingConfig
+from bot.config.training import (
+    SUPERVISED_ALGOS,
+    DQNConfig,
+    ExtractorConfig,
+    PPOConfig,
+    RecurrentConfig,
+    SupervisedConfig,
+    TrainingConfig,
+)
 
 __all__ = [
+    "SUPERVISED_ALGOS",
     "TIMEFRAME_MS",
     "ApiConfig",
     "BotConfig",
@@ -36,8 +45,10 @@ __all__ = [
     "PPOConfig",
     "PlausibilityConfig",
     "PortfolioConfig",
+    "RecurrentConfig",
     "Section",
     "SplitsConfig",
+    "SupervisedConfig",
     "SyntheticConfig",
     "Timeframe",
     "TrainingConfig",

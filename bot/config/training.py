@@ -55,10 +55,51 @@ class ExtractorConfig(Section):
     n_heads: int = Field(4, ge=1, le=64, description="transformer: attention heads (divides hidden_size)")
 
 
+#: ``training.algo`` values that name a supervised baseline (fitted by bot/training/supervised.py), not an RL algorithm
+SUPERVISED_ALGOS = ("rf", "gbm")
+
+
+class RecurrentConfig(Section):
+    """The LSTM of ``training.algo: recurrent_ppo`` (sb3-contrib ``RecurrentPPO``'s policy arguments); the PPO
+    hyperparameters come from ``training.ppo``."""
+
+    lstm_hidden_size: int = Field(64, ge=1, le=4096, description="units of the policy's LSTM")
+    n_lstm_layers: int = Field(1, ge=1, le=8, description="stacked LSTM layers")
+    enable_critic_lstm: bool = Field(True, description="the value function has its own LSTM (else a feed-forward)")
+
+
+class SupervisedConfig(Section):
+    """The supervised baselines ``training.algo: rf | gbm``: a classifier of the sign of the forward return (see
+    bot/training/supervised.py)."""
+
+    n_estimators: int = Field(200, ge=1, le=100_000, description="rf: trees; gbm: boosting iterations")
+    max_depth: int | None = Field(8, ge=1, le=1000, description="depth limit of each tree (null = none; rf only)")
+    min_samples_leaf: int = Field(50, ge=1, description="samples a leaf holds at least")
+    learning_rate: float = Field(0.05, gt=0, le=1, description="gbm: shrinkage")
+    max_features: float = Field(0.5, gt=0, le=1, description="rf: share of the features tried at each split")
+    horizon: int = Field(0, ge=0, le=10_000, description="bars of the forward return (0 = env.decision_every)")
+    lags: int = Field(4, ge=1, le=4096, description="newest bars of the market window given to the model")
+    thresholds: list[float] = Field(
+        default_factory=lambda: [0.5, 0.52, 0.55, 0.6, 0.65],
+        min_length=1,
+        description="decision thresholds on P(up) tried on the validation split (the best Sharpe is kept)",
+    )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _in_range(cls, value: list[float]) -> list[float]:
+        bad = [t for t in value if not 0.5 <= t < 1.0]
+        if bad:
+            raise ValueError(f"each threshold must be in [0.5, 1), got {bad}")
+        return value
+
+
 class TrainingConfig(Section):
     """Algorithm, parallel workers, budget, checkpoints and validation of a training run."""
 
-    algo: Literal["ppo", "ddqn", "maskable_ppo"] = "ppo"
+    algo: Literal["ppo", "ddqn", "maskable_ppo", "recurrent_ppo", "rf", "gbm"] = Field(
+        "ppo", description="ppo | ddqn | maskable_ppo | recurrent_ppo (RL); rf | gbm (supervised baselines)"
+    )
     n_workers: int | Literal["auto"] = Field(
         "auto",
         description="worker processes (1 = in-process); auto = chosen per machine from the cores and a short probe,"
@@ -120,3 +161,5 @@ class TrainingConfig(Section):
     ppo: PPOConfig = Field(default_factory=PPOConfig)
     dqn: DQNConfig = Field(default_factory=DQNConfig)
     extractor: ExtractorConfig = Field(default_factory=ExtractorConfig)
+    recurrent: RecurrentConfig = Field(default_factory=RecurrentConfig)
+    supervised: SupervisedConfig = Field(default_factory=SupervisedConfig)

@@ -49,12 +49,26 @@ def _summary_cell(key: str, value: float | int, fmt: str, short_span: bool) -> s
 def summary_table(report: EvaluationReport) -> str:
     """A plain-text table: one row per metric, one column per policy (the random policy as its mean)."""
     columns: list[tuple[str, dict[str, float | int]]] = [(report.agent.name, report.agent.metrics.as_dict())]
-    columns += [(name, res.metrics.as_dict()) for name, res in report.baselines.items()]
+    return metrics_table(columns + baseline_columns(report), is_short_span(report))
+
+
+def baseline_columns(report: EvaluationReport) -> list[tuple[str, dict[str, float | int]]]:
+    """The baselines' columns of a summary table: each baseline, then each random policy as its mean."""
+    columns: list[tuple[str, dict[str, float | int]]] = [
+        (name, res.metrics.as_dict()) for name, res in report.baselines.items()
+    ]
     columns += [
         (f"random(x{r.n_runs})" if r.switch_prob >= 1.0 else f"random@pace(x{r.n_runs})", r.mean)
         for r in report.randoms
     ]
-    short = is_short_span(report)
+    return columns
+
+
+def metrics_table(columns: list[tuple[str, dict[str, float | int]]], short: bool) -> str:
+    """A plain-text table of the summary metrics: one row per metric, one column per ``(name, metrics)``.
+
+    :param short: the span is too short to annualise (those cells read ``n/a``).
+    """
     rows = [["metric", *(name for name, _ in columns)]]
     for key, fmt in _SUMMARY:
         rows.append([key, *(_summary_cell(key, values[key], fmt, short) for _, values in columns)])
@@ -116,6 +130,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         from bot.evaluation.ensemble import run_ensemble
 
         return run_ensemble(args)
+    if getattr(args, "compare", None):
+        from bot.evaluation.compare import run_compare
+
+        return run_compare(args)
     _check_args(args)
     cfg, folder = resolve_config(args.checkpoint, args.which, list(args.overrides))
     out_dir = Path(args.out) if args.out else Path(args.checkpoint) / f"eval_{args.split}"

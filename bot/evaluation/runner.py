@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
 from bot.config import BotConfig
@@ -22,8 +21,10 @@ from bot.evaluation.baselines import (
     run_exposures,
 )
 from bot.evaluation.results import BacktestResult, EvaluationReport
+from bot.training.checkpoints import Model
 from bot.training.fast_mlp import FastMlpPolicy
-from bot.training.policy import make_policy
+from bot.training.policy import PredictPolicy, make_policy
+from bot.training.supervised_policy import SupervisedPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def _shapes(space: Any) -> dict[str, tuple[int, ...]]:
     return {key: tuple(sub.shape or ()) for key, sub in getattr(space, "spaces", {"obs": space}).items()}
 
 
-def check_spaces(model: BaseAlgorithm, env: TradingEnv, checkpoint: str) -> None:
+def check_spaces(model: Model, env: TradingEnv, checkpoint: str) -> None:
     """Refuse a model whose observation or action space differs from the env's (before torch fails obscurely).
 
     :raises SchemaMismatchError: naming both shapes and the config keys that decide them.
@@ -75,7 +76,7 @@ def backtest_split(
     cfg: BotConfig,
     dataset: Dataset,
     split: str,
-    model: BaseAlgorithm,
+    model: Model,
     vecnormalize: VecNormalize | None,
     checkpoint: str,
     fast: bool = True,
@@ -94,6 +95,10 @@ def backtest_split(
     result = run_agent(env, policy, "agent", cfg.evaluation.risk_free_rate)
     if isinstance(policy, FastMlpPolicy):
         how = f"batched exact MLP inference ({policy.n_fallbacks} near-tied steps decided by model.predict)"
+    elif isinstance(policy, SupervisedPolicy):
+        how = f"{policy.model.algo} predict_proba in one batch, threshold {policy.model.threshold:g} on P(up)"
+    elif isinstance(policy, PredictPolicy) and policy.recurrent:
+        how = "model.predict per step, the LSTM state carried through each gap-free run"
     else:
         how = "model.predict per step"
     return env, result, how
@@ -102,7 +107,7 @@ def backtest_split(
 def evaluate_model(
     cfg: BotConfig,
     dataset: Dataset,
-    model: BaseAlgorithm,
+    model: Model,
     vecnormalize: VecNormalize | None,
     split: str,
     checkpoint: str,
@@ -113,7 +118,7 @@ def evaluate_model(
 
     :param cfg: the config (the checkpoint's plus overrides); costs and windows come from it.
     :param dataset: built with the checkpoint's scaler.
-    :param model: the loaded SB3 model.
+    :param model: the loaded SB3 model or supervised baseline.
     :param vecnormalize: its observation normalisation, or None.
     :param split: ``train``, ``validation`` or ``test``.
     :param checkpoint: label of the checkpoint for the report.

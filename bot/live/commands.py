@@ -30,7 +30,7 @@ from bot.live.state import StateStore
 from bot.live.trader import Trader, run_tag
 from bot.smartlog import command_logging
 from bot.training.checkpoints import LoadedCheckpoint, load_checkpoint
-from bot.training.policy import PredictPolicy
+from bot.training.policy import plain_policy
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def run_paper(
         market_space = checkpoint.model.observation_space["market"].shape  # type: ignore[index]
         builder = ObservationBuilder(cfg, checkpoint.scaler, checkpoint.manifest.get("schema_hash"), market_space)
         # the policy reads the trader's masks at each decision (as it reads the env's in validation and backtests)
-        policy = PredictPolicy(checkpoint.model, checkpoint.vecnormalize, lambda: trader.action_masks())
+        policy = plain_policy(checkpoint.model, checkpoint.vecnormalize, lambda: trader.action_masks())
         trader = Trader(
             cfg,
             broker,

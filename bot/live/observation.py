@@ -9,8 +9,9 @@ bar and carries its streaks and mode over from the previous bar.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +24,11 @@ from bot.dbe import DBEMode, DynamicBehaviorEngine, dbe_inputs
 from bot.env.decisions import ObservationReferences
 from bot.env.portfolio_obs import PortfolioObservation
 from bot.errors import DataError, SchemaMismatchError
+
+if TYPE_CHECKING:
+    from bot.training.policy import Policy
+
+logger = logging.getLogger(__name__)
 
 Obs = dict[str, npt.NDArray[np.float32]]
 
@@ -126,12 +132,13 @@ class ObservationBuilder:
             )
         return LiveMarket(market, self.scaler.transform(market.features, market.valid))
 
-    def market_window(self, live: LiveMarket) -> npt.NDArray[np.float32]:
+    def market_window(self, live: LiveMarket, back: int = 0) -> npt.NDArray[np.float32]:
         """float32 [window, n_features]: the newest ``window`` rows, all valid and gap-free.
 
+        :param back: bars before the newest at which the window ends (a recurrent policy is re-warmed over them).
         :raises DataError: when the newest rows are still in an indicator warm-up or span a gap.
         """
-        market, n = live.market, len(live.market)
+        market, n = live.market, len(live.market) - back
         if n < self.window:
             raise DataError(f"only {n} closed candles, the observation window needs {self.window}")
         rows = slice(n - self.window, n)
@@ -176,3 +183,36 @@ class ObservationBuilder:
             take_profit_pct=dbe.take_profit_pct,
             size_fraction=dbe.size_fraction,
         )
+
+
+def warm_up(
+    policy: Policy,
+    builder: ObservationBuilder,
+    live: LiveMarket,
+    portfolio: npt.NDArray[np.float32],
+    decision_every: int,
+) -> int:
+    """Rebuild a recurrent policy's state before its first live decision: step it over the decisions of the last
+    ``env.window`` bars (every ``decision_every`` bars, oldest first), discarding the actions.
+
+    Each step sees that bar's market window and ``portfolio``, the account as it is now (the positions the policy
+    would have held then are unknown). Bars still in an indicator warm-up are passed over.
+
+    :param policy: the trader's policy, just reset.
+    :param builder: the trader's observation builder.
+    :param live: the features of the candles at hand.
+    :param portfolio: float32 [k] the portfolio vector of the current decision.
+    :param decision_every: ``env.decision_every``.
+    :return: the steps taken.
+    """
+    steps = 0
+    span = builder.window // decision_every * decision_every
+    for back in range(span, 0, -decision_every):
+        try:
+            window = builder.market_window(live, back)
+        except DataError:
+            continue
+        policy.act({"market": window, "portfolio": portfolio}, -1)
+        steps += 1
+    logger.info("Re-warmed the recurrent policy's state over %d past decisions", steps)
+    return steps

@@ -15,7 +15,10 @@ Per bar (the bar is identified by its OPEN time; it is decided on at its close, 
 
 On start the trader probes the exchange (an unreachable URL fails at once), reconciles the state with the exchange's
 order history (:mod:`bot.live.reconcile`: nothing a kill left unrecorded is lost) and checks the observation schema on
-the warm-up candles. When the exchange fails past its retries the trader rides the outage out (:mod:`bot.live.outage`):
+the warm-up candles. A recurrent policy (``training.algo: recurrent_ppo``) starts its LSTM state anew at every
+start, then is stepped over the decisions of the last ``env.window`` bars before its first decision
+(:func:`~bot.live.observation.warm_up`), so a restart decides from a warmed state. When the exchange fails past its
+retries the trader rides the outage out (:mod:`bot.live.outage`):
 bars are skipped with a status line, the state is reconciled when the exchange answers again, and after
 ``live.max_outage_s`` it gives up, flattening first (kill-switch style) when a position may be open.
 """
@@ -41,14 +44,14 @@ from bot.errors import BrokerError, DataError, KillSwitchError, TransientBrokerE
 from bot.live.broker import AccountState, Broker, ExecutionPlan, OrderState
 from bot.live.candles import CandleBuffer, warmup_bars
 from bot.live.limit_book import LimitBook
-from bot.live.observation import DBEState, LiveReferences, ObservationBuilder
+from bot.live.observation import DBEState, LiveReferences, ObservationBuilder, warm_up
 from bot.live.outage import Outage
 from bot.live.reconcile import Reconciler
 from bot.live.reports import BarReport, RunSummary, account_snapshot
 from bot.live.risk import AccountTracker
 from bot.live.sizing import requested_exposure
 from bot.live.state import BarRecord, StateStore, write_json_atomic
-from bot.training.policy import Policy
+from bot.training.policy import Policy, is_recurrent
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +124,7 @@ class Trader:
         self._last_decision_ms: int = state.get("last_decision_ms", -1)
         self.refs = LiveReferences(cfg, state.get("obs_refs"))
         self._started = False
+        self._rewarm = False
         # post-only limit orders (portfolio.order_type: limit) resting between two bar closes
         self.limits = LimitBook(cfg.portfolio, broker, state, tag, self.base_ms)
         self._masks = self.controls.masks(0.0, 0)
@@ -164,6 +168,8 @@ class Trader:
         self.reconciler.run()
         self._check_schema(now)
         self.policy.reset()  # the live stream is one episode for the policy (a recurrent one starts its state here)
+        # a recurrent policy's state did not survive the restart: it is rebuilt before the first decision
+        self._rewarm = is_recurrent(self.policy)
         self._started = True
 
     def _refuse_tripped(self, tripped: str) -> None:
@@ -298,6 +304,9 @@ class Trader:
         obs = {"market": window, "portfolio": self.builder.portfolio(seen, dbe)}
         qty, held_bars = account.position_qty, view.bars_in_position
         self._masks = self.controls.masks(qty, held_bars)
+        if self._rewarm:
+            self._rewarm = False
+            warm_up(self.policy, self.builder, live, obs["portfolio"], self.decision_every)
         action = self.policy.act(obs, -1)
         target = self.controls.decide(action, qty, held_bars, dbe.size_fraction)
         plan = ExecutionPlan(

@@ -1,4 +1,5 @@
-"""The learning algorithms: SB3 PPO, ``DoubleDQN`` (SB3 DQN with the Double-DQN target) and sb3-contrib MaskablePPO.
+"""The learning algorithms: SB3 PPO, ``DoubleDQN`` (SB3 DQN with the Double-DQN target), sb3-contrib MaskablePPO and
+RecurrentPPO (an LSTM policy; its hidden state is carried by :class:`bot.training.policy.PredictPolicy`).
 
 ``build_model`` maps ``cfg.training`` onto the SB3 constructor arguments, so every hyperparameter is a config key.
 """
@@ -11,13 +12,13 @@ import numpy as np
 import torch as th
 import torch.nn.functional as F  # noqa: N812  (the usual alias)
 from gymnasium import spaces
-from sb3_contrib import MaskablePPO
+from sb3_contrib import MaskablePPO, RecurrentPPO
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.type_aliases import TensorDict
 from stable_baselines3.common.vec_env import VecEnv
 
-from bot.config import TrainingConfig
+from bot.config import SUPERVISED_ALGOS, TrainingConfig
 from bot.errors import ConfigError
 from bot.training.extractors import extractor_kwargs
 
@@ -81,7 +82,12 @@ class DoubleDQN(DQN):
 
 
 #: algorithm name in the config -> class whose ``load`` reads its ``model.zip``.
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "ddqn": DoubleDQN, "maskable_ppo": MaskablePPO}
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
+    "ppo": PPO,
+    "ddqn": DoubleDQN,
+    "maskable_ppo": MaskablePPO,
+    "recurrent_ppo": RecurrentPPO,
+}
 
 
 def load_class(algo: str) -> type[BaseAlgorithm]:
@@ -92,6 +98,11 @@ def load_class(algo: str) -> type[BaseAlgorithm]:
     try:
         return ALGORITHMS[algo]
     except KeyError:
+        if algo in SUPERVISED_ALGOS:
+            raise ConfigError(
+                f"training.algo={algo!r} is a supervised model, not an SB3 algorithm: load it with"
+                " bot.training.checkpoints.load_checkpoint"
+            ) from None
         raise ConfigError(f"unknown algorithm {algo!r}; expected one of {sorted(ALGORITHMS)}") from None
 
 
@@ -121,5 +132,11 @@ def build_model(cfg: TrainingConfig, env: VecEnv, seed: int, device: str, tensor
         return DoubleDQN("MultiInputPolicy", env, policy_kwargs=policy_kwargs, **hyper, **common)
     hyper = cfg.ppo.model_dump(exclude={"net_arch"})
     policy_kwargs = {"net_arch": list(cfg.ppo.net_arch), **extractor}
+    if cfg.algo == "recurrent_ppo":
+        # the LSTM runs over the extractor's features, one step per decision; its state spans the episode
+        policy_kwargs.update(cfg.recurrent.model_dump())
+        return RecurrentPPO("MultiInputLstmPolicy", env, policy_kwargs=policy_kwargs, **hyper, **common)
+    if cfg.algo in SUPERVISED_ALGOS:
+        raise ConfigError(f"training.algo={cfg.algo!r} is fitted by bot.training.supervised, not built as an SB3 model")
     cls = MaskablePPO if cfg.algo == "maskable_ppo" else PPO
     return cls("MultiInputPolicy", env, policy_kwargs=policy_kwargs, **hyper, **common)

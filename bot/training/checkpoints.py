@@ -3,6 +3,7 @@
 Layout of ``checkpoints/<run_id>/`` (the top level is the latest checkpoint)::
 
     model.zip  vecnormalize.pkl?  replay_buffer.pkl?  config.yaml  manifest.json  scaler.json
+    (a supervised baseline, ``training.algo: rf | gbm``, has model.joblib in place of model.zip)
     best/      the same files for the best model on the validation split
     step_<N>/  numbered periodic checkpoints (the newest ``keep_checkpoints`` are kept)
     tb/        TensorBoard events         bot.log   SmartLogger file
@@ -29,7 +30,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from bot.atomic import ordinary_mode
-from bot.config import BotConfig, load_config
+from bot.config import SUPERVISED_ALGOS, BotConfig, load_config
 from bot.data.scaler import FeatureScaler
 from bot.errors import CheckpointError, ConfigError, DataError, SchemaMismatchError
 from bot.training import integrity
@@ -42,6 +43,7 @@ from bot.training.integrity import (
     REPLAY_BUFFER,
     SCALER,
     STEP_PREFIX,
+    SUPERVISED_MODEL,
     VECNORMALIZE,
     checkpoint_problem,
     folder_digests,
@@ -49,6 +51,10 @@ from bot.training.integrity import (
     step_folders,
 )
 from bot.training.manifest import MANIFEST, RunInfo, build_manifest
+from bot.training.supervised_policy import SupervisedModel
+
+#: what a checkpoint holds: an SB3 model or a supervised baseline
+Model = BaseAlgorithm | SupervisedModel
 
 __all__ = [
     "BEST",
@@ -57,9 +63,11 @@ __all__ = [
     "REPLAY_BUFFER",
     "SCALER",
     "STEP_PREFIX",
+    "SUPERVISED_MODEL",
     "VECNORMALIZE",
     "CheckpointWriter",
     "LoadedCheckpoint",
+    "Model",
     "checkpoint_folder",
     "find_latest_run",
     "is_run_folder",
@@ -87,7 +95,7 @@ class CheckpointWriter:
     def _write_temp(
         self,
         name: str,
-        model: BaseAlgorithm,
+        model: Model,
         vecnormalize: VecNormalize | None,
         status: str,
         extra: dict[str, Any],
@@ -97,7 +105,7 @@ class CheckpointWriter:
         folder = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.run_dir))
         try:
             folder.chmod(ordinary_mode(is_dir=True))
-            model.save(folder / MODEL)
+            model.save(folder / (SUPERVISED_MODEL if isinstance(model, SupervisedModel) else MODEL))
             if vecnormalize is not None:
                 (folder / VECNORMALIZE).write_bytes(pickle.dumps(vecnormalize))
             if with_replay_buffer:
@@ -115,7 +123,7 @@ class CheckpointWriter:
 
     def save_latest(
         self,
-        model: BaseAlgorithm,
+        model: Model,
         vecnormalize: VecNormalize | None,
         status: str,
         extra: dict[str, Any] | None = None,
@@ -135,7 +143,7 @@ class CheckpointWriter:
         return self.run_dir
 
     def _save_folder(
-        self, name: str, model: BaseAlgorithm, vecnormalize: VecNormalize | None, extra: dict[str, Any]
+        self, name: str, model: Model, vecnormalize: VecNormalize | None, extra: dict[str, Any]
     ) -> Path:
         target = self.run_dir / name
         kind = name.split("_")[0]
@@ -154,7 +162,7 @@ class CheckpointWriter:
             raise
         return target
 
-    def save_step(self, model: BaseAlgorithm, vecnormalize: VecNormalize | None) -> Path:
+    def save_step(self, model: Model, vecnormalize: VecNormalize | None) -> Path:
         """Write ``step_<N>/`` and delete the oldest numbered checkpoints beyond ``keep_checkpoints``."""
         path = self._save_folder(f"{STEP_PREFIX}{model.num_timesteps}", model, vecnormalize, {})
         for old in step_folders(self.run_dir)[: -self.cfg.training.keep_checkpoints]:
@@ -163,7 +171,7 @@ class CheckpointWriter:
             shutil.rmtree(doomed)
         return path
 
-    def save_best(self, model: BaseAlgorithm, vecnormalize: VecNormalize | None, metrics: dict[str, float]) -> Path:
+    def save_best(self, model: Model, vecnormalize: VecNormalize | None, metrics: dict[str, float]) -> Path:
         """Write ``best/`` with the validation metrics in its manifest."""
         return self._save_folder(BEST, model, vecnormalize, {"validation": metrics})
 
@@ -195,7 +203,7 @@ def find_latest_run(checkpoint_dir: Path) -> Path:
 class LoadedCheckpoint:
     """A loaded checkpoint.
 
-    :param model: the SB3 model (PPO, DoubleDQN or MaskablePPO).
+    :param model: the SB3 model (PPO, DoubleDQN, MaskablePPO, RecurrentPPO) or supervised baseline (rf, gbm).
     :param vecnormalize: the saved VecNormalize statistics (no venv attached; ``normalize_obs`` works), or None.
     :param config: the config the model was trained with.
     :param manifest: the manifest (``algorithm``, ``timesteps``, ``schema_hash`` ...).
@@ -203,7 +211,7 @@ class LoadedCheckpoint:
     :param path: the folder the files were read from.
     """
 
-    model: BaseAlgorithm
+    model: Model
     vecnormalize: VecNormalize | None
     config: BotConfig
     manifest: dict[str, Any]
@@ -306,8 +314,14 @@ def load_checkpoint(
         if (folder / VECNORMALIZE).is_file():
             with (folder / VECNORMALIZE).open("rb") as fh:
                 vecnormalize = pickle.load(fh)
-        model = load_class(str(manifest["algorithm"])).load(folder / MODEL, env=env, device=device)
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError, AttributeError) as e:  # a bad zip: ValueError
+        algorithm = str(manifest["algorithm"])
+        model: Model
+        if algorithm in SUPERVISED_ALGOS:
+            model = SupervisedModel.load(folder / SUPERVISED_MODEL)
+        else:
+            model = load_class(algorithm).load(folder / MODEL, env=env, device=device)
+    # a bad zip raises ValueError; a pickle of a class that no longer exists AttributeError or ImportError
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, AttributeError, ImportError) as e:
         raise CheckpointError(
             f"checkpoint {folder} is unreadable: {type(e).__name__}: {e}; use another checkpoint (--which)"
         ) from e

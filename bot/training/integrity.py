@@ -23,6 +23,8 @@ from bot.training.manifest import MANIFEST
 logger = logging.getLogger(__name__)
 
 MODEL = "model.zip"
+#: the model file of the supervised baselines (``training.algo: rf | gbm``) in place of ``model.zip``
+SUPERVISED_MODEL = "model.joblib"
 VECNORMALIZE = "vecnormalize.pkl"
 REPLAY_BUFFER = "replay_buffer.pkl"
 CONFIG = "config.yaml"
@@ -32,7 +34,7 @@ STEP_PREFIX = "step_"
 #: the complete next latest checkpoint, while its files are moved to the top level
 PENDING = ".latest.pending"
 #: files a latest checkpoint may hold at the top level besides its manifest
-CHECKPOINT_FILES = (MODEL, VECNORMALIZE, REPLAY_BUFFER, CONFIG, SCALER)
+CHECKPOINT_FILES = (MODEL, SUPERVISED_MODEL, VECNORMALIZE, REPLAY_BUFFER, CONFIG, SCALER)
 #: prefixes of the temp folders a checkpoint save creates in the run folder
 TEMP_PREFIXES = (".latest.", ".best.", ".step.", f".{STEP_PREFIX}")
 

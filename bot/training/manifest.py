@@ -6,12 +6,21 @@ import platform
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.config import SUPERVISED_ALGOS
+
+if TYPE_CHECKING:
+    from gymnasium import spaces
+
+    from bot.config import BotConfig
+    from bot.data.types import Dataset
 
 MANIFEST = "manifest.json"
 #: 2: ``files`` maps each file of the checkpoint to its SHA-256 (checked on load)
 MANIFEST_FORMAT = 2
-_PACKAGES = ("bot", "numpy", "torch", "stable_baselines3", "sb3_contrib", "gymnasium", "pandas")
+_PACKAGES = ("bot", "numpy", "torch", "stable_baselines3", "sb3_contrib", "gymnasium", "pandas", "scikit_learn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +28,7 @@ class RunInfo:
     """The fixed facts of a run that every manifest repeats.
 
     :param run_id: the run folder's name.
-    :param algorithm: ``ppo``, ``ddqn`` or ``maskable_ppo``.
+    :param algorithm: ``training.algo`` (``ppo``, ``ddqn``, ``maskable_ppo``, ``recurrent_ppo``, ``rf``, ``gbm``).
     :param seed: the master seed.
     :param total_timesteps: the configured budget.
     :param data_fingerprint: hash of the candles (``MarketData.fingerprint``).
@@ -49,6 +58,31 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def run_info(
+    run_dir: Path,
+    cfg: BotConfig,
+    dataset: Dataset,
+    observation_space: spaces.Space[Any],
+    action_space: spaces.Space[Any],
+) -> RunInfo:
+    """The :class:`RunInfo` of a run of ``cfg`` on ``dataset`` with the model's spaces; the budget of a supervised
+    baseline is its trees (``training.supervised.n_estimators``), of an RL run its steps."""
+    named = getattr(observation_space, "spaces", {"obs": observation_space})
+    shapes = {k: list(s.shape or ()) for k, s in named.items()}
+    t = cfg.training
+    return RunInfo(
+        run_id=run_dir.name,
+        algorithm=t.algo,
+        seed=cfg.seed,
+        total_timesteps=t.supervised.n_estimators if t.algo in SUPERVISED_ALGOS else t.total_timesteps,
+        data_fingerprint=dataset.market.fingerprint,
+        schema_hash=dataset.schema_hash,
+        feature_names=dataset.market.feature_names,
+        observation_shapes=shapes,
+        action_space=repr(action_space),
+    )
 
 
 def build_manifest(

@@ -1,5 +1,11 @@
 """The one policy interface of validation, evaluation and the live trader, its plain SB3 implementation, and the
-factory that picks the batched exact accelerator (:mod:`bot.training.fast_mlp`) when the model allows it.
+factory that picks the batched exact accelerator (:mod:`bot.training.fast_mlp`) when the model allows it, or the
+supervised baselines' policy (:mod:`bot.training.supervised_policy`).
+
+A recurrent model (``RecurrentPPO``) keeps its LSTM state inside :class:`PredictPolicy`: :meth:`~Policy.reset` clears
+it at the start of every gap-free episode and each :meth:`~Policy.act` carries it on, passing ``episode_start`` as
+during training, so validation, the backtest and the live trader need no special case. Such a model is evaluated
+step by step with ``predict`` (the batched path cannot carry a state through the steps).
 """
 
 from __future__ import annotations
@@ -10,11 +16,12 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from sb3_contrib import MaskablePPO
+from sb3_contrib import MaskablePPO, RecurrentPPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
 from bot.training.fast_mlp import FastMlpPolicy
+from bot.training.supervised_policy import SupervisedModel, SupervisedPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +47,12 @@ class Policy(Protocol):
         ...
 
 
+def is_recurrent(policy: object) -> bool:
+    """Whether ``policy`` carries a state from step to step (its optional ``recurrent`` attribute; default no): the
+    live trader re-warms such a policy over the bars before its first decision."""
+    return bool(getattr(policy, "recurrent", False))
+
+
 class PredictPolicy:
     """``model.predict(obs, deterministic=True)`` on VecNormalize-normalised observations (any SB3 policy).
 
@@ -55,35 +68,64 @@ class PredictPolicy:
         self.model = model
         self.vecnormalize = vecnormalize
         self.action_masks = action_masks if isinstance(model, MaskablePPO) else None
+        #: the model has an LSTM whose state this policy carries between steps
+        self.recurrent = isinstance(model, RecurrentPPO)
+        self.state: tuple[npt.NDArray[np.float32], ...] | None = None
+        self._episode_start = np.ones(1, dtype=bool)
 
     def act(self, obs: Obs, row: int) -> Any:
-        """The deterministic action (``row`` is unused: the observation holds everything)."""
+        """The deterministic action (``row`` is unused: the observation, and a recurrent model's state, hold
+        everything)."""
         model_obs = self.vecnormalize.normalize_obs(obs) if self.vecnormalize is not None else obs
         if self.action_masks is not None:
             action, _ = self.model.predict(  # type: ignore[call-arg]
                 model_obs, deterministic=True, action_masks=self.action_masks()
             )
+        elif self.recurrent:
+            action, state = self.model.predict(
+                model_obs, state=self.state, episode_start=self._episode_start, deterministic=True
+            )
+            self.state = state
+            self._episode_start = np.zeros(1, dtype=bool)
         else:
             action, _ = self.model.predict(model_obs, deterministic=True)
         return action
 
     def reset(self) -> None:
-        """Nothing to reset: the SB3 policies in use are feed-forward."""
+        """Start of an episode: a recurrent model's LSTM state starts from zero, as at a training episode's start."""
+        self.state = None
+        self._episode_start = np.ones(1, dtype=bool)
+
+
+def plain_policy(
+    model: BaseAlgorithm | SupervisedModel, vecnormalize: VecNormalize | None, action_masks: MaskSource | None
+) -> PredictPolicy | SupervisedPolicy:
+    """The step-by-step policy of a loaded model: what the live trader runs (there is no dataset to batch over).
+
+    :param model: an SB3 model or a supervised baseline (:class:`~bot.training.supervised_policy.SupervisedModel`).
+    :param vecnormalize: the SB3 model's observation normalisation, or None.
+    :param action_masks: the current masks (MaskablePPO and the supervised models read them).
+    """
+    if isinstance(model, SupervisedModel):
+        return SupervisedPolicy(model, action_masks)
+    return PredictPolicy(model, vecnormalize, action_masks)
 
 
 def make_policy(
-    model: BaseAlgorithm,
+    model: BaseAlgorithm | SupervisedModel,
     vecnormalize: VecNormalize | None,
     obs_features: npt.NDArray[np.float32],
     window: int,
     rows: range,
     action_masks: MaskSource | None,
     fast: bool = True,
-) -> PredictPolicy | FastMlpPolicy:
+) -> PredictPolicy | FastMlpPolicy | SupervisedPolicy:
     """The fastest exact policy available: :class:`~bot.training.fast_mlp.FastMlpPolicy` when supported (and
-    ``fast``), else :class:`PredictPolicy`. Both choose the same actions.
+    ``fast``), else :class:`PredictPolicy` (recurrent models always: step by step). Both choose the same actions.
+    A supervised model gets its :class:`~bot.training.supervised_policy.SupervisedPolicy`, with the predictions for
+    ``rows`` computed in one batch.
 
-    :param model: the SB3 model.
+    :param model: the SB3 model or supervised baseline.
     :param vecnormalize: its observation normalisation, or None.
     :param obs_features: float32 [n, n_features] ``Dataset.obs_features``.
     :param window: ``env.window``.
@@ -91,8 +133,10 @@ def make_policy(
     :param action_masks: the env's ``action_masks`` method, read at every step (MaskablePPO only).
     :param fast: allow the batched path.
     """
+    if isinstance(model, SupervisedModel):
+        return SupervisedPolicy(model, action_masks, obs_features, rows)
     plain = PredictPolicy(model, vecnormalize, action_masks)
-    if fast:
+    if fast and not plain.recurrent:
         fast_policy = FastMlpPolicy.build(plain, obs_features, window, rows)
         if fast_policy is not None:
             logger.debug("Batched MLP inference for %s over rows %d..%d", type(model).__name__, rows.start, rows.stop)

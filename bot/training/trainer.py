@@ -25,7 +25,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from bot.atomic import atomic_write_bytes
-from bot.config import BotConfig
+from bot.config import SUPERVISED_ALGOS, BotConfig
 from bot.data.types import Dataset
 from bot.env import make_env
 from bot.errors import CheckpointError, ConfigError
@@ -44,11 +44,12 @@ from bot.training.checkpoints import (
 )
 from bot.training.events import EventWriter
 from bot.training.layout import WorkerLayout, choose_layout
-from bot.training.manifest import MANIFEST, RunInfo
+from bot.training.manifest import MANIFEST, run_info
 from bot.training.metrics import EnvMetricsCallback, HParamCallback, LogStats
 from bot.training.progress import ProgressCallback, StopFlag
 from bot.training.resources import choose_device, learner_threads
 from bot.training.shared_dataset import SharedDataset
+from bot.training.supervised import train_supervised
 from bot.training.throughput import Throughput, ThroughputCallback
 from bot.training.timeouts import AutoTimeout, RunCancelledError
 from bot.training.validation import ValidationResult, make_validation_env, run_validation
@@ -145,22 +146,6 @@ def build_train_env(
     venv: VecEnv = VecMonitor(inner)
     vecnormalize = VecNormalize(venv) if t.vecnormalize else None
     return vecnormalize or venv, inner, vecnormalize
-
-
-def _run_info(run_dir: Path, cfg: BotConfig, dataset: Dataset, env: VecEnv) -> RunInfo:
-    obs_space = env.observation_space
-    shapes = {k: list(s.shape or ()) for k, s in getattr(obs_space, "spaces", {"obs": obs_space}).items()}
-    return RunInfo(
-        run_id=run_dir.name,
-        algorithm=cfg.training.algo,
-        seed=cfg.seed,
-        total_timesteps=cfg.training.total_timesteps,
-        data_fingerprint=dataset.market.fingerprint,
-        schema_hash=dataset.schema_hash,
-        feature_names=dataset.market.feature_names,
-        observation_shapes=shapes,
-        action_space=repr(env.action_space),
-    )
 
 
 def _load_for_resume(
@@ -306,7 +291,8 @@ def train(
     resume_from: Path | None = None,
     on_validation: OnValidation | None = None,
 ) -> TrainOutcome:
-    """Train ``cfg.training.algo`` on ``dataset``'s train split, validating on its validation split.
+    """Train ``cfg.training.algo`` on ``dataset``'s train split, validating on its validation split (a supervised
+    baseline, ``rf`` or ``gbm``, is fitted by :func:`bot.training.supervised.train_supervised` instead).
 
     :param cfg: the resolved config (saved with every checkpoint).
     :param dataset: built once in this process (scaler fit on train, or the resumed run's scaler).
@@ -333,6 +319,10 @@ def train(
     stop = stop if stop is not None else StopFlag()
     if resume and resume_from is None:
         resume_from = checkpoint_folder(run_dir, "latest")
+    if cfg.training.algo in SUPERVISED_ALGOS:  # rf / gbm: fitted in one process, saved in the same layout
+        fit = train_supervised(cfg, dataset, run_dir, events, stop, resume_from)
+        sharpe = fit.validation.sharpe if fit.validation is not None else None
+        return TrainOutcome(run_dir, fit.status, fit.timesteps, fit.validation, sharpe, run_dir / TB_DIR)
     device, device_reason = choose_device(cfg)
     logger.info("Policy device: %s (%s)", device, device_reason)
     layout = choose_layout(
@@ -355,7 +345,8 @@ def train(
             atomic_write_bytes(run_dir / CONFIG, cfg.to_yaml().encode())
             scaler.save(run_dir / SCALER)
         model.set_logger(sb3_logger)
-        writer = CheckpointWriter(run_dir, cfg, _run_info(run_dir, cfg, dataset, env), scaler)
+        info = run_info(run_dir, cfg, dataset, env.observation_space, env.action_space)
+        writer = CheckpointWriter(run_dir, cfg, info, scaler)
         validation_env = eval_env
         cbs = _callbacks(
             cfg,

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -278,3 +279,35 @@ def test_restart_reconciles_a_position_changed_while_stopped(
     assert "Recovered 1 order(s)" in caplog.text and "matches the recorded one plus the recovered fills" in caplog.text
     assert any(r["client_id"].startswith("exchange-") and r["side"] == "sell" for r in second.state.fills())
     assert summary.reports[0].status == "traded" and summary.reports[0].position_qty == pytest.approx(held, rel=0.05)
+
+
+class _RecurrentRecorder(SignPolicy):
+    """A recurrent policy (the trader re-warms it after every start) that records its calls and resets."""
+
+    recurrent = True
+
+
+def test_a_recurrent_policy_is_rewarmed_over_the_last_window_after_a_restart(
+    emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path
+) -> None:
+    state = tmp_path / "s.sqlite"
+    first_policy = _RecurrentRecorder()
+    first = make_trader(emu, candles, state, first_policy)
+    first.run(12)
+    first.state.close()
+    window = 8  # small_config's env.window, decisions every bar
+    # the first start warmed up too: window past bars, then the 12 decisions
+    assert first_policy.resets == 1 and len(first_policy.observations) == window + 12
+    second_policy = _RecurrentRecorder()
+    second = make_trader(emu, candles, state, second_policy)
+    second.run(1)
+    assert second_policy.resets == 1 and len(second_policy.observations) == window + 1
+    # the warm-up replays the market windows the first run decided on at the last `window` bars, oldest first (up to
+    # float32 rounding: the restarted trader's indicators start on a later first candle)
+    replayed = [o["market"] for o in second_policy.observations[:window]]
+    decided = [o["market"] for o in first_policy.observations[-window:]]
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(replayed, decided, strict=True))
+    # ... with the account as it is now, and the decision itself comes after them
+    now = second_policy.observations[-1]["portfolio"]
+    assert all(np.array_equal(o["portfolio"], now) for o in second_policy.observations[:window])
+    assert not np.array_equal(second_policy.observations[-1]["market"], replayed[-1])

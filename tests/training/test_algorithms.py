@@ -112,6 +112,8 @@ def test_discrete_only_algorithms_reject_continuous_actions() -> None:
 
 
 def test_unknown_algorithm_name() -> None:
-    expected = r"unknown algorithm 'a2c'; expected one of \['ddqn', 'maskable_ppo', 'ppo'\]"
+    expected = r"unknown algorithm 'a2c'; expected one of \['ddqn', 'maskable_ppo', 'ppo', 'recurrent_ppo'\]"
     with pytest.raises(ConfigError, match=expected):
         load_class("a2c")
+    with pytest.raises(ConfigError, match="'rf' is a supervised model, not an SB3 algorithm"):
+        load_class("rf")
