@@ -59,6 +59,11 @@ def _data_of(run_dir: Path) -> dict[str, Any]:
             "file": Path(str(path)).name if path else None, "start": data.get("start"), "end": data.get("end")}
 
 
+def _has_model(folder: Path) -> bool:
+    """A checkpoint's model file: ``model.zip`` (RL) or ``model.joblib`` (the supervised baselines)."""
+    return (folder / "model.zip").is_file() or (folder / "model.joblib").is_file()
+
+
 def summarize_run(run_dir: Path) -> RunView:
     """Read a run folder's manifest, config and sub-folders (never its model)."""
     manifest = _read_json(run_dir / "manifest.json")
@@ -66,8 +71,8 @@ def summarize_run(run_dir: Path) -> RunView:
     validation: dict[str, Any] = raw if isinstance(raw, dict) else {}
     children = sorted((p for p in run_dir.iterdir() if p.is_dir()), key=lambda p: p.name)
     steps = sorted((p.name for p in children if STEP_FOLDER.match(p.name)), key=lambda name: int(name[5:]))
-    checkpoints = (["latest"] if (run_dir / "model.zip").is_file() else []) + (
-        ["best"] if (run_dir / "best" / "model.zip").is_file() else []) + steps
+    top = (["latest"] if _has_model(run_dir) else []) + (["best"] if _has_model(run_dir / "best") else [])
+    checkpoints = top + steps
     return RunView(
         run_id=run_dir.name, algorithm=manifest.get("algorithm"), status=manifest.get("status"),
         timesteps=manifest.get("timesteps"), total_timesteps=manifest.get("total_timesteps"),

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from bot.api.db import Job, JobStatus
 from bot.config import Timeframe
 
-Algo = Literal["ppo", "ddqn", "maskable_ppo"]
+Algo = Literal["ppo", "ddqn", "maskable_ppo", "recurrent_ppo", "rf", "gbm"]
 
 #: Hard ceiling of one override; the configurable limit (api.max_override_chars) is checked after parsing.
 Override = Annotated[str, StringConstraints(max_length=100_000)]

@@ -13,6 +13,7 @@ from bot import __version__
 from bot.api.db import JobStatus
 from bot.api.deps import StateDep
 from bot.api.log_files import tail_lines
+from bot.api.models import models_block
 from bot.api.paper import read_paper_account, read_paper_view
 from bot.api.schemas import LinesView
 
@@ -46,7 +47,8 @@ def log_tail(state: StateDep, n: Annotated[int, Query(ge=1, le=10_000)] = 200) -
 
 @router.get("/api/sync/status")
 def sync_status(state: StateDep) -> dict[str, Any]:
-    """One poll for the dashboard: backend health, jobs summary, WebSocket state and the paper account."""
+    """One poll for the dashboard: backend health, jobs summary, the latest job of each model kind (``models``),
+    WebSocket state and the paper account."""
     stats = state.store.stats()
     running = [j.id for j in state.store.list_jobs(limit=100, status=JobStatus.RUNNING)]
     return {
@@ -54,6 +56,7 @@ def sync_status(state: StateDep) -> dict[str, Any]:
                     "time": time.time()},
         "jobs": {"by_status": stats["jobs_by_status"], "running": running,
                  "max_concurrent_jobs": state.settings.max_concurrent_jobs},
+        "models": models_block(state.store),
         "websocket": {"clients": state.hub.n_subscribers, "last_seq": stats["last_event_seq"]},
         "paper": read_paper_account(state.settings.paper_state_path, state.settings.paper_stale_after_s),
     }
