@@ -136,6 +136,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return run_compare(args)
     _check_args(args)
     cfg, folder = resolve_config(args.checkpoint, args.which, list(args.overrides))
+    if cfg.env.mode == "universe" and (args.cv_folds or getattr(args, "ensemble", None)):
+        raise ConfigError(
+            "--cv-folds and --ensemble evaluate single-symbol runs; this run was trained with env.mode=universe"
+            " (evaluate it without them: every symbol's backtest and their mean)"
+        )
     out_dir = Path(args.out) if args.out else Path(args.checkpoint) / f"eval_{args.split}"
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -145,6 +150,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from bot.training.logsetup import training_logging
 
     with training_logging(cfg, out_dir) as (worker_init, log_stats, _log_file):
+        if cfg.env.mode == "universe":
+            from bot.evaluation.universe import evaluate_universe_run
+
+            return evaluate_universe_run(cfg, args.checkpoint, args.which, folder, args.split, out_dir, args.fees_off)
         dataset = build_dataset(cfg, FeatureScaler.load(folder / SCALER))
         loaded = load_checkpoint(args.checkpoint, args.which, schema_hash=dataset.schema_hash)
         fingerprint = loaded.manifest.get("data_fingerprint")

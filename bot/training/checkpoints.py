@@ -31,6 +31,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from bot.atomic import ordinary_mode
 from bot.config import SUPERVISED_ALGOS, BotConfig, load_config
+from bot.data import SymbolScalers
 from bot.data.scaler import FeatureScaler
 from bot.errors import CheckpointError, ConfigError, DataError, SchemaMismatchError
 from bot.training import integrity
@@ -83,10 +84,10 @@ class CheckpointWriter:
     :param run_dir: the run folder (created by the caller).
     :param cfg: the resolved config (saved as ``config.yaml``).
     :param info: what the manifest records about data and spaces.
-    :param scaler: the feature scaler fit on the train split.
+    :param scaler: the feature scaler fit on the train split (every symbol's for a universe run).
     """
 
-    def __init__(self, run_dir: Path, cfg: BotConfig, info: RunInfo, scaler: FeatureScaler) -> None:
+    def __init__(self, run_dir: Path, cfg: BotConfig, info: RunInfo, scaler: FeatureScaler | SymbolScalers) -> None:
         self.run_dir = run_dir
         self.cfg = cfg
         self.info = info

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 
 from bot.config import BotConfig, load_config
+from bot.data import SCALERS
 from bot.errors import CheckpointError, ConfigError
 from bot.training.checkpoints import (
     CONFIG,
@@ -268,7 +269,7 @@ def _discard_if_unsaved(plan: RunPlan) -> None:
         return
     logs = tuple(Path(name).parts[0] for name in (plan.cfg.logging.file, plan.cfg.logging.jsonl_file) if name)
     for path in run_dir.iterdir():
-        if path.name in (CONFIG, SCALER, TB_DIR, PENDING) or path.name.startswith((*logs, ".")):
+        if path.name in (CONFIG, SCALER, SCALERS, TB_DIR, PENDING) or path.name.startswith((*logs, ".")):
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:
@@ -288,8 +289,8 @@ class _Ran:
 
 
 def _train_in_folder(plan: RunPlan, args: argparse.Namespace, events: EventWriter, stop: StopFlag) -> _Ran:
-    from bot.data import FeatureScaler, build_dataset  # heavy imports after the arguments are checked
-    from bot.training.logsetup import training_logging
+    from bot.training.logsetup import training_logging  # heavy imports after the arguments are checked
+    from bot.training.universe import build_training_data
 
     cfg, run_dir, source = plan.cfg, plan.run_dir, plan.resume_from
     show_progress = not args.no_progress and sys.stderr.isatty()
@@ -297,7 +298,7 @@ def _train_in_folder(plan: RunPlan, args: argparse.Namespace, events: EventWrite
         logger.info("Run folder %s (%s)", run_dir, "resumed" if plan.resume else "new")
         if plan.notes:  # one record: the SmartLogger deduplicates WARNINGs by their template
             logger.warning("Resuming %s: %s", run_dir, "; ".join(plan.notes))
-        dataset = build_dataset(cfg, FeatureScaler.load(source / SCALER) if source is not None else None)
+        dataset = build_training_data(cfg, source)
         if source is not None:
             read_manifest(source, dataset.schema_hash)
         if stop.is_set:

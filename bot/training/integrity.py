@@ -18,6 +18,7 @@ import os
 import shutil
 from pathlib import Path
 
+from bot.data import SCALERS
 from bot.training.manifest import MANIFEST
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ STEP_PREFIX = "step_"
 #: the complete next latest checkpoint, while its files are moved to the top level
 PENDING = ".latest.pending"
 #: files a latest checkpoint may hold at the top level besides its manifest
-CHECKPOINT_FILES = (MODEL, SUPERVISED_MODEL, VECNORMALIZE, REPLAY_BUFFER, CONFIG, SCALER)
+CHECKPOINT_FILES = (MODEL, SUPERVISED_MODEL, VECNORMALIZE, REPLAY_BUFFER, CONFIG, SCALER, SCALERS)
 #: prefixes of the temp folders a checkpoint save creates in the run folder
 TEMP_PREFIXES = (".latest.", ".best.", ".step.", f".{STEP_PREFIX}")
 

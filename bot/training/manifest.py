@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from gymnasium import spaces
 
     from bot.config import BotConfig
+    from bot.data import Universe
     from bot.data.types import Dataset
 
 MANIFEST = "manifest.json"
@@ -63,7 +64,7 @@ def package_versions() -> dict[str, str]:
 def run_info(
     run_dir: Path,
     cfg: BotConfig,
-    dataset: Dataset,
+    dataset: Dataset | Universe,
     observation_space: spaces.Space[Any],
     action_space: spaces.Space[Any],
 ) -> RunInfo:
@@ -77,9 +78,9 @@ def run_info(
         algorithm=t.algo,
         seed=cfg.seed,
         total_timesteps=t.supervised.n_estimators if t.algo in SUPERVISED_ALGOS else t.total_timesteps,
-        data_fingerprint=dataset.market.fingerprint,
+        data_fingerprint=dataset.fingerprint,
         schema_hash=dataset.schema_hash,
-        feature_names=dataset.market.feature_names,
+        feature_names=dataset.feature_names,
         observation_shapes=shapes,
         action_space=repr(action_space),
     )

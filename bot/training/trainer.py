@@ -26,6 +26,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from bot.atomic import atomic_write_bytes
 from bot.config import SUPERVISED_ALGOS, BotConfig
+from bot.data import SymbolScalers, Universe
 from bot.data.types import Dataset
 from bot.env import make_env
 from bot.errors import CheckpointError, ConfigError
@@ -48,11 +49,12 @@ from bot.training.manifest import MANIFEST, run_info
 from bot.training.metrics import EnvMetricsCallback, HParamCallback, LogStats
 from bot.training.progress import ProgressCallback, StopFlag
 from bot.training.resources import choose_device, learner_threads
-from bot.training.shared_dataset import SharedDataset
+from bot.training.shared_dataset import SharedDataset, SharedUniverse
 from bot.training.supervised import train_supervised
 from bot.training.throughput import Throughput, ThroughputCallback
 from bot.training.timeouts import AutoTimeout, RunCancelledError
-from bot.training.validation import ValidationResult, make_validation_env, run_validation
+from bot.training.universe import UniverseEnvFactory, validation_envs, validator
+from bot.training.validation import ValidationResult
 from bot.training.vec_env import ParallelVecEnv
 from bot.training.worker import WorkerInit
 
@@ -76,6 +78,18 @@ class TradingEnvFactory:
     def __call__(self, worker_id: int, n_envs: int) -> list[gym.Env[Any, Any]]:
         dataset = self.dataset.get() if isinstance(self.dataset, SharedDataset) else self.dataset
         return [make_env(self.cfg, self.split, worker_id=worker_id, dataset=dataset) for _ in range(n_envs)]
+
+
+def env_factory(
+    cfg: BotConfig, data: Dataset | Universe, shared: bool = False
+) -> TradingEnvFactory | UniverseEnvFactory:
+    """The workers' env factory over a dataset, or over a universe (``env.mode: universe``).
+
+    :param shared: map the arrays from one shared block in every worker instead of pickling a copy to each.
+    """
+    if isinstance(data, Universe):
+        return UniverseEnvFactory(cfg, SharedUniverse(data) if shared else data)
+    return TradingEnvFactory(cfg, SharedDataset(data) if shared else data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +130,7 @@ class StopOnFlag(gym.Wrapper[Any, Any, Any, Any]):
 
 
 def build_train_env(
-    cfg: BotConfig, dataset: Dataset, worker_init: WorkerInit | None, stop: StopFlag | None = None
+    cfg: BotConfig, dataset: Dataset | Universe, worker_init: WorkerInit | None, stop: StopFlag | None = None
 ) -> tuple[VecEnv, ParallelVecEnv, VecNormalize | None]:
     """Workers + VecMonitor (+ VecNormalize when configured), seeded from ``cfg.seed`` at the first reset.
 
@@ -130,7 +144,7 @@ def build_train_env(
             " bot.training.layout.choose_layout(...) to the config first (train() does)"
         )
     # workers map the dataset's arrays from one shared block instead of each unpickling a copy (benchmarks/RESULTS.md)
-    factory = TradingEnvFactory(cfg, SharedDataset(dataset) if t.n_workers > 1 else dataset)
+    factory = env_factory(cfg, dataset, shared=t.n_workers > 1)
     timeout: float | AutoTimeout | None = AutoTimeout() if t.worker_timeout_s is None else t.worker_timeout_s or None
     inner = ParallelVecEnv(
         factory,
@@ -279,7 +293,7 @@ def _finish(
 
 def train(
     cfg: BotConfig,
-    dataset: Dataset,
+    dataset: Dataset | Universe,
     run_dir: Path,
     *,
     resume: bool = False,
@@ -295,7 +309,8 @@ def train(
     baseline, ``rf`` or ``gbm``, is fitted by :func:`bot.training.supervised.train_supervised` instead).
 
     :param cfg: the resolved config (saved with every checkpoint).
-    :param dataset: built once in this process (scaler fit on train, or the resumed run's scaler).
+    :param dataset: built once in this process (scaler fit on train, or the resumed run's scaler); a universe
+        (``env.mode: universe``) trains on every symbol, validates on each and saves every symbol's scaler.
     :param run_dir: the run folder (exists; holds the previous checkpoint when resuming).
     :param resume: continue the model, optimiser, normalisation and step count saved in ``run_dir``.
     :param resume_from: the checkpoint folder to resume from; default the newest complete one of ``run_dir``.
@@ -312,7 +327,7 @@ def train(
     :raises CheckpointError: when the checkpoint to resume from is incomplete or unreadable.
     :raises ValueError: when ``dataset`` carries no feature scaler.
     """
-    scaler = dataset.scaler
+    scaler = SymbolScalers.of(dataset) if isinstance(dataset, Universe) else dataset.scaler
     if scaler is None:
         raise ValueError("the dataset carries no feature scaler; build it with bot.data.build_dataset")
     events = events if events is not None else EventWriter(None)
@@ -320,23 +335,25 @@ def train(
     if resume and resume_from is None:
         resume_from = checkpoint_folder(run_dir, "latest")
     if cfg.training.algo in SUPERVISED_ALGOS:  # rf / gbm: fitted in one process, saved in the same layout
+        if isinstance(dataset, Universe):
+            raise ConfigError(f"training.algo={cfg.training.algo!r} fits one symbol; env.mode=universe needs RL")
         fit = train_supervised(cfg, dataset, run_dir, events, stop, resume_from)
         sharpe = fit.validation.sharpe if fit.validation is not None else None
         return TrainOutcome(run_dir, fit.status, fit.timesteps, fit.validation, sharpe, run_dir / TB_DIR)
     device, device_reason = choose_device(cfg)
     logger.info("Policy device: %s (%s)", device, device_reason)
     layout = choose_layout(
-        cfg, TradingEnvFactory(cfg, dataset), worker_init=worker_init, should_stop=lambda: stop.is_set
+        cfg, env_factory(cfg, dataset), worker_init=worker_init, should_stop=lambda: stop.is_set
     )
     cfg = layout.apply(cfg)  # the run's config (saved with it) names the layout it ran with
     logger.info("Worker layout: %d x %d envs (%s)", layout.n_workers, layout.n_envs_per_worker, layout.reason)
     th.set_num_threads(learner_threads(cfg))
     env, inner, vecnormalize = build_train_env(cfg, dataset, worker_init, stop)
     sb3_logger = configure(str(run_dir / TB_DIR), ["tensorboard"])
-    eval_env: gym.Env[Any, Any] | None = None
+    eval_envs: list[gym.Env[Any, Any]] = []
     cbs: _Callbacks | None = None
     try:
-        eval_env = StopOnFlag(make_validation_env(cfg, dataset), stop)
+        eval_envs = [StopOnFlag(e, stop) for e in validation_envs(cfg, dataset)]
         if resume_from is not None:
             model, vecnormalize = _load_for_resume(resume_from, cfg, env, vecnormalize, device)
         else:
@@ -347,11 +364,10 @@ def train(
         model.set_logger(sb3_logger)
         info = run_info(run_dir, cfg, dataset, env.observation_space, env.action_space)
         writer = CheckpointWriter(run_dir, cfg, info, scaler)
-        validation_env = eval_env
         cbs = _callbacks(
             cfg,
             writer,
-            lambda: run_validation(model, validation_env, vecnormalize, cfg.data.base_timeframe),
+            validator(model, eval_envs, vecnormalize, cfg.data.base_timeframe),
             vecnormalize,
             _best_sharpe(run_dir) if resume_from is not None else None,
             (events, stop, show_progress, log_stats, on_validation),
@@ -378,5 +394,5 @@ def train(
         sb3_logger.close()
         env.close()
         inner.close()
-        if eval_env is not None:
+        for eval_env in eval_envs:
             eval_env.close()

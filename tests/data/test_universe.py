@@ -196,3 +196,12 @@ def test_bad_symbol_config_is_a_clear_error(overrides: list[str], message: str) 
     mode = [] if any(o.startswith("env.mode") for o in overrides) else ["env.mode=universe"]
     with pytest.raises(ConfigError, match=message):
         load_config(None, [*mode, *overrides])
+
+
+def test_shipped_universe_config_names_the_shared_btc_and_eth_files(shared_data: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    cfg = load_config(repo / "config" / "universe.yaml")
+    files = cfg.data.symbol_files()
+    assert [f.symbol for f in files] == ["BTC/USDT", "ETH/USDT"] and cfg.env.mode == "universe"
+    expected = [(shared_data / "binance_spot_2023" / Path(f.path).name).resolve() for f in files]
+    assert [(repo / f.path).resolve() for f in files] == expected
