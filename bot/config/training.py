@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from bot.config.base import Section
 
@@ -155,11 +155,36 @@ class TrainingConfig(Section):
     eval_freq: int = Field(10_000, ge=0, description="timesteps between validation runs (0 = never)")
     early_stop_patience: int = Field(0, ge=0, description="stop after N validations without improvement (0 = off)")
     progress_event_every_s: float = Field(
-        2.0, gt=0, le=3600,
+        2.0,
+        gt=0,
+        le=3600,
         description="seconds between progress events (--events-jsonl): the API dashboard's metric points",
     )
     ppo: PPOConfig = Field(default_factory=PPOConfig)
     dqn: DQNConfig = Field(default_factory=DQNConfig)
     extractor: ExtractorConfig = Field(default_factory=ExtractorConfig)
+    overlap: bool = Field(
+        False,
+        description="PPO: update on rollout k while the envs already collect rollout k+1 with the weights from before"
+        " that update (staleness of one update; the importance ratio uses the behaviour policy's stored"
+        " log-probabilities); false = exactly on-policy SB3 PPO",
+    )
+    max_staleness: int = Field(
+        1, description="with overlap: updates a rollout's policy may lag the learner (only 1: one rollout ahead)"
+    )
     recurrent: RecurrentConfig = Field(default_factory=RecurrentConfig)
     supervised: SupervisedConfig = Field(default_factory=SupervisedConfig)
+
+    @model_validator(mode="after")
+    def _check_overlap(self) -> TrainingConfig:
+        if self.max_staleness != 1:
+            raise ValueError(
+                f"training.max_staleness={self.max_staleness!r} is not supported; only 1 (training.overlap collects"
+                " one rollout ahead of the learner)"
+            )
+        if self.overlap and self.algo != "ppo":
+            raise ValueError(
+                f"training.overlap=true needs training.algo=ppo, got {self.algo!r} (Double-DQN is off-policy and"
+                " MaskablePPO has no overlapped loop); set training.overlap=false"
+            )
+        return self

@@ -20,7 +20,9 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from bot.config import SUPERVISED_ALGOS, TrainingConfig
 from bot.errors import ConfigError
+from bot.training.device_rollout import StagedPPO
 from bot.training.extractors import extractor_kwargs
+from bot.training.overlap import OverlapPPO
 
 
 def double_dqn_target(
@@ -90,11 +92,24 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
 }
 
 
-def load_class(algo: str) -> type[BaseAlgorithm]:
+def ppo_class(overlap: bool, device: str) -> type[PPO]:
+    """The PPO class of ``training.overlap`` and the device: SB3's ``PPO`` on the CPU, :class:`StagedPPO` (pinned
+    host-device transfers) on CUDA, :class:`OverlapPPO` (itself staged on CUDA) with overlap. All save plain PPO zips.
+    """
+    if overlap:
+        return OverlapPPO
+    return StagedPPO if th.device(device).type == "cuda" else PPO
+
+
+def load_class(algo: str, overlap: bool = False, device: str = "cpu") -> type[BaseAlgorithm]:
     """The class that loads a saved model of ``algo`` (a DoubleDQN zip loads as DoubleDQN; plain DQN.load works too).
 
+    :param overlap: ``training.overlap``: a PPO model resumes as :class:`OverlapPPO` (its zip is a plain PPO one).
+    :param device: the policy's device (PPO on CUDA resumes as :class:`StagedPPO`).
     :raises ConfigError: for an unknown algorithm name.
     """
+    if algo == "ppo":
+        return ppo_class(overlap, device)
     try:
         return ALGORITHMS[algo]
     except KeyError:
@@ -138,5 +153,9 @@ def build_model(cfg: TrainingConfig, env: VecEnv, seed: int, device: str, tensor
         return RecurrentPPO("MultiInputLstmPolicy", env, policy_kwargs=policy_kwargs, **hyper, **common)
     if cfg.algo in SUPERVISED_ALGOS:
         raise ConfigError(f"training.algo={cfg.algo!r} is fitted by bot.training.supervised, not built as an SB3 model")
-    cls = MaskablePPO if cfg.algo == "maskable_ppo" else PPO
+    if cfg.overlap:  # the config allows it with algo=ppo only
+        return OverlapPPO(
+            "MultiInputPolicy", env, policy_kwargs=policy_kwargs, max_staleness=cfg.max_staleness, **hyper, **common
+        )
+    cls = MaskablePPO if cfg.algo == "maskable_ppo" else ppo_class(False, device)
     return cls("MultiInputPolicy", env, policy_kwargs=policy_kwargs, **hyper, **common)

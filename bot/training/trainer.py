@@ -171,7 +171,7 @@ def _load_for_resume(
     """
     name = MODEL
     try:
-        model = load_class(cfg.training.algo).load(folder / MODEL, env=env, device=device)
+        model = load_class(cfg.training.algo, cfg.training.overlap, device).load(folder / MODEL, env=env, device=device)
         name = REPLAY_BUFFER
         if isinstance(model, OffPolicyAlgorithm) and (folder / REPLAY_BUFFER).is_file():
             model.load_replay_buffer(folder / REPLAY_BUFFER)
