@@ -242,10 +242,32 @@ def _common_period(frames: Sequence[tuple[str, pd.DataFrame, str]]) -> tuple[int
     return late[1], early[2]
 
 
-def _symbol_splits(
+def align_clock(
+    open_times: Sequence[npt.NDArray[np.int64]],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+    """The clock of several symbols and where each symbol's rows sit on it.
+
+    :param open_times: each symbol's strictly increasing bar open times (ms).
+    :return: ``clock_ms`` int64 [T], the sorted union of the open times, and ``row`` int32 [N, T], the row of symbol
+        ``i`` opening at ``clock_ms[t]`` or -1 where it has no bar.
+    """
+    clock_ms = np.unique(np.concatenate(open_times)).astype(np.int64)
+    row = np.full((len(open_times), clock_ms.shape[0]), -1, dtype=np.int32)
+    for i, times in enumerate(open_times):
+        row[i, np.searchsorted(clock_ms, times)] = np.arange(times.shape[0], dtype=np.int32)
+    return clock_ms, row
+
+
+def symbol_splits(
     open_ms: npt.NDArray[np.int64], clock_ms: npt.NDArray[np.int64], splits: dict[str, range]
 ) -> dict[str, range]:
-    """The symbol's rows opening in each clock split's time range [clock[start], clock[stop])."""
+    """A symbol's rows opening in each clock split's time range ``[clock[start], clock[stop])``.
+
+    :param open_ms: the symbol's strictly increasing open times.
+    :param clock_ms: the universe's clock.
+    :param splits: split name -> range of clock bars.
+    :return: split name -> range of the symbol's rows (empty where it has no bar in that time range).
+    """
     bounds = np.append(clock_ms, np.iinfo(np.int64).max)
     out = {}
     for name, r in splits.items():
@@ -280,14 +302,11 @@ def build_universe(cfg: BotConfig, scalers: SymbolScalers | None = None) -> Univ
         open_ms = index_to_ms(frame.index)
         part = frame.iloc[int(np.searchsorted(open_ms, lo)) : int(np.searchsorted(open_ms, hi, side="right"))]
         markets.append(replace(market_from_frame(part, cfg, source), symbol=symbol))
-    clock_ms = np.unique(np.concatenate([m.open_time_ms for m in markets])).astype(np.int64)
-    row = np.full((len(markets), clock_ms.shape[0]), -1, dtype=np.int32)
-    for i, market in enumerate(markets):
-        row[i, np.searchsorted(clock_ms, market.open_time_ms)] = np.arange(len(market), dtype=np.int32)
+    clock_ms, row = align_clock([m.open_time_ms for m in markets])
     splits = split_ranges(clock_ms.shape[0], cfg.splits, clock_ms)
     datasets = []
     for i, market in enumerate(markets):
-        own = _symbol_splits(market.open_time_ms, clock_ms, splits)
+        own = symbol_splits(market.open_time_ms, clock_ms, splits)
         empty = [name for name in ("train", "test") if len(own[name]) == 0]
         if empty:
             raise DataError(
