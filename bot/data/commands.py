@@ -18,6 +18,7 @@ from bot.data.dataset import load_frame
 from bot.data.download import FetchSummary, ProgressFn, download_ohlcv, iso_utc, parse_utc_ms
 from bot.data.download_store import ohlcv_path
 from bot.data.lookahead import LookAheadReport, check_lookahead
+from bot.data.universe import load_symbol_frames
 from bot.errors import ConfigError
 from bot.exchange import make_exchange
 from bot.smartlog import command_logging
@@ -46,18 +47,24 @@ def run_check_lookahead(args: argparse.Namespace) -> int:
     """Handler of ``check-lookahead``: load ``--config`` with ``--set`` overrides, check, print the table.
 
     :param args: parsed arguments with ``config``, ``overrides`` and ``cut_points``.
-    :return: 0 when every feature matches, 1 when any feature leaks.
+    :return: 0 when every feature matches, 1 when any feature leaks (of any symbol: several are checked in turn).
     :raises ConfigError: for ``--cut-points`` below 1 or an invalid config.
     """
     if args.cut_points < 1:
         raise ConfigError(f"--cut-points={args.cut_points} must be >= 1; e.g. --cut-points 20")
     cfg = load_config(args.config, args.overrides)
-    frame, source = load_frame(cfg.data)
-    logger.info("Checking look-ahead on %s with %d cut points", source, args.cut_points)
-    report = check_lookahead(frame, cfg, args.cut_points)
-    print(f"look-ahead check on {source} ({len(frame)} bars, timeframes {', '.join(cfg.data.timeframes)})")
-    print(format_report(report))
-    return 0 if report.ok else 1
+    if cfg.data.n_symbols > 1:  # each symbol's features come from its own bars only: check them one by one
+        frames = [(frame, source) for _, frame, source in load_symbol_frames(cfg.data)]
+    else:
+        frames = [load_frame(cfg.data)]
+    ok = True
+    for frame, source in frames:
+        logger.info("Checking look-ahead on %s with %d cut points", source, args.cut_points)
+        report = check_lookahead(frame, cfg, args.cut_points)
+        print(f"look-ahead check on {source} ({len(frame)} bars, timeframes {', '.join(cfg.data.timeframes)})")
+        print(format_report(report))
+        ok = ok and report.ok
+    return 0 if ok else 1
 
 
 @contextmanager

@@ -204,13 +204,24 @@ def _load_symbol(cfg: DataConfig, symbol: str, path: str) -> pd.DataFrame:
     return cut_dates(frame, cfg, source)
 
 
-def _load_frames(cfg: DataConfig) -> list[tuple[str, pd.DataFrame, str]]:
-    """(symbol, frame, source label) per symbol, in config order."""
-    if cfg.source == "synthetic":
-        from bot.data.synthetic import basket_symbols, generate_basket
+def load_symbol_frames(cfg: DataConfig) -> list[tuple[str, pd.DataFrame, str]]:
+    """Every symbol's validated candles at the base timeframe, cut to ``[data.start, data.end)``; gaps still in.
 
-        symbols = basket_symbols(cfg.synthetic.assets) if cfg.synthetic.assets > 1 else [cfg.symbol]
-        frames = generate_basket(cfg.synthetic, cfg.base_timeframe)
+    :param cfg: the ``data`` section (one symbol, several, or a synthetic basket; one synthetic asset is the
+        single-symbol synthetic market).
+    :return: (symbol, frame, source label for messages) per symbol, in config order.
+    :raises DataError: naming every missing file, or a file of another base timeframe.
+    """
+    if cfg.source == "synthetic":
+        from bot.data.synthetic import basket_symbols, generate_basket, generate_synthetic
+
+        many = cfg.synthetic.assets > 1
+        symbols = basket_symbols(cfg.synthetic.assets) if many else [cfg.symbol]
+        frames = (
+            generate_basket(cfg.synthetic, cfg.base_timeframe)
+            if many
+            else [generate_synthetic(cfg.synthetic, cfg.base_timeframe)]
+        )
         return [
             (s, cut_dates(f, cfg, s), f"synthetic(seed={cfg.synthetic.seed}, {s})")
             for s, f in zip(symbols, frames, strict=True)
@@ -289,7 +300,7 @@ def build_universe(cfg: BotConfig, scalers: SymbolScalers | None = None) -> Univ
         split empty for one symbol (named), or any single-symbol data error (naming the symbol and its file).
     :raises SchemaMismatchError: when ``scalers`` belong to other symbols or other features.
     """
-    frames = _load_frames(cfg.data)
+    frames = load_symbol_frames(cfg.data)
     symbols = tuple(s for s, _, _ in frames)
     if scalers is not None and scalers.symbols != symbols:
         raise SchemaMismatchError(

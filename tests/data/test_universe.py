@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bot.cli import main
 from bot.config import BotConfig, load_config
 from bot.data.universe import SymbolScalers, aligned_prices, build_universe
 from bot.errors import ConfigError, DataError, SchemaMismatchError
@@ -205,3 +206,12 @@ def test_shipped_universe_config_names_the_shared_btc_and_eth_files(shared_data:
     assert [f.symbol for f in files] == ["BTC/USDT", "ETH/USDT"] and cfg.env.mode == "universe"
     expected = [(shared_data / "binance_spot_2023" / Path(f.path).name).resolve() for f in files]
     assert [(repo / f.path).resolve() for f in files] == expected
+
+
+def test_check_lookahead_checks_every_symbol(capsys: pytest.CaptureFixture[str]) -> None:
+    basket = ["env.mode=universe", "data.synthetic.assets=2", "data.synthetic.n_bars=2000", "data.timeframes=[5m, 1h]"]
+    assert main(["check-lookahead", *(a for o in basket for a in ("--set", o)), "--cut-points", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "look-ahead check on synthetic(seed=7, SYN1/USDT)" in out
+    assert "look-ahead check on synthetic(seed=7, SYN2/USDT)" in out
+    assert out.count("all features match") == 2
