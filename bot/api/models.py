@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from bot.api.db import Job
 from bot.api.job_store import JobStore
-from bot.config import SUPERVISED_ALGOS, ExtractorConfig, TrainingConfig
+from bot.config import ALGO_SECTIONS, SUPERVISED_ALGOS, ExtractorConfig, TrainingConfig
 
 #: ``training.algo`` -> the model kind the dashboard names
 MODEL_KINDS: dict[str, str] = {
@@ -23,15 +23,6 @@ MODEL_KINDS: dict[str, str] = {
     "recurrent_ppo": "LSTM",
     "rf": "RF",
     "gbm": "GBM",
-}
-#: ``training.algo`` -> the config sections of its hyperparameters
-_SECTIONS: dict[str, tuple[str, ...]] = {
-    "ppo": ("ppo", "extractor"),
-    "maskable_ppo": ("ppo", "extractor"),
-    "ddqn": ("dqn", "extractor"),
-    "recurrent_ppo": ("ppo", "recurrent", "extractor"),
-    "rf": ("supervised",),
-    "gbm": ("supervised",),
 }
 #: metrics of a job's last values shown as its headline, the first present wins
 _HEADLINE = ("validation/sharpe", "sharpe", "reward", "rollout/ep_rew_mean", "trees")
@@ -56,7 +47,7 @@ def algorithms() -> list[dict[str, Any]]:
             "algo": algo,
             "kind": MODEL_KINDS.get(algo, algo),
             "family": "supervised" if algo in SUPERVISED_ALGOS else "rl",
-            "keys": {key: value for section in _SECTIONS.get(algo, ()) for key, value in _keys(section).items()},
+            "keys": {key: value for section in ALGO_SECTIONS.get(algo, ()) for key, value in _keys(section).items()},
         }
         for algo in get_args(TrainingConfig.model_fields["algo"].annotation)
     ]

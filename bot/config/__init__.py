@@ -17,6 +17,7 @@ from bot.config.market import (
 from bot.config.services import ApiConfig, EvaluationConfig, LiveConfig, LoggingConfig
 from bot.config.trading import Bounds, DBEConfig, EnvConfig, PortfolioConfig
 from bot.config.training import (
+    ALGO_SECTIONS,
     SUPERVISED_ALGOS,
     DQNConfig,
     ExtractorConfig,
@@ -27,6 +28,7 @@ from bot.config.training import (
 )
 
 __all__ = [
+    "ALGO_SECTIONS",
     "SUPERVISED_ALGOS",
     "TIMEFRAME_MS",
     "ApiConfig",

@@ -57,6 +57,15 @@ class ExtractorConfig(Section):
 
 #: ``training.algo`` values that name a supervised baseline (fitted by bot/training/supervised.py), not an RL algorithm
 SUPERVISED_ALGOS = ("rf", "gbm")
+#: ``training.algo`` -> the ``training`` sections holding its hyperparameters
+ALGO_SECTIONS: dict[str, tuple[str, ...]] = {
+    "ppo": ("ppo", "extractor"),
+    "maskable_ppo": ("ppo", "extractor"),
+    "ddqn": ("dqn", "extractor"),
+    "recurrent_ppo": ("ppo", "recurrent", "extractor"),
+    "rf": ("supervised",),
+    "gbm": ("supervised",),
+}
 
 
 class RecurrentConfig(Section):

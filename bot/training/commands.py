@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from bot.config import BotConfig, load_config
+from bot.config import ALGO_SECTIONS, BotConfig, load_config
 from bot.data import SCALERS
 from bot.errors import CheckpointError, ConfigError
 from bot.training.checkpoints import (
@@ -179,6 +179,32 @@ def _resume_plan(args: argparse.Namespace, overrides: list[str]) -> RunPlan:
     return RunPlan(cfg, run_dir, True, folder, tuple(notes))
 
 
+#: the algorithms whose runs refuse ``--set`` keys of the other algorithms' sections (the older ones keep accepting
+#: them: configs and tests written for them set the PPO and DQN sections together)
+_STRICT_SECTIONS = ("recurrent_ppo", "rf", "gbm")
+
+
+def check_algo_keys(cfg: BotConfig, overrides: list[str]) -> None:
+    """Refuse ``--set training.<section>.<key>`` overrides that ``training.algo`` would ignore (for the algorithms of
+    :data:`_STRICT_SECTIONS`), e.g. Double-DQN keys on a recurrent PPO run.
+
+    :raises ConfigError: naming the key, the algorithm and the sections it reads.
+    """
+    algo = cfg.training.algo
+    if algo not in _STRICT_SECTIONS:
+        return
+    own = ALGO_SECTIONS[algo]
+    others = {s for sections in ALGO_SECTIONS.values() for s in sections} - set(own)
+    for override in overrides:
+        key = override.partition("=")[0].strip()
+        parts = key.split(".")
+        if len(parts) >= 2 and parts[0] == "training" and parts[1] in others:
+            raise ConfigError(
+                f"{key} does not apply to training.algo={algo!r}, which reads"
+                f" {', '.join(f'training.{s}.*' for s in own)}; drop the override or pick the algorithm it is for"
+            )
+
+
 def resolve_run(args: argparse.Namespace) -> RunPlan:
     """The resolved config, the run folder and where it resumes from.
 
@@ -195,6 +221,7 @@ def resolve_run(args: argparse.Namespace) -> RunPlan:
         return _resume_plan(args, overrides)
     cfg = load_config(args.config, overrides)
     check_device(cfg.training.device)
+    check_algo_keys(cfg, overrides)
     return RunPlan(cfg, _new_run_dir(cfg), False)
 
 

@@ -27,7 +27,8 @@ SMALL_LSTM = ["training.recurrent.lstm_hidden_size=8", "training.ppo.net_arch=[1
 @pytest.mark.slow
 def test_trains_with_two_workers_resumes_and_evaluates(btc_5m_path: Path, tmp_path: Path) -> None:
     overrides = [
-        *real_data_overrides(btc_5m_path, tmp_path, "recurrent_ppo"), *SMALL_LSTM, "data.end=2023-03-12",
+        *(o for o in real_data_overrides(btc_5m_path, tmp_path, "recurrent_ppo") if not o.startswith("training.dqn")),
+        *SMALL_LSTM, "data.end=2023-03-12",
         "training.total_timesteps=256", "training.checkpoint_freq=128", "training.eval_freq=256", "run_name=lstm",
     ]
     assert main(["train", "--no-progress", *set_args(overrides)]) == 0
@@ -98,3 +99,11 @@ class _Recorder:
 def test_bad_lstm_sizes_are_config_errors(key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--set", "training.algo=recurrent_ppo", "--set", key]) == 2
     assert key.split("=")[0] in capsys.readouterr().err
+
+
+def test_double_dqn_keys_on_a_recurrent_run_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["train", "--set", "training.algo=recurrent_ppo", "--set", "training.dqn.buffer_size=500"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "training.dqn.buffer_size does not apply to training.algo='recurrent_ppo'" in err
+    assert "training.recurrent.*" in err
