@@ -136,10 +136,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return run_compare(args)
     _check_args(args)
     cfg, folder = resolve_config(args.checkpoint, args.which, list(args.overrides))
-    if cfg.env.mode == "universe" and (args.cv_folds or getattr(args, "ensemble", None)):
+    if cfg.env.mode != "single" and (args.cv_folds or getattr(args, "ensemble", None)):
         raise ConfigError(
-            "--cv-folds and --ensemble evaluate single-symbol runs; this run was trained with env.mode=universe"
-            " (evaluate it without them: every symbol's backtest and their mean)"
+            f"--cv-folds and --ensemble evaluate single-symbol runs; this run was trained with env.mode={cfg.env.mode}"
+            " (evaluate it without them: every symbol's backtest and their mean, or the portfolio and its baselines)"
         )
     out_dir = Path(args.out) if args.out else Path(args.checkpoint) / f"eval_{args.split}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -150,6 +150,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from bot.training.logsetup import training_logging
 
     with training_logging(cfg, out_dir) as (worker_init, log_stats, _log_file):
+        if cfg.env.mode == "portfolio":
+            from bot.evaluation.portfolio_eval import evaluate_portfolio_run
+
+            return evaluate_portfolio_run(cfg, args.checkpoint, args.which, folder, args.split, out_dir, args.fees_off)
         if cfg.env.mode == "universe":
             from bot.evaluation.universe import evaluate_universe_run
 

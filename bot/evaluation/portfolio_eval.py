@@ -15,18 +15,24 @@ symbol: realised + unrealised - fees - funding), which sums to the run's PnL.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from stable_baselines3.common.base_class import BaseAlgorithm
 
+from bot.atomic import atomic_write_bytes
+from bot.config import BotConfig
 from bot.env import PortfolioEnv
 from bot.env.portfolio_env import Obs
+from bot.errors import ConfigError
 from bot.portfolio import BasketPortfolio
 from bot.portfolio.metrics import DAY_MS, YEAR_MS, cagr, drawdown_series, sharpe_ratio, simple_returns, sortino_ratio
-from bot.training.portfolio import portfolio_rollout
+from bot.training.portfolio import model_actor, portfolio_rollout
 
 #: Trailing days of returns behind the inverse-volatility weights.
 VOL_DAYS = 30
@@ -204,3 +210,51 @@ def attribution_table(runs: list[PortfolioRun]) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def evaluate_portfolio_run(
+    cfg: BotConfig, checkpoint: str, which: str, folder: Path, split: str, out_dir: Path, fees_off: bool
+) -> int:
+    """``bot evaluate`` of a portfolio run: the policy and the baselines over ``split``, with per-asset attribution.
+
+    Writes ``portfolio.json`` (each run's metrics, attribution and mean |weight| per symbol) and ``portfolio.md`` (the
+    :func:`attribution_table`) into ``out_dir`` and prints the table.
+
+    :param cfg: the checkpoint's config plus overrides.
+    :param checkpoint: the run folder (``bot evaluate``'s argument).
+    :param which: ``latest``, ``best`` or a step, as ``--which``.
+    :param folder: that checkpoint's folder (its ``scalers.json`` is read).
+    :param fees_off: zero fees and slippage (funding is kept).
+    :return: 0.
+    :raises SchemaMismatchError: when the data's symbols or features differ from the model's.
+    """
+    from bot.data import SymbolScalers, build_universe  # heavy imports after the arguments are checked
+    from bot.evaluation.backtest import evaluation_config
+    from bot.training.checkpoints import load_checkpoint
+
+    universe = build_universe(cfg, SymbolScalers.load(folder))
+    loaded = load_checkpoint(checkpoint, which, schema_hash=universe.schema_hash)
+    if not isinstance(loaded.model, BaseAlgorithm):
+        raise ConfigError(f"{checkpoint}: a {type(loaded.model).__name__} cannot drive env.mode=portfolio")
+    env = PortfolioEnv(evaluation_config(cfg, zero_costs=fees_off), universe, split, worker_id=-1)
+    runs = [run_policy(env, model_actor(loaded.model, loaded.vecnormalize)), *portfolio_baselines(env)]
+    table = attribution_table(runs)
+    label = f"{Path(checkpoint).name} ({which}, step {loaded.manifest.get('timesteps', '?')}), split {split}"
+    payload = {
+        "label": label,
+        "symbols": list(universe.symbols),
+        "runs": [
+            {
+                "name": r.name,
+                "metrics": r.metrics,
+                "pnl": r.pnl,
+                "attribution": dict(zip(r.symbols, r.attribution.tolist(), strict=True)),
+                "mean_abs_weight": dict(zip(r.symbols, r.mean_abs_weight.tolist(), strict=True)),
+            }
+            for r in runs
+        ],
+    }
+    atomic_write_bytes(out_dir / "portfolio.json", json.dumps(payload, indent=1).encode("utf-8"))
+    atomic_write_bytes(out_dir / "portfolio.md", f"# Portfolio evaluation: {label}\n\n{table}\n".encode())
+    print(f"{label}\n\n{table}\n\nPortfolio report: {out_dir / 'portfolio.md'}")
+    return 0

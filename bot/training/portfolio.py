@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -64,25 +64,27 @@ class PortfolioMarks:
     summary: dict[str, Any]
 
 
-def portfolio_rollout(env: PortfolioEnv, act: Callable[[Obs], Any]) -> PortfolioMarks:
+def portfolio_rollout(env: gym.Env[Any, Any], act: Callable[[Obs], Any]) -> PortfolioMarks:
     """Run ``act`` over the env's whole split in one episode (from its first decision bar to its end).
 
-    :param env: a portfolio env (see :func:`portfolio_validation_env`); its episode is reset here.
+    :param env: a portfolio env (see :func:`portfolio_validation_env`), or a wrapper of one (the trainer's stop flag);
+        its episode is reset here.
     :param act: observation -> action.
     """
-    first, stop = env.decision_span
+    base = cast(PortfolioEnv, env.unwrapped)
+    first, stop = base.decision_span
     obs, info = env.reset(options={"start_index": first, "end_index": stop})
-    pm = env.portfolio
+    pm = base.portfolio
     equity = [pm.equity]
     exposure: list[npt.NDArray[np.float64]] = []
     done = False
     while not done:
         obs, _, terminated, truncated, info = env.step(act(obs))
-        for _, eq, _ in env.step_marks:
+        for _, eq, _ in base.step_marks:
             equity.append(eq)
             exposure.append(pm.exposure.copy())
         done = terminated or truncated
-    marks = np.array(exposure, dtype=np.float64).reshape(-1, env.n_assets)
+    marks = np.array(exposure, dtype=np.float64).reshape(-1, base.n_assets)
     return PortfolioMarks(np.asarray(equity, dtype=np.float64), marks, info)
 
 
@@ -98,7 +100,7 @@ def model_actor(model: BaseAlgorithm, vecnormalize: VecNormalize | None) -> Call
 
 
 def validate_portfolio(
-    model: BaseAlgorithm, env: PortfolioEnv, vecnormalize: VecNormalize | None, base_timeframe: str
+    model: BaseAlgorithm, env: gym.Env[Any, Any], vecnormalize: VecNormalize | None, base_timeframe: str
 ) -> ValidationResult:
     """The deterministic policy over ``env``'s split, summarised like the single-symbol validation."""
     run = portfolio_rollout(env, model_actor(model, vecnormalize))

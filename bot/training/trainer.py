@@ -47,6 +47,7 @@ from bot.training.events import EventWriter
 from bot.training.layout import WorkerLayout, choose_layout
 from bot.training.manifest import MANIFEST, run_info
 from bot.training.metrics import EnvMetricsCallback, HParamCallback, LogStats
+from bot.training.portfolio import PortfolioEnvFactory
 from bot.training.progress import ProgressCallback, StopFlag
 from bot.training.resources import choose_device, learner_threads
 from bot.training.shared_dataset import SharedDataset, SharedUniverse
@@ -82,11 +83,13 @@ class TradingEnvFactory:
 
 def env_factory(
     cfg: BotConfig, data: Dataset | Universe, shared: bool = False
-) -> TradingEnvFactory | UniverseEnvFactory:
-    """The workers' env factory over a dataset, or over a universe (``env.mode: universe``).
+) -> TradingEnvFactory | UniverseEnvFactory | PortfolioEnvFactory:
+    """The workers' env factory over a dataset, or over a universe (``env.mode: universe`` or ``portfolio``).
 
     :param shared: map the arrays from one shared block in every worker instead of pickling a copy to each.
     """
+    if isinstance(data, Universe) and cfg.env.mode == "portfolio":
+        return PortfolioEnvFactory(cfg, SharedUniverse(data) if shared else data)
     if isinstance(data, Universe):
         return UniverseEnvFactory(cfg, SharedUniverse(data) if shared else data)
     return TradingEnvFactory(cfg, SharedDataset(data) if shared else data)

@@ -21,18 +21,20 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from bot.config import BotConfig
 from bot.data import Dataset, FeatureScaler, SymbolScalers, Universe, build_dataset, build_universe
+from bot.env import PortfolioEnv
 from bot.env.universe_env import UniverseEnv, worker_symbols
 from bot.training.checkpoints import SCALER
+from bot.training.portfolio import portfolio_validation_env, validate_portfolio
 from bot.training.shared_dataset import SharedUniverse
 from bot.training.validation import ValidationResult, make_validation_env, run_validation
 
 
 def build_training_data(cfg: BotConfig, checkpoint: Path | None = None) -> Dataset | Universe:
-    """What ``bot train`` trains on: the universe in ``env.mode: universe``, else the one dataset.
+    """What ``bot train`` trains on: the universe in ``env.mode: universe`` or ``portfolio``, else the one dataset.
 
     :param checkpoint: the checkpoint folder a resumed run continues from; its saved scalers are reused.
     """
-    if cfg.env.mode == "universe":
+    if cfg.env.mode in ("universe", "portfolio"):
         return build_universe(cfg, SymbolScalers.load(checkpoint) if checkpoint is not None else None)
     return build_dataset(cfg, FeatureScaler.load(checkpoint / SCALER) if checkpoint is not None else None)
 
@@ -60,7 +62,9 @@ class UniverseEnvFactory:
 
 def validation_envs(cfg: BotConfig, data: Dataset | Universe, split: str = "validation") -> list[gym.Env[Any, Any]]:
     """One sequential validation env per symbol of a universe, or the one of a dataset (see
-    :func:`~bot.training.validation.make_validation_env`)."""
+    :func:`~bot.training.validation.make_validation_env`); in ``env.mode: portfolio`` the one env of the basket."""
+    if isinstance(data, Universe) and cfg.env.mode == "portfolio":
+        return [portfolio_validation_env(cfg, data, split)]
     datasets = data.datasets if isinstance(data, Universe) else (data,)
     return [make_validation_env(cfg, dataset, split) for dataset in datasets]
 
@@ -94,5 +98,12 @@ def validator(
     model: BaseAlgorithm, envs: Sequence[gym.Env[Any, Any]], vecnormalize: VecNormalize | None, base_timeframe: str
 ) -> Callable[[], ValidationResult]:
     """The trainer's validation call: every env of ``envs`` (one per symbol, or the one of a single symbol) in turn,
-    averaged with :func:`mean_result`."""
-    return lambda: mean_result([run_validation(model, env, vecnormalize, base_timeframe) for env in envs])
+    averaged with :func:`mean_result`; a portfolio env is scored by
+    :func:`~bot.training.portfolio.validate_portfolio`."""
+
+    def one(env: gym.Env[Any, Any]) -> ValidationResult:
+        if isinstance(env.unwrapped, PortfolioEnv):
+            return validate_portfolio(model, env, vecnormalize, base_timeframe)
+        return run_validation(model, env, vecnormalize, base_timeframe)
+
+    return lambda: mean_result([one(env) for env in envs])

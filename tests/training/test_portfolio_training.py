@@ -1,0 +1,58 @@
+"""env.mode portfolio end to end on the real BTC and ETH 2023 candles: ``bot train`` with 2 worker processes, each env
+holding both symbols in one account; validation scores the basket; ``bot evaluate`` runs the policy and the baselines
+on the test split with attribution summing to each PnL."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.config import load_config
+from bot.data import build_universe
+from bot.env import PortfolioEnv
+from bot.training.trainer import env_factory
+from tests.support.training import only_run, real_data_overrides, set_args
+
+
+def _overrides(shared_data: Path, checkpoint_dir: Path) -> list[str]:
+    single = real_data_overrides(shared_data / "binance_spot_2023" / "BTC_USDT-5m.csv.gz", checkpoint_dir)
+    kept = [o for o in single if not o.startswith(("data.source", "data.path", "data.symbol", "env.episode_length"))]
+    return [
+        *kept,
+        "env.mode=portfolio",
+        "env.action_type=continuous",
+        "env.decision_every=4",
+        "env.episode_length=32",
+        "portfolio.order_type=market",
+        "data.source=file",
+        "data.symbol=null",
+        f"data.dir={shared_data / 'binance_spot_2023'}",
+        "data.symbols=[BTC/USDT, ETH/USDT]",
+    ]
+
+
+def test_portfolio_training_with_two_workers_then_test_split_attribution(shared_data: Path, tmp_path: Path) -> None:
+    assert main(["train", "--no-progress", *set_args(_overrides(shared_data, tmp_path / "ck"))]) == 0
+    run = only_run(tmp_path / "ck")
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["timesteps"] >= 1024
+    assert manifest["observation_shapes"]["market"][0] == 2  # [N symbols, window, features]
+    assert math.isfinite(manifest["validation"]["sharpe"]) and manifest["validation"]["steps"] > 0
+    cfg = load_config(run / "config.yaml")
+    universe = build_universe(cfg)
+    # every worker's envs hold the whole basket
+    assert all(isinstance(e, PortfolioEnv) and e.n_assets == 2 for e in env_factory(cfg, universe)(1, 2))
+    out_dir = tmp_path / "eval"
+    assert (
+        main(["evaluate", "--checkpoint", str(run), "--which", "best", "--split", "test", "--out", str(out_dir)]) == 0
+    )
+    report = json.loads((out_dir / "portfolio.json").read_text())
+    names = [r["name"] for r in report["runs"]]
+    assert names[0] == "policy" and "buy_and_hold:ETH/USDT" in names and "inverse_volatility_daily" in names
+    for row in report["runs"]:
+        assert sum(row["attribution"].values()) == pytest.approx(row["pnl"], rel=1e-9, abs=1e-6)
+    assert "PnL BTC/USDT" in (out_dir / "portfolio.md").read_text()
