@@ -30,19 +30,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from stable_baselines3.common.vec_env import VecEnv
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.worker_memory import pss_mb
+from benchmarks.worker_memory import pss_mb, start_train_env, step_workers
 from bot.config import SyntheticConfig, load_config
 from bot.data import aligned_prices, build_universe
 from bot.data.synthetic import generate_basket
+from bot.data.validation import index_to_ms
 from bot.training.shared_dataset import SharedUniverse
-from bot.training.trainer import build_train_env
-from bot.training.universe import UniverseEnvFactory
-from bot.training.vec_env import ParallelVecEnv
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance_spot_2023"
 OUT = Path(__file__).resolve().parent / "out" / "universe_memory.json"
@@ -71,7 +66,7 @@ def synthetic_files(folder: Path, n_assets: int) -> list[tuple[str, Path]]:
     files = []
     for i, frame in enumerate(generate_basket(basket, "5m")):
         table = frame.reset_index(drop=True)
-        table.insert(0, "timestamp", frame.index.as_unit("ms").asi8)
+        table.insert(0, "timestamp", index_to_ms(frame.index))
         path = folder / f"SYN{i + 1}_USDT-5m.parquet"
         table.to_parquet(path, index=False)
         files.append((f"SYN{i + 1}/USDT", path))
@@ -120,19 +115,9 @@ def main() -> None:
     prices = aligned_prices(universe)
     aligned = sum(a.nbytes for a in (prices.open, prices.high, prices.low, prices.close, prices.mark, prices.tradable))
     block = SharedUniverse(universe).nbytes
-    if args.copies:
-        t = cfg.training
-        inner = ParallelVecEnv(UniverseEnvFactory(cfg, universe), args.workers, t.n_envs_per_worker)
-        env: VecEnv = inner
-    else:
-        env, inner, _ = build_train_env(cfg, universe, None)
+    env, inner = start_train_env(cfg, universe, args.copies)
     try:
-        env.reset()
-        rng = np.random.default_rng(0)
-        for _ in range(args.steps):
-            env.step(rng.integers(0, env.action_space.n, env.num_envs))  # type: ignore[attr-defined]
-        time.sleep(0.5)  # let freed pages settle
-        workers = [w.process.pid for w in inner._workers if w.process.pid is not None]  # type: ignore[union-attr]
+        workers = step_workers(env, inner, args.steps)
         worker_pss = [pss_mb(pid) for pid in workers]
         worker_private = [private_mb(pid) for pid in workers]
     finally:

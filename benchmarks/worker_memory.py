@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
-from bot.config import load_config
-from bot.data import build_dataset
-from bot.training.trainer import TradingEnvFactory, build_train_env
+from bot.config import BotConfig, load_config
+from bot.data import Dataset, Universe, build_dataset
+from bot.training.trainer import build_train_env, env_factory
 from bot.training.vec_env import ParallelVecEnv
 
 OUT = Path(__file__).resolve().parent / "out" / "worker_memory_k{k}{copies}.json"
@@ -53,6 +53,30 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def start_train_env(cfg: BotConfig, data: Dataset | Universe, copies: bool) -> tuple[VecEnv, ParallelVecEnv]:
+    """The trainer's training VecEnv over ``data`` (shared block), or with ``copies`` one pickled copy per worker.
+
+    :return: the outer VecEnv and the ParallelVecEnv of the workers.
+    """
+    if copies:
+        t = cfg.training
+        assert isinstance(t.n_workers, int)  # the benchmarks set it
+        inner = ParallelVecEnv(env_factory(cfg, data), t.n_workers, t.n_envs_per_worker)
+        return inner, inner
+    env, inner, _ = build_train_env(cfg, data, None)
+    return env, inner
+
+
+def step_workers(env: VecEnv, inner: ParallelVecEnv, steps: int) -> list[int]:
+    """Reset, take ``steps`` random steps, let freed pages settle; the workers' process ids."""
+    env.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        env.step(rng.integers(0, env.action_space.n, env.num_envs))  # type: ignore[attr-defined]
+    time.sleep(0.5)
+    return [w.process.pid for w in inner._workers if w.process.pid is not None]  # type: ignore[union-attr]
+
+
 def measure(n_workers: int, envs_per_worker: int, steps: int, copies: bool) -> dict[str, Any]:
     """PSS of the main process and of every child after building, resetting and stepping the training VecEnv.
 
@@ -69,23 +93,14 @@ def measure(n_workers: int, envs_per_worker: int, steps: int, copies: bool) -> d
         ],
     )
     dataset = build_dataset(cfg)
-    if copies:
-        inner = ParallelVecEnv(TradingEnvFactory(cfg, dataset), n_workers, envs_per_worker)
-        env: VecEnv = inner
-    else:
-        env, inner, _ = build_train_env(cfg, dataset, None)
+    env, inner = start_train_env(cfg, dataset, copies)
     try:
-        env.reset()
-        rng = np.random.default_rng(0)
-        for _ in range(steps):
-            env.step(rng.integers(0, env.action_space.n, env.num_envs))  # type: ignore[attr-defined]
-        time.sleep(0.5)  # let freed pages settle
-        workers = [w.process.pid for w in inner._workers]  # type: ignore[union-attr]
+        workers = step_workers(env, inner, steps)
         others = [pid for pid in _children(os.getpid()) if pid not in workers]
         return {
             "n_workers": n_workers,
             "main_mb": pss_mb(os.getpid()),
-            "workers_mb": [pss_mb(pid) for pid in workers if pid is not None],
+            "workers_mb": [pss_mb(pid) for pid in workers],
             "helpers_mb": [pss_mb(pid) for pid in others],  # forkserver, resource tracker
             "bars": len(dataset.market),
             "features": int(dataset.obs_features.shape[1]),

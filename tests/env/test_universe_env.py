@@ -18,6 +18,7 @@ from bot.env.universe_env import UniverseEnv, worker_symbols
 from bot.errors import ConfigError
 from bot.training.shared_dataset import SharedUniverse
 from bot.training.vec_env import ParallelVecEnv
+from tests.support.toy_env import ReportEnv
 
 BASKET = [
     "env.mode=universe",
@@ -86,10 +87,7 @@ def test_workers_get_distinct_symbol_slices(n_symbols: int, n_workers: int, expe
     assert [worker_symbols(n_symbols, n_workers, w) for w in range(n_workers)] == expected
 
 
-class _Probe(gym.Env[np.ndarray, np.int64]):
-    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-    action_space = gym.spaces.Discrete(2)
-
+class _Probe(ReportEnv):
     def __init__(self, universe: Universe) -> None:
         close = universe.datasets[1].market.close
         self.report = {
@@ -98,12 +96,6 @@ class _Probe(gym.Env[np.ndarray, np.int64]):
             "close": close[:3].tolist(),
             "symbols": universe.symbols,
         }
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
-        return np.zeros(1, np.float32), {}
-
-    def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict]:
-        return np.zeros(1, np.float32), 0.0, False, False, {}
 
 
 @dataclass(frozen=True)

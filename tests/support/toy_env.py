@@ -162,3 +162,20 @@ class CartPoleFactory:
 
     def __call__(self, worker_id: int, n_envs: int) -> list[gym.Env[Any, Any]]:
         return [gym.make("CartPole-v1") for _ in range(n_envs)]
+
+
+class ReportEnv(gym.Env[npt.NDArray[np.float32], np.int64]):
+    """An env that only carries ``report`` (set by a subclass from what it was built with) for ``get_attr``: how a
+    worker process sees the data it got (shared views or copies)."""
+
+    observation_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = spaces.Discrete(2)
+    report: dict[str, Any]
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[npt.NDArray[np.float32], dict[str, Any]]:
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action: np.int64) -> tuple[npt.NDArray[np.float32], float, bool, bool, dict[str, Any]]:
+        return np.zeros(1, np.float32), 0.0, False, False, {}

@@ -15,13 +15,11 @@ from bot.data import build_dataset
 from bot.data.types import Dataset
 from bot.training.shared_dataset import SharedDataset
 from bot.training.vec_env import ParallelVecEnv
+from tests.support.toy_env import ReportEnv
 
 
-class _ProbeEnv(gym.Env[np.ndarray, np.int64]):
+class _ProbeEnv(ReportEnv):
     """Reports how the dataset it was built with is stored in its process."""
-
-    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-    action_space = gym.spaces.Discrete(2)
 
     def __init__(self, dataset: Dataset) -> None:
         features, close = dataset.obs_features, dataset.market.close
@@ -33,12 +31,6 @@ class _ProbeEnv(gym.Env[np.ndarray, np.int64]):
             "splits": dataset.splits,
             "names": dataset.market.feature_names,
         }
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
-        return np.zeros(1, np.float32), {}
-
-    def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict]:
-        return np.zeros(1, np.float32), 0.0, False, False, {}
 
 
 @dataclass(frozen=True)
