@@ -132,7 +132,8 @@ class BasketPortfolio(BasketAccount):
 
         qty = self.qty
         if np.count_nonzero(qty):
-            self._stops(time_ms, priced, o, h, lo)
+            if self.stops_armed:
+                self._stops(time_ms, priced, o, h, lo)
             if not self.is_spot and np.count_nonzero(self.qty):
                 self._intrabar_liquidation(time_ms, o, h, lo)
             held = self.qty != 0.0

@@ -180,6 +180,8 @@ class BasketAccount:
         self.trades = [[] for _ in range(n)]
         self.last_exits: list[tuple[int, ExitReason]] = []
         self._funding_epoch = -1
+        #: True once a position was given a stop loss or take profit (until then the bar skips the trigger checks).
+        self.stops_armed = False
 
     @property
     def cash(self) -> float:
@@ -284,8 +286,15 @@ class BasketAccount:
         if np.count_nonzero(growing):
             entry = np.where(growing, (held * e + (at - held) * fill) / np.where(growing, at, 1.0), e)
             long = tgt > 0.0
-            sl = np.where(sl_pct > 0.0, entry * np.where(long, 1.0 - sl_pct, 1.0 + sl_pct), np.where(long, -_INF, _INF))
-            tp = np.where(tp_pct > 0.0, entry * np.where(long, 1.0 + tp_pct, 1.0 - tp_pct), np.where(long, _INF, -_INF))
+            if type(sl_pct) is float and type(tp_pct) is float and sl_pct <= 0.0 and tp_pct <= 0.0:
+                # no stop and no take profit (the common case): +-inf, without the price arithmetic
+                sl = np.where(long, -_INF, _INF)
+                tp = -sl
+            else:
+                self.stops_armed = True
+                side = np.where(long, 1.0, -1.0)
+                sl = np.where(sl_pct > 0.0, entry * (1.0 - side * sl_pct), -side * _INF)
+                tp = np.where(tp_pct > 0.0, entry * (1.0 + side * tp_pct), side * _INF)
             self.stop_price = np.where(growing, sl, self.stop_price)
             self.take_profit_price = np.where(growing, tp, self.take_profit_price)
         else:
