@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from bot.config import ALGO_SECTIONS, BotConfig, load_config
+from bot.config import ALGO_SECTIONS, SUPERVISED_ALGOS, BotConfig, load_config
 from bot.data import SCALERS
 from bot.errors import CheckpointError, ConfigError
 from bot.training.checkpoints import (
@@ -243,12 +243,16 @@ def stop_on_signals(stop: StopFlag) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _summary(outcome: TrainOutcome, log_file: Path | None) -> str:
+def _summary(outcome: TrainOutcome, log_file: Path | None, supervised: bool = False) -> str:
+    """The closing lines of ``bot train``; a supervised baseline counts trees and has no TensorBoard log."""
     lines = [
-        f"Training {outcome.status} after {outcome.timesteps} steps.",
+        f"Fitting {outcome.status} with {outcome.timesteps} trees."
+        if supervised
+        else f"Training {outcome.status} after {outcome.timesteps} steps.",
         f"  checkpoint:  {outcome.run_dir}  (best model: {outcome.run_dir / 'best'})",
-        f"  TensorBoard: {outcome.tensorboard_dir}   ->  tensorboard --logdir {outcome.tensorboard_dir}",
     ]
+    if not supervised:
+        lines.append(f"  TensorBoard: {outcome.tensorboard_dir}   ->  tensorboard --logdir {outcome.tensorboard_dir}")
     if log_file is not None:
         lines.append(f"  logs:        {log_file}")
     if outcome.layout is not None:
@@ -377,5 +381,5 @@ def run_train(args: argparse.Namespace) -> int:
         raise
     finally:
         events.close()
-    print(_summary(ran.outcome, ran.log_file))
+    print(_summary(ran.outcome, ran.log_file, plan.cfg.training.algo in SUPERVISED_ALGOS))
     return EXIT_INTERRUPTED if ran.outcome.status == "interrupted" else 0

@@ -67,11 +67,14 @@ def test_the_fit_reports_trees_built_as_progress(rf_run: Path) -> None:
     assert all(e["total_timesteps"] == 20 for e in events if e["type"] == "progress")
 
 
-def test_gbm_trains_and_evaluates_through_the_cli(tmp_path: Path) -> None:
+def test_gbm_trains_and_evaluates_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     overrides = [*RF, "training.algo=gbm", "training.supervised.n_estimators=10", f"training.checkpoint_dir={tmp_path}"]
     assert main(["train", "--no-progress", *set_args([*overrides, "run_name=gbm"])]) == 0
+    printed = capsys.readouterr().out
+    assert "Fitting completed with 10 trees." in printed and "TensorBoard" not in printed
     out = tmp_path / "report"
-    assert main(["evaluate", "--checkpoint", str(tmp_path / "gbm"), "--split", "test", "--out", str(out)]) == 0
+    argv = ["evaluate", "--checkpoint", str(tmp_path / "gbm"), "--split", "test", "--fees-off", "--out", str(out)]
+    assert main(argv) == 0
     assert (out / "metrics.json").is_file()
     # a fitted model cannot be continued: the error names the run and what works
     assert main(["train", "--no-progress", "--resume", str(tmp_path / "gbm")]) == 2
