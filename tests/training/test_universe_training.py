@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.cli import main
 from bot.config import load_config
-from bot.data.universe import SCALERS, SymbolScalers, build_universe
+from bot.data import SCALERS, SymbolScalers, Universe, build_universe
 from bot.env.universe_env import UniverseEnv
-from bot.training.trainer import env_factory
-from bot.training.universe import mean_result
+from bot.errors import ConfigError
+from bot.training.trainer import env_factory, train
+from bot.training.universe import build_training_data, mean_result
 from bot.training.validation import ValidationResult
 from tests.support.training import only_run, real_data_overrides, set_args
 
@@ -87,3 +89,22 @@ def test_mean_of_per_symbol_validation_results() -> None:
     assert (mean.sharpe, mean.total_return, mean.max_drawdown) == (2.0, 0.0, 0.4)
     assert (mean.trades, mean.fees, mean.steps) == (8, 3.0, 30)
     assert mean_result([a]) is a
+
+
+def test_a_resumed_universe_run_reuses_its_saved_scalers(tmp_path: Path) -> None:
+    basket = ["env.mode=universe", "data.synthetic.assets=2", "data.synthetic.n_bars=2000", "data.timeframes=[5m, 1h]"]
+    first = build_training_data(load_config(None, basket))
+    assert isinstance(first, Universe)
+    SymbolScalers.of(first).save(tmp_path / "scaler.json")
+    # a resume with other split fractions would fit other scalers; the saved ones must win
+    again = build_training_data(load_config(None, [*basket, "splits.train_fraction=0.5"]), tmp_path)
+    assert isinstance(again, Universe)
+    for a, b in zip(again.datasets, first.datasets, strict=True):
+        np.testing.assert_array_equal(a.obs_features, b.obs_features)
+
+
+def test_supervised_baselines_refuse_a_universe(tmp_path: Path) -> None:
+    basket = ["env.mode=universe", "data.synthetic.assets=2", "data.synthetic.n_bars=2000", "data.timeframes=[5m, 1h]"]
+    universe = build_universe(load_config(None, basket))
+    with pytest.raises(ConfigError, match="training.algo='rf' fits one symbol; env.mode=universe needs RL"):
+        train(load_config(None, [*basket, "training.algo=rf"]), universe, tmp_path)
