@@ -23,7 +23,7 @@ from bot.api.deps import AppState
 from bot.api.events import EventHub
 from bot.api.guards import BodySizeLimit, TrustedHostGuard
 from bot.api.job_store import JobStore
-from bot.api.routers import models, runs, system, training, ws
+from bot.api.routers import models, runs, system, training, tune, ws
 from bot.api.runner import JobRunner
 from bot.api.settings import ApiSettings
 
@@ -89,6 +89,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(runs.router)
     app.include_router(models.router)
+    app.include_router(tune.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
     @app.get("/", include_in_schema=False)

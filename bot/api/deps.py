@@ -1,18 +1,29 @@
-"""Request dependencies: the app's shared state and the bearer-token check of mutating endpoints."""
+"""Request dependencies: the app's shared state, the bearer-token check of mutating endpoints, and the 422 of a
+job request that cannot be used."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bot.api.events import EventHub
+from bot.api.job_limits import JobRequestError
 from bot.api.job_store import JobStore
 from bot.api.runner import JobRunner
 from bot.api.settings import ApiSettings
+
+
+def invalid_field(error: JobRequestError, body: Any) -> RequestValidationError:
+    """The 422 naming the body field a :class:`JobRequestError` is about, as FastAPI's own validation does."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("body", error.field), "msg": str(error), "input": getattr(body, error.field)}]
+    )
+
 
 _bearer = HTTPBearer(auto_error=False, description="the value of the server's token environment variable")
 

@@ -18,6 +18,7 @@ from bot.training.event_schema import (
     StartedEvent,
     TerminalEvent,
     TrainerEvent,
+    TrialEvent,
     UnknownEvent,
 )
 
@@ -43,7 +44,7 @@ def apply_event(job: Job, event: TrainerEvent | UnknownEvent) -> Update | None:
     """The update a non-terminal trainer event causes, or ``None`` when it changes nothing.
 
     :param job: the job's current state.
-    :param event: a ``started``, ``progress`` or ``checkpoint`` event (any other is logged and ignored).
+    :param event: a ``started``, ``progress``, ``checkpoint`` or ``trial`` event (any other is logged and ignored).
     """
     if isinstance(event, StartedEvent):
         if job.status != JobStatus.ACCEPTED:
@@ -66,6 +67,11 @@ def apply_event(job: Job, event: TrainerEvent | UnknownEvent) -> Update | None:
         # the path is the numbered checkpoint (run_dir/step_N); the run folder itself comes with "started"
         saved = {"time": event.time, "path": event.path, "run_dir": job.run_dir, "timesteps": event.timesteps}
         return {"last_checkpoint": event.path}, "training.checkpoint", saved
+    if isinstance(event, TrialEvent):
+        # the job's trials table: one row per trial, replaced by its newest event
+        row = event.model_dump(exclude={"type"})
+        trials = {**(job.params or {}).get("trials", {}), event.trial_id: row}
+        return {"params": {**(job.params or {}), "trials": trials}}, "tune.trial", row
     logger.warning("Ignored trainer event of unknown type %r for job %s", event.type, job.id)
     return None
 

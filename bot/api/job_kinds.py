@@ -10,6 +10,7 @@ from pathlib import Path
 from bot.api.db import Job
 from bot.api.job_request import resolve_config_path
 from bot.api.settings import ApiSettings
+from bot.api.tune_job_kind import tune_argv
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ def _evaluation_argv(job: Job, settings: ApiSettings, events: Path) -> list[str]
 JOB_KINDS: dict[str, JobKind] = {
     "train": JobKind("train", _train_config, _train_argv, resumable=True),
     "evaluate": JobKind("evaluate", _evaluation_config, _evaluation_argv, resumable=False),
+    "tune": JobKind("tune", _train_config, tune_argv, resumable=False),
 }
 
 def job_kind(job: Job) -> JobKind:

@@ -31,6 +31,7 @@ from bot.api.redaction import ContentRedactor
 from bot.api.settings import ApiSettings
 from bot.api.tailer import EventTailer, LineTailer
 from bot.api.trainer_process import AdoptedProcess, TrainerHandle, TrainerProcess
+from bot.api.tune_request import ResolvedTune
 from bot.config import load_config
 from bot.errors import ConfigError
 from bot.training.event_schema import (
@@ -150,6 +151,15 @@ class JobRunner:
             kind="evaluate", params=resolved.params(), algo=resolved.algo, workers=1, seed=resolved.seed,
             symbol=resolved.symbol, timeframe=resolved.timeframe, config_name=f"{resolved.run_id}/config.yaml",
             overrides=[], total_timesteps=1,
+        )
+
+    def submit_tune(self, resolved: ResolvedTune) -> Job:
+        """Queue a hyperparameter search (status ``accepted``); its trials arrive as ``tune.trial`` events."""
+        job = resolved.job
+        return self._enqueue(
+            kind="tune", params=resolved.params, algo=job.algo, workers=job.workers, seed=job.seed,
+            symbol=job.symbol, timeframe=job.timeframe, config_name=job.config_name, overrides=list(job.overrides),
+            total_timesteps=resolved.total_timesteps,
         )
 
     def _enqueue(self, **fields: Any) -> Job:

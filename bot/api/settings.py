@@ -15,6 +15,8 @@ from bot.training.events import HEARTBEAT_INTERVAL_S
 DEFAULT_TRAINER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "bot", "train")
 #: The evaluation job: ``python -m bot evaluate`` wrapped so that it writes the job events file.
 DEFAULT_EVALUATOR_COMMAND: tuple[str, ...] = (sys.executable, "-m", "bot.api.evaluation_job")
+#: The tune job: ``python -m bot tune`` wrapped so that a cancel stops the trials through Tune.
+DEFAULT_TUNER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "bot.api.tune_job")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,7 @@ class ApiSettings:
     :param max_concurrent_jobs: trainer processes running at once; later jobs wait in order.
     :param trainer_command: argv prefix of the trainer; the runner appends the ``train`` flags.
     :param evaluator_command: argv prefix of an evaluation job; the runner appends the ``evaluate`` flags.
+    :param tuner_command: argv prefix of a tune job; the runner appends the ``tune`` flags.
     :param workdir: working directory of trainer processes (config and data paths are relative to it).
     :param poll_interval_s: how often the runner reads events files and checks processes.
     :param cancel_grace_s: seconds between SIGTERM and SIGKILL when cancelling or shutting down.
@@ -55,6 +58,7 @@ class ApiSettings:
     max_concurrent_jobs: int = 1
     trainer_command: tuple[str, ...] = field(default=DEFAULT_TRAINER_COMMAND)
     evaluator_command: tuple[str, ...] = field(default=DEFAULT_EVALUATOR_COMMAND)
+    tuner_command: tuple[str, ...] = field(default=DEFAULT_TUNER_COMMAND)
     workdir: Path = Path(".")
     poll_interval_s: float = 0.2
     cancel_grace_s: float = 30.0

@@ -90,8 +90,25 @@ class CancelledEvent(_Event):
     path: str = Field(description="the run folder")
 
 
+class TrialEvent(_Event):
+    """A trial of a ``bot tune`` experiment started, reported a validation, ended or failed."""
+
+    type: Literal["trial"] = "trial"
+    trial_id: str
+    params: dict[str, Any] = Field(description="the trial's sampled config keys (JSON values)")
+    status: Literal["running", "terminated", "stopped", "error"] = Field(
+        description="terminated: ended (its budget spent or stopped by the scheduler); stopped: the experiment was"
+                    " stopped before it ended (resumable)"
+    )
+    step: int = Field(description="env steps at its last report (0 before one)")
+    metric: Metric = Field(None, description="the optimised metric at its last report")
+    best: Metric = Field(None, description="its best value of the optimised metric so far")
+    error: str | None = Field(None, description="the first line of a failed trial's error")
+
+
 TrainerEvent = Annotated[
-    StartedEvent | ProgressEvent | CheckpointEvent | HeartbeatEvent | CompletedEvent | FailedEvent | CancelledEvent,
+    StartedEvent | ProgressEvent | CheckpointEvent | HeartbeatEvent | CompletedEvent | FailedEvent | CancelledEvent
+    | TrialEvent,
     Field(discriminator="type"),
 ]
 #: The events that end a run.

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
+import signal
 import sys
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -17,8 +19,9 @@ from typing import Any
 
 from bot.config import BotConfig
 from bot.errors import ConfigError
-from bot.tune.space import SearchSpace, check_against_schema, load_space
-from bot.tune.trial import TrialSetup, interval_steps
+from bot.training.events import EventWriter
+from bot.tune.address import check_address
+from bot.tune.space import SearchSpace, check_against_schema, check_scheduler, load_space
 
 #: Exit code of an experiment stopped by SIGINT (saved; ``--resume`` continues it).
 EXIT_INTERRUPTED = 130
@@ -69,6 +72,7 @@ def default_cpus(cfg: BotConfig) -> float:
 
 def _spec(args: argparse.Namespace, cfg: BotConfig, space: SearchSpace) -> Any:
     from bot.tune.experiment import ExperimentSpec
+    from bot.tune.trial import TrialSetup, interval_steps
 
     name = args.name or f"tune_{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     storage = Path(args.storage).resolve()
@@ -116,31 +120,59 @@ def _interrupted(results: Any) -> bool:
 def run_tune(args: argparse.Namespace) -> int:
     """Handler of ``bot tune``: check everything, start or join Ray, run the experiment, write the results.
 
+    With ``--events-jsonl`` (a control-API job) the experiment writes the trainer's events: ``started``, a ``trial``
+    event per trial change, ``progress``, then ``completed`` (the best score), ``cancelled`` (SIGINT or SIGTERM:
+    trials stopped, leaderboard written) or ``failed``.
+
     :return: 0 when the trials ended and at least one has a score (failed trials are on the leaderboard), 1 when
         every trial failed, 130 when interrupted by SIGINT (saved; ``--resume`` continues).
     :raises ConfigError: for a bad flag, config, search space or address.
     """
+    heartbeat = {"heartbeat_s": args.events_heartbeat_s} if args.events_heartbeat_s else {}
+    events = EventWriter(args.events_jsonl, **heartbeat)
+    try:
+        return _run(args, events)
+    except Exception as e:  # the API job's error; the command reports it as any other and exits non-zero
+        events.emit("failed", error=f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        events.close()
+
+
+def _sigterm_stops_like_sigint() -> None:
+    """SIGTERM (the control API's cancel) stops the experiment as Ctrl-C does: Tune stops the trials and saves."""
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: os.kill(os.getpid(), signal.SIGINT))
+
+
+def _run(args: argparse.Namespace, events: EventWriter) -> int:
     check_args(args)
+    if args.address is not None:
+        check_address(args.address)  # fail fast on a bad address, before Ray and torch are imported
     space = load_space(args.space)
     cfg = check_against_schema(space, args.config, list(args.overrides))
+    check_scheduler(space, args.scheduler, args.search)
     spec = _spec(args, cfg, space)
     if not args.resume and spec.path.exists():
         raise ConfigError(f"{spec.path} already holds an experiment; pass --resume to continue it or another --name")
 
     from bot.data import build_dataset  # heavy imports after the arguments are checked
-    from bot.tune.experiment import build_tuner, check_address, restore_tuner, start_ray
+    from bot.tune.events import TrialEvents
+    from bot.tune.experiment import build_tuner, restore_tuner, start_ray
     from bot.tune.results import copy_best, trial_rows, write_leaderboard
     from bot.tune.seeds import retrain_top_k
 
-    if args.address is not None:
-        check_address(args.address)  # fail fast on a bad address, before the dataset is built
     dataset = build_dataset(cfg)
     started = start_ray(args.address, None)
     import ray
 
+    budget = args.trials * space.n_grid * cfg.training.total_timesteps
+    trial_events = TrialEvents(events, spec.metric, spec.mode, budget)
+    events.emit("started", run_dir=str(spec.path), total_timesteps=budget)
+    _sigterm_stops_like_sigint()
     try:
-        tuner = restore_tuner(spec, dataset) if args.resume else build_tuner(spec, dataset)
+        tuner = restore_tuner(spec, dataset) if args.resume else build_tuner(spec, dataset, [trial_events])
         results = tuner.fit()
+        trial_events.settle(results)
         rows = trial_rows(results, Path(spec.setup.runs_dir), spec.metric, spec.mode)
         spec.path.mkdir(parents=True, exist_ok=True)
         md, _csv = write_leaderboard(rows, spec.path, spec.metric)
@@ -148,16 +180,21 @@ def run_tune(args: argparse.Namespace) -> int:
         if _interrupted(results):
             print(f"Experiment interrupted; saved. Continue it with: python -m bot tune --resume --name {spec.name}"
                   f" --storage {spec.storage} --space {args.space} --config {args.config}", file=sys.stderr)
+            events.emit("cancelled", reason="SIGINT", timesteps=sum(trial_events.steps.values()),
+                        path=str(spec.path))
             return EXIT_INTERRUPTED
         best = copy_best(rows, spec.path)
         print(f"Leaderboard: {md} (and .csv)")
         print(f"TensorBoard of every trial: tensorboard --logdir {spec.setup.runs_dir}")
         if best is None:
             print("No trial ended with a score: see the errors in the leaderboard.", file=sys.stderr)
+            events.emit("failed", error=f"every trial failed; see {md}")
             return EXIT_NO_TRIAL
         print(f"Best run: {best}  ->  python -m bot evaluate --checkpoint {best}")
         if args.seeds > 1:
             retrain_top_k(spec, dataset, rows, args.top_k, args.seeds)
+        events.emit("completed", timesteps=sum(trial_events.steps.values()), path=str(spec.path),
+                    metrics={spec.metric: rows[0].score})
     finally:
         if started:
             ray.shutdown()

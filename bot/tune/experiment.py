@@ -8,7 +8,7 @@ object store: each node fetches one copy and every trial on it maps that copy (`
 from __future__ import annotations
 
 import logging
-import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,15 +20,14 @@ from ray.tune.search import BasicVariantGenerator, SearchAlgorithm, Searcher
 
 from bot.data import Dataset
 from bot.errors import ConfigError
-from bot.tune.space import FIXED_IN_POPULATION, Param, SearchSpace
+from bot.tune.address import check_address
+from bot.tune.space import Param, SearchSpace
 from bot.tune.trial import TrialSetup, run_trial
 
 logger = logging.getLogger(__name__)
 
 #: Object store of a Ray started by ``bot tune`` (bytes): the dataset plus a few checkpoints in flight.
 DEFAULT_OBJECT_STORE_BYTES = 200 * 1024**2
-#: Seconds to wait for a TCP connection to ``--address`` before calling it unreachable.
-CONNECT_TIMEOUT_S = 5.0
 
 Scheduler = Literal["fifo", "asha", "pbt"]
 Search = Literal["random", "optuna"]
@@ -79,26 +78,6 @@ class ExperimentSpec:
         return self.storage / self.name
 
 
-def check_address(address: str) -> None:
-    """Fail fast when ``HOST:PORT`` does not accept a TCP connection (``ray.init`` would retry for minutes).
-
-    :raises ConfigError: naming the address, the reason and the fix.
-    """
-    if address == "auto":
-        return
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ConfigError(f"--address {address!r} must be auto or HOST:PORT, e.g. 10.0.0.5:6379")
-    try:
-        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
-            pass
-    except OSError as e:
-        raise ConfigError(
-            f"--address {address}: no Ray cluster answers there ({e.strerror or e}); start one with"
-            f" `ray start --head --port {port}` on {host}, or leave out --address to run on this machine"
-        ) from e
-
-
 def start_ray(address: str | None, num_cpus: int | None, object_store_bytes: int = DEFAULT_OBJECT_STORE_BYTES) -> bool:
     """Connect to the cluster at ``address``, or start Ray on this machine (no dashboard, a small object store).
 
@@ -146,14 +125,6 @@ def _scheduler(spec: ExperimentSpec) -> TrialScheduler:
         return ASHAScheduler(time_attr="training_iteration", max_t=spec.max_intervals, grace_period=grace,
                              reduction_factor=2)
     if spec.scheduler == "pbt":
-        fixed = [p.key for p in spec.space.params if p.key in FIXED_IN_POPULATION]
-        if fixed:
-            raise ConfigError(
-                f"{spec.space.path}: {', '.join(fixed)} cannot be perturbed by PBT (the saved model is built on"
-                " it); fix it with --set, or search it with --scheduler asha"
-            )
-        if any(p.kind == "grid" for p in spec.space.params):
-            raise ConfigError(f"{spec.space.path}: PBT perturbs sampled values; use choice instead of grid")
         mutations = {p.key: domain(p) for p in spec.space.params}
         return PopulationBasedTraining(
             time_attr="training_iteration",
@@ -169,8 +140,6 @@ def _scheduler(spec: ExperimentSpec) -> TrialScheduler:
 
 def _search_alg(spec: ExperimentSpec) -> Searcher | SearchAlgorithm:
     if spec.search == "optuna":
-        if any(p.kind == "grid" for p in spec.space.params):
-            raise ConfigError(f"{spec.space.path}: optuna samples every key; use choice instead of grid")
         from ray.tune.search.optuna import OptunaSearch
 
         return OptunaSearch(seed=spec.seed)
@@ -186,10 +155,11 @@ def trainable(spec: ExperimentSpec, dataset: Dataset) -> Any:
     return tune.with_resources(with_data, tune.PlacementGroupFactory([bundle]))
 
 
-def run_config(spec: ExperimentSpec) -> tune.RunConfig:
+def run_config(spec: ExperimentSpec, callbacks: Sequence[tune.Callback] = ()) -> tune.RunConfig:
     """Storage under ``spec.storage``, restarts of failed trials, the two newest checkpoints of each trial (all with
-    PBT)."""
+    PBT), and the caller's callbacks (the control API's trial events)."""
     return tune.RunConfig(
+        callbacks=list(callbacks),
         name=spec.name,
         storage_path=str(spec.storage),
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
@@ -199,8 +169,8 @@ def run_config(spec: ExperimentSpec) -> tune.RunConfig:
     )
 
 
-def build_tuner(spec: ExperimentSpec, dataset: Dataset) -> tune.Tuner:
-    """A new :class:`ray.tune.Tuner` for ``spec`` (Ray must be started)."""
+def build_tuner(spec: ExperimentSpec, dataset: Dataset, callbacks: Sequence[tune.Callback] = ()) -> tune.Tuner:
+    """A new :class:`ray.tune.Tuner` for ``spec`` (Ray must be started), with Tune callbacks."""
     scheduler = _scheduler(spec)
     tune_config = tune.TuneConfig(
         metric=spec.metric,
@@ -214,7 +184,7 @@ def build_tuner(spec: ExperimentSpec, dataset: Dataset) -> tune.Tuner:
     )
     space = {p.key: domain(p) for p in spec.space.params}
     return tune.Tuner(trainable(spec, dataset), param_space=space, tune_config=tune_config,
-                      run_config=run_config(spec))
+                      run_config=run_config(spec, callbacks))
 
 
 def restore_tuner(spec: ExperimentSpec, dataset: Dataset) -> tune.Tuner:

@@ -172,7 +172,35 @@ def load_space(path: str | Path) -> SearchSpace:
         raise ConfigError(f"search space {file}: cannot read it: {e.strerror or e}") from e
     except yaml.YAMLError as e:
         raise ConfigError(f"search space {file}: not valid YAML: {e}") from e
+    return parse_space(raw, file)
+
+
+def parse_space(raw: Any, source: Path) -> SearchSpace:
+    """Check the syntax of a search space already decoded (a file's YAML, an API body's JSON).
+
+    :param source: where it came from, named in every error.
+    :raises ConfigError: for a bad distribution or bad bounds, naming the key.
+    """
     if not isinstance(raw, dict) or not raw:
-        raise ConfigError(f"search space {file}: expected a mapping of dotted config keys to distributions")
-    params = tuple(_parse_param(key, spec, str(file)) for key, spec in raw.items())
-    return SearchSpace(params, file)
+        raise ConfigError(f"search space {source}: expected a mapping of dotted config keys to distributions")
+    params = tuple(_parse_param(key, spec, str(source)) for key, spec in raw.items())
+    return SearchSpace(params, source)
+
+
+def check_scheduler(space: SearchSpace, scheduler: str, search: str) -> None:
+    """Refuse a space that the scheduler or the searcher cannot run, before Ray starts.
+
+    :raises ConfigError: naming the space, the keys and the fix.
+    """
+    grid = any(p.kind == "grid" for p in space.params)
+    if scheduler == "pbt":
+        fixed = [p.key for p in space.params if p.key in FIXED_IN_POPULATION]
+        if fixed:
+            raise ConfigError(
+                f"{space.path}: {', '.join(fixed)} cannot be perturbed by PBT (the saved model is built on"
+                " it); fix it with --set, or search it with --scheduler asha"
+            )
+        if grid:
+            raise ConfigError(f"{space.path}: PBT perturbs sampled values; use choice instead of grid")
+    if search == "optuna" and grid:
+        raise ConfigError(f"{space.path}: optuna samples every key; use choice instead of grid")

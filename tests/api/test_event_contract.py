@@ -20,6 +20,7 @@ from bot.training.event_schema import (
     HeartbeatEvent,
     ProgressEvent,
     StartedEvent,
+    TrialEvent,
 )
 from bot.training.events import EventWriter
 
@@ -33,6 +34,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "completed": {"timesteps": 1000, "path": "/ck/run", "metrics": {"sharpe": 1.5, "trades": 12}},
     "failed": {"error": "ConfigError: data.path=/nope.csv does not exist"},
     "cancelled": {"reason": "SIGTERM", "timesteps": 500, "path": "/ck/run"},
+    "trial": {"trial_id": "a1b2", "params": {"training.ppo.learning_rate": 3e-4, "training.device": "cpu"},
+              "status": "running", "step": 64, "metric": float("nan"), "best": 0.5, "error": None},
 }
 
 
@@ -47,11 +50,13 @@ def test_every_event_the_writer_writes_is_read_back_as_the_same_typed_event(tmp_
     events = tail.read()
     assert tail.n_malformed == 0
     assert [type(e) for e in events] == [StartedEvent, ProgressEvent, CheckpointEvent, HeartbeatEvent,
-                                         CompletedEvent, FailedEvent, CancelledEvent]
+                                         CompletedEvent, FailedEvent, CancelledEvent, TrialEvent]
     progress, completed = events[1], events[4]
     assert isinstance(progress, ProgressEvent) and progress.metrics == {"train/loss": 0.25, "env/equity": None,
                                                                         "reward": None}
     assert isinstance(completed, CompletedEvent) and completed.metrics == {"sharpe": 1.5, "trades": 12.0}
+    trial = events[7]
+    assert isinstance(trial, TrialEvent) and (trial.metric, trial.best, trial.step) == (None, 0.5, 64)
 
 
 class _RenamedProgressEvent(event_schema._Event):

@@ -1,14 +1,29 @@
-"""Shared set-up of the Ray Tune tests: a tiny synthetic training per trial, and `bot tune` argument lists."""
+"""Shared set-up of the Ray Tune tests: one small local Ray per module, a tiny synthetic training per trial, and
+`bot tune` argument lists."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+import ray
 
 from tests.support.training import set_args, tiny_synthetic
 
 #: Env steps of one validation interval (one Tune report) and of a whole trial, in the tests.
 INTERVAL = 64
-BUDGET = 256
+BUDGET = 2 * INTERVAL
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[str]:
+    """Ray on this machine for one test module (2 CPUs, a small object store, no dashboard): its address, which
+    `bot tune --address` subprocesses join instead of starting their own."""
+    context = ray.init(num_cpus=2, object_store_memory=150 * 1024**2, include_dashboard=False,
+                       logging_level="WARNING")
+    yield str(context.address_info["gcs_address"])
+    ray.shutdown()
 
 
 def trial_overrides(tmp_path: Path, budget: int = BUDGET, *extra: str) -> list[str]:

@@ -1,29 +1,23 @@
 """`bot tune` on a real local Ray: an ASHA search with a crashing trial and seed retraining, PBT exploits, ensembles.
 
-One Ray instance (2 CPUs, a small object store, no dashboard) serves the whole module and is stopped at its end.
+One Ray instance (``local_ray``: 2 CPUs, a small object store, no dashboard) serves the whole module and is stopped at
+its end.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import ray
 
 from bot.cli import main
 from bot.training import load_checkpoint
 from bot.tune.trial import TRIAL_RECORD
 from tests.tune.conftest import INTERVAL, trial_overrides, tune_argv, write_space
 
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray() -> Iterator[None]:
-    ray.init(num_cpus=2, object_store_memory=150 * 1024**2, include_dashboard=False, logging_level="WARNING")
-    yield
-    ray.shutdown()
+pytestmark = pytest.mark.usefixtures("local_ray")
 
 
 def _leaderboard(folder: Path) -> list[dict[str, str]]:
@@ -37,6 +31,7 @@ def test_asha_search_ranks_trials_reports_a_crash_and_retrains_the_leader_over_s
 training.ppo.learning_rate: {loguniform: [1.0e-4, 1.0e-3]}
 training.device: {grid: [cpu, cuda]}
 """)
+    # two validations (reports) per trial: ASHA may stop a trial after the first
     argv = tune_argv(space, tmp_path / "tune_runs", "asha", trial_overrides(tmp_path), "--trials", "2",
                      "--scheduler", "asha", "--max-failures", "1", "--seeds", "2", "--top-k", "1")
     assert main(argv) == 0
@@ -87,8 +82,8 @@ def test_pbt_exploit_restores_the_better_trials_checkpoint_with_new_hyperparamet
 training.ppo.learning_rate: {loguniform: [1.0e-4, 1.0e-3]}
 training.ppo.ent_coef: {uniform: [0.0, 0.02]}
 """)
-    # both trials run at once (1 CPU each); at each of the six validations the lower one exploits the other
-    overrides = trial_overrides(tmp_path, 6 * INTERVAL, "training.vecnormalize=true")
+    # both trials run at once (1 CPU each); at each of the four validations the lower one exploits the other
+    overrides = trial_overrides(tmp_path, 4 * INTERVAL, "training.vecnormalize=true")
     argv = tune_argv(space, tmp_path / "tune_runs", "pbt", overrides, "--trials", "2", "--scheduler", "pbt")
     assert main(argv) == 0
 
@@ -113,7 +108,7 @@ training.ppo.ent_coef: {uniform: [0.0, 0.02]}
                if "learning_rate" in e["changed"]][-1]
     assert model.learning_rate == pytest.approx(last_lr)
     # it went on from the donor's step (an exploit at the last validation ends there: the budget is spent)
-    assert model.num_timesteps >= 6 * INTERVAL and model.num_timesteps >= exploit["timesteps"] >= INTERVAL
+    assert model.num_timesteps >= 4 * INTERVAL and model.num_timesteps >= exploit["timesteps"] >= INTERVAL
 
 
 def test_an_experiment_whose_trials_all_fail_exits_1_with_the_errors_on_the_leaderboard(tmp_path: Path) -> None:

@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 
-from bot.api.deps import StateDep, require_token
+from bot.api.deps import StateDep, invalid_field, require_token
 from bot.api.evaluation_request import resolve_evaluation
 from bot.api.job_limits import JobRequestError
 from bot.api.runs import RunFileError, list_runs, run_file, run_folder, summarize_run
@@ -57,8 +56,6 @@ def create_evaluation(body: EvaluationCreate, state: StateDep) -> JobAccepted:
     try:
         resolved = resolve_evaluation(state.settings.checkpoint_dir, body)
     except JobRequestError as e:
-        raise RequestValidationError(
-            [{"type": "value_error", "loc": ("body", e.field), "msg": str(e), "input": getattr(body, e.field)}]
-        ) from e
+        raise invalid_field(e, body) from e
     job = state.runner.submit_evaluation(resolved)
     return JobAccepted(job_id=job.id, status=job.status, job=JobView.of(job))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
 
 from bot.api.db import Job, JobStatus
-from bot.api.deps import AppState, StateDep, require_token
+from bot.api.deps import AppState, StateDep, invalid_field, require_token
 from bot.api.downsample import downsample_keys
 from bot.api.job_request import JobRequestError, list_configs, resolve_job
 from bot.api.log_files import run_log_path, tail_lines
@@ -54,9 +54,7 @@ def create_job(body: JobCreate, state: StateDep) -> JobAccepted:
     try:
         resolved = resolve_job(state.settings, body)
     except JobRequestError as e:
-        raise RequestValidationError(
-            [{"type": "value_error", "loc": ("body", e.field), "msg": str(e), "input": getattr(body, e.field)}]
-        ) from e
+        raise invalid_field(e, body) from e
     return _accepted(state.runner.submit(resolved))
 
 

@@ -1,5 +1,6 @@
 // Jobs view: the paginated job list beside the selected job (progress, metric tabs, logs, actions).
 import { destroyChart, lineChart, watchSize } from "./charts.js";
+import { trialsTable } from "./trials.js";
 import { $, TERMINAL, api, badge, el, fmtDuration, fmtNum, fmtTime, renderPager } from "./util.js";
 
 const PAGE_SIZE = 25;
@@ -20,7 +21,8 @@ function progressBar(job) {
 }
 
 function jobItem(job) {
-  const title = job.kind === "evaluate" ? `evaluate ${job.params.run_id} (${job.params.which})` : `${job.algo} · ${job.config}`;
+  const title = job.kind === "evaluate" ? `evaluate ${job.params.run_id} (${job.params.which})`
+    : job.kind === "tune" ? `tune ${job.params.scheduler} · ${job.config}` : `${job.algo} · ${job.config}`;
   const item = el("li", {}, [el("a", { href: `#/jobs/${job.id}` }, [
     el("div", { className: "row" }, [el("strong", { textContent: job.id }), badge(job.status)]),
     el("div", { className: "muted small", textContent: `${title} · ${fmtTime(job.created_at)}` }),
@@ -70,6 +72,7 @@ async function act(id, verb, onChange) {
 
 function runLink(job) {
   if (!job.checkpoint) { return el("span", { textContent: "–" }); }
+  if (job.kind === "tune") { return el("span", { id: "d-run-link", textContent: `experiment ${job.checkpoint}` }); }
   const parts = job.checkpoint.split("/").filter(Boolean);
   const runId = job.kind === "evaluate" ? job.params.run_id : parts[parts.length - 1];
   const href = job.kind === "evaluate" ? `#/runs/${runId}/report/${job.params.report}` : `#/runs/${runId}`;
@@ -114,7 +117,8 @@ export function renderDetail(onChange) {
     el("option", { value: "output", textContent: "trainer output" }), el("option", { value: "run", textContent: "run log" })]);
   if ($("d-chart")) { destroyChart($("d-chart")); }
   node.replaceChildren(head, bar, error, el("p", { className: "muted small" }, ["run: ", runLink(job)]),
-    el("p", { id: "d-action-message", className: "error" }), summary(job), tabs, chart, note,
+    el("p", { id: "d-action-message", className: "error" }), summary(job), job.kind === "tune" ? trialsTable(job) : "",
+    tabs, chart, note,
     el("h3", {}, ["Logs ", source]), logs);
   watchSize(chart);
   renderChart();
