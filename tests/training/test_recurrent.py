@@ -65,19 +65,26 @@ def test_reset_makes_identical_episodes_act_identically_and_the_state_is_carried
         recorder.run = run
         run_episode(env, recorder, episode)
     assert len(actions[0]) == episode.n_steps and actions[0] == actions[1]
-    assert policy.state is not None and np.abs(policy.state[0]).sum() > 0  # the LSTM state moved along the run
+    assert policy.state is not None and np.abs(np.asarray(policy.state[0])).sum() > 0  # the state moved along the run
+
+    # the direct torch step is RecurrentPPO.predict's computation: the same actions on the same observations
+    state, start = None, np.ones(1, dtype=bool)
+    for obs, action in zip(recorder.observations, actions[1], strict=True):
+        expected, state = model.predict(obs, state=state, episode_start=start, deterministic=True)
+        start = np.zeros(1, dtype=bool)
+        assert int(expected) == action
 
     # the same observation after a reset and after a long history: the carried state decides, not the observation
     obs, _ = env.reset(options={"start_index": episode.start, "end_index": episode.stop})
     policy.reset()
     policy.act(obs, -1)
-    fresh = [s.copy() for s in policy.state]
+    fresh = [np.asarray(s).copy() for s in policy.state]
     for _ in range(20):
         policy.act(obs, -1)
-    assert not np.allclose(policy.state[0], fresh[0])
+    assert not np.allclose(np.asarray(policy.state[0]), fresh[0])
     policy.reset()
     policy.act(obs, -1)
-    assert np.allclose(policy.state[0], fresh[0]) and np.allclose(policy.state[1], fresh[1])
+    assert all(np.allclose(np.asarray(s), f) for s, f in zip(policy.state, fresh, strict=True))
 
 
 class _Recorder:
@@ -85,8 +92,12 @@ class _Recorder:
 
     def __init__(self, policy: PredictPolicy, actions: list[list[int]]) -> None:
         self.policy, self.actions, self.run = policy, actions, 0
+        self.observations: list[dict[str, np.ndarray]] = []  # of the last run
 
     def act(self, obs, row):  # type: ignore[no-untyped-def]
+        if not self.actions[self.run]:
+            self.observations = []
+        self.observations.append({k: v.copy() for k, v in obs.items()})
         action = self.policy.act(obs, row)
         self.actions[self.run].append(int(action))
         return action
