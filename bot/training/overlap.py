@@ -132,12 +132,12 @@ class OverlapPPO(StagedPPO):
         #: staleness -> updates learnt with it (0: the rollout was collected by the learner's current weights)
         self.staleness_counts: Counter[int] = Counter()
         self._behaviour: ActorCriticPolicy | None = None
-        self._spare_buffer: RolloutBuffer | None = None
+        self._buffers: tuple[RolloutBuffer, RolloutBuffer] | None = None
         super().__init__(*args, **kwargs)
 
     def _excluded_save_params(self) -> list[str]:
-        # the behaviour copy and the spare buffer are rebuilt from the learner; the counts belong to this process
-        return [*super()._excluded_save_params(), "_behaviour", "_spare_buffer", "staleness_counts", "max_staleness"]
+        # the behaviour copy and the second buffer are rebuilt from the learner; the counts belong to this process
+        return [*super()._excluded_save_params(), "_behaviour", "_buffers", "staleness_counts", "max_staleness"]
 
     def _behaviour_policy(self, learner: ActorCriticPolicy) -> ActorCriticPolicy:
         """The learner's weights and optimiser state, copied into the behaviour policy (made on first use)."""
@@ -150,9 +150,11 @@ class OverlapPPO(StagedPPO):
         self._behaviour.optimizer.load_state_dict(learner.optimizer.state_dict())
         return self._behaviour
 
-    def _second_buffer(self) -> RolloutBuffer:
-        if self._spare_buffer is None:
-            self._spare_buffer = type(self.rollout_buffer)(  # as PPO._setup_model builds the first
+    def _other_buffer(self) -> RolloutBuffer:
+        """The buffer of the pair that ``self.rollout_buffer`` is not: the next rollout never overwrites the one being
+        learnt, also when a learn call ended half-way through a rollout (the pair is made on first use)."""
+        if self._buffers is None or not any(b is self.rollout_buffer for b in self._buffers):
+            second = type(self.rollout_buffer)(  # as PPO._setup_model builds the first
                 self.n_steps,
                 self.observation_space,
                 self.action_space,
@@ -162,7 +164,9 @@ class OverlapPPO(StagedPPO):
                 n_envs=self.n_envs,
                 **self.rollout_buffer_kwargs,
             )
-        return self._spare_buffer
+            self._buffers = (self.rollout_buffer, second)
+        first, second = self._buffers
+        return second if self.rollout_buffer is first else first
 
     def _update_view(self, learner: ActorCriticPolicy, rollout: tuple[RolloutBuffer, int], version: int) -> _UpdateView:
         """The view for updating ``learner`` (at ``version`` updates) on a rollout collected at another version.
@@ -209,7 +213,7 @@ class OverlapPPO(StagedPPO):
     def _learn_overlapped(self, total_timesteps: int, callback: BaseCallback, log_interval: int) -> None:
         """From the first collected rollout on: update on rollout k while collecting k+1, until the budget is done."""
         learner = self.policy
-        rollout, spare = (self.rollout_buffer, 0), self._second_buffer()
+        rollout = (self.rollout_buffer, 0)
         version = iteration = 0  # updates done by the learner in this call; rollouts collected
         while True:
             iteration += 1
@@ -223,11 +227,11 @@ class OverlapPPO(StagedPPO):
             update = _Update(self._update_view(learner, rollout, version))
             update.start()
             try:
-                collected = self._collect(spare, callback)
+                collected = self._collect(self._other_buffer(), callback)
             finally:
                 self.policy = learner
                 update.finish()
             if not collected:
                 return
-            rollout, spare = (spare, version), rollout[0]
+            rollout = (self.rollout_buffer, version)
             version += 1

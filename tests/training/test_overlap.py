@@ -115,6 +115,43 @@ def test_overlapped_rollouts_are_collected_one_update_behind_with_their_log_prob
         np.testing.assert_allclose(log_prob.numpy(), rollout["log_probs"].reshape(-1), rtol=1e-5, atol=1e-6)
 
 
+class _StopAfter(BaseCallback):
+    """Ends learn after ``steps`` vec-env steps (as a stop request does), mid-rollout."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+
+    def _on_step(self) -> bool:
+        self.steps -= 1
+        return self.steps > 0
+
+
+def test_the_rollout_being_learnt_is_never_the_one_being_collected_also_after_a_stopped_learn() -> None:
+    venv = ParallelVecEnv(ToyEnvFactory(), n_workers=1, n_envs_per_worker=ENVS)
+    try:
+        model = _model(venv, overlap=True)
+        model.learn(4 * PPO_SECTION["n_steps"] * ENVS, callback=_StopAfter(PPO_SECTION["n_steps"] + 5))  # mid-rollout 2
+        pairs: list[tuple[Any, Any]] = []  # (buffer being learnt, buffer being collected) at each collection
+        learnt: list[Any] = []
+        update_view, collect = model._update_view, model._collect
+
+        def spy_update_view(learner: Any, rollout: tuple[Any, int], version: int) -> Any:
+            learnt.append(rollout[0])
+            return update_view(learner, rollout, version)
+
+        def spy_collect(buffer: Any, callback: BaseCallback) -> bool:
+            pairs.append((learnt[-1] if learnt else None, buffer))
+            return bool(collect(buffer, callback))
+
+        model._update_view, model._collect = spy_update_view, spy_collect
+        model.learn(4 * PPO_SECTION["n_steps"] * ENVS, reset_num_timesteps=False)
+    finally:
+        venv.close()
+    overlapped = [(trained, collected) for trained, collected in pairs if trained is not None]
+    assert len(overlapped) >= 2 and all(trained is not collected for trained, collected in overlapped)
+
+
 def _scalars(tb_dir: Path, tag: str) -> list[float]:
     acc = EventAccumulator(str(tb_dir))
     acc.Reload()
