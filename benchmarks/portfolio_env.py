@@ -12,7 +12,7 @@ weight on the signal asset than on each of the others.
 
     python benchmarks/portfolio_env.py [--part speed|learning|both] [--timesteps 30000]
 
-Writes benchmarks/out/portfolio_env.json.
+Writes benchmarks/out/portfolio_env.json (a run of one part keeps the other part's last figures).
 """
 
 from __future__ import annotations
@@ -137,10 +137,10 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=30_000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    result: dict[str, Any] = {
-        "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {platform.python_version()}",
-    }
+    # one part's run keeps the other part's last figures
+    result: dict[str, Any] = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    result["time"] = datetime.now(UTC).isoformat(timespec="seconds")
+    result["machine"] = f"{platform.machine()}, {platform.python_version()}"
     if args.part in ("speed", "both"):
         result["speed"] = speed(args.steps, args.repeats)
         print(json.dumps(result["speed"], indent=1))
