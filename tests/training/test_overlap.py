@@ -69,6 +69,14 @@ def test_an_update_through_the_overlap_loop_equals_sb3_ppo_update() -> None:
     assert load_class("ppo", overlap=True) is OverlapPPO  # a resumed overlap run continues overlapped
 
 
+def test_one_seed_gives_one_model_with_overlap_too() -> None:
+    # the update thread draws only from numpy's generator (minibatch order), the collecting thread only from torch's
+    # (action sampling): however the threads interleave, a seed gives the same model
+    first, second = _learnt(True, rollouts=3), _learnt(True, rollouts=3)
+    assert state_dicts_equal(first.policy, second.policy)
+    assert not state_dicts_equal(first.policy, _learnt(False, rollouts=3).policy)  # and it is not on-policy PPO's
+
+
 class _RolloutSpy(BaseCallback):
     """At the end of each rollout: the weights that collected it, its observations, actions and stored log-probs."""
 
