@@ -237,7 +237,7 @@ def evaluate_portfolio_run(
     if not isinstance(loaded.model, BaseAlgorithm):
         raise ConfigError(f"{checkpoint}: a {type(loaded.model).__name__} cannot drive env.mode=portfolio")
     env = PortfolioEnv(evaluation_config(cfg, zero_costs=fees_off), universe, split, worker_id=-1)
-    runs = [run_policy(env, model_actor(loaded.model, loaded.vecnormalize)), *portfolio_baselines(env)]
+    runs = [run_policy(env, model_actor(loaded.model, loaded.vecnormalize, env)), *portfolio_baselines(env)]
     table = attribution_table(runs)
     label = f"{Path(checkpoint).name} ({which}, step {loaded.manifest.get('timesteps', '?')}), split {split}"
     payload = {

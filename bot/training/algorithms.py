@@ -132,7 +132,9 @@ def build_model(cfg: TrainingConfig, env: VecEnv, seed: int, device: str, tensor
     :raises ConfigError: when a discrete-only algorithm meets a continuous action space, or the extractor cannot
         read the market window.
     """
-    if cfg.algo in ("ddqn", "maskable_ppo") and not isinstance(env.action_space, spaces.Discrete):
+    # MaskablePPO also masks MultiDiscrete actions (env.mode=portfolio: one level per symbol)
+    discrete = (spaces.Discrete, spaces.MultiDiscrete) if cfg.algo == "maskable_ppo" else spaces.Discrete
+    if cfg.algo in ("ddqn", "maskable_ppo") and not isinstance(env.action_space, discrete):
         raise ConfigError(
             f"training.algo={cfg.algo!r} needs discrete actions, got {env.action_space}; set env.action_type=discrete"
             " or training.algo=ppo"

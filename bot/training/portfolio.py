@@ -16,6 +16,7 @@ from typing import Any, cast
 import gymnasium as gym
 import numpy as np
 import numpy.typing as npt
+from sb3_contrib import MaskablePPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
@@ -88,12 +89,20 @@ def portfolio_rollout(env: gym.Env[Any, Any], act: Callable[[Obs], Any]) -> Port
     return PortfolioMarks(np.asarray(equity, dtype=np.float64), marks, info)
 
 
-def model_actor(model: BaseAlgorithm, vecnormalize: VecNormalize | None) -> Callable[[Obs], Any]:
-    """``model.predict(deterministic=True)`` on (VecNormalize-normalised, not updated) single observations."""
+def model_actor(
+    model: BaseAlgorithm, vecnormalize: VecNormalize | None, env: gym.Env[Any, Any] | None = None
+) -> Callable[[Obs], Any]:
+    """``model.predict(deterministic=True)`` on (VecNormalize-normalised, not updated) single observations; a
+    MaskablePPO model gets ``env``'s action masks at every step."""
+    base = cast(PortfolioEnv, env.unwrapped) if env is not None else None
+    maskable = model if isinstance(model, MaskablePPO) else None
 
     def act(obs: Obs) -> Any:
         seen = vecnormalize.normalize_obs(obs) if vecnormalize is not None else obs
-        action, _ = model.predict(seen, deterministic=True)
+        if maskable is not None and base is not None:
+            action, _ = maskable.predict(seen, deterministic=True, action_masks=base.action_masks())
+        else:
+            action, _ = model.predict(seen, deterministic=True)
         return action
 
     return act
@@ -103,7 +112,7 @@ def validate_portfolio(
     model: BaseAlgorithm, env: gym.Env[Any, Any], vecnormalize: VecNormalize | None, base_timeframe: str
 ) -> ValidationResult:
     """The deterministic policy over ``env``'s split, summarised like the single-symbol validation."""
-    run = portfolio_rollout(env, model_actor(model, vecnormalize))
+    run = portfolio_rollout(env, model_actor(model, vecnormalize, env))
     equity = run.equity
     previous = equity[:-1]
     rets = np.divide(equity[1:], previous, out=np.ones_like(previous), where=previous > 0.0) - 1.0

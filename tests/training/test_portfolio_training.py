@@ -15,7 +15,7 @@ from bot.config import load_config
 from bot.data import build_universe
 from bot.env import PortfolioEnv
 from bot.training.trainer import env_factory
-from tests.support.training import only_run, real_data_overrides, set_args
+from tests.support.training import only_run, real_data_overrides, set_args, tiny_synthetic
 
 
 def _overrides(shared_data: Path, checkpoint_dir: Path) -> list[str]:
@@ -56,3 +56,24 @@ def test_portfolio_training_with_two_workers_then_test_split_attribution(shared_
     for row in report["runs"]:
         assert sum(row["attribution"].values()) == pytest.approx(row["pnl"], rel=1e-9, abs=1e-6)
     assert "PnL BTC/USDT" in (out_dir / "portfolio.md").read_text()
+
+
+def test_maskable_ppo_trains_on_a_synthetic_basket_and_ddqn_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    basket = [
+        "data.synthetic.assets=3",
+        "env.mode=portfolio",
+        "env.action_type=discrete",
+        "env.decision_every=1",
+        "training.eval_freq=128",
+    ]
+    overrides = tiny_synthetic(tmp_path / "ck", *basket, "training.algo=maskable_ppo")
+    assert main(["train", "--no-progress", *set_args(overrides)]) == 0
+    manifest = json.loads((only_run(tmp_path / "ck") / "manifest.json").read_text())
+    assert manifest["algorithm"] == "maskable_ppo" and "MultiDiscrete" in manifest["action_space"]
+    assert math.isfinite(manifest["validation"]["sharpe"])
+    capsys.readouterr()
+    refused = tiny_synthetic(tmp_path / "ck2", *basket, "training.algo=ddqn")
+    assert main(["train", "--no-progress", *set_args(refused)]) == 2
+    assert "training.algo='ddqn' cannot drive env.mode='portfolio'" in capsys.readouterr().err
