@@ -22,7 +22,7 @@ from bot.config import BotConfig
 from bot.data import Universe
 from bot.env import shared_rows
 from bot.env.trading_env import Obs, TradingEnv
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,17 @@ def worker_symbols(n_symbols: int, n_workers: int, worker_id: int) -> list[int]:
     if n_symbols >= n_workers:
         return list(range(worker_id % n_workers, n_symbols, n_workers))
     return [worker_id % n_symbols]
+
+
+def symbol_env(cfg: BotConfig, universe: Universe, index: int, split: str, worker_id: int = 0) -> TradingEnv:
+    """The single-symbol env of symbol ``index`` of ``universe`` over ``split``.
+
+    :raises DataError: when that symbol's split holds no episode, naming the symbol.
+    """
+    try:
+        return TradingEnv(cfg, universe.datasets[index], split=split, worker_id=worker_id)
+    except DataError as e:
+        raise DataError(f"{universe.symbols[index]}: {e}") from e
 
 
 class UniverseEnv(gym.Env[dict[str, Any], Any]):
@@ -79,9 +90,7 @@ class UniverseEnv(gym.Env[dict[str, Any], Any]):
         self.universe = universe
         #: indices (into ``universe.symbols``) this env draws from, and one single-symbol env for each.
         self.symbol_ids: tuple[int, ...] = tuple(indices)
-        self.envs: tuple[TradingEnv, ...] = tuple(
-            TradingEnv(cfg, universe.datasets[i], split=split, worker_id=worker_id) for i in indices
-        )
+        self.envs: tuple[TradingEnv, ...] = tuple(symbol_env(cfg, universe, i, split, worker_id) for i in indices)
         self.observation_space = self.envs[0].observation_space
         self.action_space = self.envs[0].action_space
         self.split = split

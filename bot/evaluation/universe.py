@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import BotConfig
+from bot.errors import DataError
 from bot.evaluation.report import write_report
 from bot.evaluation.results import EvaluationReport
 
@@ -99,6 +100,7 @@ def evaluate_universe_run(
     :param folder: that checkpoint's folder (its ``scalers.json`` is read).
     :return: 0.
     :raises SchemaMismatchError: when the data's symbols or features differ from the model's.
+    :raises DataError: naming the symbol whose split cannot be evaluated.
     """
     from bot.data import SymbolScalers, build_universe  # heavy imports after the arguments are checked
     from bot.evaluation.runner import evaluate_model
@@ -107,10 +109,12 @@ def evaluate_universe_run(
     universe = build_universe(cfg, SymbolScalers.load(folder))
     loaded = load_checkpoint(checkpoint, which, schema_hash=universe.schema_hash)
     label = f"{Path(checkpoint).name} ({which}, step {loaded.manifest.get('timesteps', '?')})"
-    reports = [
-        evaluate_model(cfg, dataset, loaded.model, loaded.vecnormalize, split, label, fees_off=fees_off)
-        for dataset in universe.datasets
-    ]
+    reports = []
+    for symbol, dataset in zip(universe.symbols, universe.datasets, strict=True):
+        try:
+            reports.append(evaluate_model(cfg, dataset, loaded.model, loaded.vecnormalize, split, label, fees_off))
+        except DataError as e:
+            raise DataError(f"{symbol}: {e}") from e
     summary, paths = write_universe(reports, out_dir, label)
     print(_markdown(summary, label))
     print(f"Per-symbol reports in {out_dir}/<symbol>/; summary {paths['json']}")

@@ -15,7 +15,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from bot.config import BotConfig, load_config
 from bot.data.universe import Universe, build_universe
 from bot.env.universe_env import UniverseEnv, worker_symbols
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DataError
 from bot.training.shared_dataset import SharedUniverse
 from bot.training.vec_env import ParallelVecEnv
 from tests.support.toy_env import ReportEnv
@@ -120,3 +120,9 @@ def test_workers_map_the_universe_read_only_instead_of_copying_it(universe: Univ
         assert report["row_sum"] == int(universe.row.sum())
         assert report["close"] == universe.datasets[1].market.close[:3].tolist()
         assert report["symbols"] == universe.symbols
+
+
+def test_a_symbol_without_an_episode_is_named() -> None:
+    cfg = load_config(None, [*BASKET, "data.synthetic.n_bars=600", "env.window=700"])  # a window longer than the data
+    with pytest.raises(DataError, match=r"SYN1/USDT: split 'test' .* holds no episode"):
+        UniverseEnv(cfg, build_universe(cfg), split="test")
