@@ -256,3 +256,31 @@ def test_an_unreachable_exchange_fails_fast_with_the_cause(
     assert time.monotonic() - began < 30  # was 63-105 s of retries
     err = capsys.readouterr().err
     assert f"cannot reach the exchange at {url}" in err and "Connection refused" in err
+
+
+@pytest.mark.parametrize(
+    ("algo", "extra"),
+    [("rf", ["training.supervised.n_estimators=5"]), ("recurrent_ppo", ["training.recurrent.lstm_hidden_size=8"])],
+)
+def test_dry_run_trades_a_supervised_and_a_recurrent_checkpoint(
+    algo: str, extra: list[str], market: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "train.yaml").write_text(TRAIN_CONFIG)
+    overrides = [f"training.algo={algo}", "env.decision_every=2", *extra]
+    argv = ["train", "--config", str(tmp_path / "train.yaml"), "--checkpoint-dir", str(tmp_path), "--no-progress"]
+    assert main([*argv, *(a for o in overrides for a in ("--set", o))]) == 0
+    monkeypatch.chdir(tmp_path)
+    state = tmp_path / "paper" / "d.sqlite"
+    with BybitEmulator() as emu:
+        emu.feed("BTCUSDT", market)
+        emu.set_bar(1500)
+        args = build_parser().parse_args(paper_args(tmp_path / "tiny", emu, state, "--dry-run", "--max-bars", "4"))
+        assert run_paper(args, sleep=emulator_sleep(emu), environ={}) == 0
+    import sqlite3
+
+    with sqlite3.connect(state) as conn:
+        actions = [r[0] for r in conn.execute("SELECT action FROM bars WHERE action != ''")]
+    assert len(actions) == 2  # a decision every 2 bars
+    log = (state.parent / "paper.log").read_text()
+    # window 8 / decision_every 2: the recurrent policy is stepped over 4 past decisions before its first one
+    assert ("Re-warmed the recurrent policy's state over 4 past decisions" in log) == (algo == "recurrent_ppo")

@@ -293,11 +293,11 @@ def test_a_recurrent_policy_is_rewarmed_over_the_last_window_after_a_restart(
     state = tmp_path / "s.sqlite"
     first_policy = _RecurrentRecorder()
     first = make_trader(emu, candles, state, first_policy)
-    first.run(12)
+    first.run(8)
     first.state.close()
     window = 8  # small_config's env.window, decisions every bar
-    # the first start warmed up too: window past bars, then the 12 decisions
-    assert first_policy.resets == 1 and len(first_policy.observations) == window + 12
+    # the first start warmed up too: window past bars, then the 8 decisions
+    assert first_policy.resets == 1 and len(first_policy.observations) == window + 8
     second_policy = _RecurrentRecorder()
     second = make_trader(emu, candles, state, second_policy)
     second.run(1)
