@@ -7,6 +7,7 @@ cluster address); the dataset is built once here and shared with every trial thr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import re
@@ -158,6 +159,7 @@ def _run(args: argparse.Namespace, events: EventWriter) -> int:
     from bot.data import build_dataset  # heavy imports after the arguments are checked
     from bot.tune.events import TrialEvents
     from bot.tune.experiment import build_tuner, restore_tuner, start_ray
+    from bot.tune.live_table import LiveTable
     from bot.tune.results import copy_best, trial_rows, write_leaderboard
     from bot.tune.seeds import retrain_top_k
 
@@ -166,12 +168,16 @@ def _run(args: argparse.Namespace, events: EventWriter) -> int:
     import ray
 
     budget = args.trials * space.n_grid * cfg.training.total_timesteps
-    trial_events = TrialEvents(events, spec.metric, spec.mode, budget)
+    # the live table in a terminal (it replaces Tune's own status tables); none for a job or a pipe
+    live = LiveTable(spec.metric, spec.mode) if sys.stdout.isatty() and not args.events_jsonl else None
+    trial_events = TrialEvents(events, spec.metric, spec.mode, budget, live.update if live is not None else None)
     events.emit("started", run_dir=str(spec.path), total_timesteps=budget)
     _sigterm_stops_like_sigint()
     try:
-        tuner = restore_tuner(spec, dataset) if args.resume else build_tuner(spec, dataset, [trial_events])
-        results = tuner.fit()
+        tuner = (restore_tuner(spec, dataset) if args.resume
+                 else build_tuner(spec, dataset, [trial_events], verbose=0 if live is not None else 1))
+        with live if live is not None else contextlib.nullcontext():
+            results = tuner.fit()
         trial_events.settle(results)
         rows = trial_rows(results, Path(spec.setup.runs_dir), spec.metric, spec.mode)
         spec.path.mkdir(parents=True, exist_ok=True)

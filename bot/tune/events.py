@@ -1,5 +1,6 @@
 """The experiment's events for the control API (``bot tune --events-jsonl PATH``): one ``trial`` event each time a
-trial starts, reports a validation, ends or fails, and a ``progress`` event with the steps of all trials.
+trial starts, reports a validation, ends or fails, and a ``progress`` event with the steps of all trials. The same
+rows feed the live table of the terminal (:mod:`bot.tune.live_table`).
 
 The events are written by the driver from a Ray Tune callback, so they follow Tune's own view of the trials
 (a PBT exploit or a retry shows as the same trial going on). The event types are those of
@@ -9,6 +10,7 @@ The events are written by the driver from a Ray Tune callback, so they follow Tu
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +33,25 @@ class TrialEvents(Callback):
     :param metric: the optimised metric.
     :param mode: ``max`` or ``min``.
     :param total_timesteps: env steps of all trials together (the job's budget).
+    :param on_row: also called with each trial event's fields (the terminal's live table), or None.
     """
 
-    def __init__(self, events: EventWriter, metric: str, mode: str, total_timesteps: int) -> None:
+    def __init__(self, events: EventWriter, metric: str, mode: str, total_timesteps: int,
+                 on_row: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.events = events
+        self.on_row = on_row
         self.metric = metric
         self.mode = mode
         self.total_timesteps = total_timesteps
         self.steps: dict[str, int] = {}
         self.best: dict[str, float] = {}
         self.status: dict[str, str] = {}
+        self.last: dict[str, float | None] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        # Tune pickles its callbacks with the experiment's state (for --resume); the open events file stays here
-        return {**self.__dict__, "events": None}
+        # Tune pickles its callbacks with the experiment's state (for --resume); the open events file and the
+        # terminal stay here
+        return {**self.__dict__, "events": None, "on_row": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, events=EventWriter(None))
@@ -56,14 +63,18 @@ class TrialEvents(Callback):
                   error: str | None) -> None:
         self.status[trial_id] = status
         params = {k: v for k, v in config.get("params", config).items() if k != RANK_KEY}
-        value = _finite((result or {}).get(self.metric))
+        # an end without a result (complete, error, stop) keeps the last reported value
+        value = _finite(result.get(self.metric)) if result is not None else self.last.get(trial_id)
+        self.last[trial_id] = value
         if value is not None:
             old = self.best.get(trial_id)
             better = old is None or (value > old if self.mode == "max" else value < old)
             self.best[trial_id] = value if better else old  # type: ignore[assignment]
-        step = self.steps.get(trial_id, 0)
-        self.events.emit("trial", trial_id=trial_id, params=params, status=status, step=step, metric=value,
-                         best=self.best.get(trial_id), error=error)
+        row = {"trial_id": trial_id, "params": params, "status": status, "step": self.steps.get(trial_id, 0),
+               "metric": value, "best": self.best.get(trial_id), "error": error}
+        self.events.emit("trial", **row)
+        if self.on_row is not None:
+            self.on_row(row)
 
     def settle(self, results: Any) -> None:
         """After ``fit``: the end state of every trial whose last event did not give it (Tune calls no callback for

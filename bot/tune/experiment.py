@@ -155,9 +155,9 @@ def trainable(spec: ExperimentSpec, dataset: Dataset) -> Any:
     return tune.with_resources(with_data, tune.PlacementGroupFactory([bundle]))
 
 
-def run_config(spec: ExperimentSpec, callbacks: Sequence[tune.Callback] = ()) -> tune.RunConfig:
+def run_config(spec: ExperimentSpec, callbacks: Sequence[tune.Callback] = (), verbose: int = 1) -> tune.RunConfig:
     """Storage under ``spec.storage``, restarts of failed trials, the two newest checkpoints of each trial (all with
-    PBT), and the caller's callbacks (the control API's trial events)."""
+    PBT), the caller's callbacks (trial events, the live table) and Tune's own status output (0: none)."""
     return tune.RunConfig(
         callbacks=list(callbacks),
         name=spec.name,
@@ -165,12 +165,14 @@ def run_config(spec: ExperimentSpec, callbacks: Sequence[tune.Callback] = ()) ->
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         # PBT exploits another trial's checkpoint some time after it was reported: keep them all (they are small)
         checkpoint_config=tune.CheckpointConfig(num_to_keep=None if spec.scheduler == "pbt" else 2),
-        verbose=1,
+        verbose=verbose,
     )
 
 
-def build_tuner(spec: ExperimentSpec, dataset: Dataset, callbacks: Sequence[tune.Callback] = ()) -> tune.Tuner:
-    """A new :class:`ray.tune.Tuner` for ``spec`` (Ray must be started), with Tune callbacks."""
+def build_tuner(
+    spec: ExperimentSpec, dataset: Dataset, callbacks: Sequence[tune.Callback] = (), verbose: int = 1
+) -> tune.Tuner:
+    """A new :class:`ray.tune.Tuner` for ``spec`` (Ray must be started), with Tune callbacks and verbosity."""
     scheduler = _scheduler(spec)
     tune_config = tune.TuneConfig(
         metric=spec.metric,
@@ -184,7 +186,7 @@ def build_tuner(spec: ExperimentSpec, dataset: Dataset, callbacks: Sequence[tune
     )
     space = {p.key: domain(p) for p in spec.space.params}
     return tune.Tuner(trainable(spec, dataset), param_space=space, tune_config=tune_config,
-                      run_config=run_config(spec, callbacks))
+                      run_config=run_config(spec, callbacks, verbose))
 
 
 def restore_tuner(spec: ExperimentSpec, dataset: Dataset) -> tune.Tuner:

@@ -53,7 +53,7 @@ def test_rows_track_each_trials_best_and_the_end_of_every_trial(tmp_path: Path) 
         ("a", "running", 128, 0.3, 0.2),  # min mode: the best stays the lower drawdown
         ("b", "running", 64, None, None),  # NaN is no metric
         ("b", "error", 64, None, None),
-        ("a", "stopped", 128, None, 0.2),  # the experiment stopped before a ended; b's error was already sent
+        ("a", "stopped", 128, 0.3, 0.2),  # stopped with the experiment, at its last value; b had ended already
     ]
     assert trials[3].params == {"seed": 3}  # a seed-retraining trial's rank label is no config key
     assert trials[4].error == "TrainingError: no CUDA device is available"
