@@ -120,7 +120,7 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
         self._t = start
         self._last_row = stop - 1
         self._done = False
-        self.portfolio.reset(reference_prices=_last_marks(self.rows.close, start))
+        self.portfolio.reset(reference_prices=self.rows.mark[start])
         self._reward.reset()
         self._acc.clear()
         self._last_level[:] = self.weights.flat_level
@@ -301,9 +301,3 @@ def _decision_span(observable: npt.NDArray[np.bool_], universe: Universe, split:
         )
     return span.start + int(seen[0]), span.stop
 
-
-def _last_marks(close: npt.NDArray[np.float64], t: int) -> npt.NDArray[np.float64]:
-    """float [N] each symbol's last close at or before clock bar ``t`` (0 where it has none yet)."""
-    seen = ~np.isnan(close[: t + 1])
-    last = np.where(seen.any(axis=0), t - np.argmax(seen[::-1], axis=0), -1)
-    return np.where(last >= 0, close[np.maximum(last, 0), np.arange(close.shape[1])], 0.0)

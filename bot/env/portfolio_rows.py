@@ -28,6 +28,7 @@ class PortfolioRows:
 
     :param time_ms: int64 [T] the clock's bar open times.
     :param open: float64 [T, N]; NaN where the symbol has no bar; likewise ``high``, ``low``, ``close``.
+    :param mark: float64 [T, N] each symbol's last close at or before t (0 before its first bar).
     :param observable: bool [T, N] the symbol has a bar at t and its ``window`` rows up to it are valid rows of one
         gap-free segment: the agent sees its features at t's close and may trade it at t + 1.
     :param window_index: int64 [T, N] index into ``windows`` of the symbol's window at t (0: the zero window).
@@ -39,6 +40,7 @@ class PortfolioRows:
     high: npt.NDArray[np.float64]
     low: npt.NDArray[np.float64]
     close: npt.NDArray[np.float64]
+    mark: npt.NDArray[np.float64]
     observable: npt.NDArray[np.bool_]
     window_index: npt.NDArray[np.int64]
     windows: npt.NDArray[np.float32]
@@ -103,6 +105,7 @@ def _build(universe: Universe, window: int) -> PortfolioRows:
         high=np.ascontiguousarray(prices.high.T),
         low=np.ascontiguousarray(prices.low.T),
         close=np.ascontiguousarray(prices.close.T),
+        mark=np.ascontiguousarray(np.nan_to_num(prices.mark.T)),
         observable=observable,
         window_index=window_index,
         windows=windows,

@@ -122,7 +122,7 @@ def _simulate(
     rows = env.rows
     first, stop = env.decision_span
     pm = BasketPortfolio(env.cfg.portfolio, env.symbols)
-    pm.reset(reference_prices=np.nan_to_num(rows.close[first]))
+    pm.reset(reference_prices=rows.mark[first])
     equity = [pm.equity]
     exposure: list[npt.NDArray[np.float64]] = []
     day = int(rows.time_ms[first]) // DAY_MS
