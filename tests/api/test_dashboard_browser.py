@@ -140,6 +140,9 @@ def test_jobs_view_watches_a_real_job_live_then_cancels_it(dash: Dashboard) -> N
     page = dash.page(DESKTOP)
     expect(page.locator("#rest-health")).to_have_class(re.compile(r"\bok\b"))
     expect(page.locator("#ws-health")).to_have_class(re.compile(r"\bok\b"))
+    # the models strip (the sync status's models block): the running PPO job, no LSTM job yet
+    expect(page.locator("#models .model", has_text="PPO").first).to_contain_text("running")
+    expect(page.locator("#models .model", has_text="LSTM")).to_contain_text("no job yet")
     # a validation error from the start form names the field
     page.click("#start-panel summary")
     page.fill("#f-overrides", "training.n_workers=0")

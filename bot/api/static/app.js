@@ -1,6 +1,7 @@
 // Dashboard entry: hash routes (#/jobs/<id>, #/runs/<id>, #/paper), the live event stream, polling, token and the
 // offline marker. Plain ES modules, no build step, nothing loaded from outside this server.
 import { jobs, loadJobs, loadSelected, onProgress, renderList } from "./jobs.js";
+import { renderModels } from "./models.js";
 import { loadPaper } from "./paper.js";
 import { loadRuns, showRun } from "./runs.js";
 import { $, TOKEN_KEY, api, el, onConnectivity, session } from "./util.js";
@@ -96,6 +97,7 @@ async function pollStatus() {
   try {
     const status = await api("/api/sync/status");
     setDot("rest-health", "ok", `backend ${status.backend.version}, up ${status.backend.uptime_s.toFixed(0)} s`);
+    renderModels(status.models);
     if (route.view === "paper") { loadPaper(); }
   } catch (err) {
     setDot("rest-health", "bad", `REST: ${err.message}`);

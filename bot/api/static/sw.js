@@ -1,8 +1,8 @@
 // Service worker: the dashboard shell from the cache when the server is down, the API network-first with the last
 // good answer as a fallback (marked X-Served-From: offline-cache, so the page shows its "offline" marker).
-const CACHE = "bot-dashboard-v3";
+const CACHE = "bot-dashboard-v4";
 const SHELL = ["/dashboard", "/static/style.css", "/static/app.js", "/static/util.js", "/static/charts.js",
-  "/static/jobs.js", "/static/trials.js", "/static/runs.js", "/static/paper.js", "/static/manifest.webmanifest", "/static/icon-192.png",
+  "/static/jobs.js", "/static/trials.js", "/static/models.js", "/static/runs.js", "/static/paper.js", "/static/manifest.webmanifest", "/static/icon-192.png",
   "/static/vendor/uplot/uPlot.iife.min.js", "/static/vendor/uplot/uPlot.min.css",
   "/static/vendor/lightweight-charts/lightweight-charts.standalone.production.js"];
 
