@@ -158,3 +158,18 @@ def test_observation_at_t_ignores_every_later_bar(files: tuple[Path, Path], tmp_
         for key in obs_a:
             np.testing.assert_array_equal(obs_a[key], obs_b[key])
     assert a.portfolio.equity == b.portfolio.equity
+
+
+def test_the_shipped_portfolio_config_builds_its_env_on_btc_and_eth(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(repo)  # its data paths are relative to the repository, as the README runs it
+    cfg = load_config(repo / "config" / "portfolio.yaml", ["data.start=2023-01-01", "data.end=2023-01-15"])
+    assert cfg.env.mode == "portfolio" and cfg.training.algo == "ppo"
+    env = PortfolioEnv(cfg, build_universe(cfg), seed=0)
+    obs, _ = env.reset(seed=0)
+    assert env.symbols == ("BTC/USDT", "ETH/USDT")
+    assert obs["market"].shape == (2, cfg.env.window, len(env.universe.feature_names))
+    _, _, _, _, info = env.step(env.action_space.sample())
+    assert info["bars"] == cfg.env.decision_every
