@@ -51,7 +51,7 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
     :param split: ``"train"``, ``"validation"``, ``"test"`` or ``"all"``.
     :param worker_id: reported in every ``info``.
     :param seed: seeds the episode starts and the action space until ``reset(seed=...)`` reseeds them.
-    :raises ConfigError: for ``training.algo=ddqn`` or an unknown split.
+    :raises ConfigError: for ``training.algo=ddqn``, a sequence extractor or an unknown split.
     :raises DataError: when the split holds no decision bar with an observable symbol.
     """
 
@@ -65,6 +65,11 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
             raise ConfigError(
                 "training.algo='ddqn' cannot drive env.mode='portfolio': Double-DQN needs one discrete action, a"
                 " basket has one per symbol; use training.algo=ppo (continuous weights) or maskable_ppo (discrete)"
+            )
+        if cfg.training.extractor.kind != "mlp":
+            raise ConfigError(
+                f"training.extractor.kind={cfg.training.extractor.kind!r} reads one symbol's window of bars;"
+                " env.mode='portfolio' observes [N symbols, window, features]: use training.extractor.kind=mlp"
             )
         self.cfg = cfg
         self.universe = universe

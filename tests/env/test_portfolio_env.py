@@ -132,9 +132,12 @@ def test_weights_are_scaled_to_the_gross_cap(files: tuple[Path, Path]) -> None:
     np.testing.assert_allclose(env.weights.weights(np.array([0.3, -0.2])), [0.3, -0.2])
 
 
-def test_double_dqn_is_refused(files: tuple[Path, Path]) -> None:
+def test_double_dqn_and_sequence_extractors_are_refused(files: tuple[Path, Path]) -> None:
     cfg = _cfg(files, "training.algo=ddqn")
     with pytest.raises(ConfigError, match="training.algo='ddqn' cannot drive env.mode='portfolio'"):
+        PortfolioEnv(cfg, build_universe(cfg))
+    cfg = _cfg(files, "training.extractor.kind=lstm")
+    with pytest.raises(ConfigError, match="training.extractor.kind='lstm' reads one symbol's window"):
         PortfolioEnv(cfg, build_universe(cfg))
 
 
