@@ -36,6 +36,7 @@ def tune_argv(job: Job, settings: ApiSettings, events: Path) -> list[str]:
         "--storage", str(tune_storage(settings)), "--name", job.id,
         "--events-jsonl", str(events), "--events-heartbeat-s", str(settings.heartbeat_s),
     ]
-    if params.get("max_concurrent"):
-        argv += ["--max-concurrent", str(params["max_concurrent"])]
+    for key in ("max_concurrent", "walk_forward"):
+        if params.get(key):
+            argv += [f"--{key.replace('_', '-')}", str(params[key])]
     return argv

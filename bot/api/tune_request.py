@@ -44,6 +44,7 @@ class TuneCreate(BaseModel):
     mode: Literal["max", "min"] = "max"
     timesteps: int | None = Field(None, ge=1, le=10_000_000_000, description="env steps of each trial")
     max_concurrent: int | None = Field(None, ge=1, le=256, description="trials run at once")
+    walk_forward: int | None = Field(None, ge=2, le=50, description="score each trial by its mean over K folds (fifo)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +59,11 @@ class ResolvedTune:
 def resolve_tune(settings: ApiSettings, request: TuneCreate) -> ResolvedTune:
     """Validate the config and overrides as a training job, and the space against the config schema.
 
-    :raises JobRequestError: naming the body field (``config``, ``overrides`` or ``space``).
+    :raises JobRequestError: naming the body field (``config``, ``overrides``, ``space`` or ``walk_forward``).
     """
+    if request.walk_forward is not None and request.scheduler != "fifo":
+        raise JobRequestError("walk_forward", f"walk_forward reports each trial once, after its last fold: scheduler"
+                                              f" {request.scheduler!r} has nothing to act on; use scheduler fifo")
     overrides = [*request.overrides]
     if request.timesteps is not None:
         overrides.append(f"training.total_timesteps={request.timesteps}")
@@ -73,5 +77,6 @@ def resolve_tune(settings: ApiSettings, request: TuneCreate) -> ResolvedTune:
         raise JobRequestError("space", str(e)) from e
     params = {"space": request.space, "num_samples": request.num_samples, "scheduler": request.scheduler,
               "search": request.search, "metric": request.metric, "mode": request.mode,
-              "max_concurrent": request.max_concurrent}
-    return ResolvedTune(job, params, request.num_samples * space.n_grid * job.timesteps)
+              "max_concurrent": request.max_concurrent, "walk_forward": request.walk_forward}
+    folds = request.walk_forward or 1
+    return ResolvedTune(job, params, request.num_samples * space.n_grid * job.timesteps * folds)

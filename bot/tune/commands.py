@@ -61,6 +61,11 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError(f"--metric {args.metric!r} is not reported by a trial; use one of {metric_names()}")
     if args.name is not None and not _NAME.match(args.name):
         raise ConfigError(f"--name {args.name!r}: use letters, digits, '.', '_' and '-' (it names a folder)")
+    if args.walk_forward is not None and args.walk_forward < 2:
+        raise ConfigError(f"--walk-forward {args.walk_forward} must be >= 2 (folds)")
+    if args.walk_forward is not None and args.scheduler != "fifo":
+        raise ConfigError(f"--walk-forward reports each trial once, after its last fold: --scheduler {args.scheduler}"
+                          " has nothing to act on; use --scheduler fifo")
     if args.resume and args.name is None:
         raise ConfigError("--resume needs --name NAME: the experiment to continue (a folder under --storage)")
 
@@ -91,7 +96,7 @@ def _spec(args: argparse.Namespace, cfg: BotConfig, space: SearchSpace) -> Any:
         cpus_per_trial=args.cpus_per_trial or default_cpus(cfg),
         gpus_per_trial=args.gpus_per_trial,
         max_failures=args.max_failures,
-        max_intervals=math.ceil(cfg.training.total_timesteps / interval_steps(cfg)),
+        max_intervals=1 if args.walk_forward else math.ceil(cfg.training.total_timesteps / interval_steps(cfg)),
         perturbation_interval=args.perturbation_interval,
         seed=cfg.seed,
         max_concurrent=args.max_concurrent,
@@ -140,6 +145,15 @@ def run_tune(args: argparse.Namespace) -> int:
         events.close()
 
 
+def _fold_datasets(cfg: BotConfig, n_folds: int) -> tuple[Any, ...]:
+    """The datasets of the walk-forward folds of ``bot evaluate --cv-folds`` (each with its own scaler)."""
+    from bot.data import build_market
+    from bot.evaluation.walk_forward import fold_dataset, plan_folds
+
+    market = build_market(cfg)
+    return tuple(fold_dataset(market, cfg, fold) for fold in plan_folds(len(market), cfg, n_folds))
+
+
 def _sigterm_stops_like_sigint() -> None:
     """SIGTERM (the control API's cancel) stops the experiment as Ctrl-C does: Tune stops the trials and saves."""
     signal.signal(signal.SIGTERM, lambda _signum, _frame: os.kill(os.getpid(), signal.SIGINT))
@@ -163,11 +177,11 @@ def _run(args: argparse.Namespace, events: EventWriter) -> int:
     from bot.tune.results import copy_best, trial_rows, write_leaderboard
     from bot.tune.seeds import retrain_top_k
 
-    dataset = build_dataset(cfg)
+    dataset = build_dataset(cfg) if args.walk_forward is None else _fold_datasets(cfg, args.walk_forward)
     started = start_ray(args.address, None)
     import ray
 
-    budget = args.trials * space.n_grid * cfg.training.total_timesteps
+    budget = args.trials * space.n_grid * cfg.training.total_timesteps * (args.walk_forward or 1)
     # the live table in a terminal (it replaces Tune's own status tables); none for a job or a pipe
     live = LiveTable(spec.metric, spec.mode) if sys.stdout.isatty() and not args.events_jsonl else None
     trial_events = TrialEvents(events, spec.metric, spec.mode, budget, live.update if live is not None else None)

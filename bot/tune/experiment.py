@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_OBJECT_STORE_BYTES = 200 * 1024**2
 
 Scheduler = Literal["fifo", "asha", "pbt"]
+#: What every trial trains on: the dataset, or the datasets of the walk-forward folds (``--walk-forward K``).
+TrialData = Dataset | tuple[Dataset, ...]
 Search = Literal["random", "optuna"]
 
 
@@ -147,8 +149,9 @@ def _search_alg(spec: ExperimentSpec) -> Searcher | SearchAlgorithm:
     return BasicVariantGenerator(random_state=spec.seed, max_concurrent=spec.max_concurrent or 0)
 
 
-def trainable(spec: ExperimentSpec, dataset: Dataset) -> Any:
-    """``run_trial`` with the shared setup and dataset (object store), in one resource bundle per trial."""
+def trainable(spec: ExperimentSpec, dataset: TrialData) -> Any:
+    """``run_trial`` with the shared setup and dataset or walk-forward fold datasets (object store), in one resource
+    bundle per trial."""
     with_data = tune.with_parameters(run_trial, setup=spec.setup, dataset=dataset)
     bundle = {"CPU": spec.cpus_per_trial, **({"GPU": spec.gpus_per_trial} if spec.gpus_per_trial else {})}
     # one bundle: the trial's worker processes are children of the trial and must share its node
@@ -170,7 +173,7 @@ def run_config(spec: ExperimentSpec, callbacks: Sequence[tune.Callback] = (), ve
 
 
 def build_tuner(
-    spec: ExperimentSpec, dataset: Dataset, callbacks: Sequence[tune.Callback] = (), verbose: int = 1
+    spec: ExperimentSpec, dataset: TrialData, callbacks: Sequence[tune.Callback] = (), verbose: int = 1
 ) -> tune.Tuner:
     """A new :class:`ray.tune.Tuner` for ``spec`` (Ray must be started), with Tune callbacks and verbosity."""
     scheduler = _scheduler(spec)
@@ -189,7 +192,7 @@ def build_tuner(
                       run_config=run_config(spec, callbacks, verbose))
 
 
-def restore_tuner(spec: ExperimentSpec, dataset: Dataset) -> tune.Tuner:
+def restore_tuner(spec: ExperimentSpec, dataset: TrialData) -> tune.Tuner:
     """The interrupted experiment in ``spec.path``, to continue its unfinished and failed trials.
 
     :raises ConfigError: when the folder holds no experiment to resume.

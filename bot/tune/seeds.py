@@ -16,9 +16,8 @@ from typing import Any
 from ray import tune
 
 from bot.atomic import atomic_write_bytes
-from bot.data import Dataset
 from bot.errors import ConfigError
-from bot.tune.experiment import ExperimentSpec, run_config, trainable
+from bot.tune.experiment import ExperimentSpec, TrialData, run_config, trainable
 from bot.tune.results import TrialRow, trial_rows, write_leaderboard
 from bot.tune.trial import RANK_KEY, TrialSetup
 
@@ -54,7 +53,7 @@ def _summary(rows: list[TrialRow], metric: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def retrain_top_k(spec: ExperimentSpec, dataset: Dataset, rows: list[TrialRow], top_k: int, n_seeds: int) -> Path:
+def retrain_top_k(spec: ExperimentSpec, dataset: TrialData, rows: list[TrialRow], top_k: int, n_seeds: int) -> Path:
     """Run the seed experiment and write ``seeds/leaderboard.*`` and ``seeds/summary.md``.
 
     :return: the summary file.

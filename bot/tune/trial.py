@@ -30,7 +30,7 @@ from bot.config import BotConfig, load_config
 from bot.data.types import Dataset
 from bot.env import make_env
 from bot.training import CheckpointWriter, EventWriter, load_checkpoint, train
-from bot.training.callbacks import ValidationReport
+from bot.training.callbacks import OnValidation, ValidationReport
 from bot.training.checkpoints import BEST, MODEL
 from bot.training.logsetup import training_logging
 from bot.training.manifest import MANIFEST, RunInfo
@@ -192,7 +192,7 @@ def _reporter(run_dir: Path, total: int) -> Callable[[ValidationReport], None]:
     return report
 
 
-def _train(cfg: BotConfig, dataset: Dataset, run_dir: Path) -> None:
+def _train(cfg: BotConfig, dataset: Dataset, run_dir: Path, on_validation: OnValidation) -> None:
     """One ``train`` call to the end of the budget, resumed when the run folder holds a checkpoint."""
     resume = (run_dir / MODEL).is_file()
     events = EventWriter(None)
@@ -209,10 +209,36 @@ def _train(cfg: BotConfig, dataset: Dataset, run_dir: Path) -> None:
                 show_progress=False,
                 worker_init=worker_init,
                 log_stats=log_stats,
-                on_validation=_reporter(run_dir, cfg.training.total_timesteps),
+                on_validation=on_validation,
             )
     finally:
         events.close()
+
+
+#: Folder of fold k's run inside a walk-forward trial's run folder.
+FOLD_PREFIX = "fold_"
+
+
+def _walk_forward(cfg: BotConfig, folds: tuple[Dataset, ...], run_dir: Path) -> dict[str, float]:
+    """Train ``cfg`` on each fold in turn (``run_dir/fold_<k>``, each a normal run folder), from scratch.
+
+    :return: each validation metric as the mean over the folds of the fold's final validation, ``timesteps`` (all
+        folds together) and ``folds``.
+    """
+    finals: list[dict[str, float]] = []
+
+    def keep_final(report: ValidationReport) -> None:
+        if report.final:
+            finals.append(report.result.as_dict())
+
+    for k, dataset in enumerate(folds):
+        fold_dir = run_dir / f"{FOLD_PREFIX}{k}"
+        fold_dir.mkdir(parents=True)
+        _train(cfg, dataset, fold_dir, keep_final)
+        if len(finals) != k + 1:
+            raise RuntimeError(f"walk-forward fold {k} of trial {run_dir.name} ended without its final validation")
+    means = {key: sum(f[key] for f in finals) / len(finals) for key in finals[0]}
+    return {**means, "timesteps": float(len(folds) * cfg.training.total_timesteps), "folds": float(len(folds))}
 
 
 def interval_steps(cfg: BotConfig) -> int:
@@ -220,13 +246,15 @@ def interval_steps(cfg: BotConfig) -> int:
     return cfg.training.eval_freq or cfg.training.total_timesteps
 
 
-def run_trial(config: dict[str, Any], setup: TrialSetup, dataset: Dataset) -> None:
-    """The Tune function trainable: train the trial's config, reporting at every validation.
+def run_trial(config: dict[str, Any], setup: TrialSetup, dataset: Dataset | tuple[Dataset, ...]) -> None:
+    """The Tune function trainable: train the trial's config, reporting at every validation; with walk-forward fold
+    datasets, train it on every fold and report once, the mean over the folds (no checkpoint: a retry starts over).
 
     :param config: the trial's sampled config keys (dotted) and values, or ``{"params": {...}}`` (seed retraining,
         whose ``tune.rank`` entry is a label, not a key).
     :param setup: what the experiment's trials share.
-    :param dataset: built once by the driver, shared through Ray's object store (one copy per node).
+    :param dataset: built once by the driver, shared through Ray's object store (one copy per node); or the
+        datasets of the walk-forward folds.
     """
     import ray
     from ray import tune
@@ -237,6 +265,13 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, dataset: Dataset) -> No
     cfg = trial_config(setup, params, trial_id)
     run_dir = Path(setup.runs_dir) / trial_id
     checkpoint = tune.get_checkpoint()
+    if isinstance(dataset, tuple):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        run_dir.mkdir(parents=True)
+        _write_record(run_dir, {"trial_id": trial_id, "params": params, "restores": [],
+                                "nodes": [ray.get_runtime_context().get_node_id()]})
+        tune.report(_walk_forward(cfg, dataset, run_dir))
+        return
     if checkpoint is not None:
         with checkpoint.as_directory() as source:
             record = restore_checkpoint(Path(source), run_dir, cfg, trial_id, dataset)
@@ -250,4 +285,4 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, dataset: Dataset) -> No
     _write_record(run_dir, record)
     done = int(json.loads((run_dir / MANIFEST).read_text())["timesteps"]) if (run_dir / MANIFEST).is_file() else 0
     if done < cfg.training.total_timesteps:  # a PBT exploit at the donor's last validation has nothing left to do
-        _train(cfg, dataset, run_dir)
+        _train(cfg, dataset, run_dir, _reporter(run_dir, cfg.training.total_timesteps))

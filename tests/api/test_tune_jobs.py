@@ -42,6 +42,8 @@ def _post(client: TestClient, **body: Any) -> Any:
         ({"scheduler": "hyperband"}, "scheduler", "'fifo', 'asha' or 'pbt'"),
         ({"metric": "profit"}, "metric", "'sharpe'"),
         ({"config": "../etc/passwd"}, "config", "must not contain '..'"),
+        ({"walk_forward": 3, "scheduler": "asha"}, "walk_forward", "use scheduler fifo"),
+        ({"walk_forward": 1, "scheduler": "fifo"}, "walk_forward", "greater than or equal to 2"),
     ],
 )
 def test_bad_bodies_are_422_naming_the_field(
@@ -59,7 +61,7 @@ def test_trials_stream_over_the_websocket_and_fill_the_jobs_trials_table(make_cl
     client = make_client(tuner_command=_fake("complete"))
     with client.websocket_connect(f"/ws?token={TOKEN}") as ws:
         assert ws.receive_json()["type"] == "hello"
-        response = _post(client, num_samples=2, scheduler="fifo")
+        response = _post(client, num_samples=2, scheduler="fifo", walk_forward=2)
         assert response.status_code == 202, response.text
         job_id = response.json()["job_id"]
         messages = []
@@ -76,6 +78,7 @@ def test_trials_stream_over_the_websocket_and_fill_the_jobs_trials_table(make_cl
     assert {row["status"] for row in table.values()} == {"terminated"}
     assert table["t1"]["best"] == pytest.approx(0.6) and table["t1"]["step"] == 100
     assert job["params"]["scheduler"] == "fifo" and job["params"]["space"] == SPACE
+    assert "--walk-forward 2" in "\n".join(client.get(f"/api/training/jobs/{job_id}/logs").json()["lines"])
     # the job ran the tune command on the space the request carried
     settings = client.app.state.bot.settings  # type: ignore[attr-defined]
     assert json.loads((settings.jobs_dir / job_id / SPACE_FILE).read_text()) == SPACE

@@ -35,6 +35,8 @@ SPACE = "training.ppo.learning_rate: {loguniform: [1.0e-4, 1.0e-3]}\n"
         (["--name", "../x"], "--name '../x': use letters"),
         (["--resume"], "--resume needs --name NAME"),
         (["--address", "nohost"], "--address 'nohost' must be auto or HOST:PORT"),
+        (["--walk-forward", "1"], "--walk-forward 1 must be >= 2"),
+        (["--walk-forward", "3", "--scheduler", "asha"], "--scheduler asha has nothing to act on"),
     ],
 )
 def test_bad_flags_are_refused_before_ray_starts(

@@ -120,3 +120,20 @@ def test_an_experiment_whose_trials_all_fail_exits_1_with_the_errors_on_the_lead
     [row] = _leaderboard(experiment)
     assert row["status"] == "error" and "no CUDA device is available" in row["error"]
     assert not (experiment / "best").exists()
+
+
+def test_walk_forward_scores_each_trial_by_its_mean_over_the_folds(tmp_path: Path) -> None:
+    space = write_space(tmp_path, "training.ppo.learning_rate: {loguniform: [1.0e-4, 1.0e-3]}\n")
+    argv = tune_argv(space, tmp_path / "tune_runs", "wf", trial_overrides(tmp_path, INTERVAL), "--trials", "2",
+                     "--scheduler", "fifo", "--walk-forward", "2")
+    assert main(argv) == 0
+    experiment = tmp_path / "tune_runs" / "wf"
+    rows = _leaderboard(experiment)
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    for row in rows:
+        folds = [json.loads((Path(row["run_dir"]) / f"fold_{k}" / "manifest.json").read_text()) for k in (0, 1)]
+        assert all(f["timesteps"] >= INTERVAL and f["status"] == "completed" for f in folds)
+        assert folds[0]["data_fingerprint"] == folds[1]["data_fingerprint"]  # one market, two windows of it
+        mean = sum(f["validation"]["sharpe"] for f in folds) / 2
+        assert float(row["best sharpe"]) == pytest.approx(mean, rel=1e-3)
+    assert (experiment / "best" / "fold_1" / "model.zip").is_file()
