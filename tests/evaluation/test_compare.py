@@ -1,4 +1,5 @@
-"""``bot evaluate --compare``: an RL run and a supervised run with the baselines in one table on the same bars."""
+"""``bot evaluate --compare``: an RL run and a supervised run with the baselines in one table on the same bars (and
+in one ensemble)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,10 @@ def test_runs_of_any_algorithm_share_one_table_on_the_same_bars(
     assert columns["rf[rf]"]["n_bars"] == columns["ppo[ppo]"]["n_bars"] == columns["buy_and_hold"]["n_bars"] > 0
     assert columns["rf[rf]"]["total_return"] != columns["flat"]["total_return"]
     assert "predict_proba" in (out / "compare.md").read_text()
+    # the supervised run also votes in an ensemble with the RL run, without a special case
+    ensemble = ["evaluate", "--ensemble", str(rf), str(ppo), "--which", "latest", "--fees-off", "--out", str(out / "e")]
+    assert main(ensemble) == 0
+    assert "ensemble of 2 runs" in capsys.readouterr().out
 
     # a run on other bars is refused, naming it
     other = _train(tmp_path, "other", "data.synthetic.n_bars=5000")
