@@ -31,7 +31,7 @@ from bot.data.types import Dataset
 from bot.env import make_env
 from bot.errors import CheckpointError, ConfigError
 from bot.training.algorithms import build_model, load_class
-from bot.training.callbacks import OnValidation, PeriodicCheckpointCallback, ValidationCallback
+from bot.training.callbacks import OnValidation, PeriodicCheckpointCallback, ValidationCallback, ValidationReport
 from bot.training.checkpoints import (
     BEST,
     CONFIG,
@@ -341,6 +341,8 @@ def train(
         if isinstance(dataset, Universe):
             raise ConfigError(f"training.algo={cfg.training.algo!r} fits one symbol; env.mode=universe needs RL")
         fit = train_supervised(cfg, dataset, run_dir, events, stop, resume_from)
+        if fit.validation is not None and on_validation is not None:  # its one validation, after the save
+            on_validation(ValidationReport(fit.validation, fit.timesteps, final=True))
         sharpe = fit.validation.sharpe if fit.validation is not None else None
         return TrainOutcome(run_dir, fit.status, fit.timesteps, fit.validation, sharpe, run_dir / TB_DIR)
     device, device_reason = choose_device(cfg)

@@ -184,3 +184,16 @@ def test_settings_the_model_cannot_act_on_are_refused() -> None:
         check_supervised(load_config(None, [*RF, "training.supervised.lags=9"]))
     with pytest.raises(ConfigError, match="env.action_mode='target'"):
         check_supervised(load_config(None, [*RF, "env.action_mode=delta"]))
+
+
+def test_train_reports_the_fits_validation_to_the_hook(tmp_path: Path) -> None:
+    from bot.training.callbacks import ValidationReport
+    from bot.training.trainer import train
+
+    cfg = load_config(None, [*RF, "training.supervised.n_estimators=3", "data.synthetic.n_bars=2000"])
+    reports: list[ValidationReport] = []
+    outcome = train(cfg, build_dataset(cfg), tmp_path, on_validation=reports.append)
+    assert outcome.status == "completed" and outcome.timesteps == 3
+    (report,) = reports
+    assert report.final and report.timesteps == 3 and report.result == outcome.validation
+    assert load_checkpoint(tmp_path, "latest").manifest["validation"]["sharpe"] == pytest.approx(report.result.sharpe)
