@@ -61,15 +61,26 @@ def read_paper_view(state_path: Path | None, stale_after_s: float, limit: int) -
     :param stale_after_s: a snapshot older than this counts as "not running".
     :param limit: newest rows per series (equity, bars, fills, orders).
     :return: the status fields of :func:`read_paper_account` plus ``equity, bars, fills, orders, position,
-        kill_switch``; the lists are empty when there is no state.
+        kill_switch`` (of every symbol together) and ``symbols``: for a basket's file (``bot paper --symbols``) the
+        same fields of each symbol, by symbol (empty for one symbol); the lists are empty when there is no state.
     """
     state, status = _load(state_path, limit)
     if state is None:
-        return {**status, "equity": [], "bars": [], "fills": [], "orders": [], "position": None, "kill_switch": None}
+        return {**status, **_series(None), "symbols": {}}
     if state.latest is not None:
         status = _status(state, stale_after_s)
+    basket = {}
+    if len(state.symbols) > 1:
+        assert state_path is not None  # a state was read
+        basket = {s: _series(read_paper_state(state_path, limit, s)) for s in state.symbols}
+    return {**status, **_series(state), "symbols": basket}
+
+
+def _series(state: PaperState | None) -> dict[str, Any]:
+    """The paper view's series of ``state`` (empty for None)."""
+    if state is None:
+        return {"equity": [], "bars": [], "fills": [], "orders": [], "position": None, "kill_switch": None}
     return {
-        **status,
         "equity": [{"time_ms": s.time_ms, "equity": s.equity} for s in state.snapshots],
         "bars": [asdict(b) for b in state.bars],
         "fills": [asdict(f) for f in state.fills],

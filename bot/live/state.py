@@ -20,47 +20,17 @@ from typing import Any
 from bot.atomic import atomic_write_bytes
 from bot.errors import ConfigError
 from bot.live.broker import AccountState, Candle, OrderState
+from bot.live.state_schema import ACCOUNT_SCOPE, meta_key, open_schema, sole_symbol
 
 logger = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS bars (
-    open_ms INTEGER PRIMARY KEY, status TEXT NOT NULL, action TEXT, target_exposure REAL, requested_exposure REAL,
-    close REAL, reason TEXT, updated_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS orders (
-    client_id TEXT PRIMARY KEY, bar_open_ms INTEGER NOT NULL, order_id TEXT, side TEXT NOT NULL, qty REAL NOT NULL,
-    filled REAL NOT NULL, average_price REAL NOT NULL, status TEXT NOT NULL, reduce_only INTEGER NOT NULL,
-    fee REAL NOT NULL, error TEXT, updated_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS fills (
-    client_id TEXT PRIMARY KEY, order_id TEXT, side TEXT NOT NULL, qty REAL NOT NULL, price REAL NOT NULL,
-    fee REAL NOT NULL, bar_open_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS positions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, time_ms INTEGER NOT NULL, qty REAL NOT NULL, entry_price REAL NOT NULL,
-    unrealized_pnl REAL NOT NULL, stop_loss REAL NOT NULL, take_profit REAL NOT NULL, updated_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS account_snapshots (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, updated_at REAL NOT NULL, time_ms INTEGER NOT NULL, mode TEXT NOT NULL,
-    symbol TEXT NOT NULL, equity REAL NOT NULL, cash REAL NOT NULL, position_qty REAL NOT NULL,
-    entry_price REAL NOT NULL, unrealized_pnl REAL NOT NULL, mark_price REAL NOT NULL, day_start_equity REAL NOT NULL,
-    daily_pnl REAL NOT NULL, pnl_total REAL NOT NULL, bars_processed INTEGER NOT NULL, kill_switch TEXT);
-"""
-
-#: The processed bar's candle beside its ``close`` in ``bars`` (NULL for bars recorded without one, and in files
-#: written before they were added, which the read-only reader cannot extend).
-BAR_CANDLE_COLUMNS = ("open", "high", "low", "volume")
-#: Columns added after the first release, by table: files written before get them on open (tables are only ever
-#: extended, never renamed, so older readers keep working).
-_ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
-    "orders": (("order_type", "TEXT NOT NULL DEFAULT 'market'"), ("price", "REAL NOT NULL DEFAULT 0")),
-    "account_snapshots": (("limit_orders", "INTEGER"), ("limit_fills", "INTEGER"), ("limit_fill_rate", "REAL")),
-    "bars": tuple((name, "REAL") for name in BAR_CANDLE_COLUMNS),
-}
 _BAR_COLUMNS = (
-    "open_ms, status, action, target_exposure, requested_exposure, close, reason, updated_at, open, high, low, volume"
+    "symbol, open_ms, status, action, target_exposure, requested_exposure, close, reason, updated_at, open, high,"
+    " low, volume"
 )
 _ORDER_COLUMNS = (
     "client_id, bar_open_ms, order_id, side, qty, filled, average_price, status, reduce_only, fee, error, updated_at,"
-    " order_type, price"
+    " order_type, price, symbol"
 )
 
 
@@ -78,34 +48,29 @@ class BarRecord:
 
 
 class StateStore:
-    """The paper trader's SQLite file.
+    """The paper trader's SQLite file, seen from one symbol's scope (:mod:`bot.live.state_schema`).
 
     :param path: the state file (its folder is created).
+    :param symbol: the ccxt symbol whose rows and meta keys this store reads and writes (several stores share one
+        file in a basket); '' for the file's one symbol (unscoped when it has none yet).
     :raises ConfigError: when the file cannot be opened as SQLite.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, symbol: str = "") -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
-            self._add_columns()
+            open_schema(self._conn, symbol)
+            self.symbol = symbol or sole_symbol(self._conn)
         except sqlite3.DatabaseError as e:
             raise ConfigError(
                 f"state file {self.path} is not a usable SQLite database ({e}); pass another --state"
                 " or move the file away"
             ) from e
         self._conn.row_factory = sqlite3.Row
-
-    def _add_columns(self) -> None:
-        for table, columns in _ADDED_COLUMNS.items():
-            present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
-            for name, declaration in columns:
-                if name not in present:
-                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -114,18 +79,41 @@ class StateStore:
     # ------------------------------------------------------------------------------------------------ meta
     def get(self, key: str, default: Any = None) -> Any:
         """A JSON value stored under ``key``."""
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row["value"])
+        return self._get(meta_key(self.symbol, key), default)
 
     def put(self, **values: Any) -> None:
         """Store JSON values by key (one transaction)."""
         with self._transaction():
             self._put(values)
 
-    def _put(self, values: dict[str, Any]) -> None:
+    def get_account(self, key: str, default: Any = None) -> Any:
+        """A JSON value of the account as a whole (shared by every symbol of the file, e.g. a basket's kill switch)."""
+        return self._get(meta_key(ACCOUNT_SCOPE, key), default)
+
+    def _get(self, stored_key: str, default: Any) -> Any:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (stored_key,)).fetchone()
+        return default if row is None else json.loads(row["value"])
+
+    def put_account(self, **values: Any) -> None:
+        """Store JSON values of the account as a whole (one transaction)."""
+        with self._transaction():
+            self._put(values, ACCOUNT_SCOPE)
+
+    def _put(self, values: dict[str, Any], scope: str | None = None) -> None:
+        scope = self.symbol if scope is None else scope
         self._conn.executemany(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()]
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            [(meta_key(scope, k), json.dumps(v)) for k, v in values.items()],
         )
+
+    def _scope(self) -> tuple[str, tuple[str, ...]]:
+        """SQL condition and parameters selecting this store's symbol's rows (every row when unscoped)."""
+        return ("symbol = ?", (self.symbol,)) if self.symbol else ("1 = 1", ())
+
+    def _select(self, sql: str, *params: Any) -> list[sqlite3.Row]:
+        """Rows of ``sql`` whose ``WHERE {scope}`` placeholder is this store's symbol condition (it comes first)."""
+        where, scoped = self._scope()
+        return list(self._conn.execute(sql.replace("{scope}", where), (*scoped, *params)))
 
     def _transaction(self) -> sqlite3.Connection:
         return _Tx(self._conn)  # type: ignore[return-value]
@@ -134,22 +122,22 @@ class StateStore:
     @property
     def last_bar_ms(self) -> int:
         """OPEN time of the last bar handled (done or skipped); -1 before the first."""
-        row = self._conn.execute("SELECT MAX(open_ms) AS m FROM bars").fetchone()
+        row = self._select("SELECT MAX(open_ms) AS m FROM bars WHERE {scope}")[0]
         return -1 if row["m"] is None else int(row["m"])
 
     @property
     def last_decided_bar_ms(self) -> int:
         """OPEN time of the last bar decided on (traded, held or killed; skipped ones do not count); -1 before."""
-        row = self._conn.execute("SELECT MAX(open_ms) AS m FROM bars WHERE status != 'skipped'").fetchone()
+        row = self._select("SELECT MAX(open_ms) AS m FROM bars WHERE {scope} AND status != 'skipped'")[0]
         return -1 if row["m"] is None else int(row["m"])
 
     def bars_processed(self) -> int:
         """Number of bars handled so far (traded or skipped)."""
-        return int(self._conn.execute("SELECT COUNT(*) FROM bars").fetchone()[0])
+        return int(self._select("SELECT COUNT(*) FROM bars WHERE {scope}")[0][0])
 
     def bars(self) -> list[sqlite3.Row]:
         """Every bar record, oldest first."""
-        return list(self._conn.execute("SELECT * FROM bars ORDER BY open_ms"))
+        return self._select("SELECT * FROM bars WHERE {scope} ORDER BY open_ms")
 
     def record_bar(
         self,
@@ -172,8 +160,9 @@ class StateStore:
         ohlv = (candle.open, candle.high, candle.low, candle.volume) if candle is not None else (None,) * 4
         with self._transaction():
             self._conn.execute(
-                f"INSERT OR REPLACE INTO bars ({_BAR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO bars ({_BAR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
+                    self.symbol,
                     bar.open_ms,
                     bar.status,
                     bar.action,
@@ -197,7 +186,7 @@ class StateStore:
 
     def _upsert_order(self, order: OrderState, bar_open_ms: int, now: float) -> None:
         self._conn.execute(
-            f"INSERT OR REPLACE INTO orders ({_ORDER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO orders ({_ORDER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 order.client_id,
                 bar_open_ms,
@@ -213,11 +202,13 @@ class StateStore:
                 now,
                 order.order_type,
                 order.price,
+                self.symbol,
             ),
         )
         if order.filled > 0:
             self._conn.execute(
-                "INSERT OR REPLACE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO fills (client_id, order_id, side, qty, price, fee, bar_open_ms, symbol)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     order.client_id,
                     order.order_id,
@@ -226,13 +217,14 @@ class StateStore:
                     order.average_price,
                     order.fee,
                     bar_open_ms,
+                    self.symbol,
                 ),
             )
 
     def _insert_position(self, account: AccountState, time_ms: int, now: float) -> None:
         self._conn.execute(
-            "INSERT INTO positions (time_ms, qty, entry_price, unrealized_pnl, stop_loss, take_profit, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO positions (time_ms, qty, entry_price, unrealized_pnl, stop_loss, take_profit, updated_at,"
+            " symbol) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 time_ms,
                 account.position_qty,
@@ -241,6 +233,7 @@ class StateStore:
                 account.stop_loss,
                 account.take_profit,
                 now,
+                self.symbol,
             ),
         )
 
@@ -266,15 +259,15 @@ class StateStore:
     # ------------------------------------------------------------------------------------------------ reads
     def orders(self) -> list[sqlite3.Row]:
         """Every order, in bar order."""
-        return list(self._conn.execute("SELECT * FROM orders ORDER BY bar_open_ms, client_id"))
+        return self._select("SELECT * FROM orders WHERE {scope} ORDER BY bar_open_ms, client_id")
 
     def fills(self) -> list[sqlite3.Row]:
         """Every fill, in bar order."""
-        return list(self._conn.execute("SELECT * FROM fills ORDER BY bar_open_ms, client_id"))
+        return self._select("SELECT * FROM fills WHERE {scope} ORDER BY bar_open_ms, client_id")
 
     def filled_by_client_id(self) -> dict[str, float]:
         """Filled quantity of every recorded order, by client id."""
-        return {r[0]: float(r[1]) for r in self._conn.execute("SELECT client_id, filled FROM orders")}
+        return {r[0]: float(r[1]) for r in self._select("SELECT client_id, filled FROM orders WHERE {scope}")}
 
     def order_fills(self, prefix: str) -> dict[str, tuple[float, float]]:
         """(filled, quantity) of every order whose client id starts with ``prefix``, by client id."""
@@ -296,11 +289,12 @@ class StateStore:
 
     def unfinished_orders(self) -> list[str]:
         """Client ids of orders last seen open."""
-        return [r[0] for r in self._conn.execute("SELECT client_id FROM orders WHERE status = 'open'")]
+        return [r[0] for r in self._select("SELECT client_id FROM orders WHERE {scope} AND status = 'open'")]
 
     def last_position(self) -> tuple[float, float] | None:
         """(signed quantity, mark price) of the newest recorded position, None before the first."""
-        row = self._conn.execute("SELECT qty, entry_price FROM positions ORDER BY id DESC LIMIT 1").fetchone()
+        rows = self._select("SELECT qty, entry_price FROM positions WHERE {scope} ORDER BY id DESC LIMIT 1")
+        row = rows[0] if rows else None
         snap = self.latest_snapshot()
         if row is None:
             return None
@@ -308,8 +302,8 @@ class StateStore:
 
     def latest_snapshot(self) -> dict[str, Any] | None:
         """The newest account snapshot as a dict."""
-        row = self._conn.execute("SELECT * FROM account_snapshots ORDER BY id DESC LIMIT 1").fetchone()
-        return None if row is None else dict(row)
+        rows = self._select("SELECT * FROM account_snapshots WHERE {scope} ORDER BY id DESC LIMIT 1")
+        return dict(rows[0]) if rows else None
 
 
 class _Tx:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.live.state import BAR_CANDLE_COLUMNS
+from bot.live.state_schema import BAR_CANDLE_COLUMNS
 
 
 class PaperStateError(RuntimeError):
@@ -108,6 +108,9 @@ class PaperState:
     fills: list[Fill]
     orders: list[Order]
     position: Position | None
+    #: the symbols whose bars the file holds, in name order (several for a basket; empty in files from before
+    #: rows carried their symbol)
+    symbols: tuple[str, ...] = ()
 
     @property
     def latest(self) -> AccountSnapshot | None:
@@ -115,9 +118,10 @@ class PaperState:
         return self.snapshots[-1] if self.snapshots else None
 
 
-def _rows(conn: sqlite3.Connection, sql: str, limit: int) -> list[dict[str, Any]]:
-    # newest `limit` rows, returned oldest first
-    return [dict(r) for r in reversed(conn.execute(sql, (limit,)).fetchall())]
+def _rows(conn: sqlite3.Connection, sql: str, limit: int, symbol: str | None = None) -> list[dict[str, Any]]:
+    # newest `limit` rows, returned oldest first; `{scope}` selects one symbol's rows, or every row for None
+    where, params = ("symbol = ?", (symbol,)) if symbol is not None else ("1 = 1", ())
+    return [dict(r) for r in reversed(conn.execute(sql.replace("{scope}", where), (*params, limit)).fetchall())]
 
 
 def _bar_columns(conn: sqlite3.Connection) -> str:
@@ -127,11 +131,12 @@ def _bar_columns(conn: sqlite3.Connection) -> str:
     return ", ".join(["open_ms", "status", "action", "target_exposure", "close", "reason", *candle])
 
 
-def read_paper_state(path: Path, limit: int = 2000) -> PaperState:
+def read_paper_state(path: Path, limit: int = 2000, symbol: str | None = None) -> PaperState:
     """Read the newest ``limit`` snapshots, bars, fills and orders and the newest position.
 
     :param path: the state file (``live.state_path``); opened read-only.
     :param limit: rows per table at most.
+    :param symbol: only this symbol's rows (one of a basket's :attr:`PaperState.symbols`); None for every row.
     :raises FileNotFoundError: when there is no file.
     :raises PaperStateError: when it is no SQLite file or lacks the paper trader's tables or columns.
     """
@@ -143,18 +148,24 @@ def read_paper_state(path: Path, limit: int = 2000) -> PaperState:
         with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=2)) as conn:
             conn.row_factory = sqlite3.Row
             conn.execute("BEGIN")
+            scoped = "symbol" in {row[1] for row in conn.execute("PRAGMA table_info(bars)")}
+            if symbol is not None and not scoped:
+                raise PaperStateError(f"paper trader state {path} holds one unnamed symbol; read it without one")
             snapshots = _rows(conn, "SELECT updated_at, time_ms, mode, symbol, equity, cash, position_qty,"
                                     " entry_price, unrealized_pnl, mark_price, day_start_equity, daily_pnl, pnl_total,"
-                                    " bars_processed, kill_switch FROM account_snapshots ORDER BY id DESC LIMIT ?",
-                              limit)
-            bars = _rows(conn, f"SELECT {_bar_columns(conn)} FROM bars ORDER BY open_ms DESC LIMIT ?", limit)
-            fills = _rows(conn, "SELECT client_id, side, qty, price, fee, bar_open_ms FROM fills"
-                                " ORDER BY bar_open_ms DESC, client_id DESC LIMIT ?", limit)
+                                    " bars_processed, kill_switch FROM account_snapshots WHERE {scope}"
+                                    " ORDER BY id DESC LIMIT ?", limit, symbol)
+            bars = _rows(conn, f"SELECT {_bar_columns(conn)} FROM bars WHERE {{scope}} ORDER BY open_ms DESC LIMIT ?",
+                         limit, symbol)
+            fills = _rows(conn, "SELECT client_id, side, qty, price, fee, bar_open_ms FROM fills WHERE {scope}"
+                                " ORDER BY bar_open_ms DESC, client_id DESC LIMIT ?", limit, symbol)
             orders = _rows(conn, "SELECT client_id, bar_open_ms, side, qty, filled, average_price, status,"
-                                 " reduce_only, fee, error FROM orders ORDER BY bar_open_ms DESC, client_id DESC"
-                                 " LIMIT ?", limit)
+                                 " reduce_only, fee, error FROM orders WHERE {scope}"
+                                 " ORDER BY bar_open_ms DESC, client_id DESC LIMIT ?", limit, symbol)
             position = _rows(conn, "SELECT time_ms, qty, entry_price, unrealized_pnl, stop_loss, take_profit"
-                                   " FROM positions ORDER BY id DESC LIMIT ?", 1)
+                                   " FROM positions WHERE {scope} ORDER BY id DESC LIMIT ?", 1, symbol)
+            named = "SELECT DISTINCT symbol FROM bars WHERE symbol != '' ORDER BY symbol"
+            symbols = tuple(str(r[0]) for r in conn.execute(named)) if scoped else ()
     except sqlite3.Error as e:
         raise PaperStateError(f"paper trader state {path} is unreadable as the paper trader's state: {e}") from e
     return PaperState(
@@ -163,4 +174,5 @@ def read_paper_state(path: Path, limit: int = 2000) -> PaperState:
         fills=[Fill(**r) for r in fills],
         orders=[Order(**{**r, "reduce_only": bool(r["reduce_only"])}) for r in orders],
         position=Position(**position[0]) if position else None,
+        symbols=symbols,
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 from bot.live.broker import Candle
 from bot.live.state import BarRecord, StateStore
 from bot.live.state_reader import read_paper_state
+from tests.support.state_files import FIRST_RELEASE_BARS
 
 SNAPSHOT = {"time_ms": 0, "mode": "dry_run", "symbol": "BTC/USDT:USDT", "equity": 1.0, "cash": 1.0,
             "position_qty": 0.0, "entry_price": 0.0, "unrealized_pnl": 0.0, "mark_price": 1.0,
@@ -31,8 +32,8 @@ def test_a_file_from_before_the_candle_columns_reads_them_as_none_and_is_left_as
     path = tmp_path / "old.sqlite"
     StateStore(path).close()
     with closing(sqlite3.connect(path)) as conn, conn:
-        for name in ("open", "high", "low", "volume"):  # as the first release created the table
-            conn.execute(f"ALTER TABLE bars DROP COLUMN {name}")
+        conn.execute("DROP TABLE bars")  # as the first release created it: no candle, no symbol
+        conn.execute(FIRST_RELEASE_BARS)
         conn.execute("INSERT INTO bars VALUES (0, 'held', '1', 0.0, 0.0, 19900.0, '', 0.0)")
     before = path.read_bytes()
     bars = read_paper_state(path).bars
