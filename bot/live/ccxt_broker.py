@@ -96,6 +96,8 @@ class CcxtBroker:
         self._fills_since_ms: int | None = None
         self._last_time_ms = 0
         self._seen_exchange_orders: set[str] = set()
+        # the share of the quote wallet this symbol trades with: 1/N for each of a basket's N symbols (bot.live.basket)
+        self.wallet_share = 1.0
         # redacted from every error: ccxt quotes Bybit's messages, and a bad signature echoes the API key
         self._secrets = tuple(str(v) for v in (getattr(exchange, "apiKey", ""), getattr(exchange, "secret", "")) if v)
 
@@ -210,7 +212,7 @@ class CcxtBroker:
         with self._translated("fetch balance"):
             balance = self.exchange.fetch_balance()
         quote = balance.get(rules.quote) or {}
-        wallet = float(quote.get("total") or 0.0)
+        wallet = float(quote.get("total") or 0.0) * self.wallet_share
         if rules.is_spot:
             base_qty = float((balance.get(rules.base) or {}).get("total") or 0.0)
             return AccountState(wallet + base_qty * mark_price, wallet, base_qty, 0.0, 0.0, mark_price)

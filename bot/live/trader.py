@@ -203,23 +203,53 @@ class Trader:
         self.start()
         try:
             while max_bars is None or self.summary.bars < max_bars:
-                report = self._attempt()
-                if report is None:
-                    continue
-                self.summary.add(report, self.tracker.initial_equity)
-                if on_bar is not None:
-                    on_bar(report)
-                if report.status == "killed":
-                    raise KillSwitchError(f"kill switch: {report.reason}; position flattened, trading stopped")
+                self.advance(on_bar)
         except (KeyboardInterrupt, KillSwitchError):
             self.limits.end_all()
             raise
-        # a run that ends leaves no limit order resting unwatched (after a crash or kill -9 the next start does it)
+        return self.finish()
+
+    def advance(self, on_bar: Callable[[BarReport], None] | None = None) -> BarReport | None:
+        """One attempt at the next bar (after :meth:`start`): its report, or None while waiting for it (the trader's
+        ``sleep`` was asked for the wait).
+
+        :raises KillSwitchError: after flattening, when the bar tripped a risk limit.
+        """
+        report = self._attempt()
+        if report is None:
+            return None
+        self.summary.add(report, self.tracker.initial_equity)
+        if on_bar is not None:
+            on_bar(report)
+        if report.status == "killed":
+            raise KillSwitchError(f"kill switch: {report.reason}; position flattened, trading stopped")
+        return report
+
+    def finish(self) -> RunSummary:
+        """End a run that stopped normally: no limit order is left resting unwatched (after a crash or kill -9 the
+        next start does it).
+
+        :raises KillSwitchError: when a kill switch tripped whose flattening failed.
+        """
         self.limits.end_all()
         tripped = self.state.get("kill_switch")
         if tripped:
             raise KillSwitchError(f"kill switch: {tripped}; the position could not be flattened, check the account")
         return self.summary
+
+    def trip(self, bar_ms: int, reason: str) -> BarReport:
+        """Trip this trader's kill switch from outside (the basket's account-level one): flatten at the close of
+        the newest candle, record the trip so a restart refuses to trade, report the killed bar.
+
+        :param bar_ms: OPEN time of the bar to record the trip under; a bar this trader already handled is moved
+            to the next one, so the flattening order's client id is new.
+        """
+        bar_ms = max(bar_ms, self.state.last_bar_ms + self.base_ms)
+        close = self.buffer.candles[-1].close if self.buffer.candles else math.nan
+        report = self._kill(bar_ms, close, self.broker.fetch_account(close), reason)
+        self.summary.add(report, self.tracker.initial_equity)
+        self.limits.end_all()
+        return report
 
     def _attempt(self) -> BarReport | None:
         """One step; an exchange failure past the retries becomes an outage: bars skipped, reconcile on recovery."""
