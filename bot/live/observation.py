@@ -196,7 +196,8 @@ def warm_up(
     ``env.window`` bars (every ``decision_every`` bars, oldest first), discarding the actions.
 
     Each step sees that bar's market window and ``portfolio``, the account as it is now (the positions the policy
-    would have held then are unknown). Bars still in an indicator warm-up are passed over.
+    would have held then are unknown). Bars still in an indicator warm-up are passed over; with ``decision_every``
+    above ``env.window`` no past decision lies in the window and the state starts from zero.
 
     :param policy: the trader's policy, just reset.
     :param builder: the trader's observation builder.
