@@ -18,7 +18,7 @@ from bot.errors import BotError
 _HANDLERS: dict[str, str] = {
     "train": "bot.training.commands:run_train",
     "evaluate": "bot.evaluation.commands:run_evaluate",
-    "paper": "bot.live.commands:run_paper",
+    "paper": "bot.live.basket_commands:paper_command",
     "serve": "bot.api.commands:run_serve",
     "fetch-data": "bot.data.commands:run_fetch_data",
     "check-lookahead": "bot.data.commands:run_check_lookahead",
@@ -90,6 +90,9 @@ def _paper_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _add_config_args(p, default_config=None)
     p.add_argument("--checkpoint", required=True, metavar="RUN_DIR", help="run folder written by `bot train`")
     p.add_argument("--symbol", help="ccxt symbol, e.g. BTC/USDT:USDT (live.symbol)")
+    p.add_argument(
+        "--symbols", help="several ccxt symbols in one process and state file, e.g. BTC/USDT:USDT,ETH/USDT:USDT"
+    )
     p.add_argument("--timeframe", choices=list(TIMEFRAME_MS), help="bar timeframe (live.timeframe)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--testnet", action="store_true", help="orders on the Bybit testnet (default)")

@@ -57,28 +57,43 @@ def resolve_config(args: argparse.Namespace, checkpoint_dir: Path) -> BotConfig:
             f"live.timeframe={live.timeframe!r} differs from the model's data.base_timeframe="
             f"{cfg.data.base_timeframe!r}; pass --timeframe {cfg.data.base_timeframe}"
         )
-    is_spot_symbol = ":" not in live.symbol
-    if is_spot_symbol != (cfg.portfolio.market == "spot"):
-        example = "BTC/USDT" if cfg.portfolio.market == "spot" else "BTC/USDT:USDT"
-        raise ConfigError(
-            f"symbol {live.symbol!r} is a {'spot' if is_spot_symbol else 'perpetual'} market but the model was"
-            f" trained with portfolio.market={cfg.portfolio.market!r}; pass e.g. --symbol {example}"
-        )
+    check_market_kind(cfg, live.symbol)
     return cfg.model_copy(update={"live": live})
 
 
-def _load(run_dir: str) -> LoadedCheckpoint:
+def check_market_kind(cfg: BotConfig, symbol: str) -> None:
+    """:raises ConfigError: for a spot symbol and a perpetual model, or the reverse."""
+    is_spot_symbol = ":" not in symbol
+    if is_spot_symbol != (cfg.portfolio.market == "spot"):
+        example = "BTC/USDT" if cfg.portfolio.market == "spot" else "BTC/USDT:USDT"
+        raise ConfigError(
+            f"symbol {symbol!r} is a {'spot' if is_spot_symbol else 'perpetual'} market but the model was"
+            f" trained with portfolio.market={cfg.portfolio.market!r}; pass e.g. --symbol {example}"
+        )
+
+
+def load_paper_checkpoint(run_dir: str) -> LoadedCheckpoint:
+    """The checkpoint ``bot paper`` trades: ``best/`` when validation wrote one, else the latest."""
     # best/ when validation wrote one, else the latest; a broken best/ is an error, never a silent switch of model
     return load_checkpoint(run_dir, "best" if (Path(run_dir) / "best").is_dir() else "latest")
 
 
-def build_broker(cfg: BotConfig, creds: Credentials | None, sleep: Callable[[float], None]) -> Broker:
-    """``CcxtBroker`` with the API keys, or (``creds`` None) ``DryRunBroker`` over keyless market data."""
+def build_broker(
+    cfg: BotConfig, creds: Credentials | None, sleep: Callable[[float], None], wallet_share: float = 1.0
+) -> Broker:
+    """``CcxtBroker`` with the API keys, or (``creds`` None) ``DryRunBroker`` over keyless market data.
+
+    :param wallet_share: the share of the account's quote wallet the symbol trades with (a basket's 1/N); the dry
+        run starts with that share of ``portfolio.initial_cash``.
+    """
     live = cfg.live
     retry = RetryPolicy(live.max_retries, live.retry_backoff_s, sleep)
     if creds is None:
-        return DryRunBroker(CcxtBroker(live_exchange(live), live, cfg.portfolio, retry), cfg.portfolio)
-    return CcxtBroker(live_exchange(live, creds.api_key, creds.api_secret), live, cfg.portfolio, retry)
+        cash = cfg.portfolio.model_copy(update={"initial_cash": cfg.portfolio.initial_cash * wallet_share})
+        return DryRunBroker(CcxtBroker(live_exchange(live), live, cfg.portfolio, retry), cash)
+    broker = CcxtBroker(live_exchange(live, creds.api_key, creds.api_secret), live, cfg.portfolio, retry)
+    broker.wallet_share = wallet_share
+    return broker
 
 
 def status_line(report: BarReport, symbol: str) -> str:
@@ -95,12 +110,17 @@ def status_line(report: BarReport, symbol: str) -> str:
     return f"{text}: {report.reason}" if report.reason else text
 
 
-def _print_summary(summary: RunSummary, state_path: Path) -> None:
-    print(
+def summary_line(summary: RunSummary) -> str:
+    """The run's counts, equity and PnL in one line."""
+    return (
         f"bars {summary.bars} (traded {summary.traded}, skipped {summary.skipped}) | orders {summary.orders}"
         f" (refused {summary.rejected}){limit_fills_text(summary.limit_orders, summary.limit_fills)}"
         f" | equity {summary.equity:.2f} | pnl {summary.pnl:+.2f}"
     )
+
+
+def _print_summary(summary: RunSummary, state_path: Path) -> None:
+    print(summary_line(summary))
     if summary.kill_switch:
         print(f"kill switch: {summary.kill_switch}")
     print(f"state: {state_path} | account: {state_path}.account.json")
@@ -124,7 +144,7 @@ def run_paper(
     :raises KillSwitchError: a risk limit tripped; the position was flattened (exit code 2).
     :raises SchemaMismatchError: the live features differ from the checkpoint's.
     """
-    checkpoint = _load(args.checkpoint)
+    checkpoint = load_paper_checkpoint(args.checkpoint)
     cfg = resolve_config(args, Path(args.checkpoint))
     state_path = Path(cfg.live.state_path)
     creds = None if args.dry_run else load_credentials(environ=environ)

@@ -12,24 +12,27 @@ from bot.data import FeatureScaler, market_from_frame
 from bot.live.observation import Obs
 from tests.support.bybit_emulator import BybitEmulator
 
+#: Four indicators with short periods: a short warm-up, so tests need few candles.
+FAST_FEATURES: dict[str, Any] = {
+    "indicators": ["log_return", "rsi", "atr", "ema_slope"],
+    "rsi_period": 7,
+    "atr_period": 7,
+    "ema_period": 10,
+    "adx_period": 7,
+    "volume_window": 10,
+    "macd_fast": 5,
+    "macd_slow": 10,
+    "macd_signal": 3,
+    "bbands_period": 10,
+}
+
 
 def small_config(decision_every: int = 1, portfolio: dict[str, Any] | None = None, **live: Any) -> BotConfig:
     """A config whose warm-up is short (one timeframe, short periods) so tests need few candles; the policy decides
     every ``decision_every`` bars; ``portfolio`` overrides keys of the portfolio section (e.g. ``order_type``)."""
     raw: dict[str, Any] = {
         "data": {"timeframes": ["5m"], "base_timeframe": "5m"},
-        "features": {
-            "indicators": ["log_return", "rsi", "atr", "ema_slope"],
-            "rsi_period": 7,
-            "atr_period": 7,
-            "ema_period": 10,
-            "adx_period": 7,
-            "volume_window": 10,
-            "macd_fast": 5,
-            "macd_slow": 10,
-            "macd_signal": 3,
-            "bbands_period": 10,
-        },
+        "features": FAST_FEATURES,
         "env": {"window": 8, "episode_length": 64, "decision_every": decision_every},
         # the DBE as these tests were written for (pinned: the project defaults may change)
         "dbe": {
