@@ -155,7 +155,7 @@ def run_paper(
     with (
         command_logging(cfg.logging, state_path.parent, "paper.log", redact_patterns=secrets),
         closing(build_broker(cfg, creds, wait)) as broker,
-        closing(StateStore(state_path)) as state,
+        closing(StateStore(state_path, cfg.live.symbol)) as state,
     ):
         market_space = checkpoint.model.observation_space["market"].shape  # type: ignore[index]
         builder = ObservationBuilder(cfg, checkpoint.scaler, checkpoint.manifest.get("schema_hash"), market_space)
