@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import sys
+from collections.abc import Iterator
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,9 +155,15 @@ def _fold_datasets(cfg: BotConfig, n_folds: int) -> tuple[Any, ...]:
     return tuple(fold_dataset(market, cfg, fold) for fold in plan_folds(len(market), cfg, n_folds))
 
 
-def _sigterm_stops_like_sigint() -> None:
-    """SIGTERM (the control API's cancel) stops the experiment as Ctrl-C does: Tune stops the trials and saves."""
-    signal.signal(signal.SIGTERM, lambda _signum, _frame: os.kill(os.getpid(), signal.SIGINT))
+@contextlib.contextmanager
+def _sigterm_stops_like_sigint() -> Iterator[None]:
+    """While inside: SIGTERM (the control API's cancel) stops the experiment as Ctrl-C does (Tune stops the trials
+    and saves); the previous handler comes back after."""
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: os.kill(os.getpid(), signal.SIGINT))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(args: argparse.Namespace, events: EventWriter) -> int:
@@ -186,11 +193,10 @@ def _run(args: argparse.Namespace, events: EventWriter) -> int:
     live = LiveTable(spec.metric, spec.mode) if sys.stdout.isatty() and not args.events_jsonl else None
     trial_events = TrialEvents(events, spec.metric, spec.mode, budget, live.update if live is not None else None)
     events.emit("started", run_dir=str(spec.path), total_timesteps=budget)
-    _sigterm_stops_like_sigint()
     try:
         tuner = (restore_tuner(spec, dataset) if args.resume
                  else build_tuner(spec, dataset, [trial_events], verbose=0 if live is not None else 1))
-        with live if live is not None else contextlib.nullcontext():
+        with _sigterm_stops_like_sigint(), live if live is not None else contextlib.nullcontext():
             results = tuner.fit()
         trial_events.settle(results)
         rows = trial_rows(results, Path(spec.setup.runs_dir), spec.metric, spec.mode)
