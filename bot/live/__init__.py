@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         MarketSource,
         OrderRequest,
         OrderState,
+        run_tag,
     )
     from bot.live.ccxt_broker import CcxtBroker, live_exchange
     from bot.live.credentials import Credentials, load_credentials
@@ -29,11 +30,12 @@ if TYPE_CHECKING:
     from bot.live.reconcile import Reconciler, ReconcileReport
     from bot.live.reports import BarReport, RunSummary
     from bot.live.state import StateStore
-    from bot.live.trader import Trader, run_tag
+    from bot.live.trader import Trader
 
 _HOMES = {
     "broker": (
-        "AccountState", "Broker", "Candle", "ExecutionPlan", "MarketRules", "MarketSource", "OrderRequest", "OrderState"
+        "AccountState", "Broker", "Candle", "ExecutionPlan", "MarketRules", "MarketSource", "OrderRequest",
+        "OrderState", "run_tag",
     ),
     "ccxt_broker": ("CcxtBroker", "live_exchange"),
     "credentials": ("Credentials", "load_credentials"),
@@ -42,7 +44,7 @@ _HOMES = {
     "reconcile": ("ReconcileReport", "Reconciler"),
     "reports": ("BarReport", "RunSummary"),
     "state": ("StateStore",),
-    "trader": ("Trader", "run_tag"),
+    "trader": ("Trader",),
 }
 __all__ = [
     "AccountState", "BarReport", "Broker", "Candle", "CcxtBroker", "Credentials", "DryRunBroker", "ExecutionPlan",

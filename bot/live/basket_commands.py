@@ -22,7 +22,7 @@ from bot.config import BotConfig, LiveConfig
 from bot.data import SCALERS, FeatureScaler, SymbolScalers
 from bot.errors import BrokerError, ConfigError
 from bot.live.basket import Basket, snapshot_path
-from bot.live.broker import Broker, ExecutionPlan, OrderState
+from bot.live.broker import Broker, ExecutionPlan, OrderState, run_tag
 from bot.live.commands import (
     build_broker,
     check_market_kind,
@@ -35,7 +35,7 @@ from bot.live.commands import (
 from bot.live.credentials import load_credentials
 from bot.live.observation import ObservationBuilder
 from bot.live.state import StateStore
-from bot.live.trader import Trader, run_tag
+from bot.live.trader import Trader
 from bot.smartlog import command_logging
 from bot.training.checkpoints import LoadedCheckpoint
 from bot.training.policy import Policy, plain_policy

@@ -7,8 +7,10 @@ PortfolioManager). The trader talks to either through this protocol only.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
 OrderSide = Literal["buy", "sell"]
@@ -164,6 +166,23 @@ class ExecutionPlan:
     reference_price: float
     client_prefix: str
     limit_offset: float | None = None
+
+    @classmethod
+    def flatten(cls, bar_open_ms: int, reference_price: float, tag: str) -> ExecutionPlan:
+        """Close the position with market orders (a kill switch's or an outage's give-up)."""
+        return cls(bar_open_ms, 0.0, 1.0, 0.0, 0.0, reference_price, client_prefix(tag, bar_open_ms))
+
+
+def run_tag(checkpoint: str | Path, symbol: str, timeframe: str) -> str:
+    """Stable 8-hex tag of a trading run (checkpoint folder name + symbol + timeframe) for client order ids."""
+    text = f"{Path(checkpoint).resolve().name}|{symbol}|{timeframe}"
+    return "bot" + hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def client_prefix(tag: str, bar_open_ms: int) -> str:
+    """The client order id prefix of a bar's orders, ``<run tag>-<bar open s, hex>``: a redo of the bar after a
+    crash sends the same ids, so the exchange (and the reconciliation) knows what was already sent."""
+    return f"{tag}-{bar_open_ms // 1000:x}"
 
 
 class MarketSource(Protocol):

@@ -20,14 +20,14 @@ from typing import Any
 from bot.config import BotConfig, LiveConfig, load_config
 from bot.errors import ConfigError
 from bot.exchange import RetryPolicy
-from bot.live.broker import Broker, ExecutionPlan, OrderState
+from bot.live.broker import Broker, ExecutionPlan, OrderState, run_tag
 from bot.live.ccxt_broker import CcxtBroker, live_exchange
 from bot.live.credentials import Credentials, load_credentials
 from bot.live.dry_run import DryRunBroker
 from bot.live.observation import ObservationBuilder
 from bot.live.reports import BarReport, RunSummary, limit_fills_text
 from bot.live.state import StateStore
-from bot.live.trader import Trader, run_tag
+from bot.live.trader import Trader
 from bot.smartlog import command_logging
 from bot.training.checkpoints import LoadedCheckpoint, load_checkpoint
 from bot.training.policy import plain_policy

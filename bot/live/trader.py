@@ -26,12 +26,10 @@ bars are skipped with a status line, the state is reconciled when the exchange a
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import math
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,8 +38,8 @@ import numpy.typing as npt
 from bot.config import TIMEFRAME_MS, BotConfig
 from bot.env.decisions import DecisionControls
 from bot.env.spaces import ActionMapper
-from bot.errors import BrokerError, DataError, KillSwitchError, TransientBrokerError
-from bot.live.broker import AccountState, Broker, ExecutionPlan, OrderState
+from bot.errors import DataError, KillSwitchError, TransientBrokerError
+from bot.live.broker import AccountState, Broker, ExecutionPlan, OrderState, client_prefix
 from bot.live.candles import CandleBuffer, warmup_bars
 from bot.live.limit_book import LimitBook
 from bot.live.observation import DBEState, LiveReferences, ObservationBuilder, warm_up
@@ -50,6 +48,7 @@ from bot.live.reconcile import Reconciler
 from bot.live.reports import BarReport, RunSummary, account_snapshot
 from bot.live.risk import AccountTracker
 from bot.live.sizing import requested_exposure
+from bot.live.startup import open_session
 from bot.live.state import BarRecord, StateStore, write_json_atomic
 from bot.training.policy import Policy, is_recurrent
 
@@ -59,12 +58,6 @@ logger = logging.getLogger(__name__)
 SETTLE_S = 1.0
 #: Seconds between polls while the exchange has not published the newest closed bar yet.
 POLL_S = 2.0
-
-
-def run_tag(checkpoint: str | Path, symbol: str, timeframe: str) -> str:
-    """Stable 8-hex tag of a trading run (checkpoint folder name + symbol + timeframe) for client order ids."""
-    text = f"{Path(checkpoint).resolve().name}|{symbol}|{timeframe}"
-    return "bot" + hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 class Trader:
@@ -77,7 +70,7 @@ class Trader:
         live: ``act`` gets -1.
     :param builder: builds observations with the checkpoint's scaler and schema.
     :param state: the SQLite state store.
-    :param tag: run tag for client order ids (:func:`run_tag`).
+    :param tag: run tag for client order ids (:func:`bot.live.broker.run_tag`).
     :param sleep: sleep function (tests advance an emulated clock instead of waiting).
     :param after_execute: called after the orders of a bar went out and before they are recorded (tests crash here).
     :param clock: monotonic seconds, for outage lengths (tests pass the emulator's clock).
@@ -136,8 +129,8 @@ class Trader:
 
     # ------------------------------------------------------------------------------------------------ start
     def start(self) -> None:
-        """Check the kill switch, reach the exchange, prepare the broker, reconcile with the exchange's history and
-        check the observation schema on the warm-up candles (once per trader; later calls do nothing).
+        """Open the session once per trader (:func:`bot.live.startup.open_session`: kill switch, exchange, broker,
+        reconciliation, observation schema); later calls do nothing.
 
         :raises KillSwitchError: when an earlier run tripped the kill switch in this state file.
         :raises BrokerError: when the exchange cannot be reached (at once, with the cause).
@@ -145,53 +138,12 @@ class Trader:
         """
         if self._started:
             return
-        tripped = self.state.get("kill_switch")
-        if tripped:
-            self._refuse_tripped(tripped)
-        self.broker.probe()
-        rules = self.broker.rules
-        logger.info(
-            "Paper trading %s on %s (%s): qty step %g, min notional %g, %d warm-up bars",
-            rules.symbol,
-            self.broker.name,
-            self.live.timeframe,
-            rules.qty_step,
-            rules.min_notional,
-            self.buffer.warmup,
-        )
-        now = self.broker.fetch_time_ms()
+        now = open_session(self.broker, self.state, self.reconciler, self.buffer, self.builder)
         self.outage.saw_exchange_time(now)
-        if self.state.get("started_ms") is None:
-            # before any order: the history reconciliation of a state without bars starts here
-            self.state.put(started_ms=now)
-        self.broker.prepare()
-        self.reconciler.run()
-        self._check_schema(now)
         self.policy.reset()  # the live stream is one episode for the policy (a recurrent one starts its state here)
         # a recurrent policy's state did not survive the restart: it is rebuilt before the first decision
         self._rewarm = is_recurrent(self.policy)
         self._started = True
-
-    def _refuse_tripped(self, tripped: str) -> None:
-        """Refuse to trade on a state whose kill switch tripped, after recording what its flattening order did (a
-        kill while it was sent must not lose its fill either)."""
-        try:
-            self.broker.probe()
-            self.reconciler.run()
-        except BrokerError as e:
-            logger.warning("Could not reconcile the state with the exchange: %s", e)
-        raise KillSwitchError(
-            f"the kill switch tripped earlier ({tripped}); trading stays stopped for {self.state.path}. Check the"
-            " account (close any position still open), then start with a new --state file to trade again"
-        )
-
-    def _check_schema(self, now_ms: int) -> None:
-        # at start-up rather than at the first decision: a wrong checkpoint fails before anything is traded
-        self.broker.sync(self.buffer.update(now_ms))
-        try:
-            self.builder.market(self.buffer.frame())
-        except DataError as e:
-            logger.warning("Observation schema not checked at start-up (%s); it is checked at the first bar", e)
 
     # ------------------------------------------------------------------------------------------------ loop
     def run(self, max_bars: int | None = None, on_bar: Callable[[BarReport], None] | None = None) -> RunSummary:
@@ -265,7 +217,7 @@ class Trader:
                 qty = self.summary.reports[-1].position_qty if self.summary.reports else self.tracker.last_qty
                 next_ms = max(self.state.last_bar_ms, 0) + self.base_ms
                 last = self.buffer.candles[-1].close if self.buffer.candles else 0.0
-                flat = ExecutionPlan(next_ms, 0.0, 1.0, 0.0, 0.0, last, f"{self.tag}-{next_ms // 1000:x}")
+                flat = ExecutionPlan.flatten(next_ms, last, self.tag)
                 # a position that may be open is not left blind: the trip is recorded, a flattening order tried
                 self.outage.give_up(elapsed, qty, self.state, self.broker, flat)
             bar_ms = self.outage.skipped_bar(self.state.last_bar_ms)
@@ -325,7 +277,7 @@ class Trader:
         if self._last_decision_ms >= 0 and bar_ms - self._last_decision_ms < self.decision_every * self.base_ms:
             # between two decisions (env.decision_every) the target is held; the exchange's stops still act; an
             # unfilled limit order is re-posted at this close (portfolio.limit_unfilled: repost)
-            reposted = self.limits.take_repost(bar_ms, close, f"{self.tag}-{bar_ms // 1000:x}")
+            reposted = self.limits.take_repost(bar_ms, close, client_prefix(self.tag, bar_ms))
             orders = [] if reposted is None else self._execute(reposted)
             record = BarRecord(bar_ms, "held", "", self.controls.target, 0, 0)
             return self._finish(bar_ms, close, account, orders, record)
@@ -346,7 +298,7 @@ class Trader:
             dbe.stop_loss_pct,
             dbe.take_profit_pct,
             close,
-            f"{self.tag}-{bar_ms // 1000:x}",
+            client_prefix(self.tag, bar_ms),
             self.limits.offset,
         )
         orders = self._execute(plan)
@@ -420,7 +372,7 @@ class Trader:
         self.tracker.start(account.equity, bar_ms)
         # recorded before flattening: should the exchange fail the close, a restart still refuses to trade
         self.state.put(kill_switch=reason)
-        flat = ExecutionPlan(bar_ms, 0.0, 1.0, 0.0, 0.0, close, f"{self.tag}-{bar_ms // 1000:x}")
+        flat = ExecutionPlan.flatten(bar_ms, close, self.tag)
         # NaN never equals the requested 0: the rebalance rule cannot skip the flattening order
         orders = self.broker.execute(flat, math.nan) if account.position_qty else []
         if any(o.filled > 0 for o in orders):

@@ -16,9 +16,9 @@ import yaml
 
 from bot.cli import build_parser
 from bot.errors import BrokerError, ConfigError
+from bot.live import run_tag
 from bot.live.basket_commands import parse_symbols, run_basket_paper
 from bot.live.state_reader import read_paper_state
-from bot.live.trader import run_tag
 from tests.support.bybit_candles import make_candles
 from tests.support.bybit_emulator import BybitEmulator
 from tests.support.bybit_market import default_instruments
