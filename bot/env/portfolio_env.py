@@ -35,6 +35,7 @@ from bot.env.spaces import PORTFOLIO_BOUND
 from bot.env.stats import EpisodeAccumulator, episode_summary
 from bot.errors import ConfigError, DataError
 from bot.portfolio import BasketPortfolio
+from bot.portfolio.basket_account import total
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +132,8 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
         self._last_level[:] = self.weights.flat_level
         self._start_equity = float(self.portfolio.equity)
         self.step_marks = []
-        return self._observe(start), self._info(start, 0.0)
+        gross = self.portfolio.gross_exposure
+        return self._observe(start, gross), self._info(start, 0.0, gross)
 
     def step(self, action: Any) -> tuple[Obs, float, bool, bool, dict[str, Any]]:
         """Trade toward the weights of ``action`` over the next ``env.decision_every`` bars, observe at the last close.
@@ -150,6 +152,7 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
             self._last_level = np.where(tradable, np.asarray(action, dtype=np.int64), self._last_level)
         start_equity = pm.equity
         reward = 0.0
+        gross = pm.gross_exposure
         marks: list[tuple[int, float, float]] = []
         acc = self._acc
         terminated = False
@@ -171,7 +174,7 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
             )
             equity = pm.equity
             reward += self._reward(prev_equity, equity, prev_drawdown, pm.drawdown)
-            gross = float(np.abs(pm.exposure).sum())
+            gross = pm.gross_exposure
             marks.append((t, equity, gross))
             step_return = equity / prev_equity - 1.0 if prev_equity > 0.0 else 0.0
             acc.n_steps += 1
@@ -186,7 +189,7 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
         self._t = t
         self.step_marks = marks
         truncated = not terminated and t >= self._last_row
-        info = self._info(t, pm.equity / start_equity - 1.0 if start_equity > 0.0 else 0.0)
+        info = self._info(t, pm.equity / start_equity - 1.0 if start_equity > 0.0 else 0.0, gross)
         info["bars"] = len(marks)
         if terminated or truncated:
             self._done = True
@@ -199,7 +202,7 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
                     pm.drawdown,
                     self.worker_id,
                 )
-        return self._observe(t), reward, terminated, truncated, info
+        return self._observe(t, gross), reward, terminated, truncated, info
 
     def action_masks(self) -> npt.NDArray[np.bool_]:
         """bool [N * L] MultiDiscrete masks for sb3-contrib ``MaskablePPO`` (one entry per symbol for Box actions):
@@ -244,40 +247,56 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
         start = int(self.np_random.integers(first, last_start + 1))
         return start, min(start + self._episode_length + 1, stop)
 
-    def _observe(self, t: int) -> Obs:
+    def _observe(self, t: int, gross: float) -> Obs:
+        """The observation at clock bar ``t``'s close; ``gross`` is the account's gross exposure there.
+
+        The per-asset and account entries are computed in plain floats, clipped and then rounded to float32 (the
+        bound is a float32, so clipping before or after the rounding gives the same numbers): on a few assets that
+        is several times faster than the NumPy column arithmetic.
+        """
         rows = self.rows
         pm = self.portfolio
         market = rows.windows[rows.window_index[t]]
         equity = pm.equity
-        bound = PORTFOLIO_BOUND
-        assets = np.empty((self.n_assets, len(ASSET_FEATURES)), np.float32)
-        assets[:, 0] = rows.observable[t]
+        hi = PORTFOLIO_BOUND
+        lo = -hi
+        scale = self._time_scale
+        observable = rows.observable[t].tolist()
+        held = pm.bars_in_position.tolist()
         if equity > 0.0:
-            assets[:, 1] = pm.exposure
-            assets[:, 2] = pm.qty * (pm.mark - pm.entry) / equity
-            log_eq = math.log(equity / self._start_equity)
-            account = (pm.cash / equity, float(np.abs(pm.exposure).sum()), pm.drawdown, log_eq)
+            exposure, qty, mark, entry = pm.exposure.tolist(), pm.qty.tolist(), pm.mark.tolist(), pm.entry.tolist()
+            assets = [
+                [
+                    1.0 if observable[i] else 0.0,
+                    min(max(exposure[i], lo), hi),
+                    min(max(qty[i] * (mark[i] - entry[i]) / equity, lo), hi),
+                    min(max(min(held[i] * scale, 1.0), lo), hi),
+                ]
+                for i in range(self.n_assets)
+            ]
+            account = [pm.cash / equity, gross, pm.drawdown, math.log(equity / self._start_equity)]
         else:
-            assets[:, 1:3] = 0.0
-            account = (0.0, 0.0, pm.drawdown, _LOG_MIN_RATIO)
-        assets[:, 3] = np.minimum(pm.bars_in_position * self._time_scale, 1.0)
-        np.clip(assets, -bound, bound, out=assets)
+            assets = [
+                [1.0 if observable[i] else 0.0, 0.0, 0.0, min(max(min(held[i] * scale, 1.0), lo), hi)]
+                for i in range(self.n_assets)
+            ]
+            account = [0.0, 0.0, pm.drawdown, _LOG_MIN_RATIO]
         return {
             "market": market,
-            "assets": assets,
-            "account": np.clip(np.array(account, np.float32), -bound, bound),
+            "assets": np.array(assets, np.float32),
+            "account": np.array([min(max(x, lo), hi) for x in account], np.float32),
         }
 
-    def _info(self, t: int, step_return: float) -> dict[str, Any]:
+    def _info(self, t: int, step_return: float, gross: float) -> dict[str, Any]:
         pm = self.portfolio
         return {
             "equity": pm.equity,
             "return": step_return,
-            "exposure": float(np.abs(pm.exposure).sum()),
+            "exposure": gross,
             "fees_paid": pm.fees_paid,
             "slippage_paid": pm.slippage_paid,
             "funding_paid": pm.funding_paid,
-            "traded_notional": float(pm.traded_notional.sum()),
+            "traded_notional": total(pm.traded_notional),
             "trades": pm.n_trades,
             "drawdown": pm.drawdown,
             "tradable": int(np.count_nonzero(self.rows.observable[t])),
@@ -305,4 +324,3 @@ def _decision_span(observable: npt.NDArray[np.bool_], universe: Universe, split:
             " data range or the split fractions"
         )
     return span.start + int(seen[0]), span.stop
-

@@ -32,6 +32,7 @@ from gymnasium import spaces
 from bot.config import BotConfig
 from bot.env.spaces import DEFAULT_LEVELS, PORTFOLIO_BOUND
 from bot.errors import ConfigError
+from bot.portfolio.basket_account import total
 
 #: Names of the per-asset observation columns, in order.
 ASSET_FEATURES: tuple[str, ...] = ("tradable", "exposure", "unrealized_pnl_frac", "time_in_position")
@@ -102,15 +103,16 @@ class WeightMapper:
             raw = np.asarray(action, dtype=np.float64)
             if raw.shape != (self.n,):
                 raise ValueError(f"action {action!r} must hold one weight per symbol of {list(self.symbols)}")
-        gross = float(np.abs(raw).sum())
+        gross = total(np.abs(raw))
         if math.isnan(gross):
             i = int(np.flatnonzero(np.isnan(raw))[0])
             raise ValueError(
                 f"the policy's weight for {self.symbols[i]} is NaN (weights {raw.tolist()}); the policy produced an"
                 " invalid action"
             )
-        w = np.clip(raw, self.min_weight, 1.0)
-        gross = float(np.abs(w).sum())
+        # np.clip's Python wrapper costs several times the two ufuncs it runs
+        w = np.minimum(np.maximum(raw, self.min_weight), 1.0)
+        gross = total(np.abs(w))
         return w / gross if gross > 1.0 else w
 
     def masks(self, tradable: npt.NDArray[np.bool_], last_index: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:

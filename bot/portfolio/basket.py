@@ -32,11 +32,13 @@ in :mod:`bot.portfolio.basket_account`.
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 import numpy.typing as npt
 
-from bot.portfolio.basket_account import F64, AssetRules, BasketAccount
+from bot.portfolio.basket_account import F64, AssetRules, BasketAccount, total, total_of
+from bot.portfolio.fees import LOT_EPS
 from bot.portfolio.manager import FUNDING_INTERVAL_MS
 from bot.portfolio.trade import ExitReason
 
@@ -48,6 +50,11 @@ _SPOT_CASH_EPS = 1e-12
 _GROSS_EPS = 1e-9
 
 __all__ = ["AssetRules", "BasketPortfolio"]
+
+
+def _floor_lot(raw: float, lot: float) -> float:
+    """``raw`` rounded toward zero to a multiple of ``lot`` (the float twin of ``BasketAccount._floor_lots``)."""
+    return math.copysign(math.floor(abs(raw) / lot + LOT_EPS) * lot, raw)
 
 
 class BasketPortfolio(BasketAccount):
@@ -104,10 +111,12 @@ class BasketPortfolio(BasketAccount):
                 if self._funding_epoch >= 0:
                     payment = self.qty * o * (self._funding_rate * (epoch - self._funding_epoch))
                     self.funding += payment
-                    self.wallet -= float(payment.sum())
+                    self.wallet -= total(payment)
                 self._funding_epoch = epoch
         gap_liquidated = False
-        if self._mm_check(o):
+        # the equity at the open, shared by the margin check and the market orders (no fill in between)
+        equity_open = self._equity_at(o)
+        if self._mm_check(o, equity_open):
             self._liquidate(time_ms, o, in_bar=False)
             gap_liquidated = True
 
@@ -124,7 +133,9 @@ class BasketPortfolio(BasketAccount):
                 if self._limit:
                     done = self._rebalance_limit(consider, time_ms, o, h, lo, exposure, stop_loss_pct, take_profit_pct)
                 else:
-                    self._rebalance_market(consider, time_ms, o, h, lo, exposure, stop_loss_pct, take_profit_pct)
+                    self._rebalance_market(
+                        consider, time_ms, o, h, lo, exposure, stop_loss_pct, take_profit_pct, equity_open
+                    )
                     done = consider
                 self.last_exposure = np.where(done, exposure, self.last_exposure)
             elif new_decision:
@@ -162,7 +173,7 @@ class BasketPortfolio(BasketAccount):
         if w.shape != (self.n,):
             raise ValueError(f"weights {w.tolist()!r} must hold one weight per asset of {list(self.symbols)}")
         exposure = np.clip(w, 0.0, 1.0) if self.is_spot else w * self.leverage
-        gross = float(np.abs(exposure).sum())
+        gross = total(np.abs(exposure))
         if not gross <= self.max_gross * (1.0 + _GROSS_EPS):
             bad = np.flatnonzero(np.isnan(w))
             if bad.size:
@@ -193,18 +204,27 @@ class BasketPortfolio(BasketAccount):
         exposure: F64,
         sl_pct: float | F64,
         tp_pct: float | F64,
+        equity: float,
     ) -> None:
-        """Market orders at this bar's open toward ``exposure`` for the assets in ``consider``."""
-        equity = self._equity_at(o)
-        if equity <= 0.0:
-            exposure = np.zeros(self.n)
-        qty = self.qty
-        side = np.where(exposure * equity > qty * o, 1.0, -1.0)
-        slip = self._slip_frac * o + self._range_frac * (h - lo)
-        fill = o + side * slip
-        ok = consider & (fill > 0.0)
-        target = self._floor_lots(np.where(ok, exposure * equity / np.where(ok, fill, 1.0), qty))
-        self._send(ok, target, side, fill, slip, self.rules.taker_fee, time_ms, sl_pct, tp_pct)
+        """Market orders at this bar's open toward ``exposure`` for the assets in ``consider``; ``equity`` is the
+        account's equity at the opens ``o``. Per asset in plain floats, like :meth:`_trade`."""
+        n = self.n
+        want = [0.0] * n if equity <= 0.0 else exposure.tolist()
+        qty = self.qty.tolist()
+        opens, highs, lows, lots = o.tolist(), h.tolist(), lo.tolist(), self._lot_step
+        slip_frac, range_frac = self._slip_frac, self._range_frac
+        target, side, fill, slip = list(qty), [0.0] * n, [0.0] * n, [0.0] * n
+        orders = []
+        for i in consider.nonzero()[0].tolist():
+            price = opens[i]
+            side[i] = s = 1.0 if want[i] * equity > qty[i] * price else -1.0
+            slip[i] = cost = slip_frac * price + range_frac * (highs[i] - lows[i])
+            fill[i] = f = price + s * cost
+            if f > 0.0:
+                raw = want[i] * equity / f
+                target[i] = _floor_lot(raw, lots[i])
+                orders.append(i)
+        self._send(orders, qty, target, side, fill, slip, self._taker_fee, time_ms, sl_pct, tp_pct)
 
     def _rebalance_limit(
         self,
@@ -233,50 +253,64 @@ class BasketPortfolio(BasketAccount):
         at_fill = equity + qty * (price - ref)
         ok &= at_fill > 0.0
         target = self._floor_lots(np.where(ok, exposure * at_fill / np.where(ok, price, 1.0), qty))
-        placed = self._admissible(ok, target, side, price)
-        self.limit_orders += int(placed.sum())
-        filled = placed & np.where(side > 0.0, lo < price, h > price)
-        self.limit_fills += int(filled.sum())
-        self._send(filled, target, side, price, np.zeros(self.n), self.rules.maker_fee, time_ms, sl_pct, tp_pct)
-        self.pending = placed & ~filled
+        qty_, target_, side_, price_ = qty.tolist(), target.tolist(), side.tolist(), price.tolist()
+        placed = [i for i in ok.nonzero()[0].tolist() if self._admissible(i, qty_[i], target_[i], side_[i], price_[i])]
+        through = np.where(side > 0.0, lo < price, h > price).tolist()
+        filled = [i for i in placed if through[i]]
+        self.limit_orders += len(placed)
+        self.limit_fills += len(filled)
+        self._send(filled, qty_, target_, side_, price_, [0.0] * self.n, self._maker_fee, time_ms, sl_pct, tp_pct)
+        self.pending = np.zeros(self.n, dtype=bool)
+        self.pending[list(set(placed) - set(filled))] = True
         return consider & ~self.pending
 
-    def _admissible(self, ok: npt.NDArray[np.bool_], target: F64, side: F64, fill: F64) -> npt.NDArray[np.bool_]:
-        """The orders worth sending: they move the right way and reach ``min_notional`` unless they close."""
-        change = target - self.qty
-        return ok & (change * side > 0.0) & ((target == 0.0) | (np.abs(change) * fill >= self.rules.min_notional))
+    def _admissible(self, i: int, qty: float, target: float, side: float, fill: float) -> bool:
+        """Asset ``i``'s order is worth sending: it moves the right way and reaches ``min_notional`` unless it
+        closes."""
+        change = target - qty
+        return change * side > 0.0 and (target == 0.0 or abs(change) * fill >= self._min_notional[i])
 
     def _send(
         self,
-        ok: npt.NDArray[np.bool_],
-        target: F64,
-        side: F64,
-        fill: F64,
-        slip: F64,
-        fee_rate: F64,
+        orders: list[int],
+        qty: list[float],
+        target: list[float],
+        side: list[float],
+        fill: list[float],
+        slip: list[float],
+        fee_rate: list[float],
         time_ms: int,
         sl_pct: float | F64,
         tp_pct: float | F64,
     ) -> None:
-        """Execute the admissible orders; on spot, sells first, then buys scaled down to the cash left."""
-        m = self._admissible(ok, target, side, fill)
+        """Execute the admissible ``orders`` (asset indices, ascending; ``qty`` the positions before them); on spot,
+        sells first, then buys scaled down to the cash left."""
+        m = [i for i in orders if self._admissible(i, qty[i], target[i], side[i], fill[i])]
         if not self.is_spot:
-            if np.count_nonzero(m):
+            if m:
                 self._trade(m, target, fill, slip, fee_rate, time_ms, "signal", False, sl_pct, tp_pct)
             return
-        sells = m & (side < 0.0)
-        if np.count_nonzero(sells):
+        sells = [i for i in m if side[i] < 0.0]
+        if sells:
             self._trade(sells, target, fill, slip, fee_rate, time_ms, "signal", False, sl_pct, tp_pct)
-        buys = m & (side > 0.0)
-        if not np.count_nonzero(buys):
+        buys = [i for i in m if side[i] > 0.0]
+        if not buys:
             return
-        cost = float(np.where(buys, (target - self.qty) * fill * (1.0 + fee_rate), 0.0).sum())
+        # a sell never touches a buy's asset: ``qty`` still holds the buys' positions
+        outlay = [0.0] * self.n
+        for i in buys:
+            outlay[i] = (target[i] - qty[i]) * fill[i] * (1.0 + fee_rate[i])
+        cost = total_of(outlay)
         cash = self.cash
         if cost > cash:
             scale = max(cash, 0.0) / cost * (1.0 - _SPOT_CASH_EPS)
-            target = np.where(buys, self.qty + self._floor_lots((target - self.qty) * scale), target)
-            buys = self._admissible(buys, target, side, fill)
-        if np.count_nonzero(buys):
+            lots = self._lot_step
+            target = list(target)
+            for i in buys:
+                raw = (target[i] - qty[i]) * scale
+                target[i] = qty[i] + _floor_lot(raw, lots[i])
+            buys = [i for i in buys if self._admissible(i, qty[i], target[i], side[i], fill[i])]
+        if buys:
             self._trade(buys, target, fill, slip, fee_rate, time_ms, "signal", False, sl_pct, tp_pct)
 
     # ------------------------------------------------------------------------------------------------ triggers
@@ -306,16 +340,17 @@ class BasketPortfolio(BasketAccount):
         fill = np.maximum(price + np.where(self.qty > 0.0, -slip, slip), 0.0)
         paid = np.abs(fill - price)  # a sell's fill is floored at 0
         zero = np.zeros(self.n)
-        self._trade(m, zero, fill, paid, self.rules.taker_fee, time_ms, reason, in_bar, zero, zero)
+        self._trade(m.nonzero()[0].tolist(), zero, fill, paid, self._taker_fee, time_ms, reason, in_bar, zero, zero)
 
-    def _mm_check(self, prices: F64) -> bool:
-        """True when the equity at ``prices`` is at or below the maintenance margin of the open positions."""
+    def _mm_check(self, prices: F64, equity: float) -> bool:
+        """True when ``equity``, the equity at ``prices``, is at or below the maintenance margin of the open
+        positions."""
         if self.is_spot:
             return False
         qty = self.qty
         if not np.count_nonzero(qty):
             return False
-        return self._equity_at(prices) <= self._mm * float(np.abs(qty) @ prices)
+        return equity <= self._mm * float(np.abs(qty) @ prices)
 
     def _intrabar_liquidation(self, time_ms: int, o: F64, h: F64, lo: F64) -> None:
         """Liquidate the account where the proportional adverse move meets the maintenance margin (see step 5)."""
@@ -336,7 +371,8 @@ class BasketPortfolio(BasketAccount):
         symbols = [self.symbols[i] for i in np.flatnonzero(m).tolist()]
         self.is_liquidated = True
         zero = np.zeros(self.n)
-        self._trade(m, zero, prices, zero, self.rules.taker_fee, time_ms, "liquidation", in_bar, zero, zero)
+        assets = m.nonzero()[0].tolist()
+        self._trade(assets, zero, prices, zero, self._taker_fee, time_ms, "liquidation", in_bar, zero, zero)
         self._absorb_deficit(self.realized - self.fees - before, m)
         logger.info(
             "Liquidation of the account (%s) %s, equity left %.8g",

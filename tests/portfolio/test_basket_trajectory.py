@@ -8,6 +8,7 @@ for a deliberate change of behaviour) with ``python -m tests.portfolio.test_bask
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from bot.portfolio.basket import BasketPortfolio
+from bot.portfolio.basket_account import total, total_of
 from tests.portfolio.helpers import BAR_MS, free_config
 
 FIXTURE = Path(__file__).parent / "basket_trajectories.npz"
@@ -141,3 +143,15 @@ if __name__ == "__main__":
         data.update(run_scenario(scenario))
     np.savez_compressed(FIXTURE, **data)
     print(f"wrote {FIXTURE} ({len(data)} arrays)")
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 7, 8, 13])
+def test_total_is_numpys_sum_bit_for_bit(n: int) -> None:
+    """The fast sums add in NumPy's order, so they cannot move the accounting by one ulp (or a -0.0)."""
+    rng = np.random.default_rng(n)
+    for _ in range(2000):
+        x = rng.normal(size=n) * 10.0 ** rng.integers(-6, 9, size=n)
+        x[rng.random(n) < 0.2] = -0.0
+        want = float(x.sum())
+        assert np.array_equal([total(x), total_of(x.tolist())], [want, want])
+        assert math.copysign(1.0, total(x)) == math.copysign(1.0, want)
