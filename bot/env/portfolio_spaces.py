@@ -32,7 +32,7 @@ from gymnasium import spaces
 from bot.config import BotConfig
 from bot.env.spaces import DEFAULT_LEVELS, PORTFOLIO_BOUND
 from bot.errors import ConfigError
-from bot.portfolio.basket_account import total
+from bot.portfolio.basket_account import total_of
 
 #: Names of the per-asset observation columns, in order.
 ASSET_FEATURES: tuple[str, ...] = ("tradable", "exposure", "unrealized_pnl_frac", "time_in_position")
@@ -103,17 +103,18 @@ class WeightMapper:
             raw = np.asarray(action, dtype=np.float64)
             if raw.shape != (self.n,):
                 raise ValueError(f"action {action!r} must hold one weight per symbol of {list(self.symbols)}")
-        gross = total(np.abs(raw))
-        if math.isnan(gross):
-            i = int(np.flatnonzero(np.isnan(raw))[0])
+        # in plain floats (as np.clip and np.sum would compute them): a few NumPy calls on N values cost more
+        values = raw.tolist()
+        if math.isnan(total_of([abs(x) for x in values])):
+            i = next(i for i, x in enumerate(values) if math.isnan(x))
             raise ValueError(
-                f"the policy's weight for {self.symbols[i]} is NaN (weights {raw.tolist()}); the policy produced an"
+                f"the policy's weight for {self.symbols[i]} is NaN (weights {values}); the policy produced an"
                 " invalid action"
             )
-        # np.clip's Python wrapper costs several times the two ufuncs it runs
-        w = np.minimum(np.maximum(raw, self.min_weight), 1.0)
-        gross = total(np.abs(w))
-        return w / gross if gross > 1.0 else w
+        low = self.min_weight
+        w = [min(max(x, low), 1.0) for x in values]
+        gross = total_of([abs(x) for x in w])
+        return np.array([x / gross for x in w] if gross > 1.0 else w)
 
     def masks(self, tradable: npt.NDArray[np.bool_], last_index: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         """bool [N * L], the flat MultiDiscrete masks (sb3-contrib's layout): every allowed level of a tradable

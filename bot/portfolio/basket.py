@@ -156,7 +156,7 @@ class BasketPortfolio(BasketAccount):
 
         self.mark = c
         qty = self.qty
-        equity = self.wallet + float(qty @ c - qty @ self.entry)
+        equity = self.wallet + (float(qty @ c) - self._cost_basis())
         self.equity = equity
         if equity >= self.peak_equity:
             self.peak_equity = equity
@@ -191,8 +191,7 @@ class BasketPortfolio(BasketAccount):
     # ------------------------------------------------------------------------------------------------ orders
 
     def _equity_at(self, prices: F64) -> float:
-        qty = self.qty
-        return self.wallet + float(qty @ prices - qty @ self.entry)
+        return self.wallet + (float(self.qty @ prices) - self._cost_basis())
 
     def _rebalance_market(
         self,

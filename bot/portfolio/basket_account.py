@@ -197,6 +197,8 @@ class BasketAccount:
         self.pending = np.zeros(n, dtype=bool)
         self._pos_fees, self._pos_realized, self._pos_max_qty = z.copy(), z.copy(), z.copy()
         self._pos_open_time_ms = np.zeros(n, dtype=np.int64)
+        self._basis_of: tuple[F64, F64] = (z, z)
+        self._basis = 0.0
         self.wallet = self.initial_cash
         self.equity = self.initial_cash
         self.peak_equity = self.initial_cash
@@ -210,11 +212,19 @@ class BasketAccount:
         #: True once a position was given a stop loss or take profit (until then the bar skips the trigger checks).
         self.stops_armed = False
 
+    def _cost_basis(self) -> float:
+        """``qty @ entry``, computed once per position change: fills replace both arrays, never write into them."""
+        qty, entry = self.qty, self.entry
+        if self._basis_of[0] is not qty or self._basis_of[1] is not entry:
+            self._basis_of = (qty, entry)
+            self._basis = float(qty @ entry)
+        return self._basis
+
     @property
     def cash(self) -> float:
         """Perpetual: the margin balance (wallet). Spot: the quote balance, ``wallet - sum(qty * entry)``."""
         if self.is_spot:
-            return self.wallet - float(self.qty @ self.entry)
+            return self.wallet - self._cost_basis()
         return self.wallet
 
     @property
