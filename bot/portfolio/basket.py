@@ -128,6 +128,9 @@ class BasketPortfolio(BasketAccount):
             if rebalance:
                 consider = can_trade.copy()
             if not new_decision:
+                # a re-post only where a trade is still needed: an order whose target no longer needs one is dropped,
+                # as the single-asset manager does (one in a gap waits)
+                self.pending &= consider | ~can_trade
                 consider &= self.pending
             if np.count_nonzero(consider):
                 if self._limit:

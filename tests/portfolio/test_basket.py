@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bot.portfolio import PortfolioManager
 from bot.portfolio.basket import AssetRules, BasketPortfolio
 from tests.portfolio.helpers import BAR_MS, free_config
 
@@ -112,3 +113,23 @@ def test_equity_drift_never_trades_but_a_rebalance_does() -> None:
     _bar(pm, 2, [200.0, 10.0], [0.5, 0.5], rebalance=True)
     # equity 15_000: 7_500 in each
     assert pm.qty.tolist() == pytest.approx([37.5, 750.0])
+
+
+def test_a_repost_bar_drops_an_order_whose_target_no_longer_needs_a_trade() -> None:
+    # found by hypothesis against the single-asset manager: a limit buy posted at a decision rests unfilled; on the next
+    # (re-post) bar the caller's target is flat, so the order is dropped, and a later non-decision bar does not post it
+    cfg = free_config(market="spot", order_type="limit", limit_offset=0.03125, limit_unfilled="repost",
+                      max_holding_bars=1, lot_step=1e-8, min_notional=0.0, maintenance_margin=0.0)
+    basket, single = BasketPortfolio(cfg, ["A/USDT"]), PortfolioManager(cfg)
+    bars = [  # open, high, low, close; the posted prices (3.125 % below each close) are not reached until the last
+        (10.23188236, 11.71547367, 10.01883605, 11.02022688),
+        (11.02022688, 12.83230444, 10.92683737, 12.34163881),
+        (12.34163881, 15.45238673, 11.4379473, 14.67976199),
+    ]
+    steps = zip(bars, [0.5, 0.0, 0.5], [True, False, False], strict=True)
+    for t, ((o, h, lo, c), target, decision) in enumerate(steps):
+        single.process_bar(t * BAR_MS, o, h, lo, c, target, 0.0, 0.0, 1.0, decision)
+        basket.process_bar(t * BAR_MS, np.array([o]), np.array([h]), np.array([lo]), np.array([c]), [target], None,
+                           new_decision=decision)
+        assert basket.qty[0] == single.position_qty == 0.0
+    assert basket.trades[0] == [] and single.trades == [] and not basket.pending[0]
