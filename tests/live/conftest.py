@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from tests.support.bybit_candles import make_candles
+from tests.support.bybit_candles import START_BAR, make_candles
 from tests.support.bybit_emulator import BybitEmulator
 
 
@@ -22,4 +22,13 @@ def emulator(candles: pd.DataFrame) -> Iterator[BybitEmulator]:
     with BybitEmulator() as emu:
         emu.feed("BTCUSDT", candles)
         emu.set_bar(300)
+        yield emu
+
+
+@pytest.fixture
+def emu(candles: pd.DataFrame) -> Iterator[BybitEmulator]:
+    """An emulator serving the module's ``candles`` as BTCUSDT with the clock at ``START_BAR`` (the trader tests)."""
+    with BybitEmulator() as emu:
+        emu.feed("BTCUSDT", candles)
+        emu.set_bar(START_BAR)
         yield emu

@@ -17,11 +17,10 @@ from bot.live import CcxtBroker, ObservationBuilder, StateStore, Trader, live_ex
 from bot.live.basket import Basket, snapshot_path
 from bot.live.broker import ExecutionPlan, OrderState
 from bot.live.state_reader import read_paper_state
-from tests.support.bybit_candles import make_candles
+from tests.support.bybit_candles import START_BAR, make_candles
 from tests.support.bybit_emulator import BybitEmulator
 from tests.support.bybit_trading import FixedPolicy, SignPolicy, emulator_sleep, fit_scaler, small_config
 
-START_BAR = 400
 SYMBOLS = {"BTC/USDT:USDT": "BTCUSDT", "ETH/USDT:USDT": "ETHUSDT"}
 
 

@@ -11,11 +11,9 @@ import pytest
 
 from bot.data import Dataset, market_from_frame
 from bot.env import TradingEnv
-from tests.support.bybit_candles import make_candles
+from tests.support.bybit_candles import START_BAR, make_candles
 from tests.support.bybit_emulator import BybitEmulator
 from tests.support.bybit_trading import SignPolicy, make_trader
-
-START_BAR = 400
 
 
 @pytest.fixture

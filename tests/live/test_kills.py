@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.bybit_candles import make_candles
+from tests.support.bybit_candles import START_BAR, make_candles
 from tests.support.bybit_emulator import BybitEmulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -122,7 +122,7 @@ class Zygote:
 def emu() -> Iterator[BybitEmulator]:
     with BybitEmulator() as emu:
         emu.feed("BTCUSDT", make_candles(1200, seed=3))
-        emu.set_bar(400)
+        emu.set_bar(START_BAR)
         yield emu
 
 

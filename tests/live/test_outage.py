@@ -3,7 +3,7 @@ answers again, and giving up after ``live.max_outage_s`` without leaving a posit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +16,12 @@ from tests.support.bybit_candles import make_candles
 from tests.support.bybit_emulator import BybitEmulator
 from tests.support.bybit_trading import FixedPolicy, build_trader
 
-START_BAR = 400
 BAR_MS = 300_000
 
 
 @pytest.fixture
 def candles() -> pd.DataFrame:
     return make_candles(1200, seed=3)
-
-
-@pytest.fixture
-def emu(candles: pd.DataFrame) -> Iterator[BybitEmulator]:
-    with BybitEmulator() as emu:
-        emu.feed("BTCUSDT", candles)
-        emu.set_bar(START_BAR)
-        yield emu
 
 
 def _sleep_until_up(emu: BybitEmulator, up_at_ms: list[int]) -> Callable[[float], None]:

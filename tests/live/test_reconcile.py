@@ -3,7 +3,6 @@ the order history, spot, and the recovery of a bar's orders after a crash and a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -19,20 +18,11 @@ from tests.support.bybit_emulator import BybitEmulator
 from tests.support.bybit_trading import FixedPolicy, make_trader, small_config
 
 DAY_MS = 86_400_000
-START_BAR = 400
 
 
 @pytest.fixture
 def candles() -> pd.DataFrame:
     return make_candles(1200, seed=3)
-
-
-@pytest.fixture
-def emu(candles: pd.DataFrame) -> Iterator[BybitEmulator]:
-    with BybitEmulator() as emu:
-        emu.feed("BTCUSDT", candles)
-        emu.set_bar(START_BAR)
-        yield emu
 
 
 def _broker(emu: BybitEmulator, symbol: str = "BTC/USDT:USDT") -> CcxtBroker:

@@ -7,7 +7,6 @@ import math
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +20,10 @@ from tests.support.bybit_candles import make_candles
 from tests.support.bybit_emulator import BybitEmulator
 from tests.support.bybit_trading import FixedPolicy, SignPolicy, make_trader
 
-START_BAR = 400
-
 
 @pytest.fixture
 def candles() -> pd.DataFrame:
     return make_candles(1200, seed=3)
-
-
-@pytest.fixture
-def emu(candles: pd.DataFrame) -> Iterator[BybitEmulator]:
-    with BybitEmulator() as emu:
-        emu.feed("BTCUSDT", candles)
-        emu.set_bar(START_BAR)
-        yield emu
 
 
 def test_positions_follow_the_policy_bar_by_bar(emu: BybitEmulator, candles: pd.DataFrame, tmp_path: Path) -> None:

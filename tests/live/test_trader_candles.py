@@ -3,7 +3,6 @@ stale data, which has no candle of its own, keeps its close only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -13,20 +12,10 @@ from tests.support.bybit_candles import make_candles
 from tests.support.bybit_emulator import BybitEmulator
 from tests.support.bybit_trading import FixedPolicy, SignPolicy, make_trader
 
-START_BAR = 400
-
 
 @pytest.fixture
 def candles() -> pd.DataFrame:
     return make_candles(1200, seed=3)
-
-
-@pytest.fixture
-def emu(candles: pd.DataFrame) -> Iterator[BybitEmulator]:
-    with BybitEmulator() as emu:
-        emu.feed("BTCUSDT", candles)
-        emu.set_bar(START_BAR)
-        yield emu
 
 
 def test_each_decided_bar_is_recorded_with_its_candle(emu: BybitEmulator, candles: pd.DataFrame,

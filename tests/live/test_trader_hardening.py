@@ -3,7 +3,6 @@ the schema is checked at start-up, a run of skipped bars reports no PnL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -11,11 +10,10 @@ import pytest
 
 from bot.errors import SchemaMismatchError
 from tests.support import bybit_faults as faults
-from tests.support.bybit_candles import make_candles
+from tests.support.bybit_candles import START_BAR, make_candles
 from tests.support.bybit_emulator import BybitEmulator
 from tests.support.bybit_trading import FixedPolicy, SignPolicy, make_trader
 
-START_BAR = 400
 CREATE = "/v5/order/create"
 
 
@@ -28,14 +26,6 @@ def candles() -> pd.DataFrame:
     frame.iloc[START_BAR, frame.columns.get_loc("open")] = gap
     frame.iloc[START_BAR, frame.columns.get_loc("low")] = min(gap, frame["low"].iloc[START_BAR])
     return frame
-
-
-@pytest.fixture
-def emu(candles: pd.DataFrame) -> Iterator[BybitEmulator]:
-    with BybitEmulator() as emu:
-        emu.feed("BTCUSDT", candles)
-        emu.set_bar(START_BAR)
-        yield emu
 
 
 def test_a_stop_on_the_wrong_side_is_set_from_the_fill_price(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from tests.support.bybit_candles import make_candles
 from tests.support.bybit_emulator import BybitEmulator
 from tests.support.bybit_trading import FixedPolicy, make_trader
 
-START_BAR = 400
 NEAR, FAR = 0.0001, 0.01
 CANCEL = "/v5/order/cancel"
 
@@ -30,14 +28,6 @@ CANCEL = "/v5/order/cancel"
 @pytest.fixture
 def candles() -> pd.DataFrame:
     return make_candles(1200, seed=3)
-
-
-@pytest.fixture
-def emu(candles: pd.DataFrame) -> Iterator[BybitEmulator]:
-    with BybitEmulator() as emu:
-        emu.feed("BTCUSDT", candles)
-        emu.set_bar(START_BAR)
-        yield emu
 
 
 def limit_trader(emu: BybitEmulator, candles: pd.DataFrame, state: Path, offset: float, **kwargs: Any) -> Any:

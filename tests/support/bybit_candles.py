@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+#: The trader tests' first bar: bars 0..399 are closed at the start (the warm-up), the later ones come bar by bar.
+START_BAR = 400
+
 
 def make_candles(n_bars: int = 600, seed: int = 0, start: str = "2024-01-01", freq: str = "5min") -> pd.DataFrame:
     """A random-walk OHLCV frame shaped like ``bot.data.load_ohlcv`` output (UTC open times, float64 columns).
