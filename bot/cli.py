@@ -143,6 +143,8 @@ def _tune_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--gpus-per-trial", type=float, default=0.0)
     p.add_argument("--max-failures", type=int, default=2, help="restarts of a failed trial from its checkpoint")
     p.add_argument("--perturbation-interval", type=int, default=1, help="PBT: validations between exploits")
+    p.add_argument("--pbt-synch", action="store_true",
+                   help="PBT: synchronous (every trial waits at each exploit step; a trial failing for good stalls it)")
     p.add_argument("--max-concurrent", type=int, help="trials run at once (default: as many as the CPUs allow)")
     p.add_argument("--name", help="experiment name (folder under --storage)")
     p.add_argument("--storage", default="tune_runs", help="parent folder of experiments")

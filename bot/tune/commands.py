@@ -21,7 +21,7 @@ from typing import Any
 
 from bot.config import BotConfig
 from bot.errors import ConfigError
-from bot.training.events import EventWriter
+from bot.training import EventWriter
 from bot.tune.address import check_address
 from bot.tune.space import SearchSpace, check_against_schema, check_scheduler, load_space
 
@@ -99,6 +99,7 @@ def _spec(args: argparse.Namespace, cfg: BotConfig, space: SearchSpace) -> Any:
         max_failures=args.max_failures,
         max_intervals=1 if args.walk_forward else math.ceil(cfg.training.total_timesteps / interval_steps(cfg)),
         perturbation_interval=args.perturbation_interval,
+        pbt_synch=args.pbt_synch,
         seed=cfg.seed,
         max_concurrent=args.max_concurrent,
     )
@@ -149,7 +150,7 @@ def run_tune(args: argparse.Namespace) -> int:
 def _fold_datasets(cfg: BotConfig, n_folds: int) -> tuple[Any, ...]:
     """The datasets of the walk-forward folds of ``bot evaluate --cv-folds`` (each with its own scaler)."""
     from bot.data import build_market
-    from bot.evaluation.walk_forward import fold_dataset, plan_folds
+    from bot.evaluation import fold_dataset, plan_folds
 
     market = build_market(cfg)
     return tuple(fold_dataset(market, cfg, fold) for fold in plan_folds(len(market), cfg, n_folds))

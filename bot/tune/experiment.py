@@ -53,6 +53,8 @@ class ExperimentSpec:
     :param max_failures: restarts of a failed trial from its last checkpoint.
     :param max_intervals: validation intervals of a full trial (ASHA's ``max_t``).
     :param perturbation_interval: reports between two PBT exploit/explore steps.
+    :param pbt_synch: synchronous PBT: every trial waits at each exploit step, so the exploits do not depend on which
+        trial Tune processes first (a trial that fails for good stalls the population).
     :param seed: seed of the searcher.
     :param max_concurrent: trials run at once (None: as many as the resources allow).
     """
@@ -71,6 +73,7 @@ class ExperimentSpec:
     max_failures: int
     max_intervals: int
     perturbation_interval: int = 1
+    pbt_synch: bool = False
     seed: int = 0
     max_concurrent: int | None = None
 
@@ -134,8 +137,8 @@ def _scheduler(spec: ExperimentSpec) -> TrialScheduler:
             hyperparam_mutations=mutations,
             quantile_fraction=0.5,  # with a small population the bottom half copies the top half
             resample_probability=0.25,
-            # asynchronous: Ray's synchronous PBT waits forever for a population member that failed for good
-            synch=False,
+            # asynchronous by default: Ray's synchronous PBT waits forever for a population member that failed for good
+            synch=spec.pbt_synch,
         )
     return FIFOScheduler()
 

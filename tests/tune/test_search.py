@@ -82,11 +82,12 @@ def test_pbt_exploit_restores_the_better_trials_checkpoint_with_new_hyperparamet
 training.ppo.learning_rate: {loguniform: [1.0e-4, 1.0e-3]}
 training.ppo.ent_coef: {uniform: [0.0, 0.02]}
 """)
-    # both trials run at once (1 CPU each); at each of the six validations the lower one may exploit the other. PBT
-    # exploits only a donor whose checkpoint it took at that donor's own perturbation point: a long validation split
-    # keeps the two trials in step with Tune's processing of their reports, which tiny trials outrun (no exploit)
-    overrides = trial_overrides(tmp_path, 6 * INTERVAL, "training.vecnormalize=true", "data.synthetic.n_bars=20000")
-    argv = tune_argv(space, tmp_path / "tune_runs", "pbt", overrides, "--trials", "2", "--scheduler", "pbt")
+    # synchronous PBT: both trials wait at each of the three validations, then the lower one exploits the other. The
+    # asynchronous default exploits only a donor whose checkpoint Tune took at the donor's own perturbation point,
+    # which depends on the order Tune processes the reports in: a test of it could pass or fail by timing
+    overrides = trial_overrides(tmp_path, 3 * INTERVAL, "training.vecnormalize=true")
+    argv = tune_argv(space, tmp_path / "tune_runs", "pbt", overrides, "--trials", "2", "--scheduler", "pbt",
+                     "--pbt-synch")
     assert main(argv) == 0
 
     experiment = tmp_path / "tune_runs" / "pbt"
@@ -110,7 +111,7 @@ training.ppo.ent_coef: {uniform: [0.0, 0.02]}
                if "learning_rate" in e["changed"]][-1]
     assert model.learning_rate == pytest.approx(last_lr)
     # it went on from the donor's step (an exploit at the last validation ends there: the budget is spent)
-    assert model.num_timesteps >= 6 * INTERVAL and model.num_timesteps >= exploit["timesteps"] >= INTERVAL
+    assert model.num_timesteps >= 3 * INTERVAL and model.num_timesteps >= exploit["timesteps"] >= INTERVAL
 
 
 def test_an_experiment_whose_trials_all_fail_exits_1_with_the_errors_on_the_leaderboard(tmp_path: Path) -> None:
