@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bot.cli import build_parser
 from bot.errors import BotError
-from bot.training.events import HEARTBEAT_INTERVAL_S, EventWriter
+from bot.training import HEARTBEAT_INTERVAL_S, EventWriter
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.api.db import Job, JobStatus
 from bot.api.job_kinds import JOB_KINDS
-from bot.training.event_schema import (
+from bot.training import (
     CancelledEvent,
     CheckpointEvent,
     CompletedEvent,

@@ -10,8 +10,7 @@ from bot.api.job_limits import JobRequestError, check_overrides, check_resources
 from bot.api.job_paths import check_job_paths
 from bot.api.schemas import JobCreate
 from bot.api.settings import ApiSettings
-from bot.config import TIMEFRAME_MS, BotConfig, load_config
-from bot.config.workers import worker_bound
+from bot.config import TIMEFRAME_MS, BotConfig, load_config, worker_bound
 from bot.errors import ConfigError
 
 _CONFIG_SUFFIXES = (".yaml", ".yml")

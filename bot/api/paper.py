@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bot.live.state_reader import PaperState, PaperStateError, read_paper_state
+from bot.live import PaperState, PaperStateError, read_paper_state
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from bot.api.trainer_process import AdoptedProcess, TrainerHandle, TrainerProces
 from bot.api.tune_request import ResolvedTune
 from bot.config import load_config
 from bot.errors import ConfigError
-from bot.training.event_schema import (
+from bot.training import (
     CompletedEvent,
     FailedEvent,
     HeartbeatEvent,

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from bot.api.schemas import RunView
-from bot.training.event_schema import finite_number
+from bot.training import finite_number
 
 logger = logging.getLogger(__name__)
 

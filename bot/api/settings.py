@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.api.job_limits import JobLimits
 from bot.api.job_paths import PathRoots
 from bot.config import TIMEFRAME_MS, BotConfig
-from bot.training.events import HEARTBEAT_INTERVAL_S
+from bot.training import HEARTBEAT_INTERVAL_S
 
 #: The trainer the job runner launches: the same command as ``python -m bot train``.
 DEFAULT_TRAINER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "bot", "train")

@@ -6,7 +6,7 @@ import json
 import logging
 from pathlib import Path
 
-from bot.training.event_schema import TrainerEvent, UnknownEvent, parse_event
+from bot.training import TrainerEvent, UnknownEvent, parse_event
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from bot.api.job_request import JobRequestError, ResolvedJob, resolve_job
 from bot.api.schemas import JobCreate
 from bot.api.settings import ApiSettings
 from bot.errors import ConfigError
-from bot.tune.space import check_against_schema, check_scheduler, parse_space
+from bot.tune import check_against_schema, check_scheduler, parse_space
 
 #: The metrics a trial reports (``bot.tune.commands.metric_names``, which imports torch; a test keeps them equal).
 Metric = Literal["sharpe", "total_return", "max_drawdown", "trades", "fees", "steps", "turnover_per_day", "cost_drag",

@@ -1,6 +1,6 @@
 """Market data: loading and validation, gaps, resampling, TA-Lib features, scaling, splits and look-ahead checks."""
 
-from bot.data.dataset import build_dataset, build_market, dataset_from_market, market_from_frame
+from bot.data.dataset import build_dataset, build_market, dataset_from_market, market_from_frame, schema_hash
 from bot.data.gaps import Gap, find_gaps
 from bot.data.loading import load_ohlcv
 from bot.data.lookahead import LookAheadReport, check_lookahead
@@ -13,29 +13,8 @@ from bot.data.universe import SCALERS, AlignedPrices, SymbolScalers, Universe, a
 from bot.errors import DataValidationError
 
 __all__ = [
-    "SCALERS",
-    "AlignedPrices",
-    "DataValidationError",
-    "Dataset",
-    "FeatureScaler",
-    "Fold",
-    "Gap",
-    "LookAheadReport",
-    "MarketData",
-    "SymbolScalers",
-    "Universe",
-    "align_to_base",
-    "aligned_prices",
-    "build_dataset",
-    "build_market",
-    "build_universe",
-    "check_lookahead",
-    "dataset_from_market",
-    "find_gaps",
-    "generate_synthetic",
-    "load_ohlcv",
-    "market_from_frame",
-    "resample_ohlcv",
-    "split_ranges",
-    "walk_forward_folds",
+    "SCALERS", "AlignedPrices", "DataValidationError", "Dataset", "FeatureScaler", "Fold", "Gap", "LookAheadReport",
+    "MarketData", "SymbolScalers", "Universe", "align_to_base", "aligned_prices", "build_dataset", "build_market",
+    "build_universe", "check_lookahead", "dataset_from_market", "find_gaps", "generate_synthetic", "load_ohlcv",
+    "market_from_frame", "resample_ohlcv", "schema_hash", "split_ranges", "walk_forward_folds",
 ]

@@ -1,8 +1,10 @@
 """Gymnasium trading environment: observation/action spaces, episodes inside gap-free runs, rewards."""
 
+from bot.env.decisions import DecisionControls, ObservationReferences
 from bot.env.episode import EpisodeBounds, EpisodeSampler
 from bot.env.factory import make_env
 from bot.env.portfolio_env import PortfolioEnv
+from bot.env.portfolio_obs import PortfolioObservation
 from bot.env.rewards import (
     REWARDS,
     DifferentialSharpeReward,
@@ -14,21 +16,11 @@ from bot.env.rewards import (
 from bot.env.spaces import PORTFOLIO_FEATURES, ActionMapper, observation_space
 from bot.env.stats import episode_summary
 from bot.env.trading_env import TradingEnv
+from bot.env.universe_env import UniverseEnv, worker_symbols
 
 __all__ = [
-    "PORTFOLIO_FEATURES",
-    "REWARDS",
-    "ActionMapper",
-    "DifferentialSharpeReward",
-    "DrawdownPenalizedReward",
-    "EpisodeBounds",
-    "EpisodeSampler",
-    "LogReturnReward",
-    "PortfolioEnv",
-    "Reward",
-    "TradingEnv",
-    "episode_summary",
-    "make_env",
-    "make_reward",
-    "observation_space",
+    "PORTFOLIO_FEATURES", "REWARDS", "ActionMapper", "DecisionControls", "DifferentialSharpeReward",
+    "DrawdownPenalizedReward", "EpisodeBounds", "EpisodeSampler", "LogReturnReward", "ObservationReferences",
+    "PortfolioEnv", "PortfolioObservation", "Reward", "TradingEnv", "UniverseEnv", "episode_summary", "make_env",
+    "make_reward", "observation_space", "worker_symbols",
 ]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from bot.config import BotConfig
-from bot.data.types import MarketData
+from bot.data import MarketData
 from bot.dbe import DynamicBehaviorEngine, dbe_inputs
 
 #: markets kept in each cache (the train and validation envs of a run share one; a walk-forward fold adds one).

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.portfolio import Trade
-from bot.portfolio.metrics import YEAR_MS, cost_drag
+from bot.portfolio import YEAR_MS, Trade, cost_drag
 
 #: Cap of the per-episode cost drag in training summaries, so that an episode with no gross profit (infinite drag)
 #: still averages into TensorBoard.

@@ -16,7 +16,7 @@ from bot.data import MarketData
 from bot.evaluation.backtest import chain_segments
 from bot.evaluation.results import BacktestResult, RandomBaseline
 from bot.portfolio import PortfolioManager
-from bot.training.rollout import Segment, account_costs, account_trades
+from bot.training import Segment, account_costs, account_trades
 
 
 def buy_and_hold(n: int) -> npt.NDArray[np.float64]:

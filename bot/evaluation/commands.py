@@ -101,7 +101,7 @@ def resolve_config(checkpoint: str | Path, which: str, overrides: list[str]) -> 
     :raises CheckpointError: when the run folder or the requested checkpoint does not exist.
     :raises ConfigError: for a bad override.
     """
-    from bot.training.checkpoints import CONFIG, checkpoint_folder
+    from bot.training import CONFIG, checkpoint_folder
 
     folder = checkpoint_folder(checkpoint, which)
     return load_config(folder / CONFIG, overrides), folder
@@ -146,8 +146,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from bot.data import FeatureScaler, build_dataset  # heavy imports after the arguments are checked
     from bot.evaluation.runner import evaluate_model
-    from bot.training.checkpoints import SCALER, load_checkpoint
-    from bot.training.logsetup import training_logging
+    from bot.training import SCALER, load_checkpoint, training_logging
 
     with training_logging(cfg, out_dir) as (worker_init, log_stats, _log_file):
         if cfg.env.mode == "portfolio":

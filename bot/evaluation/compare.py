@@ -103,8 +103,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from bot.evaluation.commands import metrics_table, resolve_config
     from bot.evaluation.report_format import is_short_span
     from bot.evaluation.runner import evaluate_model
-    from bot.training.checkpoints import SCALER, load_checkpoint
-    from bot.training.logsetup import training_logging
+    from bot.training import SCALER, load_checkpoint, training_logging
 
     configs = [resolve_config(run, args.which, list(args.overrides)) for run in runs]
     out_dir = Path(args.out) if args.out else Path(runs[0]).parent / f"compare_{args.split}"

@@ -134,9 +134,7 @@ def run_ensemble(args: argparse.Namespace) -> int:
         raise ConfigError("--cv-folds retrains one run per fold; it does not apply to --ensemble")
     from bot.config import load_config
     from bot.data import FeatureScaler, build_dataset
-    from bot.training import load_checkpoint
-    from bot.training.checkpoints import CONFIG, SCALER, checkpoint_folder
-    from bot.training.logsetup import training_logging
+    from bot.training import CONFIG, SCALER, checkpoint_folder, load_checkpoint, training_logging
 
     first = checkpoint_folder(args.ensemble[0], args.which)
     cfg = load_config(first / CONFIG, list(args.overrides))

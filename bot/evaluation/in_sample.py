@@ -23,7 +23,7 @@ from bot.config import BotConfig
 from bot.errors import DataError
 
 if TYPE_CHECKING:
-    from bot.data.types import Dataset, MarketData
+    from bot.data import Dataset, MarketData
 
 
 class Overlap(NamedTuple):

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.config import TIMEFRAME_MS
-from bot.portfolio.metrics import (
+from bot.portfolio import (
     DAY_MS,
     cagr,
     cost_drag,

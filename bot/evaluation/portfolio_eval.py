@@ -30,9 +30,17 @@ from bot.config import BotConfig
 from bot.env import PortfolioEnv
 from bot.env.portfolio_env import Obs
 from bot.errors import ConfigError
-from bot.portfolio import BasketPortfolio
-from bot.portfolio.metrics import DAY_MS, YEAR_MS, cagr, drawdown_series, sharpe_ratio, simple_returns, sortino_ratio
-from bot.training.portfolio import model_actor, portfolio_rollout
+from bot.portfolio import (
+    DAY_MS,
+    YEAR_MS,
+    BasketPortfolio,
+    cagr,
+    drawdown_series,
+    sharpe_ratio,
+    simple_returns,
+    sortino_ratio,
+)
+from bot.training import model_actor, portfolio_rollout
 
 #: Trailing days of returns behind the inverse-volatility weights.
 VOL_DAYS = 30
@@ -230,7 +238,7 @@ def evaluate_portfolio_run(
     """
     from bot.data import SymbolScalers, build_universe  # heavy imports after the arguments are checked
     from bot.evaluation.backtest import evaluation_config
-    from bot.training.checkpoints import load_checkpoint
+    from bot.training import load_checkpoint
 
     universe = build_universe(cfg, SymbolScalers.load(folder))
     loaded = load_checkpoint(checkpoint, which, schema_hash=universe.schema_hash)

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from bot.atomic import atomic_write_bytes
 from bot.evaluation.report_format import cost_tag
 from bot.evaluation.results import BacktestResult, EvaluationReport
-from bot.portfolio.metrics import drawdown_series
+from bot.portfolio import drawdown_series
 from bot.training import TradeRecord
 
 #: A curve growing or shrinking by more than this factor is drawn on a log scale (else the rest look flat).

@@ -17,8 +17,8 @@ from bot.evaluation.report_format import (
     span_days,
 )
 from bot.evaluation.results import BacktestResult, EvaluationReport
-from bot.portfolio.metrics import cost_drag
-from bot.training.rollout import OPEN_AT_END
+from bot.portfolio import cost_drag
+from bot.training import OPEN_AT_END
 
 #: Exit reasons in the order the breakdown lists them (others the portfolio may add follow).
 EXIT_REASONS = ("signal", "stop_loss", "take_profit", "max_holding", "liquidation", OPEN_AT_END)

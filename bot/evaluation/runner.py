@@ -8,7 +8,7 @@ from typing import Any
 from stable_baselines3.common.vec_env import VecNormalize
 
 from bot.config import BotConfig
-from bot.data.types import Dataset
+from bot.data import Dataset
 from bot.env import TradingEnv, make_env
 from bot.errors import SchemaMismatchError
 from bot.evaluation.backtest import decision_rows, episode_rows, evaluation_config, run_agent
@@ -21,10 +21,7 @@ from bot.evaluation.baselines import (
     run_exposures,
 )
 from bot.evaluation.results import BacktestResult, EvaluationReport
-from bot.training.checkpoints import Model
-from bot.training.fast_mlp import FastMlpPolicy
-from bot.training.policy import PredictPolicy, make_policy
-from bot.training.supervised_policy import SupervisedPolicy
+from bot.training import FastMlpPolicy, Model, PredictPolicy, SupervisedPolicy, make_policy
 
 logger = logging.getLogger(__name__)
 

@@ -104,7 +104,7 @@ def evaluate_universe_run(
     """
     from bot.data import SymbolScalers, build_universe  # heavy imports after the arguments are checked
     from bot.evaluation.runner import evaluate_model
-    from bot.training.checkpoints import load_checkpoint
+    from bot.training import load_checkpoint
 
     universe = build_universe(cfg, SymbolScalers.load(folder))
     loaded = load_checkpoint(checkpoint, which, schema_hash=universe.schema_hash)

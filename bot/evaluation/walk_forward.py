@@ -33,10 +33,7 @@ from bot.evaluation.backtest import episode_rows, evaluation_config
 from bot.evaluation.baselines import agent_pace, mean_ci, random_baseline
 from bot.evaluation.report import json_safe
 from bot.evaluation.runner import backtest_split, run_baselines
-from bot.training import EventWriter, load_checkpoint, train
-from bot.training.metrics import LogStats
-from bot.training.progress import StopFlag
-from bot.training.worker import WorkerInit
+from bot.training import EventWriter, LogStats, StopFlag, WorkerInit, load_checkpoint, train
 
 logger = logging.getLogger(__name__)
 

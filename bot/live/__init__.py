@@ -30,9 +30,11 @@ if TYPE_CHECKING:
     from bot.live.reconcile import Reconciler, ReconcileReport
     from bot.live.reports import BarReport, RunSummary
     from bot.live.state import StateStore
+    from bot.live.state_reader import PaperState, PaperStateError, read_paper_state
     from bot.live.trader import Trader
 
 _HOMES = {
+    "state_reader": ("PaperState", "PaperStateError", "read_paper_state"),
     "broker": (
         "AccountState", "Broker", "Candle", "ExecutionPlan", "MarketRules", "MarketSource", "OrderRequest",
         "OrderState", "run_tag",
@@ -48,7 +50,8 @@ _HOMES = {
 }
 __all__ = [
     "AccountState", "BarReport", "Broker", "Candle", "CcxtBroker", "Credentials", "DryRunBroker", "ExecutionPlan",
-    "MarketRules", "MarketSource", "ObservationBuilder", "OrderRequest", "OrderState", "ReconcileReport", "Reconciler",
-    "RunSummary", "StateStore", "Trader", "live_exchange", "load_credentials", "run_tag",
+    "MarketRules", "MarketSource", "ObservationBuilder", "OrderRequest", "OrderState", "PaperState", "PaperStateError",
+    "ReconcileReport", "Reconciler", "RunSummary", "StateStore", "Trader", "live_exchange", "load_credentials",
+    "read_paper_state", "run_tag",
 ]
 __getattr__ = lazy_exports(__name__, _HOMES)

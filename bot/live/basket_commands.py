@@ -37,8 +37,7 @@ from bot.live.observation import ObservationBuilder
 from bot.live.state import StateStore
 from bot.live.trader import Trader
 from bot.smartlog import command_logging
-from bot.training.checkpoints import LoadedCheckpoint
-from bot.training.policy import Policy, plain_policy
+from bot.training import LoadedCheckpoint, Policy, plain_policy
 
 
 def paper_command(args: argparse.Namespace) -> int:

@@ -29,8 +29,7 @@ from bot.live.reports import BarReport, RunSummary, limit_fills_text
 from bot.live.state import StateStore
 from bot.live.trader import Trader
 from bot.smartlog import command_logging
-from bot.training.checkpoints import LoadedCheckpoint, load_checkpoint
-from bot.training.policy import plain_policy
+from bot.training import LoadedCheckpoint, load_checkpoint, plain_policy
 
 logger = logging.getLogger(__name__)
 

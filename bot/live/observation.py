@@ -18,15 +18,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from bot.config import BotConfig
-from bot.data import FeatureScaler, MarketData, market_from_frame
-from bot.data.dataset import schema_hash
+from bot.data import FeatureScaler, MarketData, market_from_frame, schema_hash
 from bot.dbe import DBEMode, DynamicBehaviorEngine, dbe_inputs
-from bot.env.decisions import ObservationReferences
-from bot.env.portfolio_obs import PortfolioObservation
+from bot.env import ObservationReferences, PortfolioObservation
 from bot.errors import DataError, SchemaMismatchError
 
 if TYPE_CHECKING:
-    from bot.training.policy import Policy
+    from bot.training import Policy
 
 logger = logging.getLogger(__name__)
 

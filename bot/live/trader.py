@@ -36,8 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.config import TIMEFRAME_MS, BotConfig
-from bot.env.decisions import DecisionControls
-from bot.env.spaces import ActionMapper
+from bot.env import ActionMapper, DecisionControls
 from bot.errors import DataError, KillSwitchError, TransientBrokerError
 from bot.live.broker import AccountState, Broker, ExecutionPlan, OrderState, client_prefix
 from bot.live.candles import CandleBuffer, warmup_bars
@@ -50,7 +49,7 @@ from bot.live.risk import AccountTracker
 from bot.live.sizing import requested_exposure
 from bot.live.startup import open_session
 from bot.live.state import BarRecord, StateStore, write_json_atomic
-from bot.training.policy import Policy, is_recurrent
+from bot.training import Policy, is_recurrent
 
 logger = logging.getLogger(__name__)
 

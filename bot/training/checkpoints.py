@@ -31,8 +31,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from bot.atomic import ordinary_mode
 from bot.config import SUPERVISED_ALGOS, BotConfig, load_config
-from bot.data import SymbolScalers
-from bot.data.scaler import FeatureScaler
+from bot.data import FeatureScaler, SymbolScalers
 from bot.errors import CheckpointError, ConfigError, DataError, SchemaMismatchError
 from bot.training import integrity
 from bot.training.algorithms import load_class

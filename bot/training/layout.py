@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.config import BotConfig
-from bot.config.workers import worker_candidates
+from bot.config import BotConfig, worker_candidates
 from bot.training.vec_env import ParallelVecEnv
 from bot.training.worker import EnvFactory, WorkerInit
 

@@ -9,8 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bot.config import BotConfig
-from bot.config.workers import worker_bound
+from bot.config import BotConfig, worker_bound
 from bot.smartlog import WorkerHandle, init_worker, setup_logging
 from bot.training.metrics import LogStats
 from bot.training.worker import WorkerInit

@@ -15,8 +15,7 @@ if TYPE_CHECKING:
     from gymnasium import spaces
 
     from bot.config import BotConfig
-    from bot.data import Universe
-    from bot.data.types import Dataset
+    from bot.data import Dataset, Universe
 
 MANIFEST = "manifest.json"
 #: 2: ``files`` maps each file of the checkpoint to its SHA-256 (checked on load)

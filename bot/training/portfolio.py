@@ -24,7 +24,7 @@ from bot.config import TIMEFRAME_MS, BotConfig
 from bot.data import Universe
 from bot.env import PortfolioEnv
 from bot.env.portfolio_env import Obs
-from bot.portfolio.metrics import DAY_MS, cost_drag, periods_per_year, sharpe_ratio
+from bot.portfolio import DAY_MS, cost_drag, periods_per_year, sharpe_ratio
 from bot.training.shared_dataset import SharedUniverse
 from bot.training.validation import ValidationResult
 

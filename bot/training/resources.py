@@ -6,8 +6,7 @@ import os
 
 import torch as th
 
-from bot.config import BotConfig
-from bot.config.workers import worker_bound
+from bot.config import BotConfig, worker_bound
 from bot.errors import ConfigError
 
 

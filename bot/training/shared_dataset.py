@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from bot.data.types import Dataset
-from bot.data.universe import Universe
+from bot.data import Dataset, Universe
 
 #: array offsets in the block are multiples of this (cache lines; keeps every dtype aligned)
 _ALIGN = 64

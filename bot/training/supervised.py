@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.config import BotConfig
-from bot.data.types import Dataset
+from bot.data import Dataset
 from bot.env import EpisodeBounds, TradingEnv
 from bot.errors import ConfigError
 from bot.training.checkpoints import CheckpointWriter

@@ -26,8 +26,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor, VecNormalize
 
 from bot.atomic import atomic_write_bytes
 from bot.config import SUPERVISED_ALGOS, BotConfig
-from bot.data import SymbolScalers, Universe
-from bot.data.types import Dataset
+from bot.data import Dataset, SymbolScalers, Universe
 from bot.env import make_env
 from bot.errors import CheckpointError, ConfigError
 from bot.training.algorithms import build_model, load_class

@@ -21,8 +21,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from bot.config import BotConfig
 from bot.data import Dataset, FeatureScaler, SymbolScalers, Universe, build_dataset, build_universe
-from bot.env import PortfolioEnv
-from bot.env.universe_env import UniverseEnv, worker_symbols
+from bot.env import PortfolioEnv, UniverseEnv, worker_symbols
 from bot.training.checkpoints import SCALER
 from bot.training.portfolio import portfolio_validation_env, validate_portfolio
 from bot.training.shared_dataset import SharedUniverse

@@ -19,7 +19,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from bot.config import TIMEFRAME_MS, BotConfig
 from bot.data import Dataset
 from bot.env import TradingEnv, make_env
-from bot.portfolio.metrics import DAY_MS, cost_drag, periods_per_year, sharpe_ratio
+from bot.portfolio import DAY_MS, cost_drag, periods_per_year, sharpe_ratio
 from bot.training.policy import Policy, make_policy
 from bot.training.rollout import run_episode
 

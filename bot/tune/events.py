@@ -16,7 +16,7 @@ from typing import Any
 
 from ray.tune import Callback
 
-from bot.training.events import EventWriter
+from bot.training import EventWriter
 from bot.tune.trial import RANK_KEY
 
 

@@ -27,15 +27,23 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from bot.atomic import atomic_write_bytes
 from bot.config import BotConfig, load_config
-from bot.data.types import Dataset
+from bot.data import Dataset
 from bot.env import make_env
-from bot.training import CheckpointWriter, EventWriter, load_checkpoint, train
-from bot.training.callbacks import OnValidation, ValidationReport
-from bot.training.checkpoints import BEST, MODEL
-from bot.training.logsetup import training_logging
-from bot.training.manifest import MANIFEST, RunInfo
-from bot.training.progress import StopFlag
-from bot.training.trainer import TB_DIR
+from bot.training import (
+    BEST,
+    MANIFEST,
+    MODEL,
+    TB_DIR,
+    CheckpointWriter,
+    EventWriter,
+    OnValidation,
+    RunInfo,
+    StopFlag,
+    ValidationReport,
+    load_checkpoint,
+    train,
+    training_logging,
+)
 from bot.tune.space import override
 
 logger = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from bot.api.schemas import (
     MetricPoint,
     MetricsView,
 )
-from bot.training.event_schema import finite_number
+from bot.training import finite_number
 
 router = APIRouter(prefix="/api/training", tags=["training"])
 Auth = [Depends(require_token)]
