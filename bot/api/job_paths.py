@@ -29,6 +29,7 @@ PATH_KEYS = {
     "logging.file": "a file name in the run folder",
     "logging.jsonl_file": "a file name in the run folder",
     "data.path": "a file inside one of api.data_roots",
+    "data.dir": "a folder whose symbol files (data.symbols + data.pattern) lie inside api.data_roots, each checked",
     "training.checkpoint_dir": "set by the server (--checkpoint-dir)",
     "live.state_path": "not settable by a job (live section)",
     "api.db_path": "not settable by a job (api section)",
@@ -92,22 +93,24 @@ def check_job_paths(cfg: BotConfig, overrides: Sequence[str], roots: PathRoots) 
         if run_dir is not None and not _inside(run_dir / value, run_dir):
             raise JobRequestError("overrides", f"{key}={value!r} leads outside the run folder {run_dir} (a"
                                   " symlink?); choose another name")
-    if cfg.data.path is not None:
-        check_data_path(cfg.data.path, roots)
+    # every file the trainer will read: data.path, or each symbol's file (data.symbols, or data.dir + data.pattern)
+    for file in cfg.data.symbol_files():
+        check_data_path(file.path, roots, "data.path" if cfg.data.path else f"data.symbols ({file.symbol})")
 
 
-def check_data_path(value: str, roots: PathRoots) -> Path:
+def check_data_path(value: str, roots: PathRoots, key: str = "data.path") -> Path:
     """The data file a job names, resolved (symlinks followed) and guaranteed inside a data root.
 
-    :param value: ``data.path`` as written (relative to the working directory, or absolute).
+    :param value: the file as written (relative to the working directory, or absolute).
+    :param key: the config key that named it, for the message.
     :raises JobRequestError: when it resolves outside every data root; the message names the roots, not the file's
         content.
     """
     if "\x00" in value:
-        raise JobRequestError("overrides", "data.path must not contain a NUL character")
+        raise JobRequestError("overrides", f"{key} must not contain a NUL character")
     resolved = (roots.workdir / value).resolve()
     if not any(resolved.is_relative_to(root.resolve()) for root in roots.data_roots):
         allowed = ", ".join(str(r) for r in roots.data_roots) or "(none configured)"
-        raise JobRequestError("overrides", f"data.path={value!r} resolves outside the data roots ({allowed});"
+        raise JobRequestError("overrides", f"{key}={value!r} resolves outside the data roots ({allowed});"
                               " put the file in one of them or add its folder to api.data_roots")
     return resolved

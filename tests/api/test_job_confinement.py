@@ -83,6 +83,17 @@ def test_data_file_outside_the_data_roots_is_refused_without_echoing_it(serve: S
         assert "data roots" in msg and str(tmp_path / "data") in msg
 
 
+def test_symbol_files_outside_the_data_roots_are_refused(serve: Serve, tmp_path: Path, outside: Path) -> None:
+    server = serve()
+    several = ["data.source=file", "data.path=null", "env.mode=universe"]
+    by_dir = [*several, "data.symbols=[BTC/USDT, ETH/USDT]", f"data.dir={outside}"]
+    assert "data roots" in _refused(_post(server, by_dir), "data.symbols (BTC/USDT)")
+    (tmp_path / "data").mkdir()
+    listed = [*several, f"data.symbols=[{{symbol: BTC/USDT, path: {tmp_path / 'data' / 'btc.csv'}}},"
+              f" {{symbol: ETH/USDT, path: {outside / 'eth.csv'}}}]"]
+    assert "data roots" in _refused(_post(server, listed), "data.symbols (ETH/USDT)")
+
+
 def test_data_file_symlinked_out_of_a_data_root_is_refused(serve: Serve, tmp_path: Path, outside: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "innocent.csv").symlink_to(outside / "private.csv")
