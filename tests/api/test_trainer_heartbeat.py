@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bot.api.db import Job
+from bot.api.job_kinds import JOB_KINDS
+from bot.api.settings import ApiSettings
 from bot.training.events import EventWriter
 from tests.api.helpers import wait_for
 
@@ -41,10 +44,6 @@ def test_no_heartbeats_without_a_file_or_when_turned_off(tmp_path: Path) -> None
 
 
 def test_a_short_stall_timeout_gets_faster_heartbeats_and_the_trainer_is_told(tmp_path: Path) -> None:
-    from bot.api.db import Job
-    from bot.api.job_kinds import JOB_KINDS
-    from bot.api.settings import ApiSettings
-
     default = ApiSettings(db_path=tmp_path / "db.sqlite", token=None)
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "demo.yaml").write_text("seed: 0\n")
