@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 from bot.config import BotConfig, LiveConfig
 from bot.data import SCALERS, FeatureScaler, SymbolScalers
@@ -34,6 +33,7 @@ from bot.live.commands import (
 )
 from bot.live.credentials import load_credentials
 from bot.live.observation import ObservationBuilder
+from bot.live.reports import RunSummary
 from bot.live.state import StateStore
 from bot.live.trader import Trader
 from bot.smartlog import command_logging
@@ -41,7 +41,12 @@ from bot.training import LoadedCheckpoint, Policy, plain_policy
 
 
 def paper_command(args: argparse.Namespace) -> int:
-    """Handler of ``python -m bot paper``: a basket with ``--symbols``, else one symbol (:func:`run_paper`)."""
+    """Handler of ``python -m bot paper``: the portfolio trader for an ``env.mode: portfolio`` checkpoint, a basket
+    with ``--symbols``, else one symbol (:func:`run_paper`)."""
+    from bot.live.portfolio_commands import is_portfolio_run, run_portfolio_paper
+
+    if is_portfolio_run(args.checkpoint):
+        return run_portfolio_paper(args)
     if getattr(args, "symbols", None) is not None:
         return run_basket_paper(args)
     return run_paper(args)
@@ -89,16 +94,16 @@ def symbol_config(cfg: BotConfig, symbol: str) -> BotConfig:
     return cfg.model_copy(update={"live": LiveConfig.model_validate({**cfg.live.model_dump(), "symbol": symbol})})
 
 
-def _open_brokers(
-    stack: ExitStack, configs: dict[str, BotConfig], creds: Any, sleep: Callable[[float], None]
+def open_brokers(
+    stack: ExitStack, configs: dict[str, BotConfig], make: Callable[[BotConfig], Broker]
 ) -> dict[str, Broker]:
-    """Every symbol's broker, each with its market's rules loaded.
+    """Every symbol's broker (``make(its config)``, closed with ``stack``), each with its market's rules loaded.
 
     :raises BrokerError: naming a symbol the exchange does not list (or an exchange that cannot be reached).
     """
     brokers: dict[str, Broker] = {}
     for symbol, cfg in configs.items():
-        broker = build_broker(cfg, creds, sleep, 1.0 / len(configs))
+        broker = make(cfg)
         stack.callback(broker.close)
         broker.probe()
         try:
@@ -162,7 +167,7 @@ def run_basket_paper(
     wait = sleep if sleep is not None else time.sleep
     with ExitStack() as stack:
         # every market is checked before the state file exists: a bad symbol leaves nothing half-written
-        brokers = _open_brokers(stack, configs, creds, wait)
+        brokers = open_brokers(stack, configs, lambda c: build_broker(c, creds, wait, 1.0 / len(configs)))
         state_path.parent.mkdir(parents=True, exist_ok=True)
         stack.enter_context(command_logging(cfg.logging, state_path.parent, "paper.log", redact_patterns=secrets))
         traders: list[Trader] = []
@@ -179,9 +184,14 @@ def run_basket_paper(
             basket.run(args.max_bars, on_bar=lambda s, r: print(status_line(r, s), flush=True))
         finally:
             # every exit says what was done (kill switch, refused keys, outage given up, Ctrl-C)
-            for symbol, summary in basket.summaries.items():
-                print(f"{symbol}: {summary_line(summary)}")
-                if summary.kill_switch:
-                    print(f"{symbol}: kill switch: {summary.kill_switch}")
-            print(f"state: {state_path} | accounts: {state_path}.<SYMBOL>.account.json")
+            print_summaries(basket.summaries, state_path)
     return 0
+
+
+def print_summaries(summaries: dict[str, RunSummary], state_path: Path) -> None:
+    """Each symbol's summary line and kill switch, then where the state and account files are."""
+    for symbol, summary in summaries.items():
+        print(f"{symbol}: {summary_line(summary)}")
+        if summary.kill_switch:
+            print(f"{symbol}: kill switch: {summary.kill_switch}")
+    print(f"state: {state_path} | accounts: {state_path}.<SYMBOL>.account.json")

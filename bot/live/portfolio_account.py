@@ -1,0 +1,152 @@
+"""The one shared account of a live portfolio: its equity over every symbol, the brokers that size from it, the
+portfolio observation built as :class:`~bot.env.PortfolioEnv` builds it, and the account-level kill switch.
+
+Each symbol keeps its own :class:`~bot.live.ccxt_broker.CcxtBroker` (its market rules, orders, client ids, history),
+but all of them trade one exchange wallet: the account's equity is the wallet plus every position's value
+(perpetuals: unrealised PnL; spot: base x price), and each symbol's orders are sized from that equity
+(:class:`AccountBroker`), as the env's :class:`~bot.portfolio.BasketPortfolio` sizes ``weight x leverage x equity``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from bot.config import LiveConfig, PortfolioConfig
+from bot.env import ASSET_FEATURES, MIN_EQUITY_RATIO, PORTFOLIO_BOUND
+from bot.exchange import Exchange, RetryPolicy
+from bot.live.broker import AccountState
+from bot.live.ccxt_broker import CcxtBroker
+from bot.live.observation import Obs
+from bot.live.risk import AccountTracker
+
+_LOG_MIN_RATIO = math.log(MIN_EQUITY_RATIO)
+
+
+class AccountBroker(CcxtBroker):
+    """One symbol's broker in a portfolio: its account's equity is the whole account's, so :meth:`execute` sizes
+    ``target x leverage x account equity`` (the basket's rule) and caps it with the symbol's own rules.
+
+    :attr:`others_value` is what the account's other positions add to the equity; the portfolio trader sets it
+    before each execution.
+    """
+
+    def __init__(
+        self, exchange: Exchange, live: LiveConfig, portfolio: PortfolioConfig, retry_policy: RetryPolicy
+    ) -> None:
+        super().__init__(exchange, live, portfolio, retry_policy)
+        self.others_value = 0.0
+
+    def fetch_account(self, mark_price: float) -> AccountState:
+        """The symbol's position with the account's equity (wallet + every position's value)."""
+        own = self.position(mark_price)
+        return dataclasses.replace(own, equity=own.equity + self.others_value)
+
+    def position(self, mark_price: float) -> AccountState:
+        """The symbol's own view: wallet (its ``cash``) + this position's value, marked at ``mark_price``."""
+        return super().fetch_account(mark_price)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """The shared account at one bar close.
+
+    :param equity: wallet + every position's value, quote.
+    :param cash: the wallet (perpetuals) or free quote balance (spot).
+    :param positions: each symbol's own :meth:`AccountBroker.position`, in the portfolio's order.
+    """
+
+    equity: float
+    cash: float
+    positions: tuple[AccountState, ...]
+
+    @classmethod
+    def of(cls, positions: Sequence[AccountState]) -> AccountView:
+        """The account of the symbols' positions (each one's ``cash`` is the same wallet)."""
+        cash = positions[0].cash
+        return cls(cash + sum(p.equity - p.cash for p in positions), cash, tuple(positions))
+
+    def value_besides(self, i: int) -> float:
+        """What every position but the ``i``-th adds to the equity."""
+        return sum(p.equity - p.cash for k, p in enumerate(self.positions) if k != i)
+
+    def with_position(self, i: int, position: AccountState) -> AccountView:
+        """The view after symbol ``i``'s position changed (fills move its value into the wallet)."""
+        positions = (*self.positions[:i], position, *self.positions[i + 1 :])
+        return AccountView.of(positions)
+
+    def account_state(self, i: int) -> AccountState:
+        """Symbol ``i``'s position carrying the account's equity (snapshots, the position cap)."""
+        return dataclasses.replace(self.positions[i], equity=self.equity)
+
+    def exposures(self) -> npt.NDArray[np.float64]:
+        """float [N] each position's signed notional / account equity (0 when the equity is not positive)."""
+        if self.equity <= 0.0:
+            return np.zeros(len(self.positions))
+        return np.array([p.position_qty * p.mark_price / self.equity for p in self.positions])
+
+
+def basket_observation(
+    market: npt.NDArray[np.float32],
+    tradable: npt.NDArray[np.bool_],
+    view: AccountView,
+    bars_in_position: Sequence[int],
+    time_scale: float,
+    drawdown: float,
+    reference_equity: float,
+) -> Obs:
+    """The portfolio env's observation (:mod:`bot.env.portfolio_spaces`) from the live account.
+
+    :param market: float32 [N, window, F], zeros for a symbol that cannot be observed.
+    :param tradable: bool [N] symbols observable (and so tradable) at this close.
+    :param bars_in_position: bars each position has been held.
+    :param time_scale: ``1 / (env.episode_length x env.decision_every)``.
+    :param drawdown: the account's drawdown from the observation's peak (:class:`~bot.env.ObservationReferences`).
+    :param reference_equity: the equity the observation's log return is measured from.
+    """
+    hi = PORTFOLIO_BOUND
+    equity = view.equity
+    held = [min(max(min(b * time_scale, 1.0), -hi), hi) for b in bars_in_position]
+    assets = np.zeros((len(view.positions), len(ASSET_FEATURES)), np.float32)
+    assets[:, 0] = tradable
+    assets[:, 3] = held
+    if equity > 0.0:
+        exposure = view.exposures()
+        assets[:, 1] = np.clip(exposure, -hi, hi)
+        assets[:, 2] = np.clip(
+            [p.position_qty * (p.mark_price - p.entry_price) / equity for p in view.positions], -hi, hi
+        )
+        account = [view.cash / equity, float(np.abs(exposure).sum()), drawdown, math.log(equity / reference_equity)]
+    else:
+        account = [0.0, 0.0, drawdown, _LOG_MIN_RATIO]
+    clipped = np.clip(np.array(account, np.float64), -hi, hi).astype(np.float32)
+    return {"market": market, "assets": assets, "account": clipped}
+
+
+def kill_reason(tracker: AccountTracker, view: AccountView, symbols: Sequence[str], live: LiveConfig) -> str:
+    """Why the account kill switch trips now ('' when it does not): the account's daily loss past
+    ``live.max_daily_loss``, or a symbol's position notional past ``live.max_position_notional``.
+
+    :param tracker: the account's tracker (day-start equity), updated at this bar.
+    """
+    flat = AccountState(view.equity, view.cash, 0.0, 0.0, 0.0, 0.0)
+    reason = tracker.kill_reason(flat, live)
+    if reason:
+        return f"account {reason}"
+    for i, symbol in enumerate(symbols):
+        reason = tracker.kill_reason(view.account_state(i), live)
+        if reason:
+            return f"{symbol}: {reason}"
+    return ""
+
+
+def execution_order(targets: npt.NDArray[np.float64], view: AccountView) -> list[int]:
+    """Symbol indices in the order their orders go out: the largest reductions of exposure first, so that the margin
+    they free is there for the openings (the exchange checks margin over the whole account)."""
+    change = np.abs(targets) - np.abs(view.exposures())
+    return [int(i) for i in np.argsort(change, kind="stable")]

@@ -1,0 +1,112 @@
+"""One symbol of a live portfolio (:mod:`bot.live.portfolio_trader`): its broker on the shared account, candles,
+observation builder (its own scaler), position statistics and its scope of the one state file, where each bar is
+recorded under the symbol (:mod:`bot.live.state_schema`) with the account's equity in its snapshot."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.config import TIMEFRAME_MS
+from bot.live.basket import snapshot_path
+from bot.live.broker import AccountState, OrderState
+from bot.live.candles import CandleBuffer, warmup_bars
+from bot.live.observation import ObservationBuilder
+from bot.live.portfolio_account import AccountBroker
+from bot.live.reconcile import Reconciler
+from bot.live.reports import BarReport, RunSummary, account_snapshot
+from bot.live.risk import AccountTracker
+from bot.live.state import BarRecord, StateStore, write_json_atomic
+
+
+@dataclass
+class PortfolioSymbol:
+    """One symbol of the portfolio: its broker, candles, observation builder (its scaler) and state scope.
+
+    :param symbol: the ccxt symbol.
+    :param broker: its broker on the shared account.
+    :param builder: its observation builder (its own scaler).
+    :param state: its ``StateStore`` scope of the shared state file.
+    :param tag: its run tag (:func:`~bot.live.broker.run_tag`: checkpoint, symbol, timeframe).
+    """
+
+    symbol: str
+    broker: AccountBroker
+    builder: ObservationBuilder
+    state: StateStore
+    tag: str
+    buffer: CandleBuffer = field(init=False)
+    reconciler: Reconciler = field(init=False)
+    tracker: AccountTracker = field(init=False)
+    summary: RunSummary = field(default_factory=RunSummary)
+
+    def __post_init__(self) -> None:
+        cfg = self.builder.cfg
+        base_ms = TIMEFRAME_MS[cfg.live.timeframe]
+        self.buffer = CandleBuffer(self.broker, cfg.live.timeframe, warmup_bars(cfg))
+        self.reconciler = Reconciler(self.broker, self.state, self.tag, base_ms)
+        # its position's statistics (bars held, the exposure last requested: the rebalance rule), kept over restarts
+        self.tracker = AccountTracker.from_dict(self.state.get("tracker"))
+
+    @property
+    def close(self) -> float:
+        """The newest close held (the mark of a symbol without a fresh bar, as the env keeps its last mark)."""
+        return self.buffer.candles[-1].close if self.buffer.candles else math.nan
+
+    def record(
+        self,
+        bar_ms: int,
+        account: AccountState,
+        orders: list[OrderState],
+        target: float,
+        action: str,
+        status: str,
+        reason: str,
+        account_tracker: AccountTracker,
+    ) -> BarReport:
+        """Record the bar: its orders plus the exchange's own fills (stops), its position and a snapshot carrying
+        the account's equity, in one transaction; then its ``<state>.<SYMBOL>.account.json``.
+
+        :param account: its position with the account's equity.
+        :param status: ``killed`` / ``held`` / ``skipped``, or '' for ``traded`` when an order filled, else ``held``.
+        :param account_tracker: the account's tracker (day start, initial equity of the snapshot).
+        """
+        recorded = self.state.filled_by_client_id()
+        orders = orders + [f for f in self.broker.drain_fills() if recorded.get(f.client_id, -1.0) < f.filled]
+        status = status or ("traded" if any(o.filled > 0 for o in orders) else "held")
+        bar = BarRecord(bar_ms, status, action, target, self.tracker.last_exposure, self.close, reason)
+        processed = self.state.bars_processed() + 1
+        kill = reason if status == "killed" else ""
+        snapshot = account_snapshot(
+            bar_ms, account, account_tracker, self.broker.name, self.symbol, processed, kill, (0, 0)
+        )
+        candle = next((c for c in reversed(self.buffer.candles) if c.open_ms == bar_ms), None)
+        self.state.record_bar(bar, orders, account, snapshot, self._meta(), (), candle)
+        payload = {**snapshot, "updated_at": time.time(), "state_file": str(self.state.path)}
+        write_json_atomic(snapshot_path(Path(self.state.path), self.symbol), payload)
+        return BarReport(
+            bar_ms, status, self.close, account.equity, account.position_qty, target, tuple(orders), reason
+        )
+
+    def record_skipped(self, bar_ms: int, reason: str, equity: float) -> BarReport:
+        """A bar no account could be read at (an outage): recorded without orders, so it is not handled twice."""
+        bar = BarRecord(bar_ms, "skipped", "", 0.0, self.tracker.last_exposure, self.close, reason)
+        self.state.record_bar(bar, [], None, None, self._meta())
+        return BarReport(bar_ms, "skipped", self.close, equity, self.tracker.last_qty, reason=reason)
+
+    def _meta(self) -> dict[str, object]:
+        return {"tracker": self.tracker.to_dict(), "run_tag": self.tag}
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioBar:
+    """What happened at one bar close: the account and each symbol's report (its status line)."""
+
+    open_ms: int
+    status: str
+    equity: float
+    weights: tuple[float, ...]
+    reports: dict[str, BarReport]
+    reason: str = ""
