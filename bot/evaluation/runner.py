@@ -21,7 +21,7 @@ from bot.evaluation.baselines import (
     run_exposures,
 )
 from bot.evaluation.results import BacktestResult, EvaluationReport
-from bot.training import FastMlpPolicy, Model, PredictPolicy, SupervisedPolicy, make_policy
+from bot.training import FastLstmPolicy, FastMlpPolicy, Model, PredictPolicy, SupervisedPolicy, make_policy
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +94,13 @@ def backtest_split(
         how = f"batched exact MLP inference ({policy.n_fallbacks} near-tied steps decided by model.predict)"
     elif isinstance(policy, SupervisedPolicy):
         how = f"{policy.model.algo} predict_proba in one batch, threshold {policy.model.threshold:g} on P(up)"
+    elif isinstance(policy, FastLstmPolicy):
+        how = (
+            "exact NumPy LSTM step, the LSTM state carried through each gap-free run"
+            f" ({policy.n_fallbacks} near-tied steps decided by the torch step)"
+        )
     elif isinstance(policy, PredictPolicy) and policy.recurrent:
-        how = "model.predict per step, the LSTM state carried through each gap-free run"
+        how = f"torch LSTM step per decision, the LSTM state carried through each gap-free run ({policy.why_slow})"
     else:
         how = "model.predict per step"
     return env, result, how

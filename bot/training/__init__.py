@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         parse_event,
     )
     from bot.training.events import HEARTBEAT_INTERVAL_S, EventWriter
+    from bot.training.fast_lstm import FastLstmPolicy
     from bot.training.fast_mlp import FastMlpPolicy
     from bot.training.logsetup import training_logging
     from bot.training.manifest import MANIFEST, RunInfo
@@ -83,6 +84,7 @@ _HOMES = {
         "find_latest_run", "load_checkpoint",
     ),
     "events": ("HEARTBEAT_INTERVAL_S", "EventWriter"),
+    "fast_lstm": ("FastLstmPolicy",),
     "fast_mlp": ("FastMlpPolicy",),
     "policy": ("MaskSource", "Obs", "Policy", "PredictPolicy", "is_recurrent", "make_policy", "plain_policy"),
     "rollout": ("OPEN_AT_END", "Costs", "Segment", "TradeRecord", "account_costs", "account_trades", "run_episode"),
@@ -93,10 +95,10 @@ _HOMES = {
 __all__ = [
     "ALGORITHMS", "BEST", "CONFIG", "HEARTBEAT_INTERVAL_S", "MANIFEST", "MODEL", "OPEN_AT_END", "SCALER", "TB_DIR",
     "CancelledEvent", "CheckpointEvent", "CheckpointWriter", "CompletedEvent", "Costs", "DoubleDQN", "EventWriter",
-    "FailedEvent", "FastMlpPolicy", "HeartbeatEvent", "LoadedCheckpoint", "LogStats", "MaskSource", "Model", "Obs",
-    "OnValidation", "ParallelVecEnv", "Policy", "PredictPolicy", "ProgressEvent", "RunInfo", "Segment", "StartedEvent",
-    "StopFlag", "SupervisedPolicy", "TerminalEvent", "TradeRecord", "TradingEnvFactory", "TrainOutcome", "TrainerEvent",
-    "TrialEvent", "UnknownEvent", "ValidationReport", "ValidationResult", "WorkerInit", "account_costs",
+    "FailedEvent", "FastLstmPolicy", "FastMlpPolicy", "HeartbeatEvent", "LoadedCheckpoint", "LogStats", "MaskSource",
+    "Model", "Obs", "OnValidation", "ParallelVecEnv", "Policy", "PredictPolicy", "ProgressEvent", "RunInfo", "Segment",
+    "StartedEvent", "StopFlag", "SupervisedPolicy", "TerminalEvent", "TradeRecord", "TradingEnvFactory", "TrainOutcome",
+    "TrainerEvent", "TrialEvent", "UnknownEvent", "ValidationReport", "ValidationResult", "WorkerInit", "account_costs",
     "account_trades", "build_model", "checkpoint_folder", "double_dqn_target", "find_latest_run", "finite_number",
     "is_recurrent", "load_checkpoint", "load_class", "make_policy", "make_validation_env", "model_actor", "parse_event",
     "plain_policy", "portfolio_rollout", "run_episode", "run_validation", "train", "training_logging",

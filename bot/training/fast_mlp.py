@@ -60,6 +60,47 @@ def _normaliser(
     return normalise
 
 
+#: Market windows -> float64 [m, d] features (a torch extractor's ``encode``), for :func:`project_market`.
+Encoder = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float64]]
+
+
+def project_market(
+    obs_features: npt.NDArray[np.float32],
+    window: int,
+    rows: range,
+    weight: npt.NDArray[np.float64],
+    normalise: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]] | None,
+    encode: Encoder | None = None,
+) -> npt.NDArray[np.float64]:
+    """``weight @ features(market window(t))`` for every decision row ``t`` in ``rows``, in chunks of rows.
+
+    :param obs_features: float32 [n, n_features] ``Dataset.obs_features``.
+    :param window: ``env.window``.
+    :param rows: the decision rows (each needs ``window - 1`` rows of history).
+    :param weight: float64 [out, d] the columns of a linear layer that read the market features.
+    :param normalise: VecNormalize's transform of the market window, or None.
+    :param encode: the market features of a chunk of windows; None: the flattened window (``CombinedExtractor``).
+    :return: float64 [len(rows), out].
+    """
+    weight_t = np.ascontiguousarray(weight.T)
+    windows = np.lib.stride_tricks.sliding_window_view(obs_features, (window, obs_features.shape[1]))[:, 0]
+    out = np.empty((len(rows), weight.shape[0]), dtype=np.float64)
+    # one reused float64 buffer per chunk: a fresh 30 MB array per chunk costs more in page faults than the copy
+    buffer = np.empty((min(_CHUNK_ROWS, len(rows)), window, obs_features.shape[1]), dtype=np.float64)
+    for lo in range(rows.start, rows.stop, _CHUNK_ROWS):
+        hi = min(lo + _CHUNK_ROWS, rows.stop)
+        x = windows[lo - window + 1 : hi - window + 1]
+        if normalise is not None:
+            x = normalise(x)
+        if encode is None:
+            np.copyto(buffer[: hi - lo], x)
+            features = buffer[: hi - lo].reshape(hi - lo, -1)
+        else:
+            features = encode(np.ascontiguousarray(x))
+        np.matmul(features, weight_t, out=out[lo - rows.start : hi - rows.start])
+    return out
+
+
 def _mlp_parts(model: BaseAlgorithm) -> tuple[th.nn.Module, list[th.nn.Module]] | None:
     """The features extractor and the layers from features to logits / Q-values, or None when unsupported."""
     if not isinstance(model.action_space, spaces.Discrete):
@@ -123,6 +164,34 @@ def _stages(modules: Sequence[th.nn.Module]) -> list[_Stage] | None:
     return stages
 
 
+def run_stages(pre: npt.NDArray[np.float64], stages: list[_Stage]) -> npt.NDArray[np.float64]:
+    """The output of ``stages`` run on the pre-activation ``pre`` (``pre`` itself when there are none)."""
+    for stage in stages:
+        stage.activation(pre, stage.hidden_view)
+        np.dot(stage.weight_bias, stage.hidden, out=stage.out)
+        pre = stage.out
+    return pre
+
+
+def best_two(values: list[float], masks: list[bool] | None) -> tuple[int, float, float]:
+    """The index and value of the largest allowed value and the second largest value (plain Python: a handful of
+    outputs).
+
+    :param values: the logits or Q-values.
+    :param masks: which actions may be chosen, or None for all.
+    """
+    best_i = -1
+    best = second = -math.inf
+    for i, v in enumerate(values):
+        if masks is not None and not masks[i]:
+            continue
+        if v > best:
+            best_i, best, second = i, v, best
+        elif v > second:
+            second = v
+    return best_i, best, second
+
+
 class FastMlpPolicy:
     """Exact batched inference for discrete SB3 ``MultiInputPolicy`` MLPs (PPO, MaskablePPO, DQN/Double-DQN).
 
@@ -157,7 +226,6 @@ class FastMlpPolicy:
         self.w_portfolio = w_portfolio
         self.stages = stages
         self.normalise_portfolio = normalise_portfolio
-        self.n_actions = stages[-1].out.shape[0] if stages else w_portfolio.shape[0]
         self.allowed = allowed
         self.tie_absolute = 2e-5 * output_weight_l1
         self._pre = np.empty(w_portfolio.shape[0], dtype=np.float64)
@@ -192,21 +260,8 @@ class FastMlpPolicy:
         weight, bias = _weights(modules[0])
         if stages is None or weight.shape[1] <= n_market or rows.start < window - 1:
             return None
-        w_market = np.ascontiguousarray(weight[:, :n_market].T)
-        windows = np.lib.stride_tricks.sliding_window_view(obs_features, (window, obs_features.shape[1]))[:, 0]
         normalise_market = _normaliser(vecnormalize, "market")
-        market_part = np.empty((len(rows), weight.shape[0]), dtype=np.float64)
-        # one reused float64 buffer per chunk: a fresh 30 MB array per chunk costs more in page faults than the copy
-        buffer = np.empty((min(_CHUNK_ROWS, len(rows)), window, obs_features.shape[1]), dtype=np.float64)
-        for lo in range(rows.start, rows.stop, _CHUNK_ROWS):
-            hi = min(lo + _CHUNK_ROWS, rows.stop)
-            x = windows[lo - window + 1 : hi - window + 1]
-            np.copyto(buffer[: hi - lo], x if normalise_market is None else normalise_market(x))
-            np.matmul(
-                buffer[: hi - lo].reshape(hi - lo, n_market),
-                w_market,
-                out=market_part[lo - rows.start : hi - rows.start],
-            )
+        market_part = project_market(obs_features, window, rows, weight[:, :n_market], normalise_market)
         market_part += bias
         output_weight = stages[-1].weight_bias[:, :-1] if stages else weight
         return cls(
@@ -228,22 +283,8 @@ class FastMlpPolicy:
         pre = self._pre
         np.dot(self.w_portfolio, portfolio, out=pre)
         pre += self.market_part[row - self.row0]
-        for stage in self.stages:
-            stage.activation(pre, stage.hidden_view)
-            np.dot(stage.weight_bias, stage.hidden, out=stage.out)
-            pre = stage.out
-        values = pre.tolist()
-        best_i = -1
-        best = second = -math.inf
         masks = None if self.allowed is None else self.allowed().tolist()
-        for i in range(self.n_actions):
-            if masks is not None and not masks[i]:
-                continue
-            v = values[i]
-            if v > best:
-                best_i, best, second = i, v, best
-            elif v > second:
-                second = v
+        best_i, best, second = best_two(run_stages(pre, self.stages).tolist(), masks)
         if best - second <= self.tie_absolute + 1e-6 * abs(best):
             self.n_fallbacks += 1
             return self.fallback.act(obs, row)

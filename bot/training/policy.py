@@ -1,13 +1,15 @@
 """The one policy interface of validation, evaluation and the live trader, its plain SB3 implementation, and the
-factory that picks the batched exact accelerator (:mod:`bot.training.fast_mlp`) when the model allows it, or the
-supervised baselines' policy (:mod:`bot.training.supervised_policy`).
+factory that picks the batched exact accelerator (:mod:`bot.training.fast_mlp`) or the NumPy LSTM step
+(:mod:`bot.training.fast_lstm`) when the model allows it, or the supervised baselines' policy
+(:mod:`bot.training.supervised_policy`).
 
-A recurrent model (``RecurrentPPO``) keeps its LSTM state inside :class:`PredictPolicy`: :meth:`~Policy.reset` clears
-it at the start of every gap-free episode and each :meth:`~Policy.act` carries it on, passing ``episode_start`` as
-during training, so validation, the backtest and the live trader need no special case. Such a model is evaluated
-step by step (the batched path cannot carry a state through the steps); with discrete actions each step runs the
-actor's features, LSTM step and layers directly in torch, the computation of ``predict(deterministic=True)`` without
-its per-call conversions (about 3.5x faster).
+A recurrent model (``RecurrentPPO``) keeps its LSTM state inside the policy: :meth:`~Policy.reset` clears it at the
+start of every gap-free episode and each :meth:`~Policy.act` carries it on, as ``episode_start`` does during training,
+so validation, the backtest and the live trader need no special case. Such a model is evaluated step by step (its
+state cannot be batched over time): by :class:`~bot.training.fast_lstm.FastLstmPolicy` (NumPy, the same actions)
+where :func:`make_policy` may use it, else by :class:`PredictPolicy`, which with discrete actions runs the actor's
+features, LSTM step and layers directly in torch (``predict(deterministic=True)``'s computation without its per-call
+conversions, about 3.5x faster); the live trader keeps the torch step.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.preprocessing import preprocess_obs
 from stable_baselines3.common.vec_env import VecNormalize
 
+from bot.training.fast_lstm import FastLstmPolicy, unsupported
 from bot.training.fast_mlp import FastMlpPolicy
 from bot.training.supervised_policy import SupervisedModel, SupervisedPolicy
 
@@ -79,6 +82,8 @@ class PredictPolicy:
         self._direct = self.recurrent and isinstance(model.action_space, spaces.Discrete)
         #: the actor LSTM's (hidden, cell) state, None at the start of an episode (zeros)
         self.state: tuple[Any, ...] | None = None
+        #: why :func:`make_policy` chose this per-step torch path over a fast one (None: not asked or not recurrent)
+        self.why_slow: str | None = None
         self._episode_start = np.ones(1, dtype=bool)
 
     def act(self, obs: Obs, row: int) -> Any:
@@ -143,11 +148,12 @@ def make_policy(
     rows: range,
     action_masks: MaskSource | None,
     fast: bool = True,
-) -> PredictPolicy | FastMlpPolicy | SupervisedPolicy:
+) -> PredictPolicy | FastMlpPolicy | FastLstmPolicy | SupervisedPolicy:
     """The fastest exact policy available: :class:`~bot.training.fast_mlp.FastMlpPolicy` when supported (and
-    ``fast``), else :class:`PredictPolicy` (recurrent models always: step by step). Both choose the same actions.
-    A supervised model gets its :class:`~bot.training.supervised_policy.SupervisedPolicy`, with the predictions for
-    ``rows`` computed in one batch.
+    ``fast``), :class:`~bot.training.fast_lstm.FastLstmPolicy` for a recurrent model it supports, else
+    :class:`PredictPolicy` (with the reason in its ``why_slow``). All choose the same actions. A supervised model
+    gets its :class:`~bot.training.supervised_policy.SupervisedPolicy`, with the predictions for ``rows`` computed
+    in one batch.
 
     :param model: the SB3 model or supervised baseline.
     :param vecnormalize: its observation normalisation, or None.
@@ -155,12 +161,22 @@ def make_policy(
     :param window: ``env.window``.
     :param rows: the decision rows the episodes will observe (a range covering every evaluation episode).
     :param action_masks: the env's ``action_masks`` method, read at every step (MaskablePPO only).
-    :param fast: allow the batched path.
+    :param fast: allow the batched MLP and the NumPy LSTM paths.
     """
     if isinstance(model, SupervisedModel):
         return SupervisedPolicy(model, action_masks, obs_features, rows)
     plain = PredictPolicy(model, vecnormalize, action_masks)
-    if fast and not plain.recurrent:
+    if plain.recurrent:
+        plain.why_slow = "fast=False asks for the torch step"
+        if fast:
+            plain.why_slow = unsupported(model.policy, model.action_space)
+        lstm_policy = FastLstmPolicy.build(plain, obs_features, window, rows) if plain.why_slow is None else None
+        if lstm_policy is not None:
+            logger.debug("NumPy LSTM inference for RecurrentPPO over rows %d..%d", rows.start, rows.stop)
+            return lstm_policy
+        plain.why_slow = plain.why_slow or f"rows start at {rows.start}, before the first full window"
+        logger.info("RecurrentPPO evaluated by the torch step: %s", plain.why_slow)
+    elif fast:
         fast_policy = FastMlpPolicy.build(plain, obs_features, window, rows)
         if fast_policy is not None:
             logger.debug("Batched MLP inference for %s over rows %d..%d", type(model).__name__, rows.start, rows.stop)

@@ -41,7 +41,8 @@ def test_trains_with_two_workers_resumes_and_evaluates(btc_5m_path: Path, tmp_pa
     assert load_checkpoint(run, "latest").manifest["timesteps"] >= 384
     out = tmp_path / "report"
     assert main(["evaluate", "--checkpoint", str(run), "--which", "latest", "--split", "test", "--out", str(out)]) == 0
-    assert "LSTM state carried" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "LSTM state carried" in report and "exact NumPy LSTM step" in report
 
 
 def _policy_and_env():  # type: ignore[no-untyped-def]
@@ -56,7 +57,9 @@ def _policy_and_env():  # type: ignore[no-untyped-def]
 def test_reset_makes_identical_episodes_act_identically_and_the_state_is_carried() -> None:
     model, env = _policy_and_env()
     episode = env.unwrapped.evaluation_episodes[0]
-    policy = make_policy(model, None, env.unwrapped.dataset.obs_features, 4, range(episode.start, episode.stop), None)
+    # the torch step (the live trader's; tests/training/test_fast_lstm.py checks the NumPy path against it)
+    rows = range(episode.start, episode.stop)
+    policy = make_policy(model, None, env.unwrapped.dataset.obs_features, 4, rows, None, fast=False)
     assert isinstance(policy, PredictPolicy) and policy.recurrent  # never the batched MLP path
 
     actions: list[list[int]] = [[], []]
