@@ -45,6 +45,14 @@ class BotConfig(Section):
                 f"the data names {self.data.n_symbols} symbols but env.mode='single' trades one; set env.mode to"
                 " universe or portfolio, or give one symbol"
             )
+        if self.portfolio.assets:
+            if self.env.mode == "single":
+                raise ValueError(
+                    "portfolio.assets sets per-symbol costs for env.mode universe or portfolio; with one symbol set"
+                    " portfolio.lot_step, min_notional, taker_fee and maker_fee themselves"
+                )
+            if self.data.source == "file":
+                self.portfolio.check_symbols([f.symbol for f in self.data.symbol_files()])
         episode_bars = self.env.episode_length * self.env.decision_every
         if self.portfolio.min_holding_bars > episode_bars:
             raise ValueError(

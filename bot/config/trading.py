@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from bot.config.base import Section
+from bot.errors import ConfigError
+
+
+class AssetCostsConfig(Section):
+    """One symbol's exchange rules and fees under ``portfolio.assets``; an omitted key keeps the portfolio's value."""
+
+    lot_step: float | None = Field(None, gt=0, description="quantity step (base asset)")
+    min_notional: float | None = Field(None, ge=0, description="smallest order notional (quote)")
+    taker_fee: float | None = Field(None, ge=0, le=0.01, description="fraction of notional per market fill")
+    maker_fee: float | None = Field(None, ge=-0.001, le=0.01, description="fraction of notional per limit fill")
 
 
 class PortfolioConfig(Section):
@@ -45,6 +56,11 @@ class PortfolioConfig(Section):
         "expire",
         description="an unfilled limit order expires after one bar, or is re-posted every bar until the next decision",
     )
+    assets: dict[str, AssetCostsConfig] = Field(
+        default_factory=dict,
+        description="per-symbol lot_step, min_notional, taker_fee, maker_fee (env.mode universe or portfolio),"
+        " e.g. {'BTC/USDT': {lot_step: 0.001}}; a symbol or key not listed keeps the values above",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> PortfolioConfig:
@@ -53,6 +69,27 @@ class PortfolioConfig(Section):
         if self.market == "spot" and self.leverage != 1:
             raise ValueError(f"portfolio.leverage={self.leverage} must be 1 for portfolio.market=spot")
         return self
+
+    def asset_overrides(self) -> dict[str, dict[str, float]]:
+        """``portfolio.assets`` as plain ``{symbol: {key: value}}``, the keys each symbol sets."""
+        return {symbol: costs.model_dump(exclude_none=True) for symbol, costs in self.assets.items()}
+
+    def check_symbols(self, symbols: Sequence[str]) -> None:
+        """Refuse a ``portfolio.assets`` entry that names none of ``symbols``.
+
+        :raises ConfigError: naming the entry's key and the symbols there are.
+        """
+        unknown = [s for s in self.assets if s not in symbols]
+        if unknown:
+            raise ConfigError(
+                f"portfolio.assets.{unknown[0]}: {unknown[0]!r} is not a symbol of the data; the symbols are"
+                f" {', '.join(symbols)} (spell the entry as data.symbols does, e.g. 'BTC/USDT')"
+            )
+
+    def for_symbol(self, symbol: str) -> PortfolioConfig:
+        """This section with ``symbol``'s ``portfolio.assets`` entry applied (itself when it has none)."""
+        rules = self.asset_overrides().get(symbol)
+        return self.model_copy(update=rules) if rules else self
 
 
 class Bounds(Section):
@@ -90,6 +127,13 @@ class DBEConfig(Section):
     drawdown_halflife_bars: int = Field(
         288, ge=0, description="half-life (bars) of the drawdown the DBE sees: its peak decays toward equity (0 = off)"
     )
+    critical_drawdown: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="account drawdown (fraction) of the critical account mode (env.mode portfolio); null: twice"
+        " dbe.defensive_drawdown",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> DBEConfig:
@@ -109,7 +153,20 @@ class DBEConfig(Section):
                 f"dbe.low_vol_percentile={self.low_vol_percentile} must be < dbe.high_vol_percentile="
                 f"{self.high_vol_percentile}; lower the first or raise the second"
             )
+        if self.critical_drawdown is not None and self.critical_drawdown <= self.defensive_drawdown:
+            raise ValueError(
+                f"dbe.critical_drawdown={self.critical_drawdown} must be > dbe.defensive_drawdown="
+                f"{self.defensive_drawdown} (the account turns defensive first, critical deeper)"
+            )
         return self
+
+    @property
+    def critical_level(self) -> float:
+        """The account drawdown of the critical account mode: ``critical_drawdown``, else twice the defensive one (a
+        level of 1 or more is never reached)."""
+        if self.critical_drawdown is not None:
+            return float(self.critical_drawdown)
+        return 2.0 * float(self.defensive_drawdown)
 
 
 class EnvConfig(Section):

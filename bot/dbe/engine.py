@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.config import DBEConfig
-from bot.dbe.inputs import dbe_inputs, rolling_percentile
+from bot.dbe.inputs import dbe_inputs, decayed_drawdown, drawdown_decay, rolling_percentile
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +130,7 @@ class DynamicBehaviorEngine:
         self._trend: list[float] = tr.tolist()
         self._regime: list[int] = regime.tolist()
         self._dd_defensive = float(cfg.defensive_drawdown)
-        halflife = int(cfg.drawdown_halflife_bars)
-        self._dd_decay = 1.0 - 2.0 ** (-1.0 / halflife) if halflife > 0 else 0.0
+        self._dd_decay = drawdown_decay(int(cfg.drawdown_halflife_bars))
         self._loss_defensive = int(cfg.loss_streak_defensive)
         self._win_aggressive = int(cfg.win_streak_aggressive)
         self._base_sl = float(cfg.base_stop_loss)
@@ -217,12 +216,7 @@ class DynamicBehaviorEngine:
             return
         regime = self._regime[t]
         if self._dd_decay:
-            # in units of the account's peak: equity = 1 - drawdown, the reference decays toward it
-            level = 1.0 - drawdown
-            ref = self._dd_ref - self._dd_decay * (self._dd_ref - level) if drawdown > 0.0 else 1.0
-            ref = ref if ref > level else level
-            self._dd_ref = ref
-            drawdown = 1.0 - level / ref if ref > 0.0 else 0.0
+            self._dd_ref, drawdown = decayed_drawdown(self._dd_ref, drawdown, self._dd_decay)
         if drawdown >= self._dd_defensive or self.loss_streak >= self._loss_defensive or regime == _HIGH_VOL:
             mode = 0
         elif regime == _CALM_TREND and self.win_streak >= self._win_aggressive:

@@ -94,3 +94,26 @@ def rolling_percentile(values: FloatArray, window: int) -> FloatArray:
         ok = np.isfinite(x[start:stop]) & (n_finite > 1)
         out[start:stop] = np.where(ok, below / np.maximum(n_finite - 1, 1), 0.5)
     return out
+
+
+def drawdown_decay(halflife_bars: int) -> float:
+    """The per-bar rate ``lambda = 1 - 2 ** (-1 / h)`` of :func:`decayed_drawdown` for ``dbe.drawdown_halflife_bars``
+    = h; 0.0 (no decay) for h = 0."""
+    return 1.0 - 2.0 ** (-1.0 / halflife_bars) if halflife_bars > 0 else 0.0
+
+
+def decayed_drawdown(reference: float, drawdown: float, decay: float) -> tuple[float, float]:
+    """One bar of the decaying drawdown reference (see :mod:`bot.dbe.engine`, "Drawdown decay").
+
+    In units of the account's peak equity is ``1 - drawdown``; the reference peak decays toward it,
+    ``ref <- max(equity, ref - decay (ref - equity))``, and restarts at 1 at a new peak.
+
+    :param reference: the reference peak after the previous bar (1.0 at the start of an episode).
+    :param drawdown: the account's drawdown now, fraction in [0, 1].
+    :param decay: from :func:`drawdown_decay` (> 0).
+    :return: ``(reference, drawdown measured from it)``.
+    """
+    level = 1.0 - drawdown
+    ref = reference - decay * (reference - level) if drawdown > 0.0 else 1.0
+    ref = ref if ref > level else level
+    return ref, (1.0 - level / ref if ref > 0.0 else 0.0)

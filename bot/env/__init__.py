@@ -18,12 +18,12 @@ from bot.env.rewards import (
 from bot.env.spaces import PORTFOLIO_BOUND, PORTFOLIO_FEATURES, ActionMapper, observation_space
 from bot.env.stats import episode_summary
 from bot.env.trading_env import TradingEnv
-from bot.env.universe_env import UniverseEnv, worker_symbols
+from bot.env.universe_env import UniverseEnv, symbol_config, worker_symbols
 
 __all__ = [
     "ASSET_FEATURES", "MIN_EQUITY_RATIO", "PORTFOLIO_BOUND", "PORTFOLIO_FEATURES", "REWARDS", "ActionMapper",
     "DecisionControls", "DifferentialSharpeReward", "DrawdownPenalizedReward", "EpisodeBounds", "EpisodeSampler",
     "LogReturnReward", "ObservationReferences", "PortfolioEnv", "PortfolioObservation", "Reward", "TradingEnv",
     "UniverseEnv", "WeightMapper", "episode_summary", "make_env", "make_reward", "observation_space",
-    "worker_symbols",
+    "symbol_config", "worker_symbols",
 ]

@@ -13,6 +13,11 @@ account's equity, as in the single-symbol env. ``info`` carries plain scalars: `
 ``tradable`` (symbols observable at this bar), ``worker_id``, ``time_ms`` and ``bars``; the last step of an episode
 adds the :func:`~bot.env.stats.episode_summary` scalars. Double-DQN cannot drive it (one Q-value per joint action
 of N symbols): the env refuses ``training.algo=ddqn``.
+
+Costs per symbol: ``portfolio.assets`` overrides the lot step, minimum notional and fees of the symbols it names.
+With ``dbe.enabled`` each asset has its own DBE and the account a drawdown mode (:mod:`bot.env.portfolio_dbe`): they
+set each asset's stop loss and take profit and scale the agent's weights, and ``info`` adds their state
+(:meth:`~bot.env.portfolio_dbe.BasketDBE.info`); without it positions carry no stops and the weights trade as given.
 """
 
 from __future__ import annotations
@@ -28,13 +33,14 @@ from gymnasium.utils import seeding
 
 from bot.config import BotConfig
 from bot.data import Universe
+from bot.env.portfolio_dbe import BasketDBE
 from bot.env.portfolio_rows import portfolio_rows
 from bot.env.portfolio_spaces import ACCOUNT_FEATURES, ASSET_FEATURES, WeightMapper, portfolio_observation_space
 from bot.env.rewards import MIN_EQUITY_RATIO, make_reward
 from bot.env.spaces import PORTFOLIO_BOUND
 from bot.env.stats import EpisodeAccumulator, episode_summary
 from bot.errors import ConfigError, DataError
-from bot.portfolio import BasketPortfolio
+from bot.portfolio import AssetRules, BasketPortfolio
 from bot.portfolio.basket_account import total
 
 logger = logging.getLogger(__name__)
@@ -95,10 +101,12 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
         )
         self.asset_feature_names = ASSET_FEATURES
         self.account_feature_names = ACCOUNT_FEATURES
-        self.portfolio = BasketPortfolio(cfg.portfolio, universe.symbols)
-        dbe = cfg.dbe
-        self._sl = float(dbe.base_stop_loss) if dbe.enabled else 0.0
-        self._tp = float(dbe.base_take_profit) if dbe.enabled else 0.0
+        pcfg = cfg.portfolio
+        pcfg.check_symbols(universe.symbols)
+        rules = AssetRules.from_config(pcfg, universe.symbols, pcfg.asset_overrides())
+        self.portfolio = BasketPortfolio(pcfg, universe.symbols, rules)
+        #: the per-asset DBE and account mode (``dbe.enabled``), else None: no stops, the agent's weights as given.
+        self.dbe = BasketDBE(cfg, universe) if cfg.dbe.enabled else None
         self._reward = make_reward(env_cfg.reward, env_cfg)
         self._time_scale = 1.0 / float(self._episode_length * self._decision_every)
         self._acc = EpisodeAccumulator()
@@ -127,6 +135,8 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
         self._last_row = stop - 1
         self._done = False
         self.portfolio.reset(reference_prices=self.rows.mark[start])
+        if self.dbe is not None:
+            self.dbe.reset(start)
         self._reward.reset()
         self._acc.clear()
         self._last_level[:] = self.weights.flat_level
@@ -150,6 +160,12 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
         weights = self.weights.weights(action)
         if self.weights.is_discrete:
             self._last_level = np.where(tradable, np.asarray(action, dtype=np.int64), self._last_level)
+        dbe = self.dbe
+        sl: float | npt.NDArray[np.float64] = 0.0
+        tp: float | npt.NDArray[np.float64] = 0.0
+        if dbe is not None:
+            weights = dbe.weights(weights, tradable, pm.qty)
+            sl, tp = dbe.distances()
         start_equity = pm.equity
         reward = 0.0
         gross = pm.gross_exposure
@@ -168,11 +184,13 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
                 rows.close[t],
                 weights,
                 tradable,
-                self._sl,
-                self._tp,
+                sl,
+                tp,
                 new_decision=k == 0,
             )
             equity = pm.equity
+            if dbe is not None:
+                dbe.update(t, pm.drawdown, pm.last_exits, pm.trades)
             reward += self._reward(prev_equity, equity, prev_drawdown, pm.drawdown)
             gross = pm.gross_exposure
             marks.append((t, equity, gross))
@@ -289,7 +307,7 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
 
     def _info(self, t: int, step_return: float, gross: float) -> dict[str, Any]:
         pm = self.portfolio
-        return {
+        info = {
             "equity": pm.equity,
             "return": step_return,
             "exposure": gross,
@@ -303,6 +321,9 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
             "worker_id": self.worker_id,
             "time_ms": int(self.rows.time_ms[t]),
         }
+        if self.dbe is not None:
+            info.update(self.dbe.info())
+        return info
 
 
 def _decision_span(observable: npt.NDArray[np.bool_], universe: Universe, split: str) -> tuple[int, int]:

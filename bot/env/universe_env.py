@@ -3,8 +3,9 @@
 The env holds one :class:`~bot.env.trading_env.TradingEnv` per symbol it may draw, each over that symbol's own
 dataset (its rows, gaps, splits and feature scaler), and delegates every call to the one drawn at ``reset``. Every
 symbol's features are normalised by its own scaler and the observation carries no symbol identity, so one policy
-learns from all of them (symbol-agnostic); the spaces are those of a single-symbol env. ``info`` adds ``symbol_id``
-(the symbol's index in the universe, a plain int) to the single-symbol keys.
+learns from all of them (symbol-agnostic); the spaces are those of a single-symbol env. Each symbol's env trades at
+that symbol's costs (``portfolio.assets``). ``info`` adds ``symbol_id`` (the symbol's index in the universe, a plain
+int) to the single-symbol keys.
 """
 
 from __future__ import annotations
@@ -44,13 +45,21 @@ def worker_symbols(n_symbols: int, n_workers: int, worker_id: int) -> list[int]:
     return [worker_id % n_symbols]
 
 
+def symbol_config(cfg: BotConfig, symbol: str) -> BotConfig:
+    """``cfg`` with ``symbol``'s ``portfolio.assets`` entry (lot step, minimum notional, fees) applied; ``cfg`` itself
+    when the symbol has none."""
+    portfolio = cfg.portfolio.for_symbol(symbol)
+    return cfg if portfolio is cfg.portfolio else cfg.model_copy(update={"portfolio": portfolio})
+
+
 def symbol_env(cfg: BotConfig, universe: Universe, index: int, split: str, worker_id: int = 0) -> TradingEnv:
-    """The single-symbol env of symbol ``index`` of ``universe`` over ``split``.
+    """The single-symbol env of symbol ``index`` of ``universe`` over ``split``, with that symbol's costs.
 
     :raises DataError: when that symbol's split holds no episode, naming the symbol.
     """
     try:
-        return TradingEnv(cfg, universe.datasets[index], split=split, worker_id=worker_id)
+        scfg = symbol_config(cfg, universe.symbols[index])
+        return TradingEnv(scfg, universe.datasets[index], split=split, worker_id=worker_id)
     except DataError as e:
         raise DataError(f"{universe.symbols[index]}: {e}") from e
 
@@ -64,7 +73,8 @@ class UniverseEnv(gym.Env[dict[str, Any], Any]):
     :param worker_id: reported in every ``info``.
     :param seed: seeds the symbol draw and, through it, each episode's start until ``reset(seed=...)`` reseeds.
     :param symbols: indices into ``universe.symbols`` this env draws from (default: all).
-    :raises ConfigError: for an empty or out-of-range ``symbols``.
+    :raises ConfigError: for an empty or out-of-range ``symbols`` or a ``portfolio.assets`` entry naming none of the
+        universe's symbols.
     :raises DataError: when a symbol's split holds no episode (naming the symbol).
     """
 
@@ -86,6 +96,7 @@ class UniverseEnv(gym.Env[dict[str, Any], Any]):
                 f"symbols={indices} must name at least one of the universe's {len(universe.symbols)} symbols"
                 f" (indices 0..{len(universe.symbols) - 1})"
             )
+        cfg.portfolio.check_symbols(universe.symbols)
         shared_rows.reserve(len(universe.symbols))
         self.universe = universe
         #: indices (into ``universe.symbols``) this env draws from, and one single-symbol env for each.

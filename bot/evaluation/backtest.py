@@ -43,6 +43,9 @@ def evaluation_config(cfg: BotConfig, zero_costs: bool = False) -> BotConfig:
         out.portfolio.maker_fee = 0.0
         out.portfolio.slippage_bps = 0.0
         out.portfolio.slippage_range_frac = 0.0
+        for costs in out.portfolio.assets.values():  # per-symbol fees too
+            costs.taker_fee = 0.0 if costs.taker_fee is not None else None
+            costs.maker_fee = 0.0 if costs.maker_fee is not None else None
     return out
 
 

@@ -129,7 +129,7 @@ def _simulate(
     """Drive a fresh account over the env's bars with ``weights_at(t)`` decided at bar t's close."""
     rows = env.rows
     first, stop = env.decision_span
-    pm = BasketPortfolio(env.cfg.portfolio, env.symbols)
+    pm = BasketPortfolio(env.cfg.portfolio, env.symbols, env.portfolio.rules)
     pm.reset(reference_prices=rows.mark[first])
     equity = [pm.equity]
     exposure: list[npt.NDArray[np.float64]] = []
@@ -220,13 +220,30 @@ def attribution_table(runs: list[PortfolioRun]) -> str:
     return "\n".join(lines)
 
 
+def dbe_table(summary: dict[str, Any]) -> str:
+    """Markdown: the policy's share of bars in each account mode, then each symbol's share in each DBE mode (the
+    :meth:`~bot.env.portfolio_dbe.BasketDBE.summary` of its run)."""
+    account = summary["account_mode_share"]
+    lines = [
+        "Policy DBE: account mode " + ", ".join(f"{name} {share:.1%}" for name, share in account.items()),
+        "",
+        "| symbol | defensive | neutral | aggressive |",
+        "|---|---|---|---|",
+    ]
+    for symbol, state in summary["assets"].items():
+        share = state["mode_share"]
+        lines.append(f"| {symbol} | {share['defensive']:.1%} | {share['neutral']:.1%} | {share['aggressive']:.1%} |")
+    return "\n".join(lines)
+
+
 def evaluate_portfolio_run(
     cfg: BotConfig, checkpoint: str, which: str, folder: Path, split: str, out_dir: Path, fees_off: bool
 ) -> int:
     """``bot evaluate`` of a portfolio run: the policy and the baselines over ``split``, with per-asset attribution.
 
-    Writes ``portfolio.json`` (each run's metrics, attribution and mean |weight| per symbol) and ``portfolio.md`` (the
-    :func:`attribution_table`) into ``out_dir`` and prints the table.
+    Writes ``portfolio.json`` (each run's metrics, attribution and mean |weight| per symbol; ``dbe``: the policy's DBE
+    mode shares with ``dbe.enabled``, else null) and ``portfolio.md`` (the :func:`attribution_table` and the
+    :func:`dbe_table`) into ``out_dir`` and prints them.
 
     :param cfg: the checkpoint's config plus overrides.
     :param checkpoint: the run folder (``bot evaluate``'s argument).
@@ -245,8 +262,11 @@ def evaluate_portfolio_run(
     if not isinstance(loaded.model, BaseAlgorithm):
         raise ConfigError(f"{checkpoint}: a {type(loaded.model).__name__} cannot drive env.mode=portfolio")
     env = PortfolioEnv(evaluation_config(cfg, zero_costs=fees_off), universe, split, worker_id=-1)
-    runs = [run_policy(env, model_actor(loaded.model, loaded.vecnormalize, env)), *portfolio_baselines(env)]
-    table = attribution_table(runs)
+    runs = [run_policy(env, model_actor(loaded.model, loaded.vecnormalize, env))]
+    # the policy's DBE (dbe.enabled): share of its bars in each account mode and, per symbol, in each DBE mode
+    dbe = env.dbe.summary() if env.dbe is not None else None
+    runs += portfolio_baselines(env)
+    table = attribution_table(runs) + (f"\n\n{dbe_table(dbe)}" if dbe is not None else "")
     label = f"{Path(checkpoint).name} ({which}, step {loaded.manifest.get('timesteps', '?')}), split {split}"
     payload = {
         "label": label,
@@ -261,6 +281,7 @@ def evaluate_portfolio_run(
             }
             for r in runs
         ],
+        "dbe": dbe,
     }
     atomic_write_bytes(out_dir / "portfolio.json", json.dumps(payload, indent=1).encode("utf-8"))
     atomic_write_bytes(out_dir / "portfolio.md", f"# Portfolio evaluation: {label}\n\n{table}\n".encode())

@@ -103,6 +103,7 @@ def evaluate_universe_run(
     :raises DataError: naming the symbol whose split cannot be evaluated.
     """
     from bot.data import SymbolScalers, build_universe  # heavy imports after the arguments are checked
+    from bot.env import symbol_config
     from bot.evaluation.runner import evaluate_model
     from bot.training import load_checkpoint
 
@@ -112,7 +113,8 @@ def evaluate_universe_run(
     reports = []
     for symbol, dataset in zip(universe.symbols, universe.datasets, strict=True):
         try:
-            reports.append(evaluate_model(cfg, dataset, loaded.model, loaded.vecnormalize, split, label, fees_off))
+            scfg = symbol_config(cfg, symbol)  # the symbol's own costs (portfolio.assets)
+            reports.append(evaluate_model(scfg, dataset, loaded.model, loaded.vecnormalize, split, label, fees_off))
         except DataError as e:
             raise DataError(f"{symbol}: {e}") from e
     summary, paths = write_universe(reports, out_dir, label)

@@ -1,7 +1,8 @@
 """Training metrics aggregated over ALL environments (never env 0 alone), written to SB3's logger / TensorBoard.
 
 Episode summaries come from the final ``info`` of every finished episode in every worker; the DBE mode share is
-counted over every step of every env in a rollout; the SmartLogger's suppression counters are added per rollout.
+counted over every step of every env in a rollout (a portfolio env counts each symbol's DBE mode, ``dbe_mode_i``, and
+its account mode for ``dbe/account_mode_share_*``); the SmartLogger's suppression counters are added per rollout.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ EPISODE_TAGS: dict[str, str] = {
     "avg_holding_bars": "costs/avg_holding_bars",
 }
 DBE_MODES = ("defensive", "neutral", "aggressive")
+#: a portfolio's account drawdown modes, by ``info["account_mode"]`` (bot.dbe.AccountMode)
+ACCOUNT_MODES = ("normal", "defensive", "critical")
 
 #: returns the SmartLogger's suppression counters per reason, e.g. ``{"dedup": 12, "rotation": 40}``.
 LogStats = Callable[[], Mapping[str, Any]]
@@ -56,6 +59,7 @@ class EnvMetricsCallback(BaseCallback):
         super().__init__()
         self.log_stats = log_stats
         self.mode_counts = np.zeros(len(DBE_MODES), np.int64)
+        self.account_counts = np.zeros(len(ACCOUNT_MODES), np.int64)
         self.episodes = 0
 
     def _on_step(self) -> bool:
@@ -65,6 +69,9 @@ class EnvMetricsCallback(BaseCallback):
             mode = _mode_index(info.get("dbe_mode"))
             if mode is not None:
                 self.mode_counts[mode] += 1
+            account = info.get("account_mode")
+            if account is not None:
+                self._count_portfolio(info, int(account))
             if done and "episode_return" in info:
                 self.episodes += 1
                 for key, tag in EPISODE_TAGS.items():
@@ -78,10 +85,24 @@ class EnvMetricsCallback(BaseCallback):
             for name, count in zip(DBE_MODES, self.mode_counts, strict=True):
                 self.logger.record_mean(f"dbe/mode_share_{name}", count / total)
         self.mode_counts[:] = 0
+        total = int(self.account_counts.sum())
+        if total:
+            for name, count in zip(ACCOUNT_MODES, self.account_counts, strict=True):
+                self.logger.record_mean(f"dbe/account_mode_share_{name}", count / total)
+        self.account_counts[:] = 0
         self.logger.record("env/episodes_total", self.episodes)
         if self.log_stats is not None:
             for reason, count in self.log_stats().items():
                 self.logger.record(f"logging/suppressed_{reason}", float(count))
+
+    def _count_portfolio(self, info: dict[str, Any], account: int) -> None:
+        """A portfolio env's step: its account mode and each symbol's DBE mode (``dbe_mode_0``, ``dbe_mode_1``, ...)."""
+        if 0 <= account < len(ACCOUNT_MODES):
+            self.account_counts[account] += 1
+        i = 0
+        while (mode := _mode_index(info.get(f"dbe_mode_{i}"))) is not None:
+            self.mode_counts[mode] += 1
+            i += 1
 
 
 class HParamCallback(BaseCallback):

@@ -21,7 +21,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from bot.config import BotConfig
 from bot.data import Dataset, FeatureScaler, SymbolScalers, Universe, build_dataset, build_universe
-from bot.env import PortfolioEnv, UniverseEnv, worker_symbols
+from bot.env import PortfolioEnv, UniverseEnv, symbol_config, worker_symbols
 from bot.training.checkpoints import SCALER
 from bot.training.portfolio import portfolio_validation_env, validate_portfolio
 from bot.training.shared_dataset import SharedUniverse
@@ -64,8 +64,13 @@ def validation_envs(cfg: BotConfig, data: Dataset | Universe, split: str = "vali
     :func:`~bot.training.validation.make_validation_env`); in ``env.mode: portfolio`` the one env of the basket."""
     if isinstance(data, Universe) and cfg.env.mode == "portfolio":
         return [portfolio_validation_env(cfg, data, split)]
-    datasets = data.datasets if isinstance(data, Universe) else (data,)
-    return [make_validation_env(cfg, dataset, split) for dataset in datasets]
+    if isinstance(data, Universe):
+        # each symbol at its own costs (portfolio.assets), as in training
+        return [
+            make_validation_env(symbol_config(cfg, symbol), dataset, split)
+            for symbol, dataset in zip(data.symbols, data.datasets, strict=True)
+        ]
+    return [make_validation_env(cfg, data, split)]
 
 
 def mean_result(results: Sequence[ValidationResult]) -> ValidationResult:

@@ -24,7 +24,17 @@ N_STEPS = 400
 SCENARIOS: dict[str, tuple[str, ...]] = {
     "continuous": ("env.action_type=continuous", "portfolio.leverage=2", "portfolio.funding_rate_8h=0.0001"),
     "discrete_limit": ("env.action_type=discrete", "portfolio.order_type=limit", "env.decision_every=3"),
-    "spot_stops": ("env.action_type=continuous", "portfolio.market=spot", "dbe.enabled=true"),
+    # The recording held fixed 10 % stops and full size; the per-asset DBE (issue 14) pinned to the same: stop bounds
+    # [0.1, 0.1], size bounds [1, 1], no take profit, an account mode that never leaves normal.
+    "spot_stops": (
+        "env.action_type=continuous",
+        "portfolio.market=spot",
+        "dbe.enabled=true",
+        "dbe.stop_loss={low: 0.1, high: 0.1}",
+        "dbe.size={low: 1.0, high: 1.0}",
+        "dbe.defensive_drawdown=0.98",
+        "dbe.critical_drawdown=0.99",
+    ),
 }
 _INFO = (
     "equity",

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pytest
 from stable_baselines3.common.logger import Logger
 
 from bot.training.metrics import EnvMetricsCallback
@@ -58,6 +59,18 @@ def test_mode_names_and_unknown_modes() -> None:
     _step(cb, [{"dbe_mode": "aggressive"}, {"dbe_mode": "sideways"}, {"dbe_mode": None}], [False] * 3)
     cb._on_rollout_end()
     assert rec.name_to_value["dbe/mode_share_aggressive"] == 1.0
+
+
+def test_a_portfolio_counts_every_symbols_dbe_mode_and_its_account_mode() -> None:
+    cb, rec = _callback()
+    basket = {"account_mode": 1, "dbe_mode_0": 0, "dbe_mode_1": 2, "dbe_mode_2": 2}
+    _step(cb, [basket, {**basket, "account_mode": 0}], [False, False])
+    cb._on_rollout_end()
+    values = rec.name_to_value
+    assert values["dbe/account_mode_share_normal"] == 0.5 and values["dbe/account_mode_share_defensive"] == 0.5
+    assert values["dbe/account_mode_share_critical"] == 0.0
+    assert values["dbe/mode_share_defensive"] == pytest.approx(1 / 3)
+    assert values["dbe/mode_share_aggressive"] == pytest.approx(2 / 3)
 
 
 def test_info_without_summary_is_not_an_episode() -> None:

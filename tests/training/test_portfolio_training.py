@@ -1,6 +1,7 @@
 """env.mode portfolio end to end on the real BTC and ETH 2023 candles: ``bot train`` with 2 worker processes, each env
-holding both symbols in one account; validation scores the basket; ``bot evaluate`` runs the policy and the baselines
-on the test split with attribution summing to each PnL."""
+holding both symbols in one account (a DBE per symbol, the account drawdown mode, ETH at its own costs); validation
+scores the basket; ``bot evaluate`` runs the policy and the baselines on the test split with attribution summing to
+each PnL and reports the policy's DBE modes."""
 
 from __future__ import annotations
 
@@ -32,6 +33,10 @@ def _overrides(shared_data: Path, checkpoint_dir: Path) -> list[str]:
         "data.symbol=null",
         f"data.dir={shared_data / 'binance_spot_2023'}",
         "data.symbols=[BTC/USDT, ETH/USDT]",
+        # a DBE per asset with the account mode, and ETH at its own costs
+        "dbe.enabled=true",
+        "dbe.atr_window=100",
+        "portfolio.assets={ETH/USDT: {taker_fee: 0.0008, lot_step: 0.001}}",
     ]
 
 
@@ -45,7 +50,9 @@ def test_portfolio_training_with_two_workers_then_test_split_attribution(shared_
     cfg = load_config(run / "config.yaml")
     universe = build_universe(cfg)
     # every worker's envs hold the whole basket
-    assert all(isinstance(e, PortfolioEnv) and e.n_assets == 2 for e in env_factory(cfg, universe)(1, 2))
+    envs = env_factory(cfg, universe)(1, 2)
+    assert all(isinstance(e, PortfolioEnv) and e.n_assets == 2 and e.dbe is not None for e in envs)
+    assert envs[0].portfolio.rules.taker_fee.tolist() == [cfg.portfolio.taker_fee, 0.0008]
     out_dir = tmp_path / "eval"
     assert (
         main(["evaluate", "--checkpoint", str(run), "--which", "best", "--split", "test", "--out", str(out_dir)]) == 0
@@ -56,6 +63,12 @@ def test_portfolio_training_with_two_workers_then_test_split_attribution(shared_
     for row in report["runs"]:
         assert sum(row["attribution"].values()) == pytest.approx(row["pnl"], rel=1e-9, abs=1e-6)
     assert "PnL BTC/USDT" in (out_dir / "portfolio.md").read_text()
+    # the policy's DBE state: account mode shares and each symbol's DBE mode shares
+    dbe = report["dbe"]
+    assert sum(dbe["account_mode_share"].values()) == pytest.approx(1.0)
+    assert sorted(dbe["assets"]) == ["BTC/USDT", "ETH/USDT"]
+    assert sum(dbe["assets"]["ETH/USDT"]["mode_share"].values()) == pytest.approx(1.0)
+    assert "Policy DBE: account mode normal" in (out_dir / "portfolio.md").read_text()
 
 
 def test_maskable_ppo_trains_on_a_synthetic_basket_and_ddqn_is_refused(
