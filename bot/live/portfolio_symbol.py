@@ -8,12 +8,15 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from bot.config import TIMEFRAME_MS
-from bot.live.basket import snapshot_path
-from bot.live.broker import AccountState, OrderState
+from bot.errors import BrokerError, KillSwitchError
+from bot.live.basket import ACCOUNT_KILL, snapshot_path
+from bot.live.broker import AccountState, ExecutionPlan, OrderState
 from bot.live.candles import CandleBuffer, warmup_bars
 from bot.live.observation import ObservationBuilder
+from bot.live.outage import Outage
 from bot.live.portfolio_account import AccountBroker
 from bot.live.reconcile import Reconciler
 from bot.live.reports import BarReport, RunSummary, account_snapshot
@@ -110,3 +113,28 @@ class PortfolioBar:
     weights: tuple[float, ...]
     reports: dict[str, BarReport]
     reason: str = ""
+
+
+def give_up(symbols: list[PortfolioSymbol], outage: Outage, elapsed: float, base_ms: int) -> NoReturn:
+    """End a portfolio run whose exchange failed past ``live.max_outage_s``. When a position was open the account's
+    trip is recorded first (a restart refuses), then every symbol with a position is flattened
+    (:meth:`~bot.live.outage.Outage.give_up` records its own trip and tries the market order).
+
+    :raises BrokerError: when no position was open.
+    :raises KillSwitchError: otherwise, saying for each symbol whether it was flattened.
+    """
+    held = [(s, qty) for s in symbols if (qty := (s.state.last_position() or (0.0, 0.0))[0])]
+    if not held:
+        raise BrokerError(
+            f"the exchange failed for {elapsed:.0f} s, longer than live.max_outage_s={outage.max_outage_s:g};"
+            " no position was open. Start again when the exchange answers"
+        )
+    symbols[0].state.put_account(**{ACCOUNT_KILL: f"outage of {elapsed:.0f} s (last error: {outage.last_error})"})
+    outcomes: list[str] = []
+    for s, qty in held:
+        flat = ExecutionPlan.flatten(max(s.state.last_bar_ms, 0) + base_ms, s.close, s.tag)
+        try:
+            outage.give_up(elapsed, qty, s.state, s.broker, flat)
+        except KillSwitchError as e:
+            outcomes.append(f"{s.symbol}: {e}")
+    raise KillSwitchError("account kill switch (outage): " + "; ".join(outcomes))

@@ -43,7 +43,7 @@ from bot.live.broker import AccountState, ExecutionPlan, OrderState, client_pref
 from bot.live.observation import LiveReferences, PortfolioView
 from bot.live.outage import Outage
 from bot.live.portfolio_account import AccountView, basket_observation, execution_order, kill_reason
-from bot.live.portfolio_symbol import PortfolioBar, PortfolioSymbol
+from bot.live.portfolio_symbol import PortfolioBar, PortfolioSymbol, give_up
 from bot.live.reports import BarReport, RunSummary
 from bot.live.risk import AccountTracker
 from bot.live.sizing import requested_exposure
@@ -194,7 +194,7 @@ class PortfolioTrader:
         except TransientBrokerError as e:
             elapsed = self.outage.failed(e, began)
             if elapsed > self.live.max_outage_s:
-                self._give_up(elapsed)
+                give_up(self.symbols, self.outage, elapsed, self.base_ms)
             bar_ms = self.outage.skipped_bar(self.done_ms)
             self.sleep(self.outage.poll_s)
             return None if bar_ms is None else self._skip(bar_ms, self.outage.reason())
@@ -397,26 +397,3 @@ class PortfolioTrader:
         }
         self.account.put_account(tracker=self.tracker.to_dict())
         return PortfolioBar(bar_ms, "killed", view.equity, (), reports, reason)
-
-    def _give_up(self, elapsed: float) -> None:
-        """The exchange failed past ``live.max_outage_s``: every symbol with a position is flattened (its trip
-        recorded first, :meth:`~bot.live.outage.Outage.give_up`) and the account's trip recorded.
-
-        :raises KillSwitchError: when a position was open; :class:`~bot.errors.BrokerError` when none was.
-        """
-        outcomes: list[str] = []
-        for s in self.symbols:
-            flat = ExecutionPlan.flatten(max(s.state.last_bar_ms, 0) + self.base_ms, s.close, s.tag)
-            try:
-                self.outage.give_up(elapsed, s.tracker.last_qty, s.state, s.broker, flat)
-            except KillSwitchError as e:
-                outcomes.append(f"{s.symbol}: {e}")
-            except BrokerError:
-                continue  # no position of this symbol was open
-        if not outcomes:
-            raise BrokerError(
-                f"the exchange failed for {elapsed:.0f} s, longer than live.max_outage_s={self.live.max_outage_s:g};"
-                " no position was open. Start again when the exchange answers"
-            )
-        self.account.put_account(**{ACCOUNT_KILL: f"outage of {elapsed:.0f} s"})
-        raise KillSwitchError("account kill switch (outage): " + "; ".join(outcomes))

@@ -22,6 +22,7 @@ from bot.live.portfolio_account import AccountBroker
 from bot.live.portfolio_symbol import PortfolioSymbol
 from bot.live.portfolio_trader import PortfolioTrader
 from bot.live.state_reader import read_paper_state
+from tests.support import bybit_faults as faults
 from tests.support.bybit_candles import START_BAR, make_candles
 from tests.support.bybit_emulator import BybitEmulator
 from tests.support.bybit_trading import emulator_sleep, fit_scaler, small_config
@@ -67,9 +68,11 @@ def emu(markets: dict[str, pd.DataFrame]) -> Iterator[BybitEmulator]:
         yield emu
 
 
-def portfolio_config(emu: BybitEmulator, state_path: Path, symbol: str, **live: Any) -> BotConfig:
+def portfolio_config(
+    emu: BybitEmulator, state_path: Path, symbol: str, action_type: str = "continuous", **live: Any
+) -> BotConfig:
     cfg = small_config(exchange_url=emu.url, state_path=str(state_path), symbol=symbol, **live)
-    env = cfg.env.model_copy(update={"action_type": "continuous", "mode": "portfolio"})
+    env = cfg.env.model_copy(update={"action_type": action_type, "mode": "portfolio"})
     return cfg.model_copy(update={"env": env})
 
 
@@ -79,14 +82,15 @@ def make_trader(
     state_path: Path,
     policy: Any,
     after_execute: Any = None,
+    action_type: str = "continuous",
     **live: Any,
 ) -> PortfolioTrader:
     """A portfolio trader over both symbols on the emulator, each with its own scaler, on one state file."""
     sleep = emulator_sleep(emu)
     parts = []
-    cfg = portfolio_config(emu, state_path, "BTC/USDT:USDT", max_position_notional=1e9, **live)
+    cfg = portfolio_config(emu, state_path, "BTC/USDT:USDT", action_type, max_position_notional=1e9, **live)
     for symbol, frame in markets.items():
-        own = portfolio_config(emu, state_path, symbol, max_position_notional=1e9, **live)
+        own = portfolio_config(emu, state_path, symbol, action_type, max_position_notional=1e9, **live)
         exchange = live_exchange(own.live, emu.api_key, emu.api_secret)
         exchange.enableRateLimit = False
         broker = AccountBroker(exchange, own.live, own.portfolio, RetryPolicy(3, 0.01, sleep))
@@ -186,24 +190,51 @@ def test_a_restart_redoes_the_bar_with_its_stored_weights_and_sends_nothing_twic
     close(second)
 
 
+class Levels:
+    """A MultiDiscrete portfolio policy (levels -1, 0, 1): the given level indices in turn; records the masks the
+    trader offered at each decision, as MaskablePPO reads them."""
+
+    def __init__(self, *levels: list[int]) -> None:
+        self.levels = levels
+        self.observations: list[dict[str, Any]] = []
+        self.masks: list[Any] = []
+        self.trader: PortfolioTrader | None = None
+
+    def act(self, obs: dict[str, Any], row: int) -> Any:
+        self.observations.append(obs)
+        assert self.trader is not None
+        self.masks.append(self.trader.action_masks().copy())
+        return np.array(self.levels[min(len(self.observations), len(self.levels)) - 1])
+
+    def reset(self) -> None:
+        """Nothing to forget."""
+
+
 def test_a_symbol_without_a_fresh_bar_is_masked_and_not_traded(tmp_path: Path) -> None:
     markets = _markets(gap_at=START_BAR)  # ETH has no bar START_BAR: it is missing at the second decision
     with BybitEmulator() as emu:
         for symbol, frame in markets.items():
             emu.feed(SYMBOLS[symbol], frame)
         emu.set_bar(START_BAR)
-        policy = Weights([0.5, -0.3], [0.2, 0.6])
-        trader = make_trader(emu, markets, tmp_path / "p.sqlite", policy)
-        trader.run(1)
-        eth = emu.account.position("ETHUSDT").size
-        creates = emu.count("/v5/order/create")
+        # long BTC, short ETH (1/2 each); then short BTC, ETH kept short (its mask allows nothing else)
+        policy = Levels([2, 0], [0, 0])
+        trader = make_trader(emu, markets, tmp_path / "p.sqlite", policy, action_type="discrete")
+        policy.trader = trader
         bars = []
+        trader.run(1, on_bar=bars.append)
+        assert bars[0].weights == (0.5, -0.5)
+        eth = emu.account.position("ETHUSDT").size
+        assert eth < 0
+        creates = emu.count("/v5/order/create")
         trader.run(2, on_bar=bars.append)
         obs = policy.observations[1]
         assert obs["assets"][:, 0].tolist() == [1.0, 0.0] and not obs["market"][1].any()
+        # the masked symbol may only keep its last level (short), the tradable one any level
+        assert policy.masks[1].tolist() == [True, True, True, True, False, False]
         assert emu.account.position("ETHUSDT").size == eth  # masked: not traded
-        assert [o.symbol for o in emu.account.orders[creates:]] == ["BTCUSDT"]
-        assert "masked" in bars[0].reports["ETH/USDT:USDT"].reason
+        assert emu.account.position("BTCUSDT").size < 0
+        assert [o.symbol for o in emu.account.orders[creates:]] == ["BTCUSDT", "BTCUSDT"]  # close long, open short
+        assert "masked" in bars[1].reports["ETH/USDT:USDT"].reason
         close(trader)
 
 
@@ -228,3 +259,19 @@ def test_the_account_kill_switch_flattens_every_symbol_and_a_restart_refuses(
         again.run(1)
     assert emu.count("/v5/order/create") == creates
     close(again)
+
+
+def test_an_outage_past_max_outage_s_flattens_every_symbol(
+    emu: BybitEmulator, markets: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    path = tmp_path / "portfolio.sqlite"
+    trader = make_trader(emu, markets, path, Weights([0.5, -0.3]), max_outage_s=60)
+    trader.run(1)
+    assert emu.account.position("BTCUSDT").size > 0 > emu.account.position("ETHUSDT").size
+    emu.inject("/v5/market/time", *[faults.http_error(503)] * 1000)  # the clock fails, orders still go through
+    trader.outage.poll_s = 30.0
+    with pytest.raises(KillSwitchError, match="account kill switch \\(outage\\).*was flattened"):
+        trader.run(100)
+    assert emu.account.position("BTCUSDT").size == 0.0 and emu.account.position("ETHUSDT").size == 0.0
+    assert "outage" in trader.account.get_account("kill_switch")
+    close(trader)
