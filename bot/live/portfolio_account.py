@@ -24,6 +24,7 @@ from bot.live.broker import AccountState
 from bot.live.ccxt_broker import CcxtBroker
 from bot.live.observation import Obs
 from bot.live.risk import AccountTracker
+from bot.live.sizing import FEE_RESERVE
 
 _LOG_MIN_RATIO = math.log(MIN_EQUITY_RATIO)
 
@@ -150,3 +151,27 @@ def execution_order(targets: npt.NDArray[np.float64], view: AccountView) -> list
     they free is there for the openings (the exchange checks margin over the whole account)."""
     change = np.abs(targets) - np.abs(view.exposures())
     return [int(i) for i in np.argsort(change, kind="stable")]
+
+
+def within_margin(
+    weights: npt.NDArray[np.float64],
+    tradable: npt.NDArray[np.bool_],
+    view: AccountView,
+    leverage: float,
+    taker_fee: float,
+) -> npt.NDArray[np.float64]:
+    """The target weights scaled down, when needed, so that the whole book fits the exchange's margin with its fee
+    reserve: the single-symbol cap ``notional <= equity / (1 / leverage + FEE_RESERVE x taker_fee)`` applied to the
+    gross (a masked symbol counts with the position it keeps). The env's weights reach a gross of exactly 1 whenever
+    the action's exceeds it; unscaled, the last opening order would be refused for margin.
+
+    :param weights: float [N] the policy's target weights (gross <= 1).
+    :param tradable: bool [N] the symbols that trade at this decision.
+    """
+    cap = 1.0 / (1.0 + FEE_RESERVE * taker_fee * leverage)
+    kept = np.abs(view.exposures())[~tradable].sum() / leverage
+    moving = float(np.abs(weights[tradable]).sum())
+    if kept + moving <= cap or moving <= 0.0:
+        return weights
+    scale = max(cap - kept, 0.0) / moving
+    return np.where(tradable, weights * scale, weights)

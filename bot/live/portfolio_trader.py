@@ -42,7 +42,13 @@ from bot.live.basket import ACCOUNT_KILL
 from bot.live.broker import AccountState, ExecutionPlan, OrderState, client_prefix
 from bot.live.observation import LiveReferences, PortfolioView
 from bot.live.outage import Outage
-from bot.live.portfolio_account import AccountView, basket_observation, execution_order, kill_reason
+from bot.live.portfolio_account import (
+    AccountView,
+    basket_observation,
+    execution_order,
+    kill_reason,
+    within_margin,
+)
 from bot.live.portfolio_symbol import PortfolioBar, PortfolioSymbol, give_up
 from bot.live.reports import BarReport, RunSummary
 from bot.live.risk import AccountTracker
@@ -286,6 +292,8 @@ class PortfolioTrader:
         self._masks = self.weights.masks(tradable, self._last_level) if self.weights.is_discrete else tradable
         action = self.policy.act(obs, -1)
         weights = self.weights.weights(action)
+        if self.cfg.portfolio.market != "spot":
+            weights = within_margin(weights, tradable, view, self._leverage, self.cfg.portfolio.taker_fee)
         if self.weights.is_discrete:
             self._last_level = np.where(tradable, np.asarray(action, dtype=np.int64), self._last_level)
         text = str(np.asarray(action).round(4).tolist())

@@ -15,7 +15,7 @@ from bot.config import load_config
 from bot.data import build_universe
 from bot.env import PortfolioEnv
 from bot.live.broker import AccountState
-from bot.live.portfolio_account import AccountView, basket_observation, execution_order
+from bot.live.portfolio_account import AccountView, basket_observation, execution_order, within_margin
 
 
 @cache
@@ -84,3 +84,13 @@ def test_the_live_observation_is_the_envs_on_the_same_account(market: str, seed:
     order = execution_order(targets, view)
     change = np.abs(targets) - np.abs(view.exposures())
     assert change[order[0]] == change.min()
+    # the book fits the margin with its fee reserve; a book that already fits is left alone
+    tradable = rng.random(env.n_assets) < 0.7
+    weights = targets / max(1.0, float(np.abs(targets).sum()))
+    capped = within_margin(weights, tradable, view, 1.0, 0.00055)
+    kept = float(np.abs(view.exposures())[~tradable].sum())
+    cap = 1.0 / (1.0 + 3.0 * 0.00055)
+    assert (capped[~tradable] == weights[~tradable]).all()
+    assert float(np.abs(capped[tradable]).sum()) + kept <= max(cap, kept) + 1e-12
+    if float(np.abs(weights[tradable]).sum()) + kept <= cap:
+        assert (capped == weights).all()
