@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from bot.api.paper import read_paper_view
 from bot.cli import build_parser, main
 from bot.config import load_config
 from bot.data import load_ohlcv
@@ -60,6 +61,7 @@ def train_config(data_dir: Path) -> dict[str, Any]:
             "eval_freq": 0,
             "device": "cpu",
             "torch_threads": 1,
+            "vecnormalize": True,
             "ppo": {"n_steps": 32, "batch_size": 32, "n_epochs": 1, "net_arch": [8]},
         },
         "logging": {"console": False},
@@ -128,6 +130,10 @@ def test_bot_paper_trades_the_portfolio_checkpoint_on_both_symbols(
     tags = {name: run_tag(checkpoint, symbol, "5m") for name, symbol in LIVE.items()}
     assert emu.account.orders and all(o.link_id.startswith(f"{tags[o.symbol]}-") for o in emu.account.orders)
     assert {o.client_id for o in saved.orders} == {o.link_id for o in emu.account.orders}
+    # the control API shows the portfolio's state file like a basket's: each symbol's rows
+    view = read_paper_view(state, 1e9, 100)
+    assert set(view["symbols"]) == set(LIVE.values()) and all(len(v["bars"]) == 3 for v in view["symbols"].values())
+    assert (checkpoint / "vecnormalize.pkl").is_file()  # the policy normalised its observations as in training
 
 
 @pytest.mark.parametrize(
