@@ -151,7 +151,7 @@ def _tune_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--resume", action="store_true", help="continue the interrupted experiment --name")
     p.add_argument("--seeds", type=int, default=1, help="retrain the top K configurations over S seeds")
     p.add_argument("--top-k", type=int, default=1, help="configurations retrained by --seeds")
-    p.add_argument("--walk-forward", type=int, metavar="K", help="score each trial by its mean over K folds (fifo)")
+    p.add_argument("--walk-forward", type=int, metavar="K", help="score each trial by its mean over K folds")
     p.add_argument("--events-jsonl", help=argparse.SUPPRESS)  # trial events for the control API's job runner
     p.add_argument("--events-heartbeat-s", type=float, help=argparse.SUPPRESS)
 

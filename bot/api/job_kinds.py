@@ -65,7 +65,7 @@ def _evaluation_argv(job: Job, settings: ApiSettings, events: Path) -> list[str]
 JOB_KINDS: dict[str, JobKind] = {
     "train": JobKind("train", _train_config, _train_argv, resumable=True),
     "evaluate": JobKind("evaluate", _evaluation_config, _evaluation_argv, resumable=False),
-    "tune": JobKind("tune", _train_config, tune_argv, resumable=False),
+    "tune": JobKind("tune", _train_config, tune_argv, resumable=True),
 }
 
 def job_kind(job: Job) -> JobKind:

@@ -224,6 +224,9 @@ class JobRunner:
             if not Path(job.run_dir).resolve().is_relative_to(self._settings.checkpoint_dir.resolve()):
                 raise JobStateError(f"job {job_id}'s run folder {job.run_dir} is outside the checkpoint folder"
                                     f" {self._settings.checkpoint_dir}; it cannot be resumed through the API")
+            if timesteps is not None and job.kind == "tune":
+                raise JobStateError(f"job {job_id} is a tune job: its budget is set per trial; resume it without"
+                                    " timesteps")
             total = job.total_timesteps if timesteps is None else timesteps
             if total <= job.timesteps:
                 raise JobStateError(f"job {job_id} has done {job.timesteps} timesteps already; resume with a total"

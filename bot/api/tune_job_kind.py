@@ -1,5 +1,6 @@
 """The command line of a tune job (:data:`bot.api.job_kinds.JOB_KINDS` ``"tune"``): ``bot tune`` on the job's config,
-its overrides and the search space of its request, with the experiment under ``<checkpoint_dir>/tune/<job id>``."""
+its overrides and the search space of its request, with the experiment under ``<checkpoint_dir>/tune/<job id>``
+(``--resume`` when the job is resumed)."""
 
 from __future__ import annotations
 
@@ -39,4 +40,6 @@ def tune_argv(job: Job, settings: ApiSettings, events: Path) -> list[str]:
     for key in ("max_concurrent", "walk_forward"):
         if params.get(key):
             argv += [f"--{key.replace('_', '-')}", str(params[key])]
+    if job.resume_from:  # POST .../resume: Tune continues the experiment's unfinished trials from their checkpoints
+        argv.append("--resume")
     return argv

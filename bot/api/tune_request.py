@@ -18,7 +18,7 @@ from bot.api.job_request import JobRequestError, ResolvedJob, resolve_job
 from bot.api.schemas import JobCreate
 from bot.api.settings import ApiSettings
 from bot.errors import ConfigError
-from bot.tune import check_against_schema, check_scheduler, parse_space
+from bot.tune import WALK_FORWARD_PBT, check_against_schema, check_scheduler, parse_space
 
 #: The metrics a trial reports (``bot.tune.commands.metric_names``, which imports torch; a test keeps them equal).
 Metric = Literal["sharpe", "total_return", "max_drawdown", "trades", "fees", "steps", "turnover_per_day", "cost_drag",
@@ -44,7 +44,7 @@ class TuneCreate(BaseModel):
     mode: Literal["max", "min"] = "max"
     timesteps: int | None = Field(None, ge=1, le=10_000_000_000, description="env steps of each trial")
     max_concurrent: int | None = Field(None, ge=1, le=256, description="trials run at once")
-    walk_forward: int | None = Field(None, ge=2, le=50, description="score each trial by its mean over K folds (fifo)")
+    walk_forward: int | None = Field(None, ge=2, le=50, description="score each trial by its mean over K folds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +61,8 @@ def resolve_tune(settings: ApiSettings, request: TuneCreate) -> ResolvedTune:
 
     :raises JobRequestError: naming the body field (``config``, ``overrides``, ``space`` or ``walk_forward``).
     """
-    if request.walk_forward is not None and request.scheduler != "fifo":
-        raise JobRequestError("walk_forward", f"walk_forward reports each trial once, after its last fold: scheduler"
-                                              f" {request.scheduler!r} has nothing to act on; use scheduler fifo")
+    if request.walk_forward is not None and request.scheduler == "pbt":
+        raise JobRequestError("walk_forward", WALK_FORWARD_PBT.format(flag="walk_forward", scheduler="scheduler"))
     overrides = [*request.overrides]
     if request.timesteps is not None:
         overrides.append(f"training.total_timesteps={request.timesteps}")

@@ -5,8 +5,18 @@ at run time); this package's import and the search-space checks import neither R
 is refused at once.
 """
 
-from bot.tune.space import KINDS, Param, SearchSpace, check_against_schema, check_scheduler, load_space, parse_space
+from bot.tune.space import (
+    KINDS,
+    WALK_FORWARD_PBT,
+    Param,
+    SearchSpace,
+    check_against_schema,
+    check_scheduler,
+    load_space,
+    parse_space,
+)
 
 __all__ = [
-    "KINDS", "Param", "SearchSpace", "check_against_schema", "check_scheduler", "load_space", "parse_space",
+    "KINDS", "WALK_FORWARD_PBT", "Param", "SearchSpace", "check_against_schema", "check_scheduler", "load_space",
+    "parse_space",
 ]

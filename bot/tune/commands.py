@@ -23,7 +23,7 @@ from bot.config import BotConfig
 from bot.errors import ConfigError
 from bot.training import EventWriter
 from bot.tune.address import check_address
-from bot.tune.space import SearchSpace, check_against_schema, check_scheduler, load_space
+from bot.tune.space import WALK_FORWARD_PBT, SearchSpace, check_against_schema, check_scheduler, load_space
 
 #: Exit code of an experiment stopped by SIGINT (saved; ``--resume`` continues it).
 EXIT_INTERRUPTED = 130
@@ -64,9 +64,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError(f"--name {args.name!r}: use letters, digits, '.', '_' and '-' (it names a folder)")
     if args.walk_forward is not None and args.walk_forward < 2:
         raise ConfigError(f"--walk-forward {args.walk_forward} must be >= 2 (folds)")
-    if args.walk_forward is not None and args.scheduler != "fifo":
-        raise ConfigError(f"--walk-forward reports each trial once, after its last fold: --scheduler {args.scheduler}"
-                          " has nothing to act on; use --scheduler fifo")
+    if args.walk_forward is not None and args.scheduler == "pbt":
+        raise ConfigError(WALK_FORWARD_PBT.format(flag="--walk-forward", scheduler="--scheduler"))
     if args.resume and args.name is None:
         raise ConfigError("--resume needs --name NAME: the experiment to continue (a folder under --storage)")
 
@@ -97,7 +96,8 @@ def _spec(args: argparse.Namespace, cfg: BotConfig, space: SearchSpace) -> Any:
         cpus_per_trial=args.cpus_per_trial or default_cpus(cfg),
         gpus_per_trial=args.gpus_per_trial,
         max_failures=args.max_failures,
-        max_intervals=1 if args.walk_forward else math.ceil(cfg.training.total_timesteps / interval_steps(cfg)),
+        # walk-forward: one report per fold (ASHA's rungs count folds)
+        max_intervals=args.walk_forward or math.ceil(cfg.training.total_timesteps / interval_steps(cfg)),
         perturbation_interval=args.perturbation_interval,
         pbt_synch=args.pbt_synch,
         seed=cfg.seed,
@@ -195,8 +195,9 @@ def _run(args: argparse.Namespace, events: EventWriter) -> int:
     trial_events = TrialEvents(events, spec.metric, spec.mode, budget, live.update if live is not None else None)
     events.emit("started", run_dir=str(spec.path), total_timesteps=budget)
     try:
-        tuner = (restore_tuner(spec, dataset) if args.resume
-                 else build_tuner(spec, dataset, [trial_events], verbose=0 if live is not None else 1))
+        verbose = 0 if live is not None else 1
+        tuner = (restore_tuner(spec, dataset, trial_events, verbose) if args.resume
+                 else build_tuner(spec, dataset, [trial_events], verbose=verbose))
         with _sigterm_stops_like_sigint(), live if live is not None else contextlib.nullcontext():
             results = tuner.fit()
         trial_events.settle(results)

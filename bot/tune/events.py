@@ -56,6 +56,11 @@ class TrialEvents(Callback):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, events=EventWriter(None))
 
+    def adopt(self, saved: TrialEvents) -> None:
+        """Go on from the counts of the experiment's saved callback (``--resume``): steps, best values and status of
+        every trial so far."""
+        self.steps, self.best, self.status, self.last = saved.steps, saved.best, saved.status, saved.last
+
     def _emit(self, trial: Any, status: str, result: dict[str, Any] | None = None, error: str | None = None) -> None:
         self._emit_row(trial.trial_id, trial.config or {}, status, result, error)
 

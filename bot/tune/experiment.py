@@ -21,6 +21,7 @@ from ray.tune.search import BasicVariantGenerator, SearchAlgorithm, Searcher
 from bot.data import Dataset
 from bot.errors import ConfigError
 from bot.tune.address import check_address
+from bot.tune.events import TrialEvents
 from bot.tune.space import Param, SearchSpace
 from bot.tune.trial import TrialSetup, run_trial
 
@@ -103,6 +104,9 @@ def start_ray(address: str | None, num_cpus: int | None, object_store_bytes: int
         object_store_memory=object_store_bytes,
         include_dashboard=False,
         logging_level=logging.WARNING,
+        # Ray nices its workers to 15 to shield its own processes; a trial is the training the user asked for, so it
+        # runs at the priority of `bot train` (Ray's job submission does the same for a job's workers)
+        _system_config={"worker_niceness": 0},
     )
     return True
 
@@ -188,19 +192,37 @@ def build_tuner(
         search_alg=_search_alg(spec),
         max_concurrent_trials=spec.max_concurrent if spec.search == "optuna" else None,
         trial_dirname_creator=lambda trial: trial.trial_id,
-        reuse_actors=False,
+        # the next trial with the same bundle runs in the actor of the last one: no new process, no second import
+        # of torch and SB3 (each trial seeds, logs and starts its env workers afresh in ``train``)
+        reuse_actors=True,
     )
     space = {p.key: domain(p) for p in spec.space.params}
     return tune.Tuner(trainable(spec, dataset), param_space=space, tune_config=tune_config,
                       run_config=run_config(spec, callbacks, verbose))
 
 
-def restore_tuner(spec: ExperimentSpec, dataset: TrialData) -> tune.Tuner:
-    """The interrupted experiment in ``spec.path``, to continue its unfinished and failed trials.
+def restore_tuner(spec: ExperimentSpec, dataset: TrialData, trial_events: TrialEvents | None = None,
+                  verbose: int = 1) -> tune.Tuner:
+    """The interrupted experiment in ``spec.path``, to continue its unfinished and failed trials, writing its trial
+    events to ``trial_events`` (which goes on from the counts the experiment saved), with Tune's status output
+    ``verbose``.
 
     :raises ConfigError: when the folder holds no experiment to resume.
     """
     if not tune.Tuner.can_restore(str(spec.path)):
         raise ConfigError(f"--resume: {spec.path} holds no Ray Tune experiment; run it once without --resume")
-    return tune.Tuner.restore(str(spec.path), trainable=trainable(spec, dataset), resume_unfinished=True,
-                              resume_errored=True)
+    tuner = tune.Tuner.restore(str(spec.path), trainable=trainable(spec, dataset), resume_unfinished=True,
+                               resume_errored=True)
+    if trial_events is not None:
+        # Tuner.restore takes no callbacks: it brings back the pickled ones, whose events file and terminal stayed
+        # with the interrupted run, so this run's callback replaces them on the restored run config
+        local = tuner._local_tuner
+        assert local is not None  # None only through Ray Client, which bot tune does not use
+        run_config = local.get_run_config()
+        run_config.verbose = verbose
+        callbacks = list(run_config.callbacks or [])
+        for saved in callbacks:
+            if isinstance(saved, TrialEvents):
+                trial_events.adopt(saved)
+        run_config.callbacks = [c for c in callbacks if not isinstance(c, TrialEvents)] + [trial_events]
+    return tuner

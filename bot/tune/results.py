@@ -19,7 +19,7 @@ LEADERBOARD = "leaderboard"
 #: Terminal colour codes in Ray's error text (kept out of the files).
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: Metrics shown for every trial (its last report), besides the one optimised.
-SHOWN_METRICS = ("sharpe", "total_return", "max_drawdown", "trades", "cost_drag", "timesteps")
+SHOWN_METRICS = ("sharpe", "total_return", "max_drawdown", "trades", "cost_drag", "timesteps", "folds")
 
 
 @dataclass(slots=True)
@@ -27,8 +27,9 @@ class TrialRow:
     """One trial on the leaderboard.
 
     :param trial_id: Tune's trial id (also the run folder's name).
-    :param status: ``ok`` or ``error``.
-    :param score: the best reported value of the optimised metric (NaN when it never reported).
+    :param status: ``ok``, ``error``, or ``stopped`` (a walk-forward trial stopped before its last fold).
+    :param score: the best reported value of the optimised metric (NaN when it never reported); for a walk-forward
+        trial the last, its mean over all the folds it did.
     :param metrics: the last report.
     :param params: the trial's sampled config keys.
     :param run_dir: its run folder.
@@ -70,10 +71,14 @@ def trial_rows(results: Any, runs_dir: Path, metric: str, mode: str) -> list[Tri
                    and isinstance(v, int | float)}
         run_dir = runs_dir / trial_id
         record = json.loads((run_dir / TRIAL_RECORD).read_text()) if (run_dir / TRIAL_RECORD).is_file() else {}
+        last = result.metrics or {}
+        # a walk-forward trial reports running means over its folds: only the mean over all K compares across trials
+        walk_forward = "folds_total" in last
+        stopped = walk_forward and last.get("folds", 0) < last["folds_total"]
         rows.append(TrialRow(
             trial_id=trial_id,
-            status="error" if result.error is not None else "ok",
-            score=_best(history, mode),
+            status="error" if result.error is not None else "stopped" if stopped else "ok",
+            score=_best(history[-1:] if walk_forward else history, mode),
             metrics=metrics,
             params=dict((result.config or {}).get("params", result.config or {})),
             run_dir=run_dir,
@@ -82,7 +87,8 @@ def trial_rows(results: Any, runs_dir: Path, metric: str, mode: str) -> list[Tri
             error=_ANSI.sub("", str(result.error)) if result.error is not None else "",
         ))
     sign = -1.0 if mode == "max" else 1.0
-    rows.sort(key=lambda r: (r.status != "ok", math.isnan(r.score), sign * r.score if not math.isnan(r.score) else 0))
+    order = {"ok": 0, "stopped": 1, "error": 2}
+    rows.sort(key=lambda r: (order[r.status], math.isnan(r.score), sign * r.score if not math.isnan(r.score) else 0))
     return rows
 
 

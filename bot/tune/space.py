@@ -187,6 +187,14 @@ def parse_space(raw: Any, source: Path) -> SearchSpace:
     return SearchSpace(params, source)
 
 
+#: Why walk-forward and PBT do not mix (the CLI and the API name their own flag or field).
+WALK_FORWARD_PBT = (
+    "{flag} trains a fresh model on each fold, one fold after another: between two folds no model goes on, so there is"
+    " nothing for a PBT exploit to copy, and exploiting inside a fold would score a trial on its first fold alone;"
+    " use {scheduler} asha (it stops a trial whose first folds are poor) or fifo, or PBT without {flag}"
+)
+
+
 def check_scheduler(space: SearchSpace, scheduler: str, search: str) -> None:
     """Refuse a space that the scheduler or the searcher cannot run, before Ray starts.
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,9 @@ logger = logging.getLogger(__name__)
 RANK_KEY = "tune.rank"
 #: The trial's own record, in its run folder and in each of its Tune checkpoints (JSON).
 TRIAL_RECORD = "tune_trial.json"
+#: Seconds a reused actor waits for the previous trial's trainer to end (Tune's default, 2 s, is less than the
+#: trainer of a trial stopped by ASHA or PBT may need to close its workers; a reset that times out fails the trial).
+RESET_TIMEOUT_S = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,28 +230,48 @@ def _train(cfg: BotConfig, dataset: Dataset, run_dir: Path, on_validation: OnVal
 
 #: Folder of fold k's run inside a walk-forward trial's run folder.
 FOLD_PREFIX = "fold_"
+#: A walk-forward trial's Tune checkpoint: the final validation of each fold done, in order (JSON).
+FOLDS_DONE = "walk_forward.json"
 
 
-def _walk_forward(cfg: BotConfig, folds: tuple[Dataset, ...], run_dir: Path) -> dict[str, float]:
-    """Train ``cfg`` on each fold in turn (``run_dir/fold_<k>``, each a normal run folder), from scratch.
+def _report_folds(run_dir: Path, done: list[dict[str, float]], n_folds: int, fold_steps: int) -> None:
+    """Report the mean over the folds done of each metric, ``timesteps`` of those folds, ``folds`` (done) and
+    ``folds_total``, with a checkpoint of the folds done (a retry goes on with the next fold)."""
+    from ray import tune
 
-    :return: each validation metric as the mean over the folds of the fold's final validation, ``timesteps`` (all
-        folds together) and ``folds``.
+    means = {key: sum(f[key] for f in done) / len(done) for key in done[0]}
+    folder = Path(tempfile.mkdtemp(prefix="tune-folds-"))
+    try:
+        atomic_write_bytes(folder / FOLDS_DONE, json.dumps(done).encode())
+        shutil.copy2(run_dir / TRIAL_RECORD, folder / TRIAL_RECORD)
+        tune.report({**means, "timesteps": float(len(done) * fold_steps), "folds": float(len(done)),
+                     "folds_total": float(n_folds)}, checkpoint=tune.Checkpoint.from_directory(folder))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _keep_final(finals: list[dict[str, float]], report: ValidationReport) -> None:
+    if report.final:
+        finals.append(report.result.as_dict())
+
+
+def _walk_forward(cfg: BotConfig, folds: tuple[Dataset, ...], run_dir: Path, done: list[dict[str, float]]) -> None:
+    """Train ``cfg`` on each fold after the ``done`` ones (``run_dir/fold_<k>``, each a normal run folder, from
+    scratch), reporting after every fold the running mean over the folds done: ``training_iteration`` is the number of
+    folds, so ASHA compares trials over the same first folds and stops one whose first folds are poor.
+
+    :param done: the final validation of each fold already done (a retry from the trial's checkpoint).
     """
-    finals: list[dict[str, float]] = []
-
-    def keep_final(report: ValidationReport) -> None:
-        if report.final:
-            finals.append(report.result.as_dict())
-
-    for k, dataset in enumerate(folds):
+    for k in range(len(done), len(folds)):
         fold_dir = run_dir / f"{FOLD_PREFIX}{k}"
+        shutil.rmtree(fold_dir, ignore_errors=True)  # a fold interrupted by a crash starts over
         fold_dir.mkdir(parents=True)
-        _train(cfg, dataset, fold_dir, keep_final)
-        if len(finals) != k + 1:
+        finals: list[dict[str, float]] = []
+        _train(cfg, folds[k], fold_dir, partial(_keep_final, finals))
+        if not finals:
             raise RuntimeError(f"walk-forward fold {k} of trial {run_dir.name} ended without its final validation")
-    means = {key: sum(f[key] for f in finals) / len(finals) for key in finals[0]}
-    return {**means, "timesteps": float(len(folds) * cfg.training.total_timesteps), "folds": float(len(folds))}
+        done.append(finals[-1])
+        _report_folds(run_dir, done, len(folds), cfg.training.total_timesteps)
 
 
 def interval_steps(cfg: BotConfig) -> int:
@@ -256,7 +281,8 @@ def interval_steps(cfg: BotConfig) -> int:
 
 def run_trial(config: dict[str, Any], setup: TrialSetup, dataset: Dataset | tuple[Dataset, ...]) -> None:
     """The Tune function trainable: train the trial's config, reporting at every validation; with walk-forward fold
-    datasets, train it on every fold and report once, the mean over the folds (no checkpoint: a retry starts over).
+    datasets, train it on every fold, reporting the running mean over the folds after each (a retry goes on from the
+    next fold).
 
     :param config: the trial's sampled config keys (dotted) and values, or ``{"params": {...}}`` (seed retraining,
         whose ``tune.rank`` entry is a label, not a key).
@@ -267,30 +293,35 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, dataset: Dataset | tupl
     import ray
     from ray import tune
 
+    # read by Tune in this actor when it hands the actor to the next trial (``reuse_actors``)
+    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", str(RESET_TIMEOUT_S))
     params = {k: v for k, v in config.get("params", config).items() if k != RANK_KEY}
     context = tune.get_context()
     trial_id = context.get_trial_id()
     cfg = trial_config(setup, params, trial_id)
     run_dir = Path(setup.runs_dir) / trial_id
     checkpoint = tune.get_checkpoint()
-    if isinstance(dataset, tuple):
-        shutil.rmtree(run_dir, ignore_errors=True)
-        run_dir.mkdir(parents=True)
-        _write_record(run_dir, {"trial_id": trial_id, "params": params, "restores": [],
-                                "nodes": [ray.get_runtime_context().get_node_id()]})
-        tune.report(_walk_forward(cfg, dataset, run_dir))
-        return
-    if checkpoint is not None:
-        with checkpoint.as_directory() as source:
-            record = restore_checkpoint(Path(source), run_dir, cfg, trial_id, dataset)
-    else:
+    folds_done: list[dict[str, float]] = []
+    if checkpoint is None:
         if run_dir.exists():  # a retry that never reported: start it again from step 0
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True)
-        record = {"trial_id": trial_id, "nodes": [], "restores": []}
+        record: dict[str, Any] = {"trial_id": trial_id, "nodes": [], "restores": []}
+    else:
+        with checkpoint.as_directory() as source:
+            if isinstance(dataset, tuple):
+                folds_done = json.loads((Path(source) / FOLDS_DONE).read_text(encoding="utf-8"))
+                run_dir.mkdir(parents=True, exist_ok=True)
+                record = _read_record(run_dir)
+            else:
+                record = restore_checkpoint(Path(source), run_dir, cfg, trial_id, dataset)
     record.update(trial_id=trial_id, params=params)
     record["nodes"] = [*record.get("nodes", []), ray.get_runtime_context().get_node_id()]
+    record["pids"] = [*record.get("pids", []), os.getpid()]  # the same pid in two trials: an actor reused
     _write_record(run_dir, record)
-    done = int(json.loads((run_dir / MANIFEST).read_text())["timesteps"]) if (run_dir / MANIFEST).is_file() else 0
-    if done < cfg.training.total_timesteps:  # a PBT exploit at the donor's last validation has nothing left to do
+    if isinstance(dataset, tuple):
+        _walk_forward(cfg, dataset, run_dir, folds_done)
+        return
+    steps = int(json.loads((run_dir / MANIFEST).read_text())["timesteps"]) if (run_dir / MANIFEST).is_file() else 0
+    if steps < cfg.training.total_timesteps:  # a PBT exploit at the donor's last validation has nothing left to do
         _train(cfg, dataset, run_dir, _reporter(run_dir, cfg.training.total_timesteps))

@@ -1,5 +1,5 @@
 """Tune jobs through the control API: bad bodies (422 naming the field), the trials table in the job's status and
-over the WebSocket (a fake tune command), and one real tiny `bot tune` job cancelled through the API."""
+over the WebSocket (a fake tune command), and one real tiny `bot tune` job cancelled, then resumed through the API."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from tests.api.helpers import AUTH, TOKEN, job_state, wait_for, wait_status
 ClientFactory = Callable[..., TestClient]
 FAKE_TUNER = Path(__file__).resolve().parent / "fake_tuner.py"
 SPACE = {"training.ppo.learning_rate": {"loguniform": [1.0e-4, 1.0e-3]}}
+#: Env steps of each trial of the real tune job: 20 validations, the cancel comes after the first.
+BUDGET = 64 * 20
 
 
 def _fake(scenario: str) -> tuple[str, ...]:
@@ -42,7 +44,7 @@ def _post(client: TestClient, **body: Any) -> Any:
         ({"scheduler": "hyperband"}, "scheduler", "'fifo', 'asha' or 'pbt'"),
         ({"metric": "profit"}, "metric", "'sharpe'"),
         ({"config": "../etc/passwd"}, "config", "must not contain '..'"),
-        ({"walk_forward": 3, "scheduler": "asha"}, "walk_forward", "use scheduler fifo"),
+        ({"walk_forward": 3, "scheduler": "pbt"}, "walk_forward", "use scheduler asha"),
         ({"walk_forward": 1, "scheduler": "fifo"}, "walk_forward", "greater than or equal to 2"),
     ],
 )
@@ -104,7 +106,7 @@ def _processes_naming(text: str) -> list[psutil.Process]:
     return found
 
 
-def test_a_real_tune_job_reports_its_trials_and_a_cancel_stops_ray_with_a_leaderboard(
+def test_a_real_tune_job_reports_its_trials_a_cancel_stops_ray_and_a_resume_completes_it(
     make_client: ClientFactory, tmp_path: Path
 ) -> None:
     overrides = [
@@ -116,7 +118,7 @@ def test_a_real_tune_job_reports_its_trials_and_a_cancel_stops_ray_with_a_leader
     ]
     # budget for many validations: the cancel comes once each trial reported its first
     client = make_client(stall_timeout_s=300.0, cancel_grace_s=60.0)
-    response = _post(client, overrides=overrides, timesteps=64 * 40, scheduler="fifo")
+    response = _post(client, overrides=overrides, timesteps=BUDGET, scheduler="fifo")
     assert response.status_code == 202, response.text
     job_id = response.json()["job_id"]
 
@@ -141,6 +143,25 @@ def test_a_real_tune_job_reports_its_trials_and_a_cancel_stops_ray_with_a_leader
     assert {row["status"] for row in job["params"]["trials"].values()} == {"stopped"}
     assert all(row["step"] >= 64 and row["best"] is not None for row in job["params"]["trials"].values())
     wait_for(lambda: not _processes_naming(job_id), timeout_s=30)  # the wrapper and `bot tune` have exited
+
+    # resumed through the API: Tune continues both trials from their checkpoints, and their events stream again
+    refused = client.post(f"/api/training/jobs/{job_id}/resume", json={"timesteps": 10**6}, headers=AUTH)
+    assert refused.status_code == 409 and "tune job" in refused.json()["detail"]
+    with client.websocket_connect(f"/ws?token={TOKEN}") as ws:
+        assert ws.receive_json()["type"] == "hello"
+        assert client.post(f"/api/training/jobs/{job_id}/resume", headers=AUTH).status_code == 202
+        messages = []
+        while not messages or messages[-1]["type"] not in ("training.completed", "training.failed"):
+            message = ws.receive_json()
+            if message["job_id"] == job_id:
+                messages.append(message)
+    assert messages[-1]["type"] == "training.completed", messages[-1]
+    trials = [m["data"] for m in messages if m["type"] == "tune.trial"]
+    assert {t["trial_id"] for t in trials} == set(job["params"]["trials"])
+    assert any(t["status"] == "running" and t["step"] > 64 for t in trials)
+    table = job_state(client, job_id)["params"]["trials"]
+    assert {row["status"] for row in table.values()} == {"terminated"}
+    assert all(row["step"] == BUDGET for row in table.values())
 
 
 def test_the_bodys_metrics_are_the_ones_a_trial_reports() -> None:

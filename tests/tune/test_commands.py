@@ -37,7 +37,7 @@ SPACE = "training.ppo.learning_rate: {loguniform: [1.0e-4, 1.0e-3]}\n"
         (["--resume"], "--resume needs --name NAME"),
         (["--address", "nohost"], "--address 'nohost' must be auto or HOST:PORT"),
         (["--walk-forward", "1"], "--walk-forward 1 must be >= 2"),
-        (["--walk-forward", "3", "--scheduler", "asha"], "--scheduler asha has nothing to act on"),
+        (["--walk-forward", "3", "--scheduler", "pbt"], "nothing for a PBT exploit to copy"),
     ],
 )
 def test_bad_flags_are_refused_before_ray_starts(
@@ -110,10 +110,18 @@ def test_sigint_saves_the_experiment_and_resume_completes_it(
     assert interrupted.is_set() and code == 130, err[-3000:]
     assert "--resume --name resumed" in err
 
-    assert main([*argv, "--resume"]) == 0
+    events = tmp_path / "resumed_events.jsonl"  # what the control API's job reads: the resumed run's trial events
+    assert main([*argv, "--resume", "--events-jsonl", str(events)]) == 0
     with (experiment / "leaderboard.csv").open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["status"] for r in rows] == ["ok", "ok"]
+    emitted = [json.loads(line) for line in events.read_text(encoding="utf-8").splitlines()]
+    trial_events = [e for e in emitted if e["type"] == "trial"]
+    assert {e["trial_id"] for e in trial_events if e["status"] == "running" and e["metric"] is not None}
+    last = {e["trial_id"]: e for e in trial_events}
+    assert sorted(last) == sorted(r["trial"] for r in rows)
+    assert all(e["status"] == "terminated" and e["step"] >= 6 * INTERVAL for e in last.values())
+    assert emitted[-1]["type"] == "completed"
     assert all(float(r["timesteps"]) >= 6 * INTERVAL for r in rows)
     restores = [json.loads((Path(r["run_dir"]) / "tune_trial.json").read_text())["restores"] for r in rows]
     assert any(restores), "no trial continued from its checkpoint after --resume"

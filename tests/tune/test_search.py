@@ -10,6 +10,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.cli import main
@@ -125,18 +126,79 @@ def test_an_experiment_whose_trials_all_fail_exits_1_with_the_errors_on_the_lead
     assert not (experiment / "best").exists()
 
 
-def test_walk_forward_scores_each_trial_by_its_mean_over_the_folds(tmp_path: Path) -> None:
-    space = write_space(tmp_path, "training.ppo.learning_rate: {loguniform: [1.0e-4, 1.0e-3]}\n")
-    argv = tune_argv(space, tmp_path / "tune_runs", "wf", trial_overrides(tmp_path, INTERVAL), "--trials", "2",
-                     "--scheduler", "fifo", "--walk-forward", "2")
+def test_walk_forward_with_asha_reports_the_running_mean_after_each_fold_and_stops_poor_starts(
+        tmp_path: Path) -> None:
+    # three trials one after the other (so ASHA sees them in grid order), two folds each: ASHA's only rung is the
+    # first fold, where a trial below the cut of those before it (their median) is stopped
+    space = write_space(tmp_path, "seed: {grid: [1, 2, 3]}\n")
+    argv = tune_argv(space, tmp_path / "tune_runs", "wf", trial_overrides(tmp_path, INTERVAL), "--trials", "1",
+                     "--scheduler", "asha", "--walk-forward", "2", "--max-concurrent", "1")
     assert main(argv) == 0
     experiment = tmp_path / "tune_runs" / "wf"
-    rows = _leaderboard(experiment)
-    assert [r["status"] for r in rows] == ["ok", "ok"]
-    for row in rows:
-        folds = [json.loads((Path(row["run_dir"]) / f"fold_{k}" / "manifest.json").read_text()) for k in (0, 1)]
-        assert all(f["timesteps"] >= INTERVAL and f["status"] == "completed" for f in folds)
-        assert folds[0]["data_fingerprint"] == folds[1]["data_fingerprint"]  # one market, two windows of it
-        mean = sum(f["validation"]["sharpe"] for f in folds) / 2
-        assert float(row["best sharpe"]) == pytest.approx(mean, rel=1e-3)
+    rows = {r["trial"]: r for r in _leaderboard(experiment)}
+    first_fold: list[float] = []
+    expected_stopped = set()
+    for trial in sorted(rows):
+        row = rows[trial]
+        folds = [json.loads(p.read_text())["validation"]["sharpe"]
+                 for p in sorted(Path(row["run_dir"]).glob("fold_*/manifest.json"))]
+        # Tune's own record of the trial: one report per fold, the mean over the folds done
+        with (experiment / trial / "progress.csv").open(encoding="utf-8") as fh:
+            reports = list(csv.DictReader(fh))
+        assert [int(r["training_iteration"]) for r in reports] == list(range(1, len(folds) + 1))
+        assert [float(r["sharpe"]) for r in reports] == pytest.approx(
+            [sum(folds[: k + 1]) / (k + 1) for k in range(len(folds))], rel=1e-4)
+        if first_fold and folds[0] < float(np.percentile(first_fold, 50)):
+            expected_stopped.add(trial)
+        first_fold.append(folds[0])
+        assert row["status"] == ("stopped" if trial in expected_stopped else "ok")
+        assert len(folds) == (1 if trial in expected_stopped else 2)
+        assert float(row["best sharpe"]) == pytest.approx(sum(folds) / len(folds), rel=1e-3)
+    assert expected_stopped, "ASHA stopped no trial: pick seeds whose first folds differ more"
+    ranked = list(rows.values())
+    done = [r for r in ranked if r["status"] == "ok"]
+    assert ranked[: len(done)] == done  # trials scored on every fold first
+    assert [float(r["best sharpe"]) for r in done] == sorted((float(r["best sharpe"]) for r in done), reverse=True)
     assert (experiment / "best" / "fold_1" / "model.zip").is_file()
+
+
+def test_a_reused_actor_starts_each_trial_clean(tmp_path: Path) -> None:
+    # one trial at a time, the third the same config and seed as the first: Tune hands the actor of each trial to the
+    # next one, and a trial in a reused actor must train exactly as one in a fresh actor (seeds, torch threads,
+    # logging handlers, env workers: nothing left over from the trial before)
+    space = write_space(tmp_path, "seed: {grid: [1, 2, 1]}\n")
+    overrides = trial_overrides(tmp_path, INTERVAL, "training.n_workers=2", "training.n_envs_per_worker=1")
+    argv = tune_argv(space, tmp_path / "tune_runs", "reuse", overrides, "--trials", "1", "--scheduler", "fifo",
+                     "--max-concurrent", "1", "--cpus-per-trial", "1")
+    assert main(argv) == 0
+
+    experiment = tmp_path / "tune_runs" / "reuse"
+    rows = _leaderboard(experiment)
+    assert [r["status"] for r in rows] == ["ok"] * 3
+    runs = {int(r["seed"]): [] for r in rows}
+    records = {}
+    for row in rows:
+        run = Path(row["run_dir"])
+        records[run.name] = json.loads((run / TRIAL_RECORD).read_text())
+        runs[int(row["seed"])].append(run)
+    assert len({pid for r in records.values() for pid in r["pids"]}) == 1  # one actor ran all three
+    first, again = runs[1]
+    assert _parameters(first) == _parameters(again)
+    assert (json.loads((first / "manifest.json").read_text())["validation"]
+            == json.loads((again / "manifest.json").read_text())["validation"])
+    # each trial's log file holds its own run only (a handler left over would copy the next trial's lines into it),
+    # with its own env workers
+    logs = {run: _log_messages(run) for run in (*runs[1], *runs[2])}
+    assert len({len(messages) for messages in logs.values()}) == 1
+    assert logs[first] == logs[again]
+    assert all(any("started 2 forkserver workers" in m for m in messages) for messages in logs.values())
+
+
+def _log_messages(run: Path) -> list[str]:
+    """The run's log lines without their time stamps and with its run folder's name as ``<run>``."""
+    lines = (run / "bot.log").read_text(encoding="utf-8").splitlines()
+    return [line.split(" ", 2)[2].replace(run.name, "<run>") for line in lines]
+
+
+def _parameters(run: Path) -> list[list[float]]:
+    return [p.detach().flatten().tolist() for p in load_checkpoint(run, "latest").model.policy.parameters()]
