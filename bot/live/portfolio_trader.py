@@ -37,7 +37,7 @@ import numpy.typing as npt
 
 from bot.config import TIMEFRAME_MS, BotConfig
 from bot.env import WeightMapper
-from bot.errors import BrokerError, DataError, KillSwitchError, TransientBrokerError
+from bot.errors import BrokerError, CheckpointError, DataError, KillSwitchError, TransientBrokerError
 from bot.live.basket import ACCOUNT_KILL
 from bot.live.broker import AccountState, ExecutionPlan, OrderState, client_prefix
 from bot.live.observation import LiveReferences, PortfolioView
@@ -291,7 +291,10 @@ class PortfolioTrader:
         obs = basket_observation(market, tradable, view, bars, self._time_scale, seen.drawdown, seen.initial_equity)
         self._masks = self.weights.masks(tradable, self._last_level) if self.weights.is_discrete else tradable
         action = self.policy.act(obs, -1)
-        weights = self.weights.weights(action)
+        try:
+            weights = self.weights.weights(action)
+        except ValueError as e:
+            raise CheckpointError(f"bar {bar_ms}: {e}; nothing was sent for this bar, trading stopped") from e
         if self.cfg.portfolio.market != "spot":
             weights = within_margin(weights, tradable, view, self._leverage, self.cfg.portfolio.taker_fee)
         if self.weights.is_discrete:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from bot.config import BotConfig
-from bot.errors import KillSwitchError
+from bot.errors import CheckpointError, KillSwitchError
 from bot.exchange import RetryPolicy
 from bot.live import ObservationBuilder, StateStore, live_exchange, run_tag
 from bot.live.broker import ExecutionPlan, OrderState
@@ -188,6 +188,13 @@ def test_a_restart_redoes_the_bar_with_its_stored_weights_and_sends_nothing_twic
     closes = [markets[s]["close"].iloc[START_BAR] for s in markets]
     assert_positions_match(emu, [-0.2, 0.6], closes, equity)
     close(second)
+    # a policy that gives a NaN weight stops the run naming the symbol, before anything is sent
+    creates = emu.count("/v5/order/create")
+    broken = make_trader(emu, markets, path, Weights([float("nan"), 0.1]))
+    with pytest.raises(CheckpointError, match="weight for BTC/USDT:USDT is NaN.*nothing was sent"):
+        broken.run(1)
+    assert emu.count("/v5/order/create") == creates
+    close(broken)
 
 
 class Levels:
