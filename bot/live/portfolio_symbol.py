@@ -99,6 +99,21 @@ class PortfolioSymbol:
         self.state.record_bar(bar, [], None, None, self._meta())
         return BarReport(bar_ms, "skipped", self.close, equity, self.tracker.last_qty, reason=reason)
 
+    def flatten(self, bar_ms: int, base_ms: int) -> tuple[int, list[OrderState], AccountState]:
+        """Close the position with market orders (the account kill switch).
+
+        :param bar_ms: the bar the trip happened at; one this symbol already recorded moves to the next, so the
+            flattening order's client id is new.
+        :return: the bar it is recorded under, the orders sent and the position left.
+        """
+        at = max(bar_ms, self.state.last_bar_ms + base_ms)
+        sent: list[OrderState] = []
+        if self.broker.position(self.close).position_qty:
+            # NaN never equals the requested 0: the rebalance rule cannot skip the flattening order
+            sent = self.broker.execute(ExecutionPlan.flatten(at, self.close, self.tag), math.nan)
+        self.tracker.last_exposure = 0.0
+        return at, sent, self.broker.position(self.close)
+
     def _meta(self) -> dict[str, object]:
         return {"tracker": self.tracker.to_dict(), "run_tag": self.tag}
 

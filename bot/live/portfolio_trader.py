@@ -28,7 +28,6 @@ start). Start-up, reconciliation and outages use the single-symbol pieces per sy
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -383,19 +382,13 @@ class PortfolioTrader:
         flattened: list[tuple[int, list[OrderState]]] = []
         positions: list[AccountState] = []
         for s in self.symbols:
-            # a bar this symbol already recorded moves to the next one, so the flattening order's client id is new
-            at = max(bar_ms, s.state.last_bar_ms + self.base_ms)
             try:
-                sent = []
-                if s.broker.position(s.close).position_qty:
-                    # NaN never equals the requested 0: the rebalance rule cannot skip the flattening order
-                    sent = s.broker.execute(ExecutionPlan.flatten(at, s.close, s.tag), math.nan)
-                positions.append(s.broker.position(s.close))
+                at, sent, position = s.flatten(bar_ms, self.base_ms)
             except BrokerError as e:
                 logger.error("Could not flatten %s: %s", s.symbol, e)
                 failed.append(s.symbol)
                 continue
-            s.tracker.last_exposure = 0.0
+            positions.append(position)
             flattened.append((at, sent))
         if failed:
             raise KillSwitchError(
