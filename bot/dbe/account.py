@@ -71,6 +71,17 @@ class AccountDrawdownMode:
         self.scale = ACCOUNT_SIZE_MULT[AccountMode.NORMAL]
         self.mode_changed = False
 
+    def to_dict(self) -> dict[str, float]:
+        """The state a live trader keeps across its restarts (:meth:`restore`)."""
+        return {"ref": self._ref, "drawdown": self.drawdown, "mode": int(self.mode)}
+
+    def restore(self, saved: dict[str, float]) -> None:
+        """Continue from :meth:`to_dict`'s record."""
+        self._ref, self.drawdown = float(saved["ref"]), float(saved["drawdown"])
+        self.mode = AccountMode(int(saved["mode"]))
+        self.scale = ACCOUNT_SIZE_MULT[self.mode]
+        self.mode_changed = False
+
     def update(self, drawdown: float, bar: int) -> None:
         """Recompute the mode after a bar closed with the account at ``drawdown`` (fraction in [0, 1]).
 

@@ -10,6 +10,7 @@ but all of them trade one exchange wallet: the account's equity is the wallet pl
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,12 +20,15 @@ import numpy.typing as npt
 
 from bot.config import LiveConfig, PortfolioConfig
 from bot.env import ASSET_FEATURES, MIN_EQUITY_RATIO, PORTFOLIO_BOUND
+from bot.errors import DataError
 from bot.exchange import Exchange, RetryPolicy
 from bot.live.broker import AccountState
 from bot.live.ccxt_broker import CcxtBroker
-from bot.live.observation import Obs
+from bot.live.observation import LiveMarket, Obs, ObservationBuilder
 from bot.live.risk import AccountTracker
 from bot.live.sizing import FEE_RESERVE
+
+logger = logging.getLogger(__name__)
 
 _LOG_MIN_RATIO = math.log(MIN_EQUITY_RATIO)
 
@@ -175,3 +179,23 @@ def within_margin(
         return weights
     scale = max(cap - kept, 0.0) / moving
     return np.where(tradable, weights * scale, weights)
+
+
+def market_windows(
+    builders: Sequence[ObservationBuilder], lives: Sequence[LiveMarket | None], bar_ms: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """The observation's ``market`` [N, window, F] and which symbols it can observe: each symbol's newest window
+    (its own scaler); zeros, masked, for one without fresh candles (``None``) or whose window is in an indicator
+    warm-up or spans a gap."""
+    window, n_features = builders[0].window, len(builders[0].scaler.feature_names)
+    market = np.zeros((len(builders), window, n_features), np.float32)
+    tradable = np.zeros(len(builders), dtype=bool)
+    for i, (builder, live) in enumerate(zip(builders, lives, strict=True)):
+        if live is None:
+            continue
+        try:
+            market[i] = builder.market_window(live)
+            tradable[i] = True
+        except DataError as e:
+            logger.warning("%s masked at bar %d: %s", builder.cfg.live.symbol, bar_ms, e)
+    return market, tradable

@@ -13,7 +13,7 @@ from typing import NoReturn
 from bot.config import TIMEFRAME_MS
 from bot.errors import BrokerError, KillSwitchError
 from bot.live.basket import ACCOUNT_KILL, snapshot_path
-from bot.live.broker import AccountState, ExecutionPlan, OrderState
+from bot.live.broker import EXCHANGE_PREFIX, AccountState, ExecutionPlan, OrderState
 from bot.live.candles import CandleBuffer, warmup_bars
 from bot.live.observation import ObservationBuilder
 from bot.live.outage import Outage
@@ -22,6 +22,9 @@ from bot.live.reconcile import Reconciler
 from bot.live.reports import BarReport, RunSummary, account_snapshot
 from bot.live.risk import AccountTracker
 from bot.live.state import BarRecord, StateStore, write_json_atomic
+
+#: Quantities this small count as a flat position (float residue of fills).
+_QTY_EPS = 1e-12
 
 
 @dataclass
@@ -52,6 +55,11 @@ class PortfolioSymbol:
         self.reconciler = Reconciler(self.broker, self.state, self.tag, base_ms)
         # its position's statistics (bars held, the exposure last requested: the rebalance rule), kept over restarts
         self.tracker = AccountTracker.from_dict(self.state.get("tracker"))
+        ledger = self.state.get("ledger") or {}
+        #: the net cash flow of its open trade (fills and fees) and the net PnL of a trade it closed since the DBE
+        #: last saw it (:mod:`bot.live.portfolio_dbe`)
+        self.trade_cash: float = float(ledger.get("cash", 0.0))
+        self.closed_pnl: float | None = ledger.get("closed")
 
     @property
     def close(self) -> float:
@@ -79,6 +87,7 @@ class PortfolioSymbol:
         recorded = self.state.filled_by_client_id()
         orders = orders + [f for f in self.broker.drain_fills() if recorded.get(f.client_id, -1.0) < f.filled]
         status = status or ("traded" if any(o.filled > 0 for o in orders) else "held")
+        self._book(orders)
         bar = BarRecord(bar_ms, status, action, target, self.tracker.last_exposure, self.close, reason)
         processed = self.state.bars_processed() + 1
         kill = reason if status == "killed" else ""
@@ -114,8 +123,27 @@ class PortfolioSymbol:
         self.tracker.last_exposure = 0.0
         return at, sent, self.broker.position(self.close)
 
+    def _book(self, orders: list[OrderState]) -> None:
+        """Add the bar's fills to the open trade's cash flow; a fill that closes the position (to flat, or across)
+        ends the trade: its net PnL waits in :attr:`closed_pnl`. The exchange's own fills (stops) happened before
+        the bar's orders, replayed from the position recorded at the previous bar."""
+        last = self.state.last_position()
+        qty = last[0] if last is not None else 0.0
+        exchange = [o for o in orders if o.client_id.startswith(EXCHANGE_PREFIX)]
+        for order in exchange + [o for o in orders if o not in exchange]:
+            if order.filled <= 0:
+                continue
+            signed = order.filled if order.side == "buy" else -order.filled
+            self.trade_cash -= signed * order.average_price + order.fee
+            after = qty + signed
+            if qty != 0.0 and (abs(after) <= _QTY_EPS or (after > 0.0) != (qty > 0.0)):
+                self.closed_pnl = (self.closed_pnl or 0.0) + self.trade_cash
+                self.trade_cash = 0.0
+            qty = after
+
     def _meta(self) -> dict[str, object]:
-        return {"tracker": self.tracker.to_dict(), "run_tag": self.tag}
+        ledger = {"cash": self.trade_cash, "closed": self.closed_pnl}
+        return {"tracker": self.tracker.to_dict(), "run_tag": self.tag, "ledger": ledger}
 
 
 @dataclass(frozen=True, slots=True)

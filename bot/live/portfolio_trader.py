@@ -39,15 +39,17 @@ from bot.env import WeightMapper
 from bot.errors import BrokerError, CheckpointError, DataError, KillSwitchError, TransientBrokerError
 from bot.live.basket import ACCOUNT_KILL
 from bot.live.broker import AccountState, ExecutionPlan, OrderState, client_prefix
-from bot.live.observation import LiveReferences, PortfolioView
+from bot.live.observation import LiveMarket, LiveReferences, PortfolioView
 from bot.live.outage import Outage
 from bot.live.portfolio_account import (
     AccountView,
     basket_observation,
     execution_order,
     kill_reason,
+    market_windows,
     within_margin,
 )
+from bot.live.portfolio_dbe import LiveBasketDBE
 from bot.live.portfolio_symbol import PortfolioBar, PortfolioSymbol, give_up
 from bot.live.reports import BarReport, RunSummary
 from bot.live.risk import AccountTracker
@@ -104,8 +106,9 @@ class PortfolioTrader:
         flat = [self.weights.flat_level] * len(self.symbols)
         self._last_level = np.array(self.account.get_account("last_level") or flat, dtype=np.int64)
         self._time_scale = 1.0 / float(cfg.env.episode_length * cfg.env.decision_every)
-        self._sl = float(cfg.dbe.base_stop_loss) if cfg.dbe.enabled else 0.0
-        self._tp = float(cfg.dbe.base_take_profit) if cfg.dbe.enabled else 0.0
+        # the env's per-symbol DBE and account mode (dbe.enabled), else no stops and the weights as given
+        saved = self.account.get_account("dbe")
+        self.dbe = LiveBasketDBE(cfg, len(self.symbols), saved) if cfg.dbe.enabled else None
         self._leverage = 1.0 if cfg.portfolio.market == "spot" else float(cfg.portfolio.leverage)
         self._masks = self.weights.masks(np.zeros(len(self.symbols), dtype=bool), self._last_level)
         self._started = False
@@ -240,19 +243,24 @@ class PortfolioTrader:
                 f"stale data: no symbol has a closed bar after live.stale_after_s={self.live.stale_after_s:g}",
                 view,
             )
+        lives = [self._market(s, bar_ms) if fresh[i] else None for i, s in enumerate(self.symbols)]
+        seen = self.refs.observe(PortfolioView(view.equity, 0.0, view.cash, 0.0, 0, 0.0, 0.0), bar_ms // self.base_ms)
+        if self.dbe is not None:
+            closed = [s.closed_pnl for s in self.symbols]
+            self.dbe.update([s.builder for s in self.symbols], lives, closed, seen.drawdown, bar_ms // self.base_ms)
+            for s, live in zip(self.symbols, lives, strict=True):
+                s.closed_pnl = None if live is not None else s.closed_pnl
         pending = [s.state.last_bar_ms < bar_ms for s in self.symbols]
         if self._last_decision_ms >= 0 and bar_ms - self._last_decision_ms < self.cfg.env.decision_every * self.base_ms:
             # between two decisions (env.decision_every) the weights are held; stops and the kill switch still act
             return self._finish(bar_ms, view, pending, {}, "held", "")
-        weights, tradable, action = self._decision(bar_ms, fresh, view)
+        weights, tradable, action, (sl, tp) = self._decision(bar_ms, lives, view, seen)
         reports: dict[str, BarReport] = {}
         for i in execution_order(weights * self._leverage, view):
             if not (pending[i] and tradable[i]):
                 continue
             s = self.symbols[i]
-            plan = ExecutionPlan(
-                bar_ms, float(weights[i]), 1.0, self._sl, self._tp, s.close, client_prefix(s.tag, bar_ms)
-            )
+            plan = ExecutionPlan(bar_ms, float(weights[i]), 1.0, sl[i], tp[i], s.close, client_prefix(s.tag, bar_ms))
             s.broker.others_value = view.value_besides(i)
             sent = s.broker.execute(plan, s.tracker.last_exposure)
             if self.after_execute is not None:
@@ -265,27 +273,27 @@ class PortfolioTrader:
         self._last_decision_ms = bar_ms
         return self._finish(bar_ms, view, pending, reports, "held", "", weights, tradable, action)
 
+    def _market(self, s: PortfolioSymbol, bar_ms: int) -> LiveMarket | None:
+        """The features of a symbol's candles (None, masked, when they cannot be computed)."""
+        try:
+            return s.builder.market(s.buffer.frame())
+        except DataError as e:
+            logger.warning("%s masked at bar %d: %s", s.symbol, bar_ms, e)
+            return None
+
     def _decision(
-        self, bar_ms: int, fresh: npt.NDArray[np.bool_], view: AccountView
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_], str]:
-        """Target weights, tradable symbols and the action's text of the decision at ``bar_ms``: the one stored
-        before a crash in this bar (so a redo sends the same orders), else the policy's."""
+        self, bar_ms: int, lives: list[LiveMarket | None], view: AccountView, seen: PortfolioView
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_], str, tuple[list[float], list[float]]]:
+        """Weights to trade, tradable symbols, the action's text and each symbol's stop-loss and take-profit
+        distances of the decision at ``bar_ms``: the one stored before a crash in this bar (so a redo sends the same
+        orders), else the policy's (through the DBE's sizes and the margin cap)."""
         stored = self.account.get_account("decision")
         if stored and stored["bar_ms"] == bar_ms:
             logger.info("Redoing bar %d with the weights decided before the restart", bar_ms)
-            return np.array(stored["weights"]), np.array(stored["tradable"], dtype=bool), str(stored["action"])
-        n, (window, n_features) = len(self.symbols), self._market_shape()
-        market = np.zeros((n, window, n_features), np.float32)
-        tradable = fresh.copy()
-        for i, s in enumerate(self.symbols):
-            if not fresh[i]:
-                continue
-            try:
-                market[i] = s.builder.market_window(s.builder.market(s.buffer.frame()))
-            except DataError as e:
-                tradable[i] = False
-                logger.warning("%s masked at bar %d: %s", s.symbol, bar_ms, e)
-        seen = self.refs.observe(PortfolioView(view.equity, 0.0, view.cash, 0.0, 0, 0.0, 0.0), bar_ms // self.base_ms)
+            tradable = np.array(stored["tradable"], dtype=bool)
+            return np.array(stored["weights"]), tradable, str(stored["action"]), (stored["sl"], stored["tp"])
+        n = len(self.symbols)
+        market, tradable = market_windows([s.builder for s in self.symbols], lives, bar_ms)
         bars = [s.tracker.bars_in_position for s in self.symbols]
         obs = basket_observation(market, tradable, view, bars, self._time_scale, seen.drawdown, seen.initial_equity)
         self._masks = self.weights.masks(tradable, self._last_level) if self.weights.is_discrete else tradable
@@ -294,19 +302,18 @@ class PortfolioTrader:
             weights = self.weights.weights(action)
         except ValueError as e:
             raise CheckpointError(f"bar {bar_ms}: {e}; nothing was sent for this bar, trading stopped") from e
+        sl, tp = [0.0] * n, [0.0] * n
+        if self.dbe is not None:
+            weights = self.dbe.weights(weights, tradable, [p.position_qty for p in view.positions])
+            sl, tp = self.dbe.distances()
         if self.cfg.portfolio.market != "spot":
             weights = within_margin(weights, tradable, view, self._leverage, self.cfg.portfolio.taker_fee)
         if self.weights.is_discrete:
             self._last_level = np.where(tradable, np.asarray(action, dtype=np.int64), self._last_level)
         text = str(np.asarray(action).round(4).tolist())
-        self.account.put_account(
-            decision={"bar_ms": bar_ms, "weights": weights.tolist(), "tradable": tradable.tolist(), "action": text}
-        )
-        return weights, tradable, text
-
-    def _market_shape(self) -> tuple[int, int]:
-        builder = self.symbols[0].builder
-        return builder.window, len(builder.scaler.feature_names)
+        decision = {"bar_ms": bar_ms, "weights": weights.tolist(), "tradable": tradable.tolist(), "action": text}
+        self.account.put_account(decision={**decision, "sl": sl, "tp": tp})
+        return weights, tradable, text, (sl, tp)
 
     # ------------------------------------------------------------------------------------------------ record
     def _record_symbol(
@@ -355,6 +362,7 @@ class PortfolioTrader:
             obs_refs=self.refs.to_dict(),
             last_decision_ms=self._last_decision_ms,
             last_level=self._last_level.tolist(),
+            dbe=self.dbe.to_dict() if self.dbe is not None else None,
         )
         ordered = {n: reports[n] for n in self.names if n in reports}
         overall = "traded" if any(r.status == "traded" for r in ordered.values()) else status

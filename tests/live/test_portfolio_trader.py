@@ -128,7 +128,16 @@ def test_weights_become_positions_on_both_symbols_in_one_state_file(
     bars = []
     trader.run(1, on_bar=bars.append)
     closes = [markets[s]["close"].iloc[START_BAR - 1] for s in markets]
-    assert_positions_match(emu, [0.5, -0.3], closes, 10_000.0)
+    # each symbol's DBE sizes the agent's weight (ETH's engine is defensive here: half size) and sets its stops
+    dbe = trader.dbe
+    assert dbe is not None and sorted(dbe.size) == [0.5, 1.0]
+    executed = [0.5 * dbe.size[0], -0.3 * dbe.size[1]]
+    assert bars[0].weights == pytest.approx(executed)
+    assert_positions_match(emu, executed, closes, 10_000.0)
+    for name, close_, (stop, take, _) in zip(LOTS, closes, dbe.engine, strict=True):
+        side = 1.0 if emu.account.position(name).size > 0 else -1.0
+        assert emu.account.position(name).stop_loss == pytest.approx(close_ * (1.0 - side * stop), rel=1e-4)
+        assert emu.account.position(name).take_profit == pytest.approx(close_ * (1.0 + side * take), rel=1e-4)
     obs = policy.observations[0]
     assert obs["market"].shape == (2, 8, 4) and obs["assets"][:, 0].tolist() == [1.0, 1.0]
     assert not (obs["market"][0] == obs["market"][1]).all()  # each symbol's own candles and scaler
@@ -137,11 +146,18 @@ def test_weights_become_positions_on_both_symbols_in_one_state_file(
     trader.run(2, on_bar=bars.append)
     # the second decision saw the first one's positions, and moved both symbols to its own weights
     seen = policy.observations[1]["assets"][:, 1]
-    assert seen == pytest.approx([0.5, -0.3], abs=0.01)
+    assert seen == pytest.approx(executed, abs=0.01)
     closes = [markets[s]["close"].iloc[START_BAR] for s in markets]
-    assert_positions_match(emu, [-0.2, 0.6], closes, equity)
-    assert [b.weights for b in bars] == [pytest.approx((0.5, -0.3)), pytest.approx((-0.2, 0.6))]
+    # a changed weight takes its engine's size again
+    assert bars[1].weights == pytest.approx((-0.2 * dbe.size[0], 0.6 * dbe.size[1]))
+    assert_positions_match(emu, list(bars[1].weights), closes, equity)
     assert all(set(b.reports) == set(markets) for b in bars)
+    # each reversal closed a trade: its net PnL (both fills and fees) waits for the symbol's DBE at the next bar
+    for part in trader.symbols:
+        first, close_leg = part.state.fills()[:2]
+        sign = 1.0 if first["side"] == "buy" else -1.0
+        pnl = sign * first["qty"] * (close_leg["price"] - first["price"]) - first["fee"] - close_leg["fee"]
+        assert part.closed_pnl == pytest.approx(pnl)
     close(trader)
     state = read_paper_state(path)
     assert state.symbols == ("BTC/USDT:USDT", "ETH/USDT:USDT") and len(state.bars) == 4
@@ -186,7 +202,7 @@ def test_a_restart_redoes_the_bar_with_its_stored_weights_and_sends_nothing_twic
             assert emu.orders_with_link_id(row["client_id"]) == 1
         assert part.state.bars_processed() == 2
     closes = [markets[s]["close"].iloc[START_BAR] for s in markets]
-    assert_positions_match(emu, [-0.2, 0.6], closes, equity)
+    assert_positions_match(emu, second.account.get_account("decision")["weights"], closes, equity)
     close(second)
     # a policy that gives a NaN weight stops the run naming the symbol, before anything is sent
     creates = emu.count("/v5/order/create")
@@ -230,7 +246,9 @@ def test_a_symbol_without_a_fresh_bar_is_masked_and_not_traded(tmp_path: Path) -
         bars = []
         trader.run(1, on_bar=bars.append)
         # a gross of 1 is scaled into the margin with its fee reserve: no order is refused for margin
-        assert bars[0].weights == pytest.approx((0.5, -0.5), rel=2e-3) and abs(bars[0].weights[0]) < 0.5
+        assert trader.dbe is not None
+        raw = [0.5 * trader.dbe.size[0], -0.5 * trader.dbe.size[1]]
+        assert bars[0].weights == pytest.approx(raw, rel=2e-3)
         assert all(o.status != "rejected" for r in bars[0].reports.values() for o in r.orders)
         eth = emu.account.position("ETHUSDT").size
         assert eth < 0
