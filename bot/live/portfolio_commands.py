@@ -96,6 +96,11 @@ def check_supported(args: argparse.Namespace, cfg: BotConfig) -> None:
         )
 
 
+def _with_costs(cfg: BotConfig, trained: str) -> BotConfig:
+    """``cfg`` with the portfolio section of the training symbol ``trained`` (its ``portfolio.assets`` entry)."""
+    return cfg.model_copy(update={"portfolio": cfg.portfolio.for_symbol(trained)})
+
+
 def _broker(cfg: BotConfig, creds: Credentials, sleep: Callable[[float], None]) -> Broker:
     live = cfg.live
     retry = RetryPolicy(live.max_retries, live.retry_backoff_s, sleep)
@@ -127,7 +132,9 @@ def run_portfolio_paper(
     cfg = resolve_config(argparse.Namespace(**{**vars(args), "symbol": symbols[0]}), run_dir)
     checkpoint = load_paper_checkpoint(args.checkpoint)
     scalers = basket_scalers(checkpoint, symbols)
-    configs = {s: symbol_config(cfg, s) for s in symbols}
+    # each symbol trades with its own portfolio.assets entry (fees, leverage reserve), keyed by its training name
+    trained = {live_symbol(t, cfg): t for t in SymbolScalers.load(run_dir).symbols}
+    configs = {s: _with_costs(symbol_config(cfg, s), trained[s]) for s in symbols}
     state_path = Path(cfg.live.state_path)
     creds = load_credentials(environ=environ)
     secrets = tuple(re.escape(v) for v in (creds.api_key, creds.api_secret))

@@ -307,7 +307,8 @@ class PortfolioTrader:
             weights = self.dbe.weights(weights, tradable, [p.position_qty for p in view.positions])
             sl, tp = self.dbe.distances()
         if self.cfg.portfolio.market != "spot":
-            weights = within_margin(weights, tradable, view, self._leverage, self.cfg.portfolio.taker_fee)
+            fee = max(s.broker.portfolio.taker_fee for s in self.symbols)  # each symbol's portfolio.assets fee
+            weights = within_margin(weights, tradable, view, self._leverage, fee)
         if self.weights.is_discrete:
             self._last_level = np.where(tradable, np.asarray(action, dtype=np.int64), self._last_level)
         text = str(np.asarray(action).round(4).tolist())

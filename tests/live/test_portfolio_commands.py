@@ -50,7 +50,8 @@ def train_config(data_dir: Path) -> dict[str, Any]:
         },
         "features": FAST_FEATURES,
         "env": {"mode": "portfolio", "action_type": "continuous", "window": 8, "episode_length": 32},
-        "portfolio": {"order_type": "market"},
+        # ETH's own fee (portfolio.assets): its broker trades with it
+        "portfolio": {"order_type": "market", "assets": {"ETH/USDT": {"taker_fee": 0.0007}}},
         "dbe": {"atr_window": 50, "trend_window": 10},
         "training": {
             "algo": "ppo",
