@@ -288,12 +288,18 @@ def test_the_account_kill_switch_flattens_every_symbol_and_a_restart_refuses(
     close(again)
 
 
-def test_an_outage_past_max_outage_s_flattens_every_symbol(
+def test_weights_are_held_between_decisions_and_an_outage_past_max_outage_s_flattens_every_symbol(
     emu: BybitEmulator, markets: dict[str, pd.DataFrame], tmp_path: Path
 ) -> None:
     path = tmp_path / "portfolio.sqlite"
-    trader = make_trader(emu, markets, path, Weights([0.5, -0.3]), max_outage_s=60)
+    policy = Weights([0.5, -0.3], [-0.2, 0.6])
+    trader = make_trader(emu, markets, path, policy, max_outage_s=60, decision_every=2)
     trader.run(1)
+    creates = emu.count("/v5/order/create")
+    bars = []
+    trader.run(2, on_bar=bars.append)  # env.decision_every=2: the second bar holds the first decision
+    assert len(policy.observations) == 1 and emu.count("/v5/order/create") == creates
+    assert bars[0].status == "held" and bars[0].weights == ()
     assert emu.account.position("BTCUSDT").size > 0 > emu.account.position("ETHUSDT").size
     emu.inject("/v5/market/time", *[faults.http_error(503)] * 1000)  # the clock fails, orders still go through
     trader.outage.poll_s = 30.0
