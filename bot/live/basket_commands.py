@@ -155,7 +155,8 @@ def run_basket_paper(
     if cfg.env.mode == "portfolio":
         raise ConfigError(
             f"checkpoint {checkpoint.path} was trained with env.mode portfolio (one joint action over its basket);"
-            " bot paper --symbols trades a single-symbol or env.mode universe checkpoint per symbol"
+            " the basket trades a single-symbol or env.mode universe checkpoint per symbol; bot paper trades a"
+            " portfolio checkpoint with the portfolio trader (bot.live.portfolio_commands.run_portfolio_paper)"
         )
     for symbol in symbols:
         check_market_kind(cfg, symbol)
