@@ -13,11 +13,12 @@ At each closed bar of the clock (the exchange's):
    symbol that is not fresh or whose window is in an indicator warm-up or spans a gap: it is masked), ``assets`` and
    ``account`` (:func:`~bot.live.portfolio_account.basket_observation`);
 4. the policy's joint action -> target weights (the env's :class:`~bot.env.WeightMapper`: gross <= 1, NaN refused
-   naming the symbol). The decision is stored before any order goes out, so a redo of the bar after a crash
-   executes the same weights instead of asking the policy again;
+   naming the symbol), sized by the basket DBE with ``dbe.enabled`` (:mod:`bot.live.portfolio_dbe`) and kept within
+   the exchange's margin (:func:`~bot.live.portfolio_account.within_margin`). The decision is stored before any
+   order goes out, so a redo of the bar after a crash executes the same weights instead of asking the policy again;
 5. per tradable symbol, largest reductions first: ``weight x leverage x account equity`` through the symbol's broker
-   (market orders, its lot and minimum-notional rules, client ids ``<symbol's run tag>-<bar>-<leg>``: a redo adopts
-   what was sent), each symbol's bar recorded under its symbol in the one state file.
+   (market orders, its lot and minimum-notional rules, its DBE stops, client ids ``<symbol's run tag>-<bar>-<leg>``:
+   a redo adopts what was sent), each symbol's bar recorded under its symbol in the one state file.
 
 ``env.decision_every`` holds the weights between decisions as the env does. Post-only limit orders
 (``portfolio.order_type: limit``) are not placed live by the portfolio trader: it sends market orders (logged at
