@@ -66,7 +66,7 @@ def retrain_top_k(spec: ExperimentSpec, dataset: TrialData, rows: list[TrialRow]
         trainable(seed_spec, dataset),
         param_space={"params": tune.grid_search(params)},
         tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode, num_samples=1,
-                                    trial_dirname_creator=lambda trial: trial.trial_id),
+                                    trial_dirname_creator=lambda trial: trial.trial_id, reuse_actors=True),
         run_config=run_config(seed_spec),
     )
     seed_rows = trial_rows(tuner.fit(), Path(setup.runs_dir), spec.metric, spec.mode)

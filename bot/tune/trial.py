@@ -10,6 +10,10 @@ A trial restored from a Tune checkpoint (a retry after a crash or a lost node, o
 checkpoint) first puts that checkpoint into its run folder. When the trial's config gives the model other
 hyperparameters than the checkpoint's (PBT's explore step), they are written into the checkpoint before resuming:
 the resumed model would otherwise keep the saved ones.
+
+With walk-forward folds a trial trains one fold after another and reports after each, the running mean over the
+folds done, with a checkpoint naming them. Trials run one after another in the same Ray actor (``reuse_actors``):
+nothing a trial sets up outlives it (the trainer seeds, logs and starts its env workers in every ``train`` call).
 """
 
 from __future__ import annotations
