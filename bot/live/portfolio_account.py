@@ -14,6 +14,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +23,7 @@ from bot.config import LiveConfig, PortfolioConfig
 from bot.env import ASSET_FEATURES, MIN_EQUITY_RATIO, PORTFOLIO_BOUND
 from bot.errors import DataError
 from bot.exchange import Exchange, RetryPolicy
-from bot.live.broker import AccountState
+from bot.live.broker import AccountState, Broker
 from bot.live.ccxt_broker import CcxtBroker
 from bot.live.observation import LiveMarket, Obs, ObservationBuilder
 from bot.live.risk import AccountTracker
@@ -31,6 +32,19 @@ from bot.live.sizing import FEE_RESERVE
 logger = logging.getLogger(__name__)
 
 _LOG_MIN_RATIO = math.log(MIN_EQUITY_RATIO)
+
+
+class PortfolioBroker(Broker, Protocol):
+    """What the portfolio trader needs of a symbol's broker besides :class:`~bot.live.broker.Broker`: the symbol's own
+    view of the account (:meth:`position`), what the other positions add to its equity (``others_value``, set
+    before each execution) and its portfolio section (its fees)."""
+
+    portfolio: PortfolioConfig
+    others_value: float
+
+    def position(self, mark_price: float) -> AccountState:
+        """The cash plus this symbol's position value, marked at ``mark_price``."""
+        ...
 
 
 class AccountBroker(CcxtBroker):

@@ -3,8 +3,8 @@ checkpoint's symbols (:mod:`bot.live.portfolio_trader`).
 
 The symbols are the checkpoint's (its ``scalers.json``, in the model's order), as live markets: on a perpetual
 model ``BTC/USDT`` trades ``BTC/USDT:USDT``. ``--symbols``, when given, must name the same symbols (in any order);
-``--symbol`` is refused. What the live portfolio trader does not support is refused before anything is written: the
-dry run (``--dry-run``: the dry-run broker simulates one symbol's account), a recurrent policy.
+``--symbol`` and a recurrent policy (whose state the trader does not carry) are refused before anything is written.
+``--dry-run`` fills on live candles in one simulated account of the model's costs (:mod:`bot.live.portfolio_dry_run`).
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from bot.errors import ConfigError
 from bot.exchange import RetryPolicy
 from bot.live.basket_commands import basket_scalers, open_brokers, parse_symbols, print_summaries, symbol_config
 from bot.live.broker import Broker, ExecutionPlan, OrderState, run_tag
-from bot.live.ccxt_broker import live_exchange
+from bot.live.ccxt_broker import CcxtBroker, live_exchange
 from bot.live.commands import check_market_kind, load_paper_checkpoint, resolve_config, status_line
 from bot.live.credentials import Credentials, load_credentials
 from bot.live.observation import ObservationBuilder
 from bot.live.portfolio_account import AccountBroker
+from bot.live.portfolio_dry_run import DryRunBasket, DryRunSymbolBroker
 from bot.live.portfolio_trader import PortfolioBar, PortfolioSymbol, PortfolioTrader
 from bot.live.state import StateStore
 from bot.smartlog import command_logging
@@ -77,17 +78,11 @@ def portfolio_symbols(run_dir: Path, cfg: BotConfig, requested: str | None) -> l
 
 
 def check_supported(args: argparse.Namespace, cfg: BotConfig) -> None:
-    """:raises ConfigError: for what the live portfolio trader refuses: ``--symbol``, ``--dry-run``, a recurrent
-    policy."""
+    """:raises ConfigError: for what the live portfolio trader refuses: ``--symbol``, a recurrent policy."""
     if args.symbol is not None:
         raise ConfigError(
             f"--symbol {args.symbol!r} trades one symbol; the checkpoint {args.checkpoint} is an env.mode portfolio"
             " model that trades its whole basket: omit --symbol (or pass its symbols with --symbols)"
-        )
-    if args.dry_run:
-        raise ConfigError(
-            "--dry-run is not supported for an env.mode portfolio checkpoint (the dry-run broker simulates one"
-            " symbol's account, not a shared one); paper-trade it on the testnet (--testnet)"
         )
     if cfg.training.algo == "recurrent_ppo":
         raise ConfigError(
@@ -101,10 +96,29 @@ def _with_costs(cfg: BotConfig, trained: str) -> BotConfig:
     return cfg.model_copy(update={"portfolio": cfg.portfolio.for_symbol(trained)})
 
 
-def _broker(cfg: BotConfig, creds: Credentials, sleep: Callable[[float], None]) -> Broker:
-    live = cfg.live
-    retry = RetryPolicy(live.max_retries, live.retry_backoff_s, sleep)
-    return AccountBroker(live_exchange(live, creds.api_key, creds.api_secret), live, cfg.portfolio, retry)
+def _broker_factory(
+    cfg: BotConfig,
+    symbols: list[str],
+    trained: dict[str, str],
+    creds: Credentials | None,
+    sleep: Callable[[float], None],
+) -> Callable[[BotConfig], Broker]:
+    """Each symbol's broker: an :class:`AccountBroker` on the account of ``creds``, or (``creds`` None, the dry run)
+    a :class:`DryRunSymbolBroker` over one simulated account of the model's costs, reading keyless market data."""
+
+    def retry(c: BotConfig) -> RetryPolicy:
+        return RetryPolicy(c.live.max_retries, c.live.retry_backoff_s, sleep)
+
+    if creds is not None:
+        key, secret = creds.api_key, creds.api_secret
+        return lambda c: AccountBroker(live_exchange(c.live, key, secret), c.live, c.portfolio, retry(c))
+    basket = DryRunBasket(cfg.portfolio, [trained[s] for s in symbols])
+    return lambda c: DryRunSymbolBroker(
+        CcxtBroker(live_exchange(c.live), c.live, c.portfolio, retry(c)),
+        basket,
+        symbols.index(c.live.symbol),
+        c.portfolio,
+    )
 
 
 def run_portfolio_paper(
@@ -117,7 +131,7 @@ def run_portfolio_paper(
     """``python -m bot paper`` with a portfolio checkpoint (the flags of :func:`~bot.live.commands.run_paper`).
 
     :return: 0 when the run ended normally (``--max-bars`` bars).
-    :raises ConfigError: ``--symbol``, ``--dry-run``, ``--symbols`` other than the checkpoint's, a recurrent model;
+    :raises ConfigError: ``--symbol``, ``--symbols`` other than the checkpoint's, a recurrent model;
         nothing is written then.
     :raises BrokerError: a symbol the exchange does not list; nothing is written then.
     :raises KillSwitchError: the account kill switch tripped; every symbol was flattened (exit code 2).
@@ -136,13 +150,13 @@ def run_portfolio_paper(
     trained = {live_symbol(t, cfg): t for t in SymbolScalers.load(run_dir).symbols}
     configs = {s: _with_costs(symbol_config(cfg, s), trained[s]) for s in symbols}
     state_path = Path(cfg.live.state_path)
-    creds = load_credentials(environ=environ)
-    secrets = tuple(re.escape(v) for v in (creds.api_key, creds.api_secret))
+    creds = None if args.dry_run else load_credentials(environ=environ)
+    secrets = () if creds is None else tuple(re.escape(v) for v in (creds.api_key, creds.api_secret))
     wait = sleep if sleep is not None else time.sleep
     market_shape = checkpoint.model.observation_space["market"].shape  # type: ignore[index]
     with ExitStack() as stack:
         # every market is checked before the state file exists: a bad symbol leaves nothing half-written
-        brokers = open_brokers(stack, configs, lambda c: _broker(c, creds, wait))
+        brokers = open_brokers(stack, configs, _broker_factory(cfg, symbols, trained, creds, wait))
         state_path.parent.mkdir(parents=True, exist_ok=True)
         stack.enter_context(command_logging(cfg.logging, state_path.parent, "paper.log", redact_patterns=secrets))
         parts = []
@@ -157,7 +171,7 @@ def run_portfolio_paper(
         # the policy reads the trader's masks at each decision
         policy = plain_policy(checkpoint.model, checkpoint.vecnormalize, lambda: trader.action_masks())
         trader = PortfolioTrader(cfg, parts, policy, wait, after_execute)
-        mode = "testnet" if cfg.live.testnet else "MAINNET"
+        mode = "dry run" if args.dry_run else ("testnet" if cfg.live.testnet else "MAINNET")
         print(f"paper trading the portfolio {', '.join(symbols)} {cfg.live.timeframe} ({mode}) with {checkpoint.path}")
         if cfg.portfolio.order_type == "limit":
             print("portfolio.order_type=limit: the live portfolio trader sends market orders instead")

@@ -17,7 +17,7 @@ from bot.live.broker import EXCHANGE_PREFIX, AccountState, ExecutionPlan, OrderS
 from bot.live.candles import CandleBuffer, warmup_bars
 from bot.live.observation import ObservationBuilder
 from bot.live.outage import Outage
-from bot.live.portfolio_account import AccountBroker
+from bot.live.portfolio_account import PortfolioBroker
 from bot.live.reconcile import Reconciler
 from bot.live.reports import BarReport, RunSummary, account_snapshot
 from bot.live.risk import AccountTracker
@@ -39,7 +39,7 @@ class PortfolioSymbol:
     """
 
     symbol: str
-    broker: AccountBroker
+    broker: PortfolioBroker
     builder: ObservationBuilder
     state: StateStore
     tag: str

@@ -143,7 +143,6 @@ def test_bot_paper_trades_the_portfolio_checkpoint_on_both_symbols(
         (("--symbols", "BTC/USDT:USDT,SOL/USDT:USDT"), "missing ETH/USDT:USDT; not in the checkpoint SOL/USDT:USDT"),
         (("--symbols", "BTC/USDT:USDT"), "missing ETH/USDT:USDT"),
         (("--symbol", "BTC/USDT:USDT"), "--symbol 'BTC/USDT:USDT' trades one symbol"),
-        (("--dry-run",), "--dry-run is not supported for an env.mode portfolio checkpoint"),
         (("--set", "training.algo=recurrent_ppo"), "does not carry a recurrent policy's state"),
     ],
 )
@@ -161,3 +160,22 @@ def test_the_live_market_of_a_training_symbol_follows_the_model_market() -> None
     assert live_symbol("BTC/USDT", perpetual) == "BTC/USDT:USDT"
     assert live_symbol("ETH/USDT:USDT", perpetual) == "ETH/USDT:USDT"
     assert live_symbol("BTC/USDT", spot) == "BTC/USDT"
+
+
+def test_a_dry_run_fills_in_one_simulated_account_without_keys(
+    checkpoint: Path, emu: BybitEmulator, candles: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    state = tmp_path / "dry" / "portfolio.sqlite"
+    parsed = args(checkpoint, emu.url, state, "--dry-run", "--max-bars", "3")
+    assert run_portfolio_paper(parsed, sleep=emulator_sleep(emu), environ={}) == 0
+    assert emu.count("/v5/order/create") == 0  # nothing reaches the exchange
+    for name, symbol in LIVE.items():
+        saved = read_paper_state(state, symbol=symbol)
+        bars = sorted(saved.bars, key=lambda b: b.open_ms)
+        fills = sorted(saved.fills, key=lambda f: f.bar_open_ms)
+        # the first decision filled inside the next bar, at its open (with slippage against the trader)
+        assert len(bars) == 3 and fills, symbol
+        first = fills[0]
+        open_ = candles[name]["open"].iloc[START]
+        assert first.price == pytest.approx(open_, rel=2e-3) and first.bar_open_ms == bars[1].open_ms
+        assert first.side == ("buy" if bars[0].target_exposure > 0 else "sell")
