@@ -1,10 +1,14 @@
 """Recurrent PPO (``training.algo: recurrent_ppo``): training throughput and evaluation speed against MLP PPO, and a
 hidden-regime learning test where only a policy with memory can know the regime.
 
-``speed``: on three months of real BTC/USDT 5m candles (5m + 1h features, the default window), PPO and RecurrentPPO
-each ``learn`` ``--timesteps`` env steps over 8 in-process envs (one learner thread), then run greedily over the
-validation split through the policy interface (:func:`bot.training.policy.make_policy`: the batched exact MLP path
-for PPO, ``model.predict`` step by step with the LSTM state for RecurrentPPO).
+``speed``: on a year of real BTC/USDT 5m candles (2023, 5m + 1h features, the default window), PPO and
+RecurrentPPO each ``learn`` ``--timesteps`` env steps over 8 in-process envs (one learner thread); then the year
+(train + validation + test splits) is run greedily through the policy interface
+(:func:`bot.training.policy.make_policy`, the policy built inside the timing), ``--rounds`` times, the paths
+interleaved: RecurrentPPO by the NumPy LSTM path (``FastLstmPolicy``) and by the torch step it replaces
+(``PredictPolicy``), PPO by the batched exact MLP path (``FastMlpPolicy``). A last pass steps the NumPy path and the
+torch step side by side and records differing actions, near-tie fallbacks, the largest state differences and the
+largest error of the best-minus-second logit gap as a fraction of the tie margin.
 
 ``regime``: a synthetic market whose only predictable part is a persistent trend regime (down / flat / up drift,
 ``regime_persistence`` per bar) and whose observation is the newest bar alone (``env.window=1``, features
@@ -19,7 +23,7 @@ last 20 about 91 %. Same observation (``env.window=1``, ``log_return``), fee-fre
 
 Writes benchmarks/out/recurrent.json.
 
-    python benchmarks/recurrent.py [speed] [--timesteps 2048]
+    python benchmarks/recurrent.py [speed] [--timesteps 2048] [--rounds 2]
     python benchmarks/recurrent.py regime|hidden [--timesteps 30000] [--seeds 0 1 2]
 """
 
@@ -27,9 +31,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +48,7 @@ from bot.data import Dataset, build_dataset
 from bot.env import make_env
 from bot.training.algorithms import build_model
 from bot.training.policy import make_policy
+from bot.training.rollout import run_episode
 from bot.training.validation import make_validation_env, run_validation, validate_policy
 
 OUT = Path(__file__).resolve().parent / "out" / "recurrent.json"
@@ -105,29 +112,96 @@ def _envs(cfg: BotConfig, dataset: Dataset, n: int) -> DummyVecEnv:
                         for i in range(n)])
 
 
-def speed(timesteps: int) -> dict[str, Any]:
-    base = ["data.source=file", f"data.path={DATA}", "data.start=2023-01-01", "data.end=2023-04-01",
+def _evaluate_year(policies: dict[str, Any], envs: dict[str, Any], cfg: BotConfig) -> tuple[int, float]:
+    """Steps and seconds of one greedy pass over every split (the whole year), policies built inside the timing."""
+    steps, took = 0, 0.0
+    for split, env in envs.items():
+        start = time.perf_counter()
+        result = validate_policy(policies[split](), env, cfg.data.base_timeframe)
+        took += time.perf_counter() - start
+        steps += result.steps
+    return steps, took
+
+
+class _Lockstep:
+    """The NumPy LSTM path and the torch step side by side (the env follows the torch step): differing actions and
+    the largest hidden- and cell-state differences."""
+
+    def __init__(self, fast: Any, torch_step: Any) -> None:
+        self.fast, self.torch_step = fast, torch_step
+        self.steps = self.differing = 0
+        self.h_diff = self.c_diff = self.margin_use = 0.0
+
+    def reset(self) -> None:
+        self.fast.reset()
+        self.torch_step.reset()
+
+    def act(self, obs: Any, row: int) -> int:
+        ours, theirs = int(self.fast.act(obs, row)), int(self.torch_step.act(obs, row))
+        self.steps += 1
+        self.differing += ours != theirs
+        h, c = self.fast.state
+        h_torch, c_torch = (s.numpy()[:, 0, :] for s in self.torch_step.state)
+        self.h_diff = max(self.h_diff, float(np.abs(h - h_torch).max()))
+        self.c_diff = max(self.c_diff, float(np.abs(c - c_torch).max()))
+        # the error of the best-minus-second gap the tie margin guards, over the margin (< 1: the margin holds)
+        policy = self.torch_step.model.policy
+        with th.no_grad():
+            latent = policy.mlp_extractor.forward_actor(self.torch_step.state[0][-1])
+            torch_logits = policy.action_net(latent)[0].double().numpy()
+        logits = self.fast.stages[-1].out
+        best, second = np.argsort(logits)[::-1][:2]
+        gap_error = abs((logits[best] - logits[second]) - (torch_logits[best] - torch_logits[second]))
+        self.margin_use = max(self.margin_use, gap_error / self.fast.tie_absolute)
+        return theirs
+
+
+def speed(timesteps: int, rounds: int) -> dict[str, Any]:
+    """Training throughput on the year's train split; then ``rounds`` interleaved greedy passes over the whole year
+    (train + validation + test) by the NumPy LSTM path, the torch step it replaces and MLP PPO's batched path, and one
+    lockstep pass that compares the NumPy path's actions, states and logits with the torch step's."""
+    base = ["data.source=file", f"data.path={DATA}", "data.start=2023-01-01", "data.end=2024-01-01",
             "data.timeframes=[5m, 1h]", "env.decision_every=1", *SMALL]
     dataset = build_dataset(load_config(None, base))
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"bars": int(dataset.market.close.size), "load_average_start": os.getloadavg()}
+    paths: dict[str, tuple[BotConfig, dict[str, Any], dict[str, Any]]] = {}
     for algo in ALGOS:
         cfg = load_config(None, [*base, f"training.algo={algo}", "training.ppo.n_steps=256"])
         model = build_model(cfg.training, _envs(cfg, dataset, 8), seed=0, device="cpu", tensorboard_log=None)
         start = time.perf_counter()
         model.learn(timesteps)
-        train_rate = timesteps / (time.perf_counter() - start)
-        env = make_validation_env(cfg, dataset)
-        trading = env.unwrapped
-        episodes = trading.evaluation_episodes  # type: ignore[attr-defined]
-        rows = range(episodes[0].start, episodes[-1].stop)
-        policy = make_policy(model, None, dataset.obs_features, cfg.env.window, rows, trading.action_masks)  # type: ignore[attr-defined]
-        start = time.perf_counter()
-        result = validate_policy(policy, env, cfg.data.base_timeframe)
-        eval_rate = result.steps / (time.perf_counter() - start)
-        out[algo] = {"train_env_steps_per_s": round(train_rate, 1), "eval_steps_per_s": round(eval_rate, 1),
-                     "eval_steps": result.steps, "policy": type(policy).__name__}
-        print(algo, out[algo], flush=True)
+        out[f"{algo}_train_env_steps_per_s"] = round(timesteps / (time.perf_counter() - start), 1)
+        envs = {split: make_validation_env(cfg, dataset, split) for split in ("train", "validation", "test")}
+        for fast in (True, False) if algo == "recurrent_ppo" else (True,):
+            policies = {split: partial(_policy, model, dataset, cfg, env, fast) for split, env in envs.items()}
+            paths[type(policies["train"]()).__name__] = (cfg, policies, envs)
+    timings: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(rounds):
+        for name, (cfg, policies, envs) in paths.items():
+            steps, took = _evaluate_year(policies, envs, cfg)
+            timings[name].append(steps / took)
+            out["eval_steps"] = steps
+            print(f"{name}: {steps} steps, {steps / took:,.0f} steps/s", flush=True)
+    for name, rates in timings.items():
+        out[f"{name}_eval_steps_per_s"] = {"median": round(float(np.median(rates))), "runs": [round(r) for r in rates]}
+    _, policies, envs = paths["FastLstmPolicy"]
+    for split, env in envs.items():
+        lockstep = _Lockstep(policies[split](), paths["PredictPolicy"][1][split]())
+        for episode in env.unwrapped.evaluation_episodes:
+            run_episode(env, lockstep, episode)
+        out.setdefault("lockstep", []).append({
+            "split": split, "steps": lockstep.steps, "differing_actions": lockstep.differing,
+            "near_tie_fallbacks": lockstep.fast.n_fallbacks, "max_h_diff": lockstep.h_diff,
+            "max_c_diff": lockstep.c_diff, "max_gap_error_over_margin": lockstep.margin_use,
+        })
+    out["load_average_end"] = os.getloadavg()
     return out
+
+
+def _policy(model: Any, dataset: Dataset, cfg: BotConfig, env: Any, fast: bool) -> Any:
+    episodes = env.unwrapped.evaluation_episodes
+    rows = range(episodes[0].start, episodes[-1].stop)
+    return make_policy(model, None, dataset.obs_features, cfg.env.window, rows, env.unwrapped.action_masks, fast)
 
 
 def regime(timesteps: int, seeds: list[int], market: list[str]) -> dict[str, Any]:
@@ -156,10 +230,11 @@ def main() -> None:
     parser.add_argument("part", nargs="?", default="speed", choices=["speed", "regime", "hidden"])
     parser.add_argument("--timesteps", type=int, default=None)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--rounds", type=int, default=2, help="speed: interleaved evaluation passes per path")
     args = parser.parse_args()
     th.set_num_threads(1)
     if args.part == "speed":
-        figures = speed(args.timesteps or 2048)
+        figures = speed(args.timesteps or 2048, args.rounds)
     elif args.part == "regime":
         figures = regime(args.timesteps or 30_000, args.seeds, [])
     else:

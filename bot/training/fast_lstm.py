@@ -10,14 +10,18 @@ windows). Per step only ``[W_ih_p | W_hh] @ [portfolio; h]``, the gates (torch's
 hidden state, further LSTM layers, the actor's layers and ``action_net`` run, in NumPy float64 on preallocated buffers.
 
 Exactness: the fast path evaluates the same function as the torch step (:meth:`PredictPolicy._lstm_step
-<bot.training.policy.PredictPolicy>`) in float64; the two states differ only by torch's float32 rounding, which an
-LSTM does not amplify (gates in (0, 1) and |tanh| <= 1 make the step a contraction in practice; measured over a year
-of 5m bars: at most about 1e-6 on the hidden state). A hidden-state error ``e`` moves a logit by at most
-``e * L``, ``L`` the product of the max row L1 norms of the layers from the LSTM output to the logits (tanh and ReLU
-are 1-Lipschitz), so a decision whose two best logits are within ``2e-5 * L + 1e-6 * |best|`` is re-decided by the
-torch step from the current state, and the torch step's new state replaces the NumPy one: the actions are those of
-the torch path. The model's other configurations (continuous actions, a bidirectional or projected LSTM, unknown
-extractors or layers) are refused by :meth:`FastLstmPolicy.build` with the reason, and evaluated by the torch step.
+<bot.training.policy.PredictPolicy>`) in float64; the two states differ by torch's float32 rounding, carried along a
+gap-free run. That difference is assumed below :data:`STATE_TOLERANCE` on the hidden state (measured with
+``benchmarks/recurrent.py speed``: at most 1.9e-5 over a 72,000-step run of a year of 5m bars). From it, a bound on
+the error of the two best logits' gap is carried through the actor's layers (interval arithmetic: ``|W| @ error``
+per hidden linear layer, times the largest slope of tanh / ReLU within the error of each pre-activation, and
+``|w_best - w_second| @ error`` for the output layer); a decision whose gap is within that bound plus
+``1e-6 * |best|`` (the float32 rounding of the step itself) is re-decided by the torch step from the current state,
+whose new state then replaces the NumPy one. A cheap filter skips the bound when the gap exceeds
+``2 * STATE_TOLERANCE * L`` (``L`` the product of the layers' largest row L1 norms, which the bound never exceeds).
+The actions are the torch path's (no differing action over the year in the benchmark). The model's other
+configurations (continuous actions, a bidirectional or projected LSTM, unknown extractors or layers) are refused by
+:func:`unsupported` with the reason, and evaluated by the torch step.
 """
 
 from __future__ import annotations
@@ -40,8 +44,27 @@ if TYPE_CHECKING:
     # annotations only: policy.py builds this accelerator, so a runtime import would be a cycle
     from bot.training.policy import Obs, PredictPolicy
 
-#: Assumed bound on |h_numpy - h_torch| (measured: about 1e-6 at most over a year of 5m bars) for the tie margin.
-STATE_TOLERANCE = 2e-5
+#: Assumed bound on |h_numpy - h_torch| for the tie margin: about 3x the largest difference measured over a year.
+STATE_TOLERANCE = 5e-5
+
+
+def _tanh_slope(x: npt.NDArray[np.float64], error: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The largest slope of tanh within ``x +- error``: at the point of the interval nearest 0."""
+    nearest = np.tanh(np.maximum(np.abs(x) - error, 0.0))
+    return 1.0 - nearest * nearest
+
+
+def _relu_slope(x: npt.NDArray[np.float64], error: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """1 where ``x +- error`` reaches above 0, else 0 (the output cannot move)."""
+    return (x + error > 0.0).astype(np.float64)
+
+
+_SLOPES: dict[
+    type[th.nn.Module], Callable[[npt.NDArray[np.float64], npt.NDArray[np.float64]], npt.NDArray[np.float64]]
+] = {
+    th.nn.Tanh: _tanh_slope,
+    th.nn.ReLU: _relu_slope,
+}
 
 
 def _copy(x: npt.NDArray[np.float64], out: npt.NDArray[np.float64]) -> None:
@@ -148,6 +171,7 @@ class FastLstmPolicy:
     :param layers: the LSTM layers; the first one's input is the portfolio vector.
     :param stages: the actor's layers and ``action_net``, the first with an identity activation.
     :param normalise_portfolio: VecNormalize's transform of the portfolio part, or None.
+    :param slopes: for each stage after the first, the largest-slope function of its activation.
     """
 
     #: carries a state from step to step (the live trader would re-warm it; see :func:`~bot.training.is_recurrent`)
@@ -161,6 +185,7 @@ class FastLstmPolicy:
         layers: list[_LstmLayer],
         stages: list[_Stage],
         normalise_portfolio: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]] | None,
+        slopes: list[Callable[[npt.NDArray[np.float64], npt.NDArray[np.float64]], npt.NDArray[np.float64]]],
     ) -> None:
         self.fallback = fallback
         self.market_part = market_part
@@ -168,7 +193,11 @@ class FastLstmPolicy:
         self.layers = layers
         self.stages = stages
         self.normalise_portfolio = normalise_portfolio
-        self.tie_absolute = STATE_TOLERANCE * math.prod(_l1(stage.weight_bias) for stage in stages)
+        self.slopes = slopes
+        self.abs_weights = [np.abs(stage.weight_bias[:, :-1]) for stage in stages[:-1]]
+        self.h_error = np.full(layers[-1].h.shape[0], STATE_TOLERANCE)
+        #: a gap above this needs no bound (the largest the bound can be)
+        self.tie_absolute = 2.0 * STATE_TOLERANCE * math.prod(_l1(stage.weight_bias) for stage in stages)
         #: steps re-decided by the torch step because the two best logits were nearly tied.
         self.n_fallbacks = 0
 
@@ -207,7 +236,8 @@ class FastLstmPolicy:
         assert rest is not None  # unsupported() checked it
         # the actor's first linear layer reads the LSTM output as is
         stages = [_Stage(_copy, modules[0]), *rest]
-        return cls(fallback, market_part, rows.start, layers, stages, _normaliser(vecnormalize, "portfolio"))
+        slopes = [_SLOPES[type(m)] for m in modules[1::2]]
+        return cls(fallback, market_part, rows.start, layers, stages, _normaliser(vecnormalize, "portfolio"), slopes)
 
     @property
     def state(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -228,12 +258,27 @@ class FastLstmPolicy:
                 layer.input[:] = previous.h_new
             layer.step(extra)
             extra, previous = None, layer
-        best_i, best, second = best_two(run_stages(layers[-1].h_new, self.stages).tolist(), None)
-        if best - second <= self.tie_absolute + 1e-6 * abs(best):
+        logits = run_stages(layers[-1].h_new, self.stages).tolist()
+        best_i, best, second = best_two(logits, None)
+        gap = best - second - 1e-6 * abs(best)
+        if gap <= self.tie_absolute and gap <= self._error_bound(best_i, logits.index(second)):
             return self._torch_step(obs, row)
         for layer in layers:
             layer.commit()
         return best_i
+
+    def _error_bound(self, best_i: int, second_i: int) -> float:
+        """A bound on the error of ``logit[best_i] - logit[second_i]`` from a hidden-state error of STATE_TOLERANCE."""
+        moved = error = self.h_error
+        last = len(self.stages) - 1
+        for k, stage in enumerate(self.stages):
+            if k:  # the activation reads the previous stage's outputs, each known within ``error``
+                moved = self.slopes[k - 1](self.stages[k - 1].out, error) * error
+            if k == last:
+                w = stage.weight_bias
+                return float(np.abs(w[best_i, :-1] - w[second_i, :-1]) @ moved)
+            error = self.abs_weights[k] @ moved
+        raise AssertionError("a policy has at least its output layer")
 
     def _torch_step(self, obs: Obs, row: int) -> Any:
         """The torch step from the current state; its new state (float32, as the torch path has it) replaces ours."""

@@ -5,6 +5,7 @@ the state is reset at the gap), near-tied decisions handed to the torch step, an
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,11 +40,21 @@ SMALL = ["training.recurrent.lstm_hidden_size=16", "training.ppo.net_arch=[16, 1
 
 def _setup(btc_5m_path: Path, *overrides: str) -> tuple[BotConfig, Dataset]:
     # 5m features only (short warm-up): the train split then holds the bars before and after the outage
-    cfg = load_config(None, [
-        "data.source=file", f"data.path={btc_5m_path}", "data.start=2023-03-23", "data.end=2023-03-26",
-        "data.timeframes=[5m]", "env.window=8", "env.decision_every=1", "training.algo=recurrent_ppo", *SMALL,
-        *overrides,
-    ])
+    cfg = load_config(
+        None,
+        [
+            "data.source=file",
+            f"data.path={btc_5m_path}",
+            "data.start=2023-03-23",
+            "data.end=2023-03-26",
+            "data.timeframes=[5m]",
+            "env.window=8",
+            "env.decision_every=1",
+            "training.algo=recurrent_ppo",
+            *SMALL,
+            *overrides,
+        ],
+    )
     return cfg, build_dataset(cfg)
 
 
@@ -156,3 +167,35 @@ def test_the_torch_step_is_chosen_with_its_reason(btc_5m_path: Path) -> None:
     assert isinstance(early, PredictPolicy) and "before the first full window" in str(early.why_slow)
     plain = make_policy(model, None, dataset.obs_features, cfg.env.window, rows, None, fast=False)
     assert isinstance(plain, PredictPolicy) and "fast=False" in str(plain.why_slow)
+
+
+def test_the_logit_error_bound_holds_for_any_state_error_within_the_tolerance(btc_5m_path: Path) -> None:
+    cfg, dataset = _setup(btc_5m_path)
+    model = _model(cfg, dataset)
+    env = make_validation_env(cfg, dataset, "train")
+    episode = env.unwrapped.evaluation_episodes[0]  # type: ignore[attr-defined]
+    fast = make_policy(model, None, dataset.obs_features, cfg.env.window, range(episode.start, episode.stop), None)
+    assert isinstance(fast, FastLstmPolicy)
+    # the actor's layers in float64: the logits of a perturbed hidden state without float32 rounding
+    actor = copy.deepcopy(th.nn.Sequential(*model.policy.mlp_extractor.policy_net, model.policy.action_net)).double()
+    rng = np.random.default_rng(1)
+    obs, _ = env.reset(options={"start_index": episode.start, "end_index": episode.stop})
+    fast.reset()
+    for _ in range(40):
+        action = fast.act(obs, env.unwrapped.current_row)  # type: ignore[attr-defined]
+        h = fast.layers[-1].h_new.copy()
+        logits = fast.stages[-1].out.copy()
+        best, second = np.argsort(logits)[::-1][:2]
+        bound = fast._error_bound(int(best), int(second))
+        # the corners the gap's gradient points to (the worst case to first order), random corners, inside points
+        h_grad = th.as_tensor(h[None, :]).requires_grad_()
+        gap = actor(h_grad)[0]
+        (gap[best] - gap[second]).backward()
+        assert h_grad.grad is not None
+        worst = np.sign(h_grad.grad.numpy())
+        signs = np.concatenate([worst, -worst, rng.choice([-1.0, 1.0], (64, h.size)), rng.uniform(-1, 1, (64, h.size))])
+        with th.no_grad():
+            moved = actor(th.as_tensor(h[None, :] + STATE_TOLERANCE * signs)).numpy()
+        gap_error = np.abs((moved[:, best] - moved[:, second]) - (logits[best] - logits[second]))
+        assert gap_error.max() <= bound
+        obs, *_ = env.step(action)
