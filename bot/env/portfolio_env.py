@@ -23,7 +23,6 @@ set each asset's stop loss and take profit and scale the agent's weights, and ``
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import gymnasium as gym
@@ -34,20 +33,18 @@ from gymnasium.utils import seeding
 from bot.config import BotConfig
 from bot.data import Universe
 from bot.env.portfolio_dbe import BasketDBE
+from bot.env.portfolio_obs import fill_basket_observation
 from bot.env.portfolio_rows import portfolio_rows
 from bot.env.portfolio_spaces import ACCOUNT_FEATURES, ASSET_FEATURES, WeightMapper, portfolio_observation_space
-from bot.env.rewards import MIN_EQUITY_RATIO, make_reward
-from bot.env.spaces import PORTFOLIO_BOUND
+from bot.env.rewards import make_reward
 from bot.env.stats import EpisodeAccumulator, episode_summary
 from bot.errors import ConfigError, DataError
 from bot.portfolio import AssetRules, BasketPortfolio
-from bot.portfolio.basket_account import total
 
 logger = logging.getLogger(__name__)
 
 Obs = dict[str, npt.NDArray[np.float32]]
 _RESET_OPTIONS = frozenset({"start_index", "end_index"})
-_LOG_MIN_RATIO = math.log(MIN_EQUITY_RATIO)
 
 
 class PortfolioEnv(gym.Env[dict[str, Any], Any]):
@@ -266,44 +263,30 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
         return start, min(start + self._episode_length + 1, stop)
 
     def _observe(self, t: int, gross: float) -> Obs:
-        """The observation at clock bar ``t``'s close; ``gross`` is the account's gross exposure there.
-
-        The per-asset and account entries are computed in plain floats, clipped and then rounded to float32 (the
-        bound is a float32, so clipping before or after the rounding gives the same numbers): on a few assets that
-        is several times faster than the NumPy column arithmetic.
+        """The observation at clock bar ``t``'s close; ``gross`` is the account's gross exposure there (entries:
+        :func:`~bot.env.portfolio_obs.fill_basket_observation`). Every array is new: vec envs keep the terminal one.
         """
         rows = self.rows
         pm = self.portfolio
-        market = rows.windows[rows.window_index[t]]
-        equity = pm.equity
-        hi = PORTFOLIO_BOUND
-        lo = -hi
-        scale = self._time_scale
-        observable = rows.observable[t].tolist()
-        held = pm.bars_in_position.tolist()
-        if equity > 0.0:
-            exposure, qty, mark, entry = pm.exposure.tolist(), pm.qty.tolist(), pm.mark.tolist(), pm.entry.tolist()
-            assets = [
-                [
-                    1.0 if observable[i] else 0.0,
-                    min(max(exposure[i], lo), hi),
-                    min(max(qty[i] * (mark[i] - entry[i]) / equity, lo), hi),
-                    min(max(min(held[i] * scale, 1.0), lo), hi),
-                ]
-                for i in range(self.n_assets)
-            ]
-            account = [pm.cash / equity, gross, pm.drawdown, math.log(equity / self._start_equity)]
-        else:
-            assets = [
-                [1.0 if observable[i] else 0.0, 0.0, 0.0, min(max(min(held[i] * scale, 1.0), lo), hi)]
-                for i in range(self.n_assets)
-            ]
-            account = [0.0, 0.0, pm.drawdown, _LOG_MIN_RATIO]
-        return {
-            "market": market,
-            "assets": np.array(assets, np.float32),
-            "account": np.array([min(max(x, lo), hi) for x in account], np.float32),
-        }
+        assets = np.empty((self.n_assets, len(ASSET_FEATURES)), np.float32)
+        account = np.empty(len(ACCOUNT_FEATURES), np.float32)
+        fill_basket_observation(
+            assets,
+            account,
+            rows.observable[t],
+            pm.bars_in_position,
+            pm.exposure,
+            pm.qty,
+            pm.mark,
+            pm.entry,
+            pm.equity,
+            pm.cash,
+            gross,
+            pm.drawdown,
+            self._start_equity,
+            self._time_scale,
+        )
+        return {"market": rows.windows[rows.window_index[t]], "assets": assets, "account": account}
 
     def _info(self, t: int, step_return: float, gross: float) -> dict[str, Any]:
         pm = self.portfolio
@@ -314,7 +297,7 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
             "fees_paid": pm.fees_paid,
             "slippage_paid": pm.slippage_paid,
             "funding_paid": pm.funding_paid,
-            "traded_notional": total(pm.traded_notional),
+            "traded_notional": pm.notional_paid,
             "trades": pm.n_trades,
             "drawdown": pm.drawdown,
             "tradable": int(np.count_nonzero(self.rows.observable[t])),

@@ -18,7 +18,6 @@ exact. Every state array is float64 [N] (``bars_in_position`` int64 [N]) in the 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,35 +26,23 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.config import PortfolioConfig
-from bot.portfolio.fees import LOT_EPS
-from bot.portfolio.trade import ExitReason, Side, Trade, new_trade
+from bot.portfolio import basket_kernel as kernel
+from bot.portfolio.basket_bar import mark_account
+from bot.portfolio.trade import EXIT_REASONS, ExitReason, Trade, new_trade
 
 logger = logging.getLogger(__name__)
 
 F64 = npt.NDArray[np.float64]
-#: float [N] per-asset values, as an array or a list (the order path builds lists)
-Floats = Sequence[float] | F64
 _INF = float("inf")
 #: Below this length NumPy sums a float64 vector left to right (its pairwise summation starts at 8 elements).
 _SEQUENTIAL_SUM_MAX = 7
 
 
 def total_of(values: list[float]) -> float:
-    """The sum of ``values`` in NumPy's order (:func:`total` of the same vector), without building an array."""
+    """The sum of ``values`` in NumPy's order (``float(np.array(values).sum())``), without building an array."""
     if len(values) <= _SEQUENTIAL_SUM_MAX:
         return sum(values, 0.0)
     return float(np.array(values).sum())
-
-
-def total(x: F64) -> float:
-    """``float(x.sum())`` for a 1-D float64 vector, bit for bit, in a fraction of its cost on a few elements.
-
-    ``ndarray.sum`` costs about 3 us whatever the size; a basket's vectors hold a few assets, and NumPy adds up to
-    seven elements in order from 0.0, which Python's ``sum`` reproduces.
-    """
-    if x.shape[0] <= _SEQUENTIAL_SUM_MAX:
-        return sum(x.tolist(), 0.0)
-    return float(x.sum())
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,14 +116,15 @@ class BasketTotals:
 
 
 class BasketAccount:
-    """Shared wallet, per-asset positions and trade logs with the vectorized fill primitive.
+    """Shared wallet, per-asset positions and trade logs, held in the arrays of the compiled kernel.
 
-    :class:`~bot.portfolio.basket.BasketPortfolio` drives it bar by bar. Read-only state: the float64 [N] arrays
-    ``qty``, ``entry``, ``mark`` (last known close), ``realized``, ``fees``, ``slippage``, ``funding`` (signed),
-    ``traded_notional``, ``stop_price``, ``take_profit_price``, ``exposure`` (signed notional / equity) and
-    ``bars_in_position`` (int64); the scalars ``equity``, ``peak_equity``, ``drawdown``, ``is_liquidated``,
-    ``n_trades``, ``wins``, ``losses``, ``limit_orders``, ``limit_fills``; ``trades`` (one list of
-    :class:`~bot.portfolio.trade.Trade` per asset) and ``last_exits`` (``(asset, reason)`` closed during the last bar).
+    :class:`~bot.portfolio.basket.BasketPortfolio` drives it bar by bar through :mod:`bot.portfolio.basket_bar`.
+    Read-only state: the float64 [N] arrays ``qty``, ``entry``, ``mark`` (last known close), ``realized``, ``fees``,
+    ``slippage``, ``funding`` (signed), ``traded_notional``, ``stop_price``, ``take_profit_price``, ``exposure``
+    (signed notional / equity) and ``bars_in_position`` (int64), updated in place by each bar; the scalars
+    ``wallet``, ``equity``, ``peak_equity``, ``drawdown``, ``is_liquidated``, ``n_trades``, ``wins``, ``losses``,
+    ``limit_orders``, ``limit_fills``; ``trades`` (one list of :class:`~bot.portfolio.trade.Trade` per asset) and
+    ``last_exits`` (``(asset, reason)`` closed during the last bar).
 
     :param cfg: the portfolio section of the config (market, leverage, costs, margin, funding, order type).
     :param symbols: the assets, in order.
@@ -152,27 +140,66 @@ class BasketAccount:
             raise ValueError(f"symbol {repeated[0]!r} is listed twice in the portfolio's symbols {list(symbols)}")
         self.cfg = cfg
         self.symbols: tuple[str, ...] = tuple(symbols)
-        self.n = len(self.symbols)
+        n = self.n = len(self.symbols)
         self.rules = rules if rules is not None else AssetRules.from_config(cfg, self.symbols)
-        # the rules as lists, read asset by asset in the order path
-        self._lot_step: list[float] = self.rules.lot_step.tolist()
-        self._min_notional: list[float] = self.rules.min_notional.tolist()
-        self._taker_fee: list[float] = self.rules.taker_fee.tolist()
-        self._maker_fee: list[float] = self.rules.maker_fee.tolist()
         self.is_spot = cfg.market == "spot"
         self.leverage = 1.0 if self.is_spot else float(cfg.leverage)
         #: gross exposure cap: sum(|weight|) x leverage may not exceed it (spot: 1, long only).
         self.max_gross = 1.0 if self.is_spot else float(cfg.max_leverage)
-        self._slip_frac = cfg.slippage_bps / 1e4
-        self._range_frac = float(cfg.slippage_range_frac)
-        self._mm = 0.0 if self.is_spot else float(cfg.maintenance_margin)
-        self._funding_rate = 0.0 if self.is_spot else float(cfg.funding_rate_8h)
-        self._limit = cfg.order_type == "limit"
-        self._limit_offset = float(cfg.limit_offset)
-        self._repost = cfg.limit_unfilled == "repost"
-        self._max_hold = int(cfg.max_holding_bars)
         self.initial_cash = float(cfg.initial_cash)
-        self.trades: list[list[Trade]] = []
+        r = self.rules
+        self._rules = np.ascontiguousarray(np.stack([r.lot_step, r.min_notional, r.taker_fee, r.maker_fee]))
+        params = np.zeros(kernel.N_PARAMS)
+        params[kernel.IS_SPOT] = float(self.is_spot)
+        params[kernel.LEVERAGE] = self.leverage
+        params[kernel.MAX_GROSS] = self.max_gross
+        params[kernel.SLIP_FRAC] = cfg.slippage_bps / 1e4
+        params[kernel.RANGE_FRAC] = float(cfg.slippage_range_frac)
+        params[kernel.MM] = 0.0 if self.is_spot else float(cfg.maintenance_margin)
+        params[kernel.FUNDING_RATE] = 0.0 if self.is_spot else float(cfg.funding_rate_8h)
+        params[kernel.LIMIT] = float(cfg.order_type == "limit")
+        params[kernel.LIMIT_OFFSET] = float(cfg.limit_offset)
+        params[kernel.REPOST] = float(cfg.limit_unfilled == "repost")
+        params[kernel.MAX_HOLD] = float(cfg.max_holding_bars)
+        self._params = params
+        # the kernel's state; the public arrays are views of its rows, written in place
+        self._f = np.zeros((kernel.N_FLOAT_ROWS, n))
+        self._k = np.zeros((2, n), dtype=np.int64)
+        self._acct = np.zeros(kernel.N_ACCT)
+        self._cnt = np.zeros(kernel.N_CNT, dtype=np.int64)
+        self.pending = np.zeros(n, dtype=bool)
+        f = self._f
+        self.qty, self.entry, self.mark, self.realized = (
+            f[kernel.QTY],
+            f[kernel.ENTRY],
+            f[kernel.MARK],
+            f[kernel.REALIZED],
+        )
+        self.fees, self.slippage, self.funding, self.traded_notional = (
+            f[kernel.FEES],
+            f[kernel.SLIPPAGE],
+            f[kernel.FUNDING],
+            f[kernel.NOTIONAL],
+        )
+        self.stop_price, self.take_profit_price, self.exposure = f[kernel.STOP], f[kernel.TAKE], f[kernel.EXPOSURE]
+        self.last_exposure = f[kernel.LAST_EXPOSURE]
+        self._pos_fees, self._pos_realized, self._pos_max_qty = (
+            f[kernel.POS_FEES],
+            f[kernel.POS_REALIZED],
+            f[kernel.POS_MAX],
+        )
+        self.bars_in_position, self._pos_open_time_ms = self._k[kernel.BARS], self._k[kernel.OPEN_TIME]
+        # closed trades as rows (built into Trade objects when read), with room for every exit of a bar; the events
+        # of the last bar for the log
+        self._room = 3 * n + 1
+        self._rec = np.zeros((max(1024, 4 * self._room), kernel.N_RECORD_COLS))
+        self._ev = np.zeros((4 * n + 2, 4))
+        self._trades: list[list[Trade]] = []
+        self._built = 0
+        # the bar's default tradable mask and the one-value stop and take-profit distances
+        self._every = np.ones(n, dtype=bool)
+        self._sl_one = np.zeros(1)
+        self._tp_one = np.zeros(1)
         self.reset()
 
     # ------------------------------------------------------------------------------------------------ state
@@ -183,49 +210,72 @@ class BasketAccount:
         :param reference_prices: float [N] closes of the bar before the first processed bar (the marks of assets
             without a bar yet and the base of the first limit prices); None = unknown (the first bars stand in).
         """
-        n = self.n
-        z = np.zeros(n)
-        self.qty, self.entry, self.realized, self.fees = z.copy(), z.copy(), z.copy(), z.copy()
-        self.slippage, self.funding, self.traded_notional, self.exposure = z.copy(), z.copy(), z.copy(), z.copy()
+        f = self._f
+        f[:] = 0.0
+        f[kernel.STOP] = -_INF
+        f[kernel.TAKE] = _INF
         # 0 stands for an unknown mark: only flat assets (never traded yet) have one
-        ref = z if reference_prices is None else np.asarray(reference_prices, dtype=np.float64)
-        self.mark = np.nan_to_num(ref)
-        self.stop_price = np.full(n, -_INF)
-        self.take_profit_price = np.full(n, _INF)
-        self.bars_in_position = np.zeros(n, dtype=np.int64)
-        self.last_exposure = z.copy()
-        self.pending = np.zeros(n, dtype=bool)
-        self._pos_fees, self._pos_realized, self._pos_max_qty = z.copy(), z.copy(), z.copy()
-        self._pos_open_time_ms = np.zeros(n, dtype=np.int64)
-        self._basis_of: tuple[F64, F64] = (z, z)
-        self._basis = 0.0
-        self.wallet = self.initial_cash
-        self.equity = self.initial_cash
-        self.peak_equity = self.initial_cash
-        self.drawdown = 0.0
-        self.is_liquidated = False
-        self.n_trades = self.wins = self.losses = 0
-        self.limit_orders = self.limit_fills = 0
-        self.trades = [[] for _ in range(n)]
-        self.last_exits: list[tuple[int, ExitReason]] = []
-        self._funding_epoch = -1
-        #: True once a position was given a stop loss or take profit (until then the bar skips the trigger checks).
-        self.stops_armed = False
+        if reference_prices is not None:
+            f[kernel.MARK] = np.nan_to_num(np.asarray(reference_prices, dtype=np.float64))
+        self._k[:] = 0
+        self.pending[:] = False
+        self._acct[:] = 0.0
+        self._acct[[kernel.WALLET, kernel.PEAK]] = self.initial_cash
+        self._cnt[:] = 0
+        self._cnt[kernel.FUNDING_EPOCH] = -1
+        self._trades = [[] for _ in range(self.n)]
+        self._built = 0
+        mark_account(self._f, self._acct, self._params)
+        self._sync()
 
-    def _cost_basis(self) -> float:
-        """``qty @ entry``, computed once per position change: fills replace both arrays, never write into them."""
-        qty, entry = self.qty, self.entry
-        if self._basis_of[0] is not qty or self._basis_of[1] is not entry:
-            self._basis_of = (qty, entry)
-            self._basis = float(qty @ entry)
-        return self._basis
+    def _sync(self) -> None:
+        """Copy the kernel's scalars into plain attributes (read many times a step; only the kernel writes them)."""
+        (
+            self.wallet,
+            self.equity,
+            self.peak_equity,
+            self.drawdown,
+            self._cash,
+            self._gross,
+            self._fees_paid,
+            self._slippage_paid,
+            self._funding_paid,
+            self._notional_paid,
+        ) = self._acct.tolist()
+        counts = self._cnt.tolist()
+        self.n_trades, self.wins, self.losses, self.limit_orders, self.limit_fills = counts[: kernel.FUNDING_EPOCH]
+        self.is_liquidated = counts[kernel.LIQUIDATED] != 0
+        #: True once a position was given a stop loss or take profit (until then the bar skips the trigger checks).
+        self.stops_armed = counts[kernel.STOPS_ARMED] != 0
+        self._n_records = counts[kernel.N_RECORDS]
+        if counts[kernel.N_EVENTS] and logger.isEnabledFor(logging.INFO):
+            self._log_events(counts[kernel.N_EVENTS])
+
+    def _reserve(self) -> None:
+        """Make room in the trade records for every exit one more bar can write."""
+        if self._rec.shape[0] - self._n_records < self._room:
+            self._rec = np.concatenate([self._rec, np.zeros_like(self._rec)])
+
+    @property
+    def trades(self) -> list[list[Trade]]:
+        """One list of closed :class:`~bot.portfolio.trade.Trade` per asset, in the order they closed."""
+        if self._built < self._n_records:
+            logs = self._trades
+            for row in self._rec[self._built : self._n_records].tolist():
+                logs[int(row[kernel.R_ASSET])].append(_trade_of(row))
+            self._built = self._n_records
+        return self._trades
+
+    @property
+    def last_exits(self) -> list[tuple[int, ExitReason]]:
+        """``(asset, reason)`` of every trade closed during the last bar, in order."""
+        rows = self._rec[int(self._cnt[kernel.BAR_RECORDS]) : self._n_records].tolist()
+        return [(int(row[kernel.R_ASSET]), EXIT_REASONS[int(row[kernel.R_REASON])]) for row in rows]
 
     @property
     def cash(self) -> float:
         """Perpetual: the margin balance (wallet). Spot: the quote balance, ``wallet - sum(qty * entry)``."""
-        if self.is_spot:
-            return self.wallet - self._cost_basis()
-        return self.wallet
+        return self._cash
 
     @property
     def unrealized(self) -> F64:
@@ -245,22 +295,27 @@ class BasketAccount:
     @property
     def fees_paid(self) -> float:
         """Every fee paid (quote); >= 0 unless maker rebates exceed the fees."""
-        return total(self.fees)
+        return self._fees_paid
 
     @property
     def slippage_paid(self) -> float:
         """Slippage paid (quote, >= 0), already inside the realised and unrealised PnL."""
-        return total(self.slippage)
+        return self._slippage_paid
 
     @property
     def funding_paid(self) -> float:
         """Funding paid (quote, signed: < 0 when received)."""
-        return total(self.funding)
+        return self._funding_paid
+
+    @property
+    def notional_paid(self) -> float:
+        """Notional traded over every asset (quote), ``sum(traded_notional)``."""
+        return self._notional_paid
 
     @property
     def gross_exposure(self) -> float:
         """sum(|notional|) / equity at the marks."""
-        return total(np.abs(self.exposure))
+        return self._gross
 
     def totals(self) -> BasketTotals:
         """The account-wide totals, summed over the assets."""
@@ -272,172 +327,49 @@ class BasketAccount:
             fees_paid=self.fees_paid,
             slippage_paid=self.slippage_paid,
             funding_paid=self.funding_paid,
-            traded_notional=total(self.traded_notional),
+            traded_notional=self._notional_paid,
             is_liquidated=self.is_liquidated,
             trades=tuple(t for log in self.trades for t in log),
         )
 
-    # ------------------------------------------------------------------------------------------------ fills
-
-    def _trade(
-        self,
-        assets: list[int],
-        target: Floats,
-        fill: Floats,
-        slip: Floats,
-        fee_rate: Floats,
-        time_ms: int,
-        reason: ExitReason,
-        in_bar: bool,
-        sl_pct: float | F64,
-        tp_pct: float | F64,
-    ) -> None:
-        """Move the positions of ``assets`` (indices, ascending) to ``target`` at ``fill`` (close, reverse, reduce or
-        increase); the float [N] arguments are lists or arrays.
-
-        A reversal closes (recording the trade) and opens at the same price; fees are ``|target - qty| * fill *
-        fee_rate``. ``fill``, ``slip`` and ``fee_rate`` must be finite for ``assets`` (the others are not
-        read). ``in_bar`` marks exits after the bar's open (stops, intrabar liquidations), whose bar counts in
-        ``bars_held``.
-
-        Per asset in plain floats: on a few assets each NumPy call costs more than the arithmetic it runs, and
-        this is the simulator's innermost step. The operations are the element-wise ones of the vectorised
-        accounting, so the results are the same to the bit; the one sum (the wallet's) keeps NumPy's order.
-        """
-        qty = self.qty.tolist()
-        entry = self.entry.tolist()
-        stop = self.stop_price.tolist()
-        take = self.take_profit_price.tolist()
-        realized, fees, slippage, notional_sum = self.realized, self.fees, self.slippage, self.traded_notional
-        pos_realized, pos_fees, pos_max = self._pos_realized, self._pos_fees, self._pos_max_qty
-        no_stops = type(sl_pct) is float and type(tp_pct) is float and sl_pct <= 0.0 and tp_pct <= 0.0
-        sl_all = None if isinstance(sl_pct, float) else np.broadcast_to(sl_pct, (self.n,)).tolist()
-        tp_all = None if isinstance(tp_pct, float) else np.broadcast_to(tp_pct, (self.n,)).tolist()
-        cash_flow = [0.0] * self.n
-        opened: list[int] = []
-        for i in assets:
-            q, e, tgt, price, rate = qty[i], entry[i], float(target[i]), float(fill[i]), float(fee_rate[i])
-            aq = abs(q)
-            at = abs(tgt)
-            size = abs(tgt - q)
-            notional = size * price
-            fee = notional * rate
-            cross = q * tgt <= 0.0 and q != 0.0
-            closed = q if cross else (q - tgt if at < aq else 0.0)
-            gross = closed * (price - e)
-            realized[i] += gross
-            fees[i] += fee
-            slippage[i] += size * float(slip[i])
-            notional_sum[i] += notional
-            cash_flow[i] = gross - fee
-            pos_realized[i] += gross
-            pos_fees[i] += fee
-            held = 0.0 if cross else aq
-            growing = at > held
-            if growing:
-                e = (held * e + (at - held) * price) / at
-                long = tgt > 0.0
-                if no_stops:
-                    stop[i] = -_INF if long else _INF
-                    take[i] = -stop[i]
-                else:
-                    self.stops_armed = True
-                    side = 1.0 if long else -1.0
-                    sl = float(sl_pct) if sl_all is None else sl_all[i]
-                    tp = float(tp_pct) if tp_all is None else tp_all[i]
-                    stop[i] = e * (1.0 - side * sl) if sl > 0.0 else -side * _INF
-                    take[i] = e * (1.0 + side * tp) if tp > 0.0 else side * _INF
-            if cross:
-                open_fee = at * price * rate
-                self._record(i, time_ms, price, float(pos_realized[i]), float(pos_fees[i] - open_fee), reason, in_bar)
-                pos_realized[i] = 0.0
-                pos_fees[i] = open_fee
-                pos_max[i] = 0.0
-                self.bars_in_position[i] = 0
-                if tgt == 0.0:
-                    e = 0.0
-                    stop[i] = -_INF
-                    take[i] = _INF
-            if growing and (cross or q == 0.0):
-                self.bars_in_position[i] = 0
-                self._pos_open_time_ms[i] = time_ms
-                opened.append(i)
-            if at > pos_max[i]:
-                pos_max[i] = at
-            entry[i] = e
-            qty[i] = tgt
-        self.wallet += total_of(cash_flow)
-        if opened and logger.isEnabledFor(logging.INFO):
-            for i in opened:
+    def _log_events(self, count: int) -> None:
+        """Log the last bar's opened and closed trades and liquidation, in the order they happened."""
+        liquidated: list[str] = []
+        for kind, a, b, c in self._ev[:count].tolist():
+            if kind == kernel.EV_OPENED:
+                side = "long" if b > 0.0 else "short"
+                logger.info("Trade opened %s %s %.8g at %.8g", self.symbols[int(a)], side, abs(b), c)
+            elif kind == kernel.EV_CLOSED:
+                t = _trade_of(self._rec[int(a)].tolist())
+                symbol = self.symbols[int(self._rec[int(a), kernel.R_ASSET])]
+                if t.exit_reason == "liquidation":
+                    liquidated.append(symbol)
                 logger.info(
-                    "Trade opened %s %s %.8g at %.8g",
-                    self.symbols[i],
-                    "long" if qty[i] > 0.0 else "short",
-                    abs(qty[i]),
-                    fill[i],
+                    "Trade closed %s %s %.8g at %.8g, pnl %.8g, reason %s",
+                    symbol,
+                    t.side,
+                    t.qty,
+                    t.exit_price,
+                    t.pnl,
+                    t.exit_reason,
                 )
-        self.entry = np.array(entry)
-        self.qty = np.array(qty)
-        self.stop_price = np.array(stop)
-        self.take_profit_price = np.array(take)
+            else:
+                where = "inside the bar" if a else "at the open"
+                logger.info("Liquidation of the account (%s) %s, equity left %.8g", ", ".join(liquidated), where, b)
 
-    def _record(
-        self, i: int, time_ms: int, price: float, realized: float, fees: float, reason: ExitReason, in_bar: bool
-    ) -> None:
-        """Append asset ``i``'s closed trade to its log (its position state is reset by the caller)."""
-        qty = float(self.qty[i])
-        pnl = realized - fees
-        side: Side = "long" if qty > 0.0 else "short"
-        self.trades[i].append(
-            new_trade(
-                int(self._pos_open_time_ms[i]),
-                time_ms,
-                side,
-                float(self._pos_max_qty[i]),
-                float(self.entry[i]),
-                price,
-                fees,
-                pnl,
-                reason,
-                int(self.bars_in_position[i]) + (1 if in_bar else 0),
-            )
-        )
-        self.n_trades += 1
-        if pnl > 0.0:
-            self.wins += 1
-        else:
-            self.losses += 1
-        self.last_exits.append((i, reason))
-        logger.info(
-            "Trade closed %s %s %.8g at %.8g, pnl %.8g, reason %s",
-            self.symbols[i],
-            side,
-            self._pos_max_qty[i],
-            price,
-            pnl,
-            reason,
-        )
 
-    def _absorb_deficit(self, losses: F64, closed: npt.NDArray[np.bool_]) -> None:
-        """Floor a negative wallet at 0 (the insurance fund) once every position is closed.
-
-        The deficit is credited to the assets in proportion to ``-losses`` (what each lost in the closing fills),
-        in their realised PnL and in the trade just recorded for each (``closed``), so that both the attribution and
-        the trade log keep summing to the equity change.
-        """
-        if self.wallet >= 0.0:
-            return
-        deficit = -self.wallet
-        weights = np.where(closed, np.maximum(-losses, 0.0), 0.0)
-        total = float(weights.sum())
-        share = deficit * (weights / total if total > 0.0 else closed / max(int(np.count_nonzero(closed)), 1))
-        self.realized += share
-        self.wallet = 0.0
-        for i in np.flatnonzero(closed).tolist():
-            last = self.trades[i][-1]
-            self.trades[i][-1] = dataclasses.replace(last, pnl=last.pnl + float(share[i]))
-
-    def _floor_lots(self, raw: F64) -> F64:
-        """Signed quantities rounded toward zero to each asset's lot step."""
-        lot = self.rules.lot_step
-        return np.copysign(np.floor(np.abs(raw) / lot + LOT_EPS) * lot, raw)
+def _trade_of(row: list[float]) -> Trade:
+    """The :class:`~bot.portfolio.trade.Trade` of one closed-trade record (its columns in ``R_*`` order)."""
+    _, entry_time, exit_time, side, qty, entry, exit_price, fees, pnl, reason, bars = row
+    return new_trade(
+        int(entry_time),
+        int(exit_time),
+        "long" if side > 0.0 else "short",
+        qty,
+        entry,
+        exit_price,
+        fees,
+        pnl,
+        EXIT_REASONS[int(reason)],
+        int(bars),
+    )

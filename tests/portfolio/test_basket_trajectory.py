@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from bot.portfolio.basket import BasketPortfolio
-from bot.portfolio.basket_account import total, total_of
+from bot.portfolio.basket_account import total_of
+from bot.portfolio.basket_kernel import total
 from tests.portfolio.helpers import BAR_MS, free_config
 
 FIXTURE = Path(__file__).parent / "basket_trajectories.npz"
@@ -145,7 +146,7 @@ if __name__ == "__main__":
     print(f"wrote {FIXTURE} ({len(data)} arrays)")
 
 
-@pytest.mark.parametrize("n", [1, 2, 5, 7, 8, 13])
+@pytest.mark.parametrize("n", [1, 2, 5, 7, 8, 13, 128, 129, 300])
 def test_total_is_numpys_sum_bit_for_bit(n: int) -> None:
     """The fast sums add in NumPy's order, so they cannot move the accounting by one ulp (or a -0.0)."""
     rng = np.random.default_rng(n)

@@ -1,0 +1,677 @@
+"""One bar of the basket account as one compiled (numba) call: funding, margin checks, orders, fills, stops, marks.
+
+:meth:`bot.portfolio.basket.BasketPortfolio.process_bar` documents the contract and calls :func:`process_bar`; the
+state arrays and the rounding rules are those of :mod:`bot.portfolio.basket_kernel`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from bot.portfolio.basket_kernel import (
+    BAR_RECORDS,
+    BARS,
+    CASH,
+    DRAWDOWN,
+    ENTRY,
+    EQUITY,
+    EXPOSURE,
+    FEES,
+    FEES_PAID,
+    FUNDING,
+    FUNDING_EPOCH,
+    FUNDING_PAID,
+    FUNDING_RATE,
+    GROSS,
+    IS_SPOT,
+    LAST_EXPOSURE,
+    LEVERAGE,
+    LIMIT,
+    LIMIT_FILLS,
+    LIMIT_OFFSET,
+    LIMIT_ORDERS,
+    LOT,
+    MAKER,
+    MARK,
+    MAX_GROSS,
+    MAX_HOLD,
+    MAX_HOLDING,
+    MIN_NOTIONAL,
+    MM,
+    N_EVENTS,
+    N_RECORDS,
+    NOTIONAL,
+    NOTIONAL_PAID,
+    PEAK,
+    QTY,
+    RANGE_FRAC,
+    REPOST,
+    SIGNAL,
+    SLIP_FRAC,
+    SLIPPAGE,
+    SLIPPAGE_PAID,
+    STOP,
+    STOP_LOSS,
+    STOPS_ARMED,
+    TAKE,
+    TAKE_PROFIT,
+    TAKER,
+    WALLET,
+    Flag,
+    Int,
+    close_at_market,
+    dot,
+    floor_lot,
+    liquidate,
+    total,
+    trade,
+)
+from bot.portfolio.manager import FUNDING_INTERVAL_MS
+
+#: Relative safety margin on spot buys so that float rounding never leaves the quote balance below 0.
+SPOT_CASH_EPS = 1e-12
+#: Relative slack on the gross-exposure cap, for weights that sum to the cap up to float rounding.
+GROSS_EPS = 1e-9
+#: :func:`process_bar` results
+OK, GROSS_ABOVE_CAP = 0, 1
+
+
+@njit(cache=True)
+def _admissible(rules: Any, i: int, qty: float, target: float, side: float, fill: float) -> bool:
+    """Asset ``i``'s order is worth sending: it moves the right way and reaches ``min_notional`` unless it closes."""
+    change = target - qty
+    return change * side > 0.0 and (target == 0.0 or abs(change) * fill >= rules[MIN_NOTIONAL, i])
+
+
+@njit(cache=True)
+def _send(
+    f: Any,
+    k: Any,
+    acct: Any,
+    cnt: Any,
+    rec: Any,
+    ev: Any,
+    rules: Any,
+    params: Any,
+    orders: Any,
+    n_orders: Int,
+    qty: Any,
+    target: Any,
+    side: Any,
+    fill: Any,
+    slip: Any,
+    fee_rate: Any,
+    time_ms: int,
+    sl: Any,
+    tp: Any,
+    no_stops: Flag,
+) -> None:
+    """Execute the admissible ``orders[:n_orders]`` (ascending; ``qty`` the positions before them); on spot, sells
+    first, then buys scaled down to the cash left."""
+    n = f.shape[1]
+    m = np.empty(n, np.int64)
+    count = 0
+    for j in range(n_orders):
+        i = orders[j]
+        if _admissible(rules, i, qty[i], target[i], side[i], fill[i]):
+            m[count] = i
+            count += 1
+    if params[IS_SPOT] == 0.0:
+        if count:
+            trade(
+                f,
+                k,
+                acct,
+                cnt,
+                rec,
+                ev,
+                m,
+                count,
+                target,
+                fill,
+                slip,
+                fee_rate,
+                time_ms,
+                np.int64(SIGNAL),
+                np.bool_(False),
+                sl,
+                tp,
+                no_stops,
+            )
+        return
+    sells = np.empty(n, np.int64)
+    buys = np.empty(n, np.int64)
+    n_sells = n_buys = 0
+    for j in range(count):
+        i = m[j]
+        if side[i] < 0.0:
+            sells[n_sells] = i
+            n_sells += 1
+        elif side[i] > 0.0:
+            buys[n_buys] = i
+            n_buys += 1
+    if n_sells:
+        trade(
+            f,
+            k,
+            acct,
+            cnt,
+            rec,
+            ev,
+            sells,
+            n_sells,
+            target,
+            fill,
+            slip,
+            fee_rate,
+            time_ms,
+            np.int64(SIGNAL),
+            np.bool_(False),
+            sl,
+            tp,
+            no_stops,
+        )
+    if not n_buys:
+        return
+    # a sell never touches a buy's asset: ``qty`` still holds the buys' positions
+    outlay = np.zeros(n)
+    for j in range(n_buys):
+        i = buys[j]
+        outlay[i] = (target[i] - qty[i]) * fill[i] * (1.0 + fee_rate[i])
+    cost = total(outlay)
+    cash = acct[WALLET] - dot(f[QTY], f[ENTRY])
+    if cost > cash:
+        scale = (0.0 if cash < 0.0 else cash) / cost * (1.0 - SPOT_CASH_EPS)
+        target = target.copy()
+        kept = 0
+        for j in range(n_buys):
+            i = buys[j]
+            target[i] = qty[i] + floor_lot((target[i] - qty[i]) * scale, rules[LOT, i])
+            if _admissible(rules, i, qty[i], target[i], side[i], fill[i]):
+                buys[kept] = i
+                kept += 1
+        n_buys = kept
+    if n_buys:
+        trade(
+            f,
+            k,
+            acct,
+            cnt,
+            rec,
+            ev,
+            buys,
+            n_buys,
+            target,
+            fill,
+            slip,
+            fee_rate,
+            time_ms,
+            np.int64(SIGNAL),
+            np.bool_(False),
+            sl,
+            tp,
+            no_stops,
+        )
+
+
+@njit(cache=True)
+def _rebalance_market(
+    f: Any,
+    k: Any,
+    acct: Any,
+    cnt: Any,
+    rec: Any,
+    ev: Any,
+    rules: Any,
+    params: Any,
+    consider: Any,
+    time_ms: int,
+    o: Any,
+    h: Any,
+    lo: Any,
+    exposure: Any,
+    sl: Any,
+    tp: Any,
+    no_stops: Flag,
+    equity: float,
+) -> None:
+    """Market orders at this bar's open toward ``exposure``; ``equity`` is the account's equity at the opens."""
+    n = f.shape[1]
+    qty = f[QTY].copy()
+    target = qty.copy()
+    side = np.zeros(n)
+    fill = np.zeros(n)
+    slip = np.zeros(n)
+    orders = np.empty(n, np.int64)
+    count = 0
+    for i in range(n):
+        if not consider[i]:
+            continue
+        want = 0.0 if equity <= 0.0 else exposure[i]
+        price = o[i]
+        s = 1.0 if want * equity > qty[i] * price else -1.0
+        side[i] = s
+        cost = params[SLIP_FRAC] * price + params[RANGE_FRAC] * (h[i] - lo[i])
+        slip[i] = cost
+        fill[i] = price + s * cost
+        if fill[i] > 0.0:
+            target[i] = floor_lot(want * equity / fill[i], rules[LOT, i])
+            orders[count] = i
+            count += 1
+    _send(
+        f,
+        k,
+        acct,
+        cnt,
+        rec,
+        ev,
+        rules,
+        params,
+        orders,
+        np.int64(count),
+        qty,
+        target,
+        side,
+        fill,
+        slip,
+        rules[TAKER],
+        time_ms,
+        sl,
+        tp,
+        no_stops,
+    )
+
+
+@njit(cache=True)
+def _rebalance_limit(
+    f: Any,
+    k: Any,
+    pending: Any,
+    acct: Any,
+    cnt: Any,
+    rec: Any,
+    ev: Any,
+    rules: Any,
+    params: Any,
+    consider: Any,
+    time_ms: int,
+    o: Any,
+    h: Any,
+    lo: Any,
+    exposure: Any,
+    sl: Any,
+    tp: Any,
+    no_stops: Flag,
+) -> None:
+    """Post-only limit orders at the decision close -/+ ``limit_offset``, resting through this bar; ``pending``
+    keeps the placed orders that did not fill."""
+    n = f.shape[1]
+    qty = f[QTY].copy()
+    ref = np.empty(n)
+    for i in range(n):
+        ref[i] = f[MARK, i] if f[MARK, i] > 0.0 else o[i]
+    equity = acct[WALLET] + (dot(qty, ref) - dot(qty, f[ENTRY]))
+    target = qty.copy()
+    side = np.empty(n)
+    price = np.empty(n)
+    placed = np.zeros(n, np.bool_)
+    filled = np.empty(n, np.int64)
+    n_placed = n_filled = 0
+    for i in range(n):
+        want = 0.0 if equity <= 0.0 else exposure[i]
+        side[i] = 1.0 if want * equity > qty[i] * ref[i] else -1.0
+        price[i] = ref[i] * (1.0 - side[i] * params[LIMIT_OFFSET])
+        if not (consider[i] and price[i] > 0.0):
+            continue
+        # size at the limit price: the equity the order would see when it fills there (the other assets at ref)
+        at_fill = equity + qty[i] * (price[i] - ref[i])
+        if not at_fill > 0.0:
+            continue
+        target[i] = floor_lot(want * at_fill / price[i], rules[LOT, i])
+        if _admissible(rules, i, qty[i], target[i], side[i], price[i]):
+            placed[i] = True
+            n_placed += 1
+            if lo[i] < price[i] if side[i] > 0.0 else h[i] > price[i]:
+                filled[n_filled] = i
+                n_filled += 1
+                placed[i] = False
+    cnt[LIMIT_ORDERS] += n_placed
+    cnt[LIMIT_FILLS] += n_filled
+    _send(
+        f,
+        k,
+        acct,
+        cnt,
+        rec,
+        ev,
+        rules,
+        params,
+        filled,
+        np.int64(n_filled),
+        qty,
+        target,
+        side,
+        price,
+        np.zeros(n),
+        rules[MAKER],
+        time_ms,
+        sl,
+        tp,
+        no_stops,
+    )
+    pending[:] = placed
+
+
+@njit(cache=True)
+def _stops(
+    f: Any,
+    k: Any,
+    acct: Any,
+    cnt: Any,
+    rec: Any,
+    ev: Any,
+    rules: Any,
+    params: Any,
+    time_ms: int,
+    priced: Any,
+    o: Any,
+    h: Any,
+    lo: Any,
+) -> None:
+    """Stop loss, then take profit, of every position inside this bar (the stop first when both could hit)."""
+    n = f.shape[1]
+    stop_hit = np.zeros(n, np.bool_)
+    tp_hit = np.zeros(n, np.bool_)
+    stop_price = np.empty(n)
+    tp_price = np.empty(n)
+    any_stop = any_tp = False
+    for i in range(n):
+        q = f[QTY, i]
+        long = q > 0.0
+        short = q < 0.0
+        stop = f[STOP, i]
+        take = f[TAKE, i]
+        if priced[i] and ((long and lo[i] <= stop) or (short and h[i] >= stop)):
+            stop_hit[i] = any_stop = True
+            # a gap through the trigger fills at the open
+            stop_price[i] = o[i] if (o[i] <= stop if long else o[i] >= stop) else stop
+        elif priced[i] and ((long and h[i] >= take) or (short and lo[i] <= take)):
+            tp_hit[i] = any_tp = True
+            tp_price[i] = o[i] if (o[i] >= take if long else o[i] <= take) else take
+    if any_stop:
+        close_at_market(
+            f,
+            k,
+            acct,
+            cnt,
+            rec,
+            ev,
+            rules,
+            params,
+            stop_hit,
+            time_ms,
+            stop_price,
+            h,
+            lo,
+            np.int64(STOP_LOSS),
+            np.bool_(True),
+        )
+    if any_tp:
+        close_at_market(
+            f,
+            k,
+            acct,
+            cnt,
+            rec,
+            ev,
+            rules,
+            params,
+            tp_hit,
+            time_ms,
+            tp_price,
+            h,
+            lo,
+            np.int64(TAKE_PROFIT),
+            np.bool_(True),
+        )
+
+
+@njit(cache=True)
+def _intrabar_liquidation(
+    f: Any,
+    k: Any,
+    acct: Any,
+    cnt: Any,
+    rec: Any,
+    ev: Any,
+    rules: Any,
+    params: Any,
+    time_ms: int,
+    o: Any,
+    h: Any,
+    lo: Any,
+) -> None:
+    """Liquidate the account where the proportional adverse move meets the maintenance margin.
+
+    The adverse extremes (the low of every long, the high of every short) are assumed to happen together, in
+    proportion: the account is closed at ``open + lam * (extreme - open)`` for the ``lam`` in [0, 1] where equity
+    meets the margin.
+    """
+    n = f.shape[1]
+    qty = f[QTY]
+    mm = params[MM]
+    adverse = np.empty(n)
+    size = np.empty(n)
+    for i in range(n):
+        adverse[i] = (lo[i] if qty[i] > 0.0 else h[i]) - o[i]
+        size[i] = abs(qty[i])
+    a = (acct[WALLET] + (dot(qty, o) - dot(qty, f[ENTRY]))) - mm * dot(size, o)
+    b = dot(qty, adverse) - mm * dot(size, adverse)
+    if a + b > 0.0:
+        return
+    if a <= 0.0:
+        lam = 0.0
+    else:
+        x = -a / b
+        lam = x if x < 1.0 else 1.0
+    prices = np.empty(n)
+    for i in range(n):
+        prices[i] = o[i] + lam * adverse[i]
+    liquidate(f, k, acct, cnt, rec, ev, rules, time_ms, prices, np.bool_(True))
+
+
+@njit(cache=True)
+def process_bar(
+    f: Any,
+    k: Any,
+    pending: Any,
+    acct: Any,
+    cnt: Any,
+    rec: Any,
+    ev: Any,
+    rules: Any,
+    params: Any,
+    time_ms: int,
+    open_: Any,
+    high: Any,
+    low: Any,
+    close: Any,
+    weights: Any,
+    tradable: Any,
+    sl: Any,
+    tp: Any,
+    no_stops: Flag,
+    new_decision: bool,
+    rebalance: bool,
+) -> int:
+    """Execute, inside this bar, the weights decided at the previous close, then mark at this close.
+
+    :return: :data:`OK`, or :data:`GROSS_ABOVE_CAP` (nothing changed) when the weights' gross exposure is above
+        the cap or NaN.
+    """
+    n = f.shape[1]
+    spot = params[IS_SPOT] != 0.0
+    exposure = np.empty(n)
+    size = np.empty(n)
+    for i in range(n):
+        w = weights[i]
+        if spot:  # np.clip(w, 0.0, 1.0), NaN and -0.0 kept
+            exposure[i] = 0.0 if w < 0.0 else (1.0 if w > 1.0 else w)
+        else:
+            exposure[i] = w * params[LEVERAGE]
+        size[i] = abs(exposure[i])
+    if not total(size) <= params[MAX_GROSS] * (1.0 + GROSS_EPS):
+        return GROSS_ABOVE_CAP
+    cnt[BAR_RECORDS] = cnt[N_RECORDS]
+    cnt[N_EVENTS] = 0
+    priced = np.empty(n, np.bool_)
+    can_trade = np.empty(n, np.bool_)
+    o, h, lo, c = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        priced[i] = close[i] == close[i]
+        can_trade[i] = priced[i] and tradable[i]
+        if priced[i]:
+            o[i], h[i], lo[i], c[i] = open_[i], high[i], low[i], close[i]
+        else:
+            o[i] = h[i] = lo[i] = c[i] = f[MARK, i]
+    qty = f[QTY]
+    rate = params[FUNDING_RATE]
+    if rate != 0.0:
+        epoch = time_ms // FUNDING_INTERVAL_MS
+        if epoch != cnt[FUNDING_EPOCH]:
+            if cnt[FUNDING_EPOCH] >= 0:
+                payment = np.empty(n)
+                for i in range(n):
+                    payment[i] = qty[i] * o[i] * (rate * (epoch - cnt[FUNDING_EPOCH]))
+                    f[FUNDING, i] += payment[i]
+                acct[WALLET] -= total(payment)
+            cnt[FUNDING_EPOCH] = epoch
+    held_any = False
+    for i in range(n):
+        held_any |= qty[i] != 0.0
+    # the equity at the open, shared by the margin check and the market orders (no fill in between)
+    equity_open = acct[WALLET] + (dot(qty, o) - dot(qty, f[ENTRY]))
+    if not spot and held_any and equity_open <= params[MM] * dot(np.abs(qty), o):
+        liquidate(f, k, acct, cnt, rec, ev, rules, time_ms, o, np.bool_(False))
+        pending[:] = False
+        f[LAST_EXPOSURE] = exposure
+    elif new_decision or (params[REPOST] != 0.0 and pending.any()):
+        consider = np.empty(n, np.bool_)
+        for i in range(n):
+            x = exposure[i]
+            consider[i] = can_trade[i] and (rebalance or x != f[LAST_EXPOSURE, i] or (x != 0.0 and qty[i] == 0.0))
+            if not new_decision:
+                # a re-post only where a trade is still needed: an order whose target no longer needs one is
+                # dropped, as the single-asset manager does (one in a gap waits)
+                pending[i] &= consider[i] or not can_trade[i]
+                consider[i] &= pending[i]
+        if consider.any():
+            if params[LIMIT] != 0.0:
+                _rebalance_limit(
+                    f,
+                    k,
+                    pending,
+                    acct,
+                    cnt,
+                    rec,
+                    ev,
+                    rules,
+                    params,
+                    consider,
+                    time_ms,
+                    o,
+                    h,
+                    lo,
+                    exposure,
+                    sl,
+                    tp,
+                    no_stops,
+                )
+            else:
+                _rebalance_market(
+                    f,
+                    k,
+                    acct,
+                    cnt,
+                    rec,
+                    ev,
+                    rules,
+                    params,
+                    consider,
+                    time_ms,
+                    o,
+                    h,
+                    lo,
+                    exposure,
+                    sl,
+                    tp,
+                    no_stops,
+                    equity_open,
+                )
+            for i in range(n):
+                if consider[i] and not pending[i]:
+                    f[LAST_EXPOSURE, i] = exposure[i]
+        elif new_decision:
+            pending[:] = False
+
+    if qty.any():
+        if cnt[STOPS_ARMED]:
+            _stops(f, k, acct, cnt, rec, ev, rules, params, time_ms, priced, o, h, lo)
+        if not spot and qty.any():
+            _intrabar_liquidation(f, k, acct, cnt, rec, ev, rules, params, time_ms, o, h, lo)
+        expired = np.zeros(n, np.bool_)
+        any_expired = False
+        for i in range(n):
+            if qty[i] != 0.0:
+                k[BARS, i] += 1
+                if params[MAX_HOLD] > 0.0 and priced[i] and k[BARS, i] >= params[MAX_HOLD]:
+                    expired[i] = any_expired = True
+        if any_expired:
+            close_at_market(
+                f,
+                k,
+                acct,
+                cnt,
+                rec,
+                ev,
+                rules,
+                params,
+                expired,
+                time_ms,
+                c,
+                h,
+                lo,
+                np.int64(MAX_HOLDING),
+                np.bool_(False),
+            )
+    f[MARK] = c
+    mark_account(f, acct, params)
+    return OK
+
+
+@njit(cache=True)
+def mark_account(f: Any, acct: Any, params: Any) -> None:
+    """Equity, peak, drawdown and exposures at the marks, and the account totals the env reads every step."""
+    n = f.shape[1]
+    qty = f[QTY]
+    basis = dot(qty, f[ENTRY])
+    equity = acct[WALLET] + (dot(qty, f[MARK]) - basis)
+    acct[EQUITY] = equity
+    if equity >= acct[PEAK]:
+        acct[PEAK] = equity
+        acct[DRAWDOWN] = 0.0
+    else:
+        acct[DRAWDOWN] = 1.0 - equity / acct[PEAK]
+    size = np.empty(n)
+    for i in range(n):
+        f[EXPOSURE, i] = qty[i] * f[MARK, i] / equity if equity > 0.0 else 0.0
+        size[i] = abs(f[EXPOSURE, i])
+    acct[CASH] = acct[WALLET] - basis if params[IS_SPOT] != 0.0 else acct[WALLET]
+    acct[GROSS] = total(size)
+    acct[FEES_PAID] = total(f[FEES])
+    acct[SLIPPAGE_PAID] = total(f[SLIPPAGE])
+    acct[FUNDING_PAID] = total(f[FUNDING])
+    acct[NOTIONAL_PAID] = total(f[NOTIONAL])
