@@ -27,23 +27,16 @@ from bot.portfolio import PortfolioManager
 logger = logging.getLogger(__name__)
 
 
-class DryRunBroker:
-    """Simulated execution on live candles.
+class SimulatedBroker:
+    """What the dry-run brokers share: market data from ``source``, and no order ever reaching the exchange.
 
     :param source: the market data (a :class:`~bot.live.ccxt_broker.CcxtBroker`, keys not needed).
-    :param portfolio: the portfolio section the model was trained with (costs, leverage, lot step).
     """
 
     name = "dry-run"
 
-    def __init__(self, source: MarketSource, portfolio: PortfolioConfig) -> None:
+    def __init__(self, source: MarketSource) -> None:
         self.source = source
-        self.portfolio = PortfolioManager(portfolio)
-        self._pending: ExecutionPlan | None = None
-        self._plan_used = False
-        self._last_bar_ms = -1
-        self._orders: dict[str, OrderState] = {}
-        self._last_trade_pnl: float | None = None
 
     @property
     def rules(self) -> MarketRules:
@@ -61,6 +54,45 @@ class DryRunBroker:
     def fetch_candles(self, timeframe: str, since_ms: int | None, limit: int) -> list[Candle]:
         """Candles from the source."""
         return self.source.fetch_candles(timeframe, since_ms, limit)
+
+    def prepare(self) -> None:
+        """Nothing to set up."""
+
+    def find_order(self, client_id: str) -> OrderState | None:
+        """Dry runs send nothing: never found on the exchange."""
+        return None
+
+    def finish_limit_order(self, client_id: str, plan: ExecutionPlan | None) -> OrderState | None:
+        """The simulator ends its own limit orders inside the bar (``portfolio.limit_unfilled``): none is open."""
+        return None
+
+    def open_orders(self) -> list[OrderState]:
+        """Simulated orders, limit ones included, end inside their bar: never open."""
+        return []
+
+    def history(self, since_ms: int) -> list[OrderState]:
+        """Dry runs send nothing: the exchange holds no order of theirs."""
+        return []
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class DryRunBroker(SimulatedBroker):
+    """Simulated execution on live candles.
+
+    :param source: the market data (a :class:`~bot.live.ccxt_broker.CcxtBroker`, keys not needed).
+    :param portfolio: the portfolio section the model was trained with (costs, leverage, lot step).
+    """
+
+    def __init__(self, source: MarketSource, portfolio: PortfolioConfig) -> None:
+        super().__init__(source)
+        self.portfolio = PortfolioManager(portfolio)
+        self._pending: ExecutionPlan | None = None
+        self._plan_used = False
+        self._last_bar_ms = -1
+        self._orders: dict[str, OrderState] = {}
+        self._last_trade_pnl: float | None = None
 
     def sync(self, closed: Sequence[Candle]) -> None:
         """Run the PortfolioManager over every closed bar after the pending decision's bar."""
@@ -140,30 +172,8 @@ class DryRunBroker:
         self._plan_used = False
         return []
 
-    def prepare(self) -> None:
-        """Nothing to set up."""
-
     def drain_fills(self) -> list[OrderState]:
         """Simulated fills since the last call (for the state store)."""
         orders = list(self._orders.values())
         self._orders.clear()
         return orders
-
-    def find_order(self, client_id: str) -> OrderState | None:
-        """Dry runs send nothing: never found on the exchange."""
-        return None
-
-    def finish_limit_order(self, client_id: str, plan: ExecutionPlan | None) -> OrderState | None:
-        """The simulator ends its own limit orders inside the bar (``portfolio.limit_unfilled``): none is open."""
-        return None
-
-    def open_orders(self) -> list[OrderState]:
-        """Simulated orders, limit ones included, end inside their bar: never open."""
-        return []
-
-    def history(self, since_ms: int) -> list[OrderState]:
-        """Dry runs send nothing: the exchange holds no order of theirs."""
-        return []
-
-    def close(self) -> None:
-        """Nothing to release."""

@@ -23,11 +23,11 @@ from bot.live.broker import (
     AccountState,
     Candle,
     ExecutionPlan,
-    MarketRules,
     MarketSource,
     OrderSide,
     OrderState,
 )
+from bot.live.dry_run import SimulatedBroker
 from bot.portfolio import AssetRules, BasketPortfolio
 
 
@@ -106,7 +106,7 @@ class DryRunBasket:
         return AccountState(cash + value, cash, qty, entry, upnl, mark)
 
 
-class DryRunSymbolBroker:
+class DryRunSymbolBroker(SimulatedBroker):
     """One symbol of a portfolio dry run: market data from ``source``, execution by the shared ``basket``.
 
     :param source: the symbol's market data (a keyless :class:`~bot.live.ccxt_broker.CcxtBroker`).
@@ -115,31 +115,10 @@ class DryRunSymbolBroker:
     :param portfolio: the symbol's portfolio section (its fees).
     """
 
-    name = "dry-run"
-
     def __init__(self, source: MarketSource, basket: DryRunBasket, index: int, portfolio: PortfolioConfig) -> None:
-        self.source, self.basket, self.index, self.portfolio = source, basket, index, portfolio
+        super().__init__(source)
+        self.basket, self.index, self.portfolio = basket, index, portfolio
         self.others_value = 0.0
-
-    @property
-    def rules(self) -> MarketRules:
-        """Rules of the source market."""
-        return self.source.rules
-
-    def probe(self) -> None:
-        """Check that the market-data source answers."""
-        self.source.probe()
-
-    def fetch_time_ms(self) -> int:
-        """The exchange clock."""
-        return self.source.fetch_time_ms()
-
-    def fetch_candles(self, timeframe: str, since_ms: int | None, limit: int) -> list[Candle]:
-        """Candles from the source."""
-        return self.source.fetch_candles(timeframe, since_ms, limit)
-
-    def prepare(self) -> None:
-        """Nothing to prepare."""
 
     def sync(self, closed: Sequence[Candle]) -> None:
         """Hand the newly closed candles to the simulated account."""
@@ -162,25 +141,3 @@ class DryRunSymbolBroker:
         """Queue the plan for the next bar (the simulated account's own rebalance rule decides what trades)."""
         self.basket.decide(self.index, plan)
         return []
-
-    def find_order(self, client_id: str) -> OrderState | None:
-        """No order exists on the exchange."""
-        return None
-
-    def finish_limit_order(self, client_id: str, plan: ExecutionPlan | None) -> OrderState | None:
-        """No limit order rests on the exchange."""
-        return None
-
-    def open_orders(self) -> list[OrderState]:
-        """No order is open on the exchange."""
-        return []
-
-    def history(self, since_ms: int) -> list[OrderState]:
-        """No exchange history: a dry run starts afresh."""
-        return []
-
-    def close(self) -> None:
-        """Release the source."""
-        close = getattr(self.source, "close", None)
-        if close is not None:
-            close()
