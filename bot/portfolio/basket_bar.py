@@ -88,14 +88,7 @@ def _admissible(rules: Any, i: int, qty: float, target: float, side: float, fill
 
 @njit(cache=True)
 def _send(
-    f: Any,
-    k: Any,
-    acct: Any,
-    cnt: Any,
-    rec: Any,
-    ev: Any,
-    rules: Any,
-    params: Any,
+    s: Any,
     orders: Any,
     n_orders: Int,
     qty: Any,
@@ -111,6 +104,7 @@ def _send(
 ) -> None:
     """Execute the admissible ``orders[:n_orders]`` (ascending; ``qty`` the positions before them); on spot, sells
     first, then buys scaled down to the cash left."""
+    f, _k, _pending, acct, _cnt, _rec, _ev, rules, params = s
     n = f.shape[1]
     m = np.empty(n, np.int64)
     count = 0
@@ -122,24 +116,7 @@ def _send(
     if params[IS_SPOT] == 0.0:
         if count:
             trade(
-                f,
-                k,
-                acct,
-                cnt,
-                rec,
-                ev,
-                m,
-                count,
-                target,
-                fill,
-                slip,
-                fee_rate,
-                time_ms,
-                np.int64(SIGNAL),
-                np.bool_(False),
-                sl,
-                tp,
-                no_stops,
+                s, m, count, target, fill, slip, fee_rate, time_ms, np.int64(SIGNAL), np.bool_(False), sl, tp, no_stops
             )
         return
     sells = np.empty(n, np.int64)
@@ -155,12 +132,7 @@ def _send(
             n_buys += 1
     if n_sells:
         trade(
-            f,
-            k,
-            acct,
-            cnt,
-            rec,
-            ev,
+            s,
             sells,
             n_sells,
             target,
@@ -196,37 +168,13 @@ def _send(
         n_buys = kept
     if n_buys:
         trade(
-            f,
-            k,
-            acct,
-            cnt,
-            rec,
-            ev,
-            buys,
-            n_buys,
-            target,
-            fill,
-            slip,
-            fee_rate,
-            time_ms,
-            np.int64(SIGNAL),
-            np.bool_(False),
-            sl,
-            tp,
-            no_stops,
+            s, buys, n_buys, target, fill, slip, fee_rate, time_ms, np.int64(SIGNAL), np.bool_(False), sl, tp, no_stops
         )
 
 
 @njit(cache=True)
 def _rebalance_market(
-    f: Any,
-    k: Any,
-    acct: Any,
-    cnt: Any,
-    rec: Any,
-    ev: Any,
-    rules: Any,
-    params: Any,
+    s: Any,
     consider: Any,
     time_ms: int,
     o: Any,
@@ -239,6 +187,7 @@ def _rebalance_market(
     equity: float,
 ) -> None:
     """Market orders at this bar's open toward ``exposure``; ``equity`` is the account's equity at the opens."""
+    f, _k, _pending, _acct, _cnt, _rec, _ev, rules, params = s
     n = f.shape[1]
     qty = f[QTY].copy()
     target = qty.copy()
@@ -252,62 +201,25 @@ def _rebalance_market(
             continue
         want = 0.0 if equity <= 0.0 else exposure[i]
         price = o[i]
-        s = 1.0 if want * equity > qty[i] * price else -1.0
-        side[i] = s
+        sign = 1.0 if want * equity > qty[i] * price else -1.0
+        side[i] = sign
         cost = params[SLIP_FRAC] * price + params[RANGE_FRAC] * (h[i] - lo[i])
         slip[i] = cost
-        fill[i] = price + s * cost
+        fill[i] = price + sign * cost
         if fill[i] > 0.0:
             target[i] = floor_lot(want * equity / fill[i], rules[LOT, i])
             orders[count] = i
             count += 1
-    _send(
-        f,
-        k,
-        acct,
-        cnt,
-        rec,
-        ev,
-        rules,
-        params,
-        orders,
-        np.int64(count),
-        qty,
-        target,
-        side,
-        fill,
-        slip,
-        rules[TAKER],
-        time_ms,
-        sl,
-        tp,
-        no_stops,
-    )
+    _send(s, orders, np.int64(count), qty, target, side, fill, slip, rules[TAKER], time_ms, sl, tp, no_stops)
 
 
 @njit(cache=True)
 def _rebalance_limit(
-    f: Any,
-    k: Any,
-    pending: Any,
-    acct: Any,
-    cnt: Any,
-    rec: Any,
-    ev: Any,
-    rules: Any,
-    params: Any,
-    consider: Any,
-    time_ms: int,
-    o: Any,
-    h: Any,
-    lo: Any,
-    exposure: Any,
-    sl: Any,
-    tp: Any,
-    no_stops: Flag,
+    s: Any, consider: Any, time_ms: int, o: Any, h: Any, lo: Any, exposure: Any, sl: Any, tp: Any, no_stops: Flag
 ) -> None:
     """Post-only limit orders at the decision close -/+ ``limit_offset``, resting through this bar; ``pending``
     keeps the placed orders that did not fill."""
+    f, _k, pending, acct, cnt, _rec, _ev, rules, params = s
     n = f.shape[1]
     qty = f[QTY].copy()
     ref = np.empty(n)
@@ -340,48 +252,14 @@ def _rebalance_limit(
                 placed[i] = False
     cnt[LIMIT_ORDERS] += n_placed
     cnt[LIMIT_FILLS] += n_filled
-    _send(
-        f,
-        k,
-        acct,
-        cnt,
-        rec,
-        ev,
-        rules,
-        params,
-        filled,
-        np.int64(n_filled),
-        qty,
-        target,
-        side,
-        price,
-        np.zeros(n),
-        rules[MAKER],
-        time_ms,
-        sl,
-        tp,
-        no_stops,
-    )
+    _send(s, filled, np.int64(n_filled), qty, target, side, price, np.zeros(n), rules[MAKER], time_ms, sl, tp, no_stops)
     pending[:] = placed
 
 
 @njit(cache=True)
-def _stops(
-    f: Any,
-    k: Any,
-    acct: Any,
-    cnt: Any,
-    rec: Any,
-    ev: Any,
-    rules: Any,
-    params: Any,
-    time_ms: int,
-    priced: Any,
-    o: Any,
-    h: Any,
-    lo: Any,
-) -> None:
+def _stops(s: Any, time_ms: int, priced: Any, o: Any, h: Any, lo: Any) -> None:
     """Stop loss, then take profit, of every position inside this bar (the stop first when both could hit)."""
+    f, _k, _pending, _acct, _cnt, _rec, _ev, _rules, _params = s
     n = f.shape[1]
     stop_hit = np.zeros(n, np.bool_)
     tp_hit = np.zeros(n, np.bool_)
@@ -402,64 +280,20 @@ def _stops(
             tp_hit[i] = any_tp = True
             tp_price[i] = o[i] if (o[i] >= take if long else o[i] <= take) else take
     if any_stop:
-        close_at_market(
-            f,
-            k,
-            acct,
-            cnt,
-            rec,
-            ev,
-            rules,
-            params,
-            stop_hit,
-            time_ms,
-            stop_price,
-            h,
-            lo,
-            np.int64(STOP_LOSS),
-            np.bool_(True),
-        )
+        close_at_market(s, stop_hit, time_ms, stop_price, h, lo, np.int64(STOP_LOSS), np.bool_(True))
     if any_tp:
-        close_at_market(
-            f,
-            k,
-            acct,
-            cnt,
-            rec,
-            ev,
-            rules,
-            params,
-            tp_hit,
-            time_ms,
-            tp_price,
-            h,
-            lo,
-            np.int64(TAKE_PROFIT),
-            np.bool_(True),
-        )
+        close_at_market(s, tp_hit, time_ms, tp_price, h, lo, np.int64(TAKE_PROFIT), np.bool_(True))
 
 
 @njit(cache=True)
-def _intrabar_liquidation(
-    f: Any,
-    k: Any,
-    acct: Any,
-    cnt: Any,
-    rec: Any,
-    ev: Any,
-    rules: Any,
-    params: Any,
-    time_ms: int,
-    o: Any,
-    h: Any,
-    lo: Any,
-) -> None:
+def _intrabar_liquidation(s: Any, time_ms: int, o: Any, h: Any, lo: Any) -> None:
     """Liquidate the account where the proportional adverse move meets the maintenance margin.
 
     The adverse extremes (the low of every long, the high of every short) are assumed to happen together, in
     proportion: the account is closed at ``open + lam * (extreme - open)`` for the ``lam`` in [0, 1] where equity
     meets the margin.
     """
+    f, _k, _pending, acct, _cnt, _rec, _ev, _rules, params = s
     n = f.shape[1]
     qty = f[QTY]
     mm = params[MM]
@@ -480,7 +314,7 @@ def _intrabar_liquidation(
     prices = np.empty(n)
     for i in range(n):
         prices[i] = o[i] + lam * adverse[i]
-    liquidate(f, k, acct, cnt, rec, ev, rules, time_ms, prices, np.bool_(True))
+    liquidate(s, time_ms, prices, np.bool_(True))
 
 
 @njit(cache=True)
@@ -512,6 +346,7 @@ def process_bar(
     :return: :data:`OK`, or :data:`GROSS_ABOVE_CAP` (nothing changed) when the weights' gross exposure is above
         the cap or NaN.
     """
+    s = (f, k, pending, acct, cnt, rec, ev, rules, params)
     n = f.shape[1]
     spot = params[IS_SPOT] != 0.0
     exposure = np.empty(n)
@@ -555,7 +390,7 @@ def process_bar(
     # the equity at the open, shared by the margin check and the market orders (no fill in between)
     equity_open = acct[WALLET] + (dot(qty, o) - dot(qty, f[ENTRY]))
     if not spot and held_any and equity_open <= params[MM] * dot(np.abs(qty), o):
-        liquidate(f, k, acct, cnt, rec, ev, rules, time_ms, o, np.bool_(False))
+        liquidate(s, time_ms, o, np.bool_(False))
         pending[:] = False
         f[LAST_EXPOSURE] = exposure
     elif new_decision or (params[REPOST] != 0.0 and pending.any()):
@@ -570,47 +405,9 @@ def process_bar(
                 consider[i] &= pending[i]
         if consider.any():
             if params[LIMIT] != 0.0:
-                _rebalance_limit(
-                    f,
-                    k,
-                    pending,
-                    acct,
-                    cnt,
-                    rec,
-                    ev,
-                    rules,
-                    params,
-                    consider,
-                    time_ms,
-                    o,
-                    h,
-                    lo,
-                    exposure,
-                    sl,
-                    tp,
-                    no_stops,
-                )
+                _rebalance_limit(s, consider, time_ms, o, h, lo, exposure, sl, tp, no_stops)
             else:
-                _rebalance_market(
-                    f,
-                    k,
-                    acct,
-                    cnt,
-                    rec,
-                    ev,
-                    rules,
-                    params,
-                    consider,
-                    time_ms,
-                    o,
-                    h,
-                    lo,
-                    exposure,
-                    sl,
-                    tp,
-                    no_stops,
-                    equity_open,
-                )
+                _rebalance_market(s, consider, time_ms, o, h, lo, exposure, sl, tp, no_stops, equity_open)
             for i in range(n):
                 if consider[i] and not pending[i]:
                     f[LAST_EXPOSURE, i] = exposure[i]
@@ -619,9 +416,9 @@ def process_bar(
 
     if qty.any():
         if cnt[STOPS_ARMED]:
-            _stops(f, k, acct, cnt, rec, ev, rules, params, time_ms, priced, o, h, lo)
+            _stops(s, time_ms, priced, o, h, lo)
         if not spot and qty.any():
-            _intrabar_liquidation(f, k, acct, cnt, rec, ev, rules, params, time_ms, o, h, lo)
+            _intrabar_liquidation(s, time_ms, o, h, lo)
         expired = np.zeros(n, np.bool_)
         any_expired = False
         for i in range(n):
@@ -630,23 +427,7 @@ def process_bar(
                 if params[MAX_HOLD] > 0.0 and priced[i] and k[BARS, i] >= params[MAX_HOLD]:
                     expired[i] = any_expired = True
         if any_expired:
-            close_at_market(
-                f,
-                k,
-                acct,
-                cnt,
-                rec,
-                ev,
-                rules,
-                params,
-                expired,
-                time_ms,
-                c,
-                h,
-                lo,
-                np.int64(MAX_HOLDING),
-                np.bool_(False),
-            )
+            close_at_market(s, expired, time_ms, c, h, lo, np.int64(MAX_HOLDING), np.bool_(False))
     f[MARK] = c
     mark_account(f, acct, params)
     return OK

@@ -171,11 +171,7 @@ def _event(cnt: Any, ev: Any, kind: float, a: float, b: float, c: float) -> None
 
 @njit(cache=True)
 def _record(
-    f: Any,
-    k: Any,
-    cnt: Any,
-    rec: Any,
-    ev: Any,
+    s: Any,
     i: int,
     time_ms: int,
     price: float,
@@ -187,6 +183,7 @@ def _record(
     entry: float,
 ) -> None:
     """Append asset ``i``'s closed trade (``qty`` and ``entry`` before the closing fill) to the records."""
+    f, k, _pending, _acct, cnt, rec, ev, _rules, _params = s
     r = cnt[N_RECORDS]
     pnl = realized - fees
     rec[r, R_ASSET] = i
@@ -211,12 +208,7 @@ def _record(
 
 @njit(cache=True)
 def trade(
-    f: Any,
-    k: Any,
-    acct: Any,
-    cnt: Any,
-    rec: Any,
-    ev: Any,
+    s: Any,
     assets: Any,
     n_assets: Int,
     target: Any,
@@ -238,6 +230,7 @@ def trade(
     given as plain floats <= 0) leaves the triggers unarmed. ``in_bar`` marks exits after the bar's open (stops,
     intrabar liquidations), whose bar counts in ``bars_held``.
     """
+    f, k, _pending, acct, cnt, _rec, ev, _rules, _params = s
     n = f.shape[1]
     cash_flow = np.zeros(n)
     for j in range(n_assets):
@@ -274,28 +267,13 @@ def trade(
             else:
                 cnt[STOPS_ARMED] = 1
                 side = 1.0 if long else -1.0
-                s = sl[i] if sl.shape[0] > 1 else sl[0]
-                t = tp[i] if tp.shape[0] > 1 else tp[0]
-                f[STOP, i] = e * (1.0 - side * s) if s > 0.0 else -side * _INF
-                f[TAKE, i] = e * (1.0 + side * t) if t > 0.0 else side * _INF
+                stop_pct = sl[i] if sl.shape[0] > 1 else sl[0]
+                take_pct = tp[i] if tp.shape[0] > 1 else tp[0]
+                f[STOP, i] = e * (1.0 - side * stop_pct) if stop_pct > 0.0 else -side * _INF
+                f[TAKE, i] = e * (1.0 + side * take_pct) if take_pct > 0.0 else side * _INF
         if cross:
             open_fee = at * price * rate
-            _record(
-                f,
-                k,
-                cnt,
-                rec,
-                ev,
-                i,
-                time_ms,
-                price,
-                f[POS_REALIZED, i],
-                f[POS_FEES, i] - open_fee,
-                reason,
-                in_bar,
-                q,
-                old_entry,
-            )
+            _record(s, i, time_ms, price, f[POS_REALIZED, i], f[POS_FEES, i] - open_fee, reason, in_bar, q, old_entry)
             f[POS_REALIZED, i] = 0.0
             f[POS_FEES, i] = open_fee
             f[POS_MAX, i] = 0.0
@@ -316,24 +294,9 @@ def trade(
 
 
 @njit(cache=True)
-def close_at_market(
-    f: Any,
-    k: Any,
-    acct: Any,
-    cnt: Any,
-    rec: Any,
-    ev: Any,
-    rules: Any,
-    params: Any,
-    m: Any,
-    time_ms: int,
-    price: Any,
-    h: Any,
-    lo: Any,
-    reason: Int,
-    in_bar: Flag,
-) -> None:
+def close_at_market(s: Any, m: Any, time_ms: int, price: Any, h: Any, lo: Any, reason: Int, in_bar: Flag) -> None:
     """Close the positions in the mask ``m`` near ``price`` with slippage against the trader and the taker fee."""
+    f, _k, _pending, _acct, _cnt, _rec, _ev, rules, params = s
     n = f.shape[1]
     fill = np.zeros(n)
     paid = np.zeros(n)
@@ -349,38 +312,18 @@ def close_at_market(
             assets[count] = i
             count += 1
     zero = np.zeros(n)
-    trade(
-        f,
-        k,
-        acct,
-        cnt,
-        rec,
-        ev,
-        assets,
-        count,
-        zero,
-        fill,
-        paid,
-        rules[TAKER],
-        time_ms,
-        reason,
-        in_bar,
-        zero[:1],
-        zero[:1],
-        np.bool_(True),
-    )
+    trade(s, assets, count, zero, fill, paid, rules[TAKER], time_ms, reason, in_bar, zero[:1], zero[:1], np.bool_(True))
 
 
 @njit(cache=True)
-def liquidate(
-    f: Any, k: Any, acct: Any, cnt: Any, rec: Any, ev: Any, rules: Any, time_ms: int, prices: Any, in_bar: Flag
-) -> None:
+def liquidate(s: Any, time_ms: int, prices: Any, in_bar: Flag) -> None:
     """Close every position at ``prices`` (taker fee, no slippage); a deficit goes to the insurance fund.
 
     The deficit (equity below 0 once everything is closed) is credited to the assets in proportion to what each lost
     in the closing fills, in their realised PnL and in the trade just recorded for each, so that the attribution and
     the trade log keep summing to the equity change.
     """
+    f, _k, _pending, acct, cnt, rec, ev, rules, _params = s
     n = f.shape[1]
     before = np.empty(n)
     closed = np.zeros(n, np.bool_)
@@ -396,12 +339,7 @@ def liquidate(
     first = cnt[N_RECORDS]
     zero = np.zeros(n)
     trade(
-        f,
-        k,
-        acct,
-        cnt,
-        rec,
-        ev,
+        s,
         assets,
         count,
         zero,
