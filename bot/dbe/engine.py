@@ -32,6 +32,7 @@ NEUTRAL and the unmodified base values.
 from __future__ import annotations
 
 import logging
+from array import array
 from enum import IntEnum
 
 import numpy as np
@@ -71,6 +72,16 @@ def _clamp(x: float, low: float, high: float) -> float:
     return low if x < low else (high if x > high else x)
 
 
+def _clamp_array(x: npt.NDArray[np.float64], low: float, high: float) -> npt.NDArray[np.float64]:
+    """:func:`_clamp` per element, NaN kept (``np.clip`` would agree, this states the rule)."""
+    return np.where(x < low, low, np.where(x > high, high, x))
+
+
+def _as_floats(x: npt.NDArray[np.float64]) -> array[float]:
+    """Unboxed doubles that index as Python floats (never NumPy scalars in the step), 8 bytes a bar."""
+    return array("d", np.ascontiguousarray(x, dtype=np.float64).tobytes())
+
+
 class DynamicBehaviorEngine:
     """Adapts stop loss, take profit and size per bar; see the module docstring for every rule.
 
@@ -94,12 +105,12 @@ class DynamicBehaviorEngine:
         "_loss_defensive",
         "_regime",
         "_size_by_mode",
-        "_sl_by_mode",
         "_sl_high",
         "_sl_low",
-        "_tp_by_mode",
+        "_sl_table",
         "_tp_high",
         "_tp_low",
+        "_tp_table",
         "_trend",
         "_vol",
         "_win_aggressive",
@@ -135,10 +146,19 @@ class DynamicBehaviorEngine:
         self._win_aggressive = int(cfg.win_streak_aggressive)
         self._base_sl = float(cfg.base_stop_loss)
         self._base_tp = float(cfg.base_take_profit)
-        self._sl_by_mode = tuple(self._base_sl * m for m in SL_MULT)
-        self._tp_by_mode = tuple(self._base_tp * m for m in TP_MULT)
         self._sl_low, self._sl_high = float(cfg.stop_loss.low), float(cfg.stop_loss.high)
         self._tp_low, self._tp_high = float(cfg.take_profit.low), float(cfg.take_profit.high)
+        # Rules 3-5 per mode and bar, computed once with the same float arithmetic as a per-bar evaluation would do
+        # (``(base * mult) * (0.5 + v)``, then the clamp): ``update`` then only picks the mode's entry. Take-profit
+        # entries are NaN where the unclamped value is not > 0 (NaN volatility, or no take profit): no update there.
+        scale = 0.5 + vol
+        self._sl_table = tuple(
+            _as_floats(_clamp_array(self._base_sl * m * scale, self._sl_low, self._sl_high)) for m in SL_MULT
+        )
+        self._tp_table = tuple(
+            _as_floats(np.where(raw > 0.0, _clamp_array(raw, self._tp_low, self._tp_high), np.nan))
+            for raw in (self._base_tp * m * scale for m in TP_MULT)
+        )
         self._size_by_mode = tuple(
             _clamp(float(cfg.base_size) * m, float(cfg.size.low), float(cfg.size.high)) for m in SIZE_MULT
         )
@@ -223,12 +243,10 @@ class DynamicBehaviorEngine:
             mode = 2
         else:
             mode = 1
-        scale = 0.5 + v
-        sl = self._sl_by_mode[mode] * scale
-        self.stop_loss_pct = self._sl_low if sl < self._sl_low else (self._sl_high if sl > self._sl_high else sl)
-        tp = self._tp_by_mode[mode] * scale
-        if tp > 0.0:  # base_take_profit 0 = no take profit in any mode
-            self.take_profit_pct = self._tp_low if tp < self._tp_low else (self._tp_high if tp > self._tp_high else tp)
+        self.stop_loss_pct = self._sl_table[mode][t]
+        tp = self._tp_table[mode][t]
+        if tp == tp:  # NaN: base_take_profit 0 (no take profit in any mode) or no volatility yet
+            self.take_profit_pct = tp
         self.size_fraction = self._size_by_mode[mode]
         if mode != self.mode:
             self._change_mode(mode, t, drawdown)

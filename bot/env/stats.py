@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+import numpy as np
 
 from bot.portfolio import YEAR_MS, Trade, cost_drag
 
@@ -69,6 +72,54 @@ class EpisodeAccumulator:
         self.sum_abs_exposure = 0.0
         self.max_drawdown = 0.0
         self.sum_equity = 0.0
+
+
+class BarRecord:
+    """The equity, exposure and drawdown after every bar of an episode, for :func:`accumulate` at its end.
+
+    Three appends per bar are cheaper in the env's step than six running sums; :func:`accumulate` then gives the same
+    sums, bit for bit. ``array('d')`` keeps the floats unboxed and hands them to NumPy without a copy.
+
+    :param start_equity: the equity before the first bar (the first bar's return is measured from it).
+    """
+
+    __slots__ = ("drawdown", "equity", "exposure", "start_equity")
+
+    def __init__(self, start_equity: float = 0.0) -> None:
+        self.start_equity = start_equity
+        self.equity = array("d")
+        self.exposure = array("d")
+        self.drawdown = array("d")
+
+
+def accumulate(record: BarRecord, acc: EpisodeAccumulator) -> None:
+    """Set ``acc`` to the sums over ``record``'s bars: the values, summation order and rounding of running sums
+    updated bar by bar (``np.add.accumulate`` adds left to right, where ``np.sum`` would add pairwise).
+
+    :param record: the episode's bars.
+    :param acc: overwritten; its fields as documented in :class:`EpisodeAccumulator`.
+    """
+    equity = np.frombuffer(record.equity, dtype=np.float64)
+    n = equity.shape[0]
+    acc.clear()
+    if not n:
+        return
+    prev = np.empty(n)
+    prev[0] = record.start_equity
+    prev[1:] = equity[:-1]
+    alive = prev > 0.0
+    returns = np.zeros(n + 1)  # a leading 0.0: the running sums start at 0.0
+    returns[1:] = np.where(alive, equity / np.where(alive, prev, 1.0) - 1.0, 0.0)
+    acc.n_steps = n
+    acc.sum_return = float(np.add.accumulate(returns)[-1])
+    acc.sum_return_sq = float(np.add.accumulate(returns * returns)[-1])
+    terms = np.zeros(n + 1)
+    terms[1:] = np.abs(np.frombuffer(record.exposure, dtype=np.float64))
+    acc.sum_abs_exposure = float(np.add.accumulate(terms)[-1])
+    terms[1:] = equity
+    acc.sum_equity = float(np.add.accumulate(terms)[-1])
+    # fmax skips NaN, as the running "if drawdown > max_drawdown" did
+    acc.max_drawdown = max(0.0, float(np.fmax.reduce(np.frombuffer(record.drawdown, dtype=np.float64))))
 
 
 def annualised_sharpe(acc: EpisodeAccumulator, base_ms: int) -> float:

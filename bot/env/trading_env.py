@@ -53,6 +53,7 @@ terminal observation and write ``terminal_observation`` into the info, so reusin
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import gymnasium as gym
@@ -65,10 +66,10 @@ from bot.data import Dataset
 from bot.env.decisions import DecisionControls, ObservationReferences
 from bot.env.episode import EpisodeBounds, EpisodeSampler
 from bot.env.portfolio_obs import PortfolioObservation
-from bot.env.rewards import make_reward
+from bot.env.rewards import MIN_EQUITY_RATIO, LogReturnReward, make_reward
 from bot.env.shared_rows import make_dbe, market_rows
 from bot.env.spaces import PORTFOLIO_FEATURES, ActionMapper, observation_space
-from bot.env.stats import EpisodeAccumulator, episode_summary
+from bot.env.stats import BarRecord, EpisodeAccumulator, accumulate, episode_summary
 from bot.errors import ConfigError
 from bot.portfolio import PortfolioManager
 
@@ -134,6 +135,8 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self.dbe = make_dbe(cfg, market)
         self._reward = make_reward(env_cfg.reward, env_cfg)
         self._reward_fn = self._reward.__call__
+        #: reward_scale when the reward is the plain log return, which the step computes inline; else 0.0
+        self._log_scale = self._reward.scale if type(self._reward) is LogReturnReward else 0.0
         self._process_bar = self.portfolio.process_bar
         self._dbe_update = self.dbe.update
         self._max_drawdown = float(env_cfg.max_drawdown)
@@ -141,10 +144,18 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self._decision_every = int(env_cfg.decision_every)
         self._turnover_penalty = float(env_cfg.turnover_penalty) * float(env_cfg.reward_scale)
         self.controls = DecisionControls(cfg, self.actions)
+        self._targets = self.actions.targets
+        self._plain_actions = (
+            self.actions.is_discrete
+            and not self.actions.is_delta
+            and not cfg.portfolio.min_holding_bars
+            and not env_cfg.rebalance_threshold
+        )
         self.obs_refs = ObservationReferences(int(env_cfg.episode_length) * self._decision_every)
         #: (row, equity, exposure, position) after every bar of the last step (``decision_every`` bars or fewer).
         self.step_marks: list[tuple[int, float, float, float]] = []
         self._acc = EpisodeAccumulator()
+        self._start_bar_record(0.0)
         self._eval_cursor = 0
         self._t = -1
         self._last_row = -1
@@ -188,14 +199,14 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self._done = False
         self.portfolio.reset(reference_price=self._close[start])
         self._reward.reset()
-        self._acc.clear()
         self.dbe.reset()
         self.dbe.update(start, 0.0, None)
         self._initial_equity = float(self.portfolio.equity)
+        self._start_bar_record(self._initial_equity)
         self.obs_refs.reset(start, self._initial_equity)
         self.controls.reset(self.dbe.size_fraction)
         self.step_marks = []
-        return self._observe(start), self._info(start, 0.0)
+        return self._outputs(start, 0.0, 0)
 
     def step(self, action: Any) -> tuple[Obs, float, bool, bool, dict[str, Any]]:
         """Execute ``action`` over the next ``env.decision_every`` bars and observe at the last one's close.
@@ -219,22 +230,38 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         pm = self.portfolio
         dbe = self.dbe
         controls = self.controls
-        target = controls.decide(action, pm.position_qty, pm.bars_in_position, dbe.size_fraction)
+        if self._plain_actions:
+            # DecisionControls.decide with every control off (discrete levels, no delta mode, holding time or
+            # no-trade band), without its call: the same target and size
+            try:
+                target = self._targets[action] if action >= 0 else self.actions.target(action)
+            except (IndexError, TypeError, ValueError):  # not a plain in-range int: the mapper says what is wrong
+                target = self.actions.target(action)
+            if target != controls.target or pm.position_qty == 0.0:
+                controls.size = dbe.size_fraction
+            controls.target = target
+        else:
+            target = controls.decide(action, pm.position_qty, pm.bars_in_position, dbe.size_fraction)
         size = controls.size
-        step_start_equity = pm.equity
+        step_start_equity = equity = pm.equity
+        drawdown = pm.drawdown
         traded_before = pm.traded_notional
         reward = 0.0
         marks: list[tuple[int, float, float, float]] = []
-        acc = self._acc
         terminated = False
         t = self._t
-        n_bars = min(self._decision_every, self._last_row - t)
-        for k in range(n_bars):
-            prev_equity = pm.equity
-            prev_drawdown = pm.drawdown
+        last = t + self._decision_every
+        if last > self._last_row:
+            last = self._last_row
+        # bound methods and lists cached at construction: this is the hot path (see benchmarks/env_step.py)
+        process_bar = self._process_bar
+        log_scale = self._log_scale
+        first = True
+        while t < last:
+            prev_equity = equity
+            prev_drawdown = drawdown
             t += 1
-            # bound methods cached at construction: this is the hot path (see benchmarks/env_step.py)
-            self._process_bar(
+            process_bar(
                 self._time_ms[t],
                 self._open[t],
                 self._high[t],
@@ -244,38 +271,37 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
                 dbe.stop_loss_pct,
                 dbe.take_profit_pct,
                 size,
-                k == 0,
+                first,
             )
+            first = False
             equity = pm.equity
             drawdown = pm.drawdown
             self._dbe_update(t, drawdown, pm.last_trade_pnl)
-            reward += self._reward_fn(prev_equity, equity, prev_drawdown, drawdown)
-            step_return = equity / prev_equity - 1.0 if prev_equity > 0.0 else 0.0
+            if log_scale and prev_equity > 0.0 and equity > MIN_EQUITY_RATIO * prev_equity:
+                # LogReturnReward's common case without its call (same arithmetic)
+                reward += log_scale * math.log(equity / prev_equity)
+            else:
+                reward += self._reward_fn(prev_equity, equity, prev_drawdown, drawdown)
             exposure = pm.exposure
             marks.append((t, equity, exposure, pm.position_qty))
-            acc.n_steps += 1
-            acc.sum_return += step_return
-            acc.sum_return_sq += step_return * step_return
-            acc.sum_abs_exposure += exposure if exposure >= 0.0 else -exposure
-            acc.sum_equity += equity
-            if drawdown > acc.max_drawdown:
-                acc.max_drawdown = drawdown
+            # the episode's sums come from these at its end (bot.env.stats.accumulate): three appends per bar
+            # instead of six running sums
+            self._bar_equity(equity)
+            self._bar_exposure(exposure)
+            self._bar_drawdown(drawdown)
             if equity <= 0.0 or drawdown > self._max_drawdown:
                 terminated = True
                 break
         self._t = t
         self.step_marks = marks
-        equity = pm.equity
         if self._turnover_penalty and step_start_equity > 0.0:
             reward -= self._turnover_penalty * (pm.traded_notional - traded_before) / step_start_equity
         self.obs_refs.update(t, equity)
         truncated = not terminated and t >= self._last_row
-        step_return = equity / step_start_equity - 1.0 if step_start_equity > 0.0 else 0.0
-        info = self._info(t, step_return)
-        info["bars"] = len(marks)
+        obs, info = self._outputs(t, equity / step_start_equity - 1.0 if step_start_equity > 0.0 else 0.0, len(marks))
         if terminated or truncated:
-            self._end_episode(info, terminated, pm.drawdown)
-        return self._observe(t), reward, terminated, truncated, info
+            self._end_episode(info, terminated, drawdown)
+        return obs, reward, terminated, truncated, info
 
     def action_masks(self) -> npt.NDArray[np.bool_]:
         """bool [n_actions]: the allowed actions, for sb3-contrib ``MaskablePPO``.
@@ -298,6 +324,12 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         """Row of the dataset observed last (the bar whose close the agent sees); -1 before the first reset."""
         return self._t
 
+    def _start_bar_record(self, start_equity: float) -> None:
+        self._bars = BarRecord(start_equity)
+        self._bar_equity = self._bars.equity.append
+        self._bar_exposure = self._bars.exposure.append
+        self._bar_drawdown = self._bars.drawdown.append
+
     def _choose_episode(self, options: dict[str, Any] | None) -> EpisodeBounds:
         if options:
             unknown = set(options) - _RESET_OPTIONS
@@ -319,42 +351,52 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self._eval_cursor += 1
         return episode
 
-    def _observe(self, t: int) -> Obs:
+    def _outputs(self, t: int, step_return: float, bars: int) -> tuple[Obs, dict[str, Any]]:
+        """The observation at the close of row ``t`` and the info dict (with ``bars`` when > 0, i.e. after a step).
+
+        One method for both (a Python call less per step), building new objects every time (see the module
+        docstring).
+        """
         pm = self.portfolio
         dbe = self.dbe
-        portfolio = self._portfolio_vector(
-            equity=pm.equity,
-            initial_equity=self.obs_refs.reference,
-            unrealized_pnl=pm.unrealized_pnl,
-            cash=pm.cash,
-            exposure=pm.exposure,
-            bars_in_position=pm.bars_in_position,
-            drawdown=self.obs_refs.drawdown(pm.equity),
-            dbe_mode=_MODE_INT[dbe.mode],
-            stop_loss_pct=dbe.stop_loss_pct,
-            take_profit_pct=dbe.take_profit_pct,
-            size_fraction=dbe.size_fraction,
-        )
-        return {"market": self._windows[t - self._window_m1].copy(), "portfolio": portfolio}
-
-    def _info(self, t: int, step_return: float) -> dict[str, Any]:
-        pm = self.portfolio
-        return {
-            "equity": pm.equity,
+        refs = self.obs_refs
+        equity = pm.equity
+        exposure = pm.exposure
+        dbe_mode = _MODE_INT[dbe.mode]
+        info = {
+            "equity": equity,
             "return": step_return,
             "position": pm.position_qty,
-            "exposure": pm.exposure,
+            "exposure": exposure,
             "fees_paid": pm.fees_paid,
             "slippage_paid": pm.slippage_paid,
             "funding_paid": pm.funding_paid,
             "traded_notional": pm.traded_notional,
             "trades": pm.n_trades,
             "drawdown": pm.drawdown,
-            "dbe_mode": _MODE_INT[self.dbe.mode],
+            "dbe_mode": dbe_mode,
             "worker_id": self.worker_id,
             "time_ms": self._time_ms[t],
             "price": self._close[t],
         }
+        if bars:
+            info["bars"] = bars
+        peak = refs.peak
+        portfolio = self._portfolio_vector(
+            equity=equity,
+            initial_equity=refs.reference,
+            unrealized_pnl=pm.unrealized_pnl,
+            cash=pm.cash,
+            exposure=exposure,
+            bars_in_position=pm.bars_in_position,
+            # ObservationReferences.drawdown inlined (same arithmetic): a call less per step
+            drawdown=1.0 - equity / peak if equity < peak else 0.0,
+            dbe_mode=dbe_mode,
+            stop_loss_pct=dbe.stop_loss_pct,
+            take_profit_pct=dbe.take_profit_pct,
+            size_fraction=dbe.size_fraction,
+        )
+        return {"market": self._windows[t - self._window_m1].copy(), "portfolio": portfolio}, info
 
     def _end_episode(self, info: dict[str, Any], terminated: bool, drawdown: float) -> None:
         self._done = True
@@ -376,6 +418,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
                     self._t,
                     self.worker_id,
                 )
+        accumulate(self._bars, self._acc)
         info.update(episode_summary(self._acc, self._initial_equity, pm, self._base_ms))
 
 

@@ -243,7 +243,7 @@ class PortfolioManager(Account):
         """Move the position to ``target`` at ``fill``: close, reverse (close then open at the same price) or resize."""
         qty = self.position_qty
         if qty != 0.0 and (target == 0.0 or (target > 0.0) != (qty > 0.0)):
-            self._close(time_ms, fill, slip, "signal", in_bar=False, fee_rate=fee_rate)
+            self._close(time_ms, fill, slip, "signal", False, fee_rate)
             if target != 0.0:
                 self._open(time_ms, target, fill, slip, sl_pct, tp_pct, fee_rate)
         elif abs(target) > abs(qty):
