@@ -5,12 +5,16 @@ with random Box weights (a new random weight vector every step, so nearly every 
 single-symbol ``TradingEnv`` with random discrete actions on the basket's first asset, both with a market order every
 bar (``env.decision_every=1``); rounds alternate between the two, best and median of ``--repeats``.
 
+``--part jit``: the numba kernels' warm-up, in fresh processes on a small 5-asset basket: the first step of a new env
+with an empty numba cache (every kernel compiled) and then with that cache filled (loaded), as every worker and test
+process pays one or the other.
+
 ``--part learning``: a 3-asset synthetic basket where only the first asset carries a planted signal (its ``signal``
 feature announces its next bar's return; the other two have none). PPO (continuous weights) trains on the train split;
 the deterministic policy then runs over the TEST split and we compare its mean |weight| per asset. The claim: more
 weight on the signal asset than on each of the others.
 
-    python benchmarks/portfolio_env.py [--part speed|learning|both] [--timesteps 30000]
+    python benchmarks/portfolio_env.py [--part speed|jit|learning|both] [--timesteps 30000]
 
 Writes benchmarks/out/portfolio_env.json (a run of one part keeps the other part's last figures).
 """
@@ -19,8 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,6 +78,35 @@ def speed(steps: int, repeats: int) -> dict[str, Any]:
         rounds["single"] += _rates(single, levels, 1)
     out = {k: {"best": max(v), "median": statistics.median(v)} for k, v in rounds.items()}
     out["bars"] = len(universe)
+    return out
+
+
+_FIRST_STEP = """
+import json, time
+start = time.perf_counter()
+from bot.config import load_config
+from bot.data import build_universe
+from bot.env import PortfolioEnv
+cfg = load_config(None, ["data.source=synthetic", "data.synthetic.assets=5", "data.synthetic.n_bars=3000",
+                         "env.mode=portfolio", "env.action_type=continuous", "training.algo=ppo", "env.window=8"])
+env = PortfolioEnv(cfg, build_universe(cfg), split="all", seed=0)
+ready = time.perf_counter()
+env.reset(seed=0)
+env.step(env.action_space.sample())
+print(json.dumps({"import_and_build_s": ready - start, "first_reset_and_step_s": time.perf_counter() - ready}))
+"""
+
+
+def jit_warmup() -> dict[str, Any]:
+    """Seconds to the first env step in a fresh process: with an empty numba cache, then with it filled."""
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for name in ("cold_cache", "warm_cache"):
+            start = time.perf_counter()
+            cmd = [sys.executable, "-c", _FIRST_STEP]
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+            out[name] = {**json.loads(done.stdout), "process_s": time.perf_counter() - start}
     return out
 
 
@@ -131,7 +168,7 @@ def learning(timesteps: int, seed: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["speed", "learning", "both"], default="both")
+    parser.add_argument("--part", choices=["speed", "jit", "learning", "both"], default="both")
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--timesteps", type=int, default=30_000)
@@ -144,6 +181,9 @@ def main() -> None:
     if args.part in ("speed", "both"):
         result["speed"] = speed(args.steps, args.repeats)
         print(json.dumps(result["speed"], indent=1))
+    if args.part == "jit":
+        result["jit"] = jit_warmup()
+        print(json.dumps(result["jit"], indent=1))
     if args.part in ("learning", "both"):
         result["learning"] = learning(args.timesteps, args.seed)
         print(json.dumps(result["learning"], indent=1))

@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from gymnasium import spaces
+from numba import njit
 
 from bot.config import BotConfig
 from bot.env.spaces import DEFAULT_LEVELS, PORTFOLIO_BOUND
 from bot.errors import ConfigError
-from bot.portfolio.basket_account import total_of
+from bot.portfolio.basket_kernel import total
 
 #: Names of the per-asset observation columns, in order.
 ASSET_FEATURES: tuple[str, ...] = ("tradable", "exposure", "unrealized_pnl_frac", "time_in_position")
@@ -103,18 +104,15 @@ class WeightMapper:
             raw = np.asarray(action, dtype=np.float64)
             if raw.shape != (self.n,):
                 raise ValueError(f"action {action!r} must hold one weight per symbol of {list(self.symbols)}")
-        # in plain floats (as np.clip and np.sum would compute them): a few NumPy calls on N values cost more
-        values = raw.tolist()
-        if math.isnan(total_of([abs(x) for x in values])):
+        w = np.empty(self.n)
+        if not _clipped_weights(raw, self.min_weight, w):
+            values = raw.tolist()
             i = next(i for i, x in enumerate(values) if math.isnan(x))
             raise ValueError(
                 f"the policy's weight for {self.symbols[i]} is NaN (weights {values}); the policy produced an"
                 " invalid action"
             )
-        low = self.min_weight
-        w = [min(max(x, low), 1.0) for x in values]
-        gross = total_of([abs(x) for x in w])
-        return np.array([x / gross for x in w] if gross > 1.0 else w)
+        return w
 
     def masks(self, tradable: npt.NDArray[np.bool_], last_index: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         """bool [N * L], the flat MultiDiscrete masks (sb3-contrib's layout): every allowed level of a tradable
@@ -124,3 +122,29 @@ class WeightMapper:
         masks[blocked] = False
         masks[blocked, last_index[blocked]] = True
         return masks.reshape(-1)
+
+
+@njit(cache=True)
+def _clipped_weights(raw: npt.NDArray[np.float64], low: float, out: npt.NDArray[np.float64]) -> bool:
+    """Write ``raw`` clipped to [``low``, 1] into ``out``, scaled down to a gross ``sum(|w|)`` of 1 when above it.
+
+    Compiled: a few NumPy calls on N values cost more than the step's other work. Clipping has Python's
+    ``min(max(x, low), 1.0)`` semantics, the gross NumPy's summation order.
+
+    :return: False (``out`` unspecified) when ``raw`` holds a NaN.
+    """
+    n = raw.shape[0]
+    size = np.empty(n)
+    for i in range(n):
+        x = raw[i]
+        if x != x:
+            return False
+        x = low if low > x else x
+        out[i] = 1.0 if x > 1.0 else x
+        size[i] = abs(out[i])
+    gross = total(size)
+    if gross > 1.0:
+        for i in range(n):
+            out[i] = out[i] / gross
+    return True
+

@@ -34,15 +34,6 @@ logger = logging.getLogger(__name__)
 
 F64 = npt.NDArray[np.float64]
 _INF = float("inf")
-#: Below this length NumPy sums a float64 vector left to right (its pairwise summation starts at 8 elements).
-_SEQUENTIAL_SUM_MAX = 7
-
-
-def total_of(values: list[float]) -> float:
-    """The sum of ``values`` in NumPy's order (``float(np.array(values).sum())``), without building an array."""
-    if len(values) <= _SEQUENTIAL_SUM_MAX:
-        return sum(values, 0.0)
-    return float(np.array(values).sum())
 
 
 @dataclass(frozen=True, slots=True)
