@@ -144,7 +144,7 @@ class _Lockstep:
         h_torch, c_torch = (s.numpy()[:, 0, :] for s in self.torch_step.state)
         self.h_diff = max(self.h_diff, float(np.abs(h - h_torch).max()))
         self.c_diff = max(self.c_diff, float(np.abs(c - c_torch).max()))
-        # the error of the best-minus-second gap the tie margin guards, over the margin (< 1: the margin holds)
+        # the error of the best-minus-second gap over the tie margin of this step (< 1: the margin holds)
         policy = self.torch_step.model.policy
         with th.no_grad():
             latent = policy.mlp_extractor.forward_actor(self.torch_step.state[0][-1])
@@ -152,7 +152,8 @@ class _Lockstep:
         logits = self.fast.stages[-1].out
         best, second = np.argsort(logits)[::-1][:2]
         gap_error = abs((logits[best] - logits[second]) - (torch_logits[best] - torch_logits[second]))
-        self.margin_use = max(self.margin_use, gap_error / self.fast.tie_absolute)
+        margin = self.fast._error_bound(int(best), int(second)) + 1e-6 * abs(logits[best])
+        self.margin_use = max(self.margin_use, gap_error / margin)
         return theirs
 
 
