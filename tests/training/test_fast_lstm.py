@@ -8,12 +8,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
 import torch as th
 from sb3_contrib import RecurrentPPO
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from bot.config import BotConfig, load_config
@@ -66,8 +67,15 @@ def _model(cfg: BotConfig, dataset: Dataset) -> RecurrentPPO:
     assert isinstance(model, RecurrentPPO)
     model.learn(64)
     with th.no_grad():
-        th.nn.init.normal_(model.policy.action_net.weight, std=model.policy.action_net.in_features**-0.5)
+        output = _output_layer(model)
+        th.nn.init.normal_(output.weight, std=output.in_features**-0.5)
     return model
+
+
+def _output_layer(model: RecurrentPPO) -> th.nn.Linear:
+    layer = cast(RecurrentActorCriticPolicy, model.policy).action_net
+    assert isinstance(layer, th.nn.Linear)
+    return layer
 
 
 class _Lockstep:
@@ -147,8 +155,9 @@ def test_near_tied_logits_are_decided_by_the_torch_step_and_its_state_kept(btc_5
     cfg, dataset = _setup(btc_5m_path)
     model = _model(cfg, dataset)
     with th.no_grad():  # actions 0 and 1 tie exactly whenever they are the two best
-        model.policy.action_net.weight[1] = model.policy.action_net.weight[0]
-        model.policy.action_net.bias[1] = model.policy.action_net.bias[0]
+        output = _output_layer(model)
+        output.weight[1] = output.weight[0]
+        output.bias[1] = output.bias[0]
     run = _lockstep(cfg, dataset, model, None)
     assert run.fast.n_fallbacks > 0
     assert all(ours == theirs for ours, theirs in run.actions)
@@ -177,7 +186,8 @@ def test_the_logit_error_bound_holds_for_any_state_error_within_the_tolerance(bt
     fast = make_policy(model, None, dataset.obs_features, cfg.env.window, range(episode.start, episode.stop), None)
     assert isinstance(fast, FastLstmPolicy)
     # the actor's layers in float64: the logits of a perturbed hidden state without float32 rounding
-    actor = copy.deepcopy(th.nn.Sequential(*model.policy.mlp_extractor.policy_net, model.policy.action_net)).double()
+    policy = cast(RecurrentActorCriticPolicy, model.policy)
+    actor = copy.deepcopy(th.nn.Sequential(*policy.mlp_extractor.policy_net, policy.action_net)).double()
     rng = np.random.default_rng(1)
     obs, _ = env.reset(options={"start_index": episode.start, "end_index": episode.stop})
     fast.reset()
