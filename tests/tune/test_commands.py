@@ -1,5 +1,5 @@
 """`bot tune` as a command: bad flags, an unreachable cluster (a real process), and Ctrl-C (SIGINT to this process
-while Tune runs on the module's local Ray) followed by --resume."""
+while Tune runs on the module's local Ray) followed by --resume, also of a walk-forward experiment."""
 
 from __future__ import annotations
 
@@ -79,18 +79,16 @@ def test_an_unreachable_address_is_a_clear_error_within_15_s(tmp_path: Path) -> 
     assert "ray start --head" in proc.stderr
 
 
-def test_sigint_saves_the_experiment_and_resume_completes_it(
-    tmp_path: Path, local_ray: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    space = write_space(tmp_path, SPACE)
-    argv = tune_argv(space, tmp_path / "tune_runs", "resumed", trial_overrides(tmp_path, 6 * INTERVAL),
-                     "--trials", "2", "--scheduler", "fifo")
-    experiment = tmp_path / "tune_runs" / "resumed"
+def _run_with_ctrl_c_after_a_second_report(argv: list[str], experiment: Path) -> tuple[int, bool]:
+    """``main(argv)``, sent SIGINT once a trial of ``experiment`` has its second Tune checkpoint: it reports only once
+    Tune took the first, which SIGINT's save then holds.
+
+    :return: the exit code and whether SIGINT was sent.
+    """
     interrupted = threading.Event()
     finished = threading.Event()
 
     def ctrl_c_after_a_second_report() -> None:
-        # a trial's second checkpoint: it reports only once Tune took the first, which SIGINT's save then holds;
         # SIGINT only while Tune's handler is installed (during fit), never to pytest itself
         while not finished.wait(0.05):
             if any(experiment.glob("*/checkpoint_000001")) and signal.getsignal(signal.SIGINT) not in (
@@ -106,8 +104,19 @@ def test_sigint_saves_the_experiment_and_resume_completes_it(
     finally:
         finished.set()
         watcher.join()
+    return code, interrupted.is_set()
+
+
+def test_sigint_saves_the_experiment_and_resume_completes_it(
+    tmp_path: Path, local_ray: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    space = write_space(tmp_path, SPACE)
+    argv = tune_argv(space, tmp_path / "tune_runs", "resumed", trial_overrides(tmp_path, 6 * INTERVAL),
+                     "--trials", "2", "--scheduler", "fifo")
+    experiment = tmp_path / "tune_runs" / "resumed"
+    code, interrupted = _run_with_ctrl_c_after_a_second_report(argv, experiment)
     err = capsys.readouterr().err
-    assert interrupted.is_set() and code == 130, err[-3000:]
+    assert interrupted and code == 130, err[-3000:]
     assert "--resume --name resumed" in err
 
     events = tmp_path / "resumed_events.jsonl"  # what the control API's job reads: the resumed run's trial events
@@ -126,3 +135,29 @@ def test_sigint_saves_the_experiment_and_resume_completes_it(
     restores = [json.loads((Path(r["run_dir"]) / "tune_trial.json").read_text())["restores"] for r in rows]
     assert any(restores), "no trial continued from its checkpoint after --resume"
     assert (experiment / "best" / "manifest.json").is_file()
+
+
+def test_a_walk_forward_trial_resumes_with_the_fold_after_the_last_one_it_reported(
+    tmp_path: Path, local_ray: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    space = write_space(tmp_path, SPACE)
+    # three folds of six validation intervals each: SIGINT comes once the second fold reported, during the third
+    argv = tune_argv(space, tmp_path / "tune_runs", "wf", trial_overrides(tmp_path, 6 * INTERVAL), "--trials", "1",
+                     "--scheduler", "asha", "--walk-forward", "3")
+    experiment = tmp_path / "tune_runs" / "wf"
+    code, interrupted = _run_with_ctrl_c_after_a_second_report(argv, experiment)
+    assert interrupted and code == 130, capsys.readouterr().err[-3000:]
+    [run] = (experiment / "runs").iterdir()
+    first_fold = (run / "fold_0" / "manifest.json").read_bytes()
+
+    assert main([*argv, "--resume"]) == 0
+    # the saved experiment holds at least the first fold's checkpoint: that fold is kept as it was, the trial goes on
+    # from the fold after its checkpoint's last one
+    assert (run / "fold_0" / "manifest.json").read_bytes() == first_fold
+    folds = [json.loads((run / f"fold_{k}" / "manifest.json").read_text()) for k in range(3)]
+    assert all(f["status"] == "completed" and f["timesteps"] >= 6 * INTERVAL for f in folds)
+    assert len(json.loads((run / "tune_trial.json").read_text())["pids"]) == 2  # two runs of the trial
+    with (experiment / "leaderboard.csv").open(encoding="utf-8") as fh:
+        [row] = list(csv.DictReader(fh))
+    assert row["status"] == "ok" and float(row["folds"]) == 3
+    assert float(row["best sharpe"]) == pytest.approx(sum(f["validation"]["sharpe"] for f in folds) / 3, rel=1e-3)
