@@ -87,7 +87,7 @@ start = time.perf_counter()
 from bot.config import load_config
 from bot.data import build_universe
 from bot.env import PortfolioEnv
-cfg = load_config(None, ["data.source=synthetic", "data.synthetic.assets=5", "data.synthetic.n_bars=3000",
+cfg = load_config(None, ["data.source=synthetic", "data.synthetic.assets=5", "data.synthetic.n_bars=20000",
                          "env.mode=portfolio", "env.action_type=continuous", "training.algo=ppo", "env.window=8"])
 env = PortfolioEnv(cfg, build_universe(cfg), split="all", seed=0)
 ready = time.perf_counter()

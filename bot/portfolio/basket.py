@@ -75,7 +75,8 @@ class BasketPortfolio(BasketAccount):
             max-holding exits still act), except re-posted unfilled limit orders (``limit_unfilled: repost``).
         :param rebalance: trade every tradable asset back to its weight even when the weights did not change.
         :raises ValueError: for a weight vector of the wrong shape, one holding NaN (naming the asset and value) or
-            one whose gross exposure exceeds the cap.
+            one whose gross exposure exceeds the cap, or an asset whose bar has a close but a NaN open, high or low;
+            the account is left unchanged.
         """
         w = np.asarray(weights, dtype=np.float64)
         if w.shape != (self.n,):
@@ -112,6 +113,13 @@ class BasketPortfolio(BasketAccount):
             new_decision,
             rebalance,
         )
+        if status == basket_bar.PARTIAL_BAR:
+            prices = np.array([open_, high, low, close], dtype=np.float64)
+            i = int(np.flatnonzero(~np.isnan(prices[3]) & np.isnan(prices[:3]).any(axis=0))[0])
+            raise ValueError(
+                f"bar at {time_ms} of {self.symbols[i]} has close {float(prices[3, i])!r} but open/high/low"
+                f" {prices[:3, i].tolist()}: an asset without a bar has NaN for all four prices"
+            )
         if status != basket_bar.OK:
             self._refuse(w)
         self._sync()

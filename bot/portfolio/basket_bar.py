@@ -75,8 +75,9 @@ from bot.portfolio.manager import FUNDING_INTERVAL_MS
 SPOT_CASH_EPS = 1e-12
 #: Relative slack on the gross-exposure cap, for weights that sum to the cap up to float rounding.
 GROSS_EPS = 1e-9
-#: :func:`process_bar` results
-OK, GROSS_ABOVE_CAP = 0, 1
+#: :func:`process_bar` results: done; refused (nothing changed) for weights above the gross cap or NaN, or for a bar
+#: with a close but a NaN open, high or low
+OK, GROSS_ABOVE_CAP, PARTIAL_BAR = 0, 1, 2
 
 
 @njit(cache=True)
@@ -343,7 +344,8 @@ def process_bar(
 ) -> int:
     """Execute, inside this bar, the weights decided at the previous close, then mark at this close.
 
-    :return: :data:`OK`, or :data:`GROSS_ABOVE_CAP` (nothing changed) when the weights' gross exposure is above
+    :return: :data:`OK`, :data:`PARTIAL_BAR` (nothing changed) for an asset with a close but a NaN open, high or low,
+        or :data:`GROSS_ABOVE_CAP` (nothing changed) when the weights' gross exposure is above
         the cap or NaN.
     """
     s = (f, k, pending, acct, cnt, rec, ev, rules, params)
@@ -360,6 +362,9 @@ def process_bar(
         size[i] = abs(exposure[i])
     if not total(size) <= params[MAX_GROSS] * (1.0 + GROSS_EPS):
         return GROSS_ABOVE_CAP
+    for i in range(n):
+        if close[i] == close[i] and not (open_[i] == open_[i] and high[i] == high[i] and low[i] == low[i]):
+            return PARTIAL_BAR
     cnt[BAR_RECORDS] = cnt[N_RECORDS]
     cnt[N_EVENTS] = 0
     priced = np.empty(n, np.bool_)

@@ -65,6 +65,12 @@ def test_refused_weights_leave_the_account_untouched() -> None:
     assert (pm.wallet, pm.equity, pm.n_trades, pm.trades) == scalars
     with pytest.raises(ValueError, match="must hold one weight per asset"):
         pm.process_bar(300_000, prices, prices, prices, prices, [0.5])
+    partial = np.array([np.nan, 10.0])
+    with pytest.raises(ValueError, match=r"of A/USDT has close 100.0 but open/high/low \[nan, 100.0, 100.0\]"):
+        pm.process_bar(300_000, partial, prices, prices, prices, [0.5, -0.5])
+    for key, value in state.items():
+        assert np.array_equal(getattr(pm, key), value), key
+    assert (pm.wallet, pm.equity, pm.n_trades, pm.trades) == scalars
 
 
 def test_env_observations_are_new_arrays_every_step(tmp_path: Path) -> None:
