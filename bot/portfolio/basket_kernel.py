@@ -15,8 +15,9 @@ multiply-adds from 0.0 in index order, which is what this machine's OpenBLAS ``d
 
 Every kernel is compiled on first use and cached (``cache=True``) in ``bot/portfolio/__pycache__``: the first
 process compiles (tens of seconds), later ones load it (about a second). numba checks only the cached function's
-own file: after editing this module, delete ``bot/portfolio/__pycache__/basket_*.nb*`` (a stale copy of these
-functions would stay inside :mod:`bot.portfolio.basket_bar`'s cache). Calls pass indices and flags as NumPy
+own file: after editing this module, delete the ``*.nbi``/``*.nbc`` files in ``bot/portfolio/__pycache__``
+and ``bot/env/__pycache__`` (a stale copy of these functions would stay inside the cache of their callers in
+:mod:`bot.portfolio.basket_bar` and :mod:`bot.env.portfolio_spaces`). Calls pass indices and flags as NumPy
 scalars so that numba compiles no per-constant (literal) variants.
 """
 
