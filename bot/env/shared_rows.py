@@ -75,14 +75,16 @@ def make_dbe(cfg: BotConfig, market: MarketData) -> DynamicBehaviorEngine:
         _dbes.move_to_end(key)
         template = hit[1]
     else:
-        template = _build_dbe(cfg, market)
+        template = build_dbe(cfg, market)
         _remember(_dbes, key, (market, template))
     engine = copy.copy(template)  # shares the read-only tables; every state attribute is a scalar, reset below
     engine.reset()
     return engine
 
 
-def _build_dbe(cfg: BotConfig, market: MarketData) -> DynamicBehaviorEngine:
+def build_dbe(cfg: BotConfig, market: MarketData) -> DynamicBehaviorEngine:
+    """A DBE over every row of ``market``, its inputs computed per gap-free segment (the indicators restart after a
+    gap, as the features do); not cached (the live trader builds one on each bar's candles)."""
     n = len(market)
     atr_rel = np.full(n, np.nan)
     trend = np.zeros(n)

@@ -19,8 +19,9 @@ import pandas as pd
 
 from bot.config import BotConfig
 from bot.data import FeatureScaler, MarketData, market_from_frame, schema_hash
-from bot.dbe import DBEMode, DynamicBehaviorEngine, dbe_inputs
+from bot.dbe import DBEMode, DynamicBehaviorEngine
 from bot.env import ObservationReferences, PortfolioObservation
+from bot.env.shared_rows import build_dbe
 from bot.errors import DataError, SchemaMismatchError
 
 if TYPE_CHECKING:
@@ -152,15 +153,8 @@ class ObservationBuilder:
     ) -> DynamicBehaviorEngine:
         """The DBE updated at the newest bar, continuing the streaks and mode of ``state`` (updated in place)."""
         m = live.market
-        atr_rel, trend = dbe_inputs(
-            m.close,
-            m.high,
-            m.low,
-            atr_period=self.cfg.features.atr_period,
-            adx_period=self.cfg.features.adx_period,
-            trend_window=self.cfg.dbe.trend_window,
-        )
-        engine = DynamicBehaviorEngine(self.cfg.dbe, atr_rel, trend)
+        # per gap-free segment of the candles, as the env's engine: after a gap the indicators restart
+        engine = build_dbe(self.cfg, m)
         engine.win_streak, engine.loss_streak, engine.mode = state.win_streak, state.loss_streak, DBEMode(state.mode)
         engine.update(len(m) - 1, drawdown, last_trade_pnl)
         state.win_streak, state.loss_streak, state.mode = engine.win_streak, engine.loss_streak, int(engine.mode)
