@@ -134,11 +134,16 @@ class PortfolioSymbol:
             if order.filled <= 0:
                 continue
             signed = order.filled if order.side == "buy" else -order.filled
-            self.trade_cash -= signed * order.average_price + order.fee
             after = qty + signed
-            if qty != 0.0 and (abs(after) <= _QTY_EPS or (after > 0.0) != (qty > 0.0)):
+            crossed = qty != 0.0 and abs(after) > _QTY_EPS and (after > 0.0) != (qty > 0.0)
+            # a fill across flat (the dry run reports a bar's net change as one fill) closes the trade with its
+            # closing part and opens the next with the rest, each with its share of the fee
+            closing = -qty if crossed else signed
+            share = abs(closing) / order.filled
+            self.trade_cash -= closing * order.average_price + order.fee * share
+            if qty != 0.0 and (abs(after) <= _QTY_EPS or crossed):
                 self.closed_pnl = (self.closed_pnl or 0.0) + self.trade_cash
-                self.trade_cash = 0.0
+                self.trade_cash = -(signed - closing) * order.average_price - order.fee * (1.0 - share)
             qty = after
 
     def _meta(self) -> dict[str, object]:

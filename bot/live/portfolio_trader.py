@@ -232,7 +232,7 @@ class PortfolioTrader:
     # ------------------------------------------------------------------------------------------------ decide
     def _decide(self, bar_ms: int, fresh: npt.NDArray[np.bool_]) -> PortfolioBar:
         view = AccountView.of([s.broker.position(s.close) for s in self.symbols])
-        self.tracker.update(AccountState(view.equity, view.cash, 0.0, 0.0, 0.0, 0.0), bar_ms)
+        since_start, _ = self.tracker.update(AccountState(view.equity, view.cash, 0.0, 0.0, 0.0, 0.0), bar_ms)
         for i, s in enumerate(self.symbols):
             s.tracker.update(view.account_state(i), bar_ms)
         reason = self.account.get_account(ACCOUNT_KILL) or kill_reason(self.tracker, view, self.names, self.live)
@@ -248,7 +248,10 @@ class PortfolioTrader:
         seen = self.refs.observe(PortfolioView(view.equity, 0.0, view.cash, 0.0, 0, 0.0, 0.0), bar_ms // self.base_ms)
         if self.dbe is not None:
             closed = [s.closed_pnl for s in self.symbols]
-            self.dbe.update([s.builder for s in self.symbols], lives, closed, seen.drawdown, bar_ms // self.base_ms)
+            # the account mode follows the drawdown from the equity peak since the run started (kept across
+            # restarts), not the observation's, whose references restart every episode length
+            drawdown = since_start.drawdown
+            self.dbe.update([s.builder for s in self.symbols], lives, closed, drawdown, bar_ms // self.base_ms)
             for s, live in zip(self.symbols, lives, strict=True):
                 s.closed_pnl = None if live is not None else s.closed_pnl
         pending = [s.state.last_bar_ms < bar_ms for s in self.symbols]
