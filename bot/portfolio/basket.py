@@ -90,21 +90,14 @@ class BasketPortfolio(BasketAccount):
             and take_profit_pct <= 0.0
         )
         self._reserve()
+        # arrays pass as they are (a float32 one costs one more compilation, once): the checks cost less than asarray
         status = basket_bar.process_bar(
-            self._f,
-            self._k,
-            self.pending,
-            self._acct,
-            self._cnt,
-            self._rec,
-            self._ev,
-            self._rules,
-            self._params,
+            *self._state,
             time_ms,
-            np.asarray(open_, dtype=np.float64),
-            np.asarray(high, dtype=np.float64),
-            np.asarray(low, dtype=np.float64),
-            np.asarray(close, dtype=np.float64),
+            open_ if type(open_) is np.ndarray else np.asarray(open_, dtype=np.float64),
+            high if type(high) is np.ndarray else np.asarray(high, dtype=np.float64),
+            low if type(low) is np.ndarray else np.asarray(low, dtype=np.float64),
+            close if type(close) is np.ndarray else np.asarray(close, dtype=np.float64),
             w,
             self._every if tradable is None else np.asarray(tradable, dtype=np.bool_),
             self._distances(stop_loss_pct, self._sl_one),

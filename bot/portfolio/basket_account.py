@@ -191,6 +191,7 @@ class BasketAccount:
         self._every = np.ones(n, dtype=bool)
         self._sl_one = np.zeros(1)
         self._tp_one = np.zeros(1)
+        self._state = self._kernel_state()
         self.reset()
 
     # ------------------------------------------------------------------------------------------------ state
@@ -246,6 +247,11 @@ class BasketAccount:
         """Make room in the trade records for every exit one more bar can write."""
         if self._rec.shape[0] - self._n_records < self._room:
             self._rec = np.concatenate([self._rec, np.zeros_like(self._rec)])
+            self._state = self._kernel_state()
+
+    def _kernel_state(self) -> kernel.State:
+        """The arrays the kernels take first, in :mod:`bot.portfolio.basket_kernel`'s order."""
+        return (self._f, self._k, self.pending, self._acct, self._cnt, self._rec, self._ev, self._rules, self._params)
 
     @property
     def trades(self) -> list[list[Trade]]:

@@ -63,6 +63,8 @@ _INF = np.inf
 Int = int | np.integer[Any]
 #: a flag, Python or NumPy
 Flag = bool | np.bool_
+#: the arrays every kernel takes first: ``(f, k, pending, acct, cnt, rec, ev, rules, params)``
+State = tuple[Any, Any, Any, Any, Any, Any, Any, Any, Any]
 
 
 @intrinsic
