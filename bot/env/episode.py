@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from bot.errors import DataError
+from bot.data import Dataset
+from bot.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 
@@ -145,3 +146,16 @@ class EpisodeSampler:
             f"start_index={start_index} is not a decision row of split {self.split_name!r}; valid starts lie in: "
             f"{spans} (a start needs env.window={self.window} valid rows of one segment before it and a bar after it)"
         )
+
+
+def split_range(dataset: Dataset, split: str) -> range:
+    """The rows of ``split``: a split of the dataset or ``"all"`` (every row).
+
+    :raises ConfigError: for an unknown split name; the message lists the choices.
+    """
+    if split == "all":
+        return range(len(dataset.market))
+    if split not in dataset.splits:
+        choices = ", ".join([*dataset.splits, "all"])
+        raise ConfigError(f"split={split!r} is not a split of the dataset; choose one of: {choices}")
+    return dataset.splits[split]

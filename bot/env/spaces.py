@@ -19,6 +19,7 @@ import numpy.typing as npt
 from gymnasium import spaces
 
 from bot.config import EnvConfig, PortfolioConfig
+from bot.data import Dataset
 from bot.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,13 @@ HOLD, UP, DOWN, FLAT = range(4)
 #: The ``portfolio`` observation entries are clipped to [-PORTFOLIO_BOUND, PORTFOLIO_BOUND] (finite bounds; only the
 #: exposure, PnL and cash fractions of an account close to bankruptcy ever reach them).
 PORTFOLIO_BOUND = 10.0
+
+
+def market_bound(dataset: Dataset) -> float:
+    """Bound of the market observation: the scaler's clip, else (hand-built datasets) the largest |value|."""
+    if dataset.scaler is not None:
+        return float(dataset.scaler.clip)
+    return max(1.0, float(np.abs(dataset.obs_features).max()))
 
 
 def observation_space(window: int, n_features: int, market_bound: float) -> spaces.Dict:

@@ -64,13 +64,12 @@ from gymnasium.utils import seeding
 from bot.config import BotConfig
 from bot.data import Dataset
 from bot.env.decisions import DecisionControls, ObservationReferences
-from bot.env.episode import EpisodeBounds, EpisodeSampler
+from bot.env.episode import EpisodeBounds, EpisodeSampler, split_range
 from bot.env.portfolio_obs import PortfolioObservation
 from bot.env.rewards import MIN_EQUITY_RATIO, LogReturnReward, make_reward
 from bot.env.shared_rows import make_dbe, market_rows
-from bot.env.spaces import PORTFOLIO_FEATURES, ActionMapper, observation_space
+from bot.env.spaces import PORTFOLIO_FEATURES, ActionMapper, market_bound, observation_space
 from bot.env.stats import BarRecord, EpisodeAccumulator, accumulate, episode_summary
-from bot.errors import ConfigError
 from bot.portfolio import PortfolioManager
 
 logger = logging.getLogger(__name__)
@@ -109,12 +108,12 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self.window = int(env_cfg.window)
         self._random_start = bool(env_cfg.random_start)
         self.sampler = EpisodeSampler(
-            market.valid, market.segment_id, _split_range(dataset, split), split, self.window, env_cfg.episode_length
+            market.valid, market.segment_id, split_range(dataset, split), split, self.window, env_cfg.episode_length
         )
         self.actions = ActionMapper(env_cfg, cfg.portfolio)
         self.action_space = self.actions.space
         n_features = int(dataset.obs_features.shape[1])
-        self.observation_space = observation_space(self.window, n_features, _market_bound(dataset))
+        self.observation_space = observation_space(self.window, n_features, market_bound(dataset))
         #: names of the ``portfolio`` observation entries, in order.
         self.portfolio_feature_names: tuple[str, ...] = PORTFOLIO_FEATURES
         obs_features = np.ascontiguousarray(dataset.obs_features, dtype=np.float32)
@@ -420,19 +419,3 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
                 )
         accumulate(self._bars, self._acc)
         info.update(episode_summary(self._acc, self._initial_equity, pm, self._base_ms))
-
-
-def _market_bound(dataset: Dataset) -> float:
-    """Bound of the market observation: the scaler's clip, else (hand-built datasets) the largest |value|."""
-    if dataset.scaler is not None:
-        return float(dataset.scaler.clip)
-    return max(1.0, float(np.abs(dataset.obs_features).max()))
-
-
-def _split_range(dataset: Dataset, split: str) -> range:
-    if split == "all":
-        return range(len(dataset.market))
-    if split not in dataset.splits:
-        choices = ", ".join([*dataset.splits, "all"])
-        raise ConfigError(f"split={split!r} is not a split of the dataset; choose one of: {choices}")
-    return dataset.splits[split]
