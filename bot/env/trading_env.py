@@ -154,7 +154,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         #: (row, equity, exposure, position) after every bar of the last step (``decision_every`` bars or fewer).
         self.step_marks: list[tuple[int, float, float, float]] = []
         self._acc = EpisodeAccumulator()
-        self._start_bar_record(0.0)
+        self._bars = BarRecord()
         self._eval_cursor = 0
         self._t = -1
         self._last_row = -1
@@ -201,7 +201,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self.dbe.reset()
         self.dbe.update(start, 0.0, None)
         self._initial_equity = float(self.portfolio.equity)
-        self._start_bar_record(self._initial_equity)
+        self._bars = BarRecord(self._initial_equity)
         self.obs_refs.reset(start, self._initial_equity)
         self.controls.reset(self.dbe.size_fraction)
         self.step_marks = []
@@ -255,6 +255,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         # bound methods and lists cached at construction: this is the hot path (see benchmarks/env_step.py)
         process_bar = self._process_bar
         log_scale = self._log_scale
+        bars = self._bars
         first = True
         while t < last:
             prev_equity = equity
@@ -284,10 +285,10 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
             exposure = pm.exposure
             marks.append((t, equity, exposure, pm.position_qty))
             # the episode's sums come from these at its end (bot.env.stats.accumulate): three appends per bar
-            # instead of six running sums
-            self._bar_equity(equity)
-            self._bar_exposure(exposure)
-            self._bar_drawdown(drawdown)
+            # instead of six running sums (no cached bound appends: copy.deepcopy would not rebind them to a copy)
+            bars.equity.append(equity)
+            bars.exposure.append(exposure)
+            bars.drawdown.append(drawdown)
             if equity <= 0.0 or drawdown > self._max_drawdown:
                 terminated = True
                 break
@@ -322,12 +323,6 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
     def current_row(self) -> int:
         """Row of the dataset observed last (the bar whose close the agent sees); -1 before the first reset."""
         return self._t
-
-    def _start_bar_record(self, start_equity: float) -> None:
-        self._bars = BarRecord(start_equity)
-        self._bar_equity = self._bars.equity.append
-        self._bar_exposure = self._bars.exposure.append
-        self._bar_drawdown = self._bars.drawdown.append
 
     def _choose_episode(self, options: dict[str, Any] | None) -> EpisodeBounds:
         if options:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -102,3 +103,13 @@ def test_the_plain_action_path_holds_the_targets_decision_controls_hold(
             env.step(np.int64(3))
         with pytest.raises(ValueError, match=r"outside the action space Discrete\(3\)"):
             env.step(-1)
+
+
+def test_a_deep_copy_records_its_own_bars(make_cfg: ConfigFactory, small_dataset: Dataset) -> None:
+    env = make_env(make_cfg(), dataset=small_dataset, seed=1)
+    env.reset(seed=0)
+    env.step(2)
+    twin = copy.deepcopy(env)
+    for _ in range(3):
+        assert env.step(0)[1:] == twin.step(0)[1:]
+    assert list(env._bars.equity) == list(twin._bars.equity) and len(twin._bars.equity) == 4
