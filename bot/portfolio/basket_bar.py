@@ -30,16 +30,10 @@ from bot.portfolio.basket_kernel import (
     LAST_EXPOSURE,
     LEVERAGE,
     LIMIT,
-    LIMIT_FILLS,
-    LIMIT_OFFSET,
-    LIMIT_ORDERS,
-    LOT,
-    MAKER,
     MARK,
     MAX_GROSS,
     MAX_HOLD,
     MAX_HOLDING,
-    MIN_NOTIONAL,
     MM,
     N_EVENTS,
     N_RECORDS,
@@ -47,10 +41,7 @@ from bot.portfolio.basket_kernel import (
     NOTIONAL_PAID,
     PEAK,
     QTY,
-    RANGE_FRAC,
     REPOST,
-    SIGNAL,
-    SLIP_FRAC,
     SLIPPAGE,
     SLIPPAGE_PAID,
     STOP,
@@ -58,203 +49,21 @@ from bot.portfolio.basket_kernel import (
     STOPS_ARMED,
     TAKE,
     TAKE_PROFIT,
-    TAKER,
     WALLET,
     Flag,
-    Int,
     close_at_market,
     dot,
-    floor_lot,
     liquidate,
     total,
-    trade,
 )
+from bot.portfolio.basket_orders import rebalance_limit, rebalance_market
 from bot.portfolio.manager import FUNDING_INTERVAL_MS
 
-#: Relative safety margin on spot buys so that float rounding never leaves the quote balance below 0.
-SPOT_CASH_EPS = 1e-12
 #: Relative slack on the gross-exposure cap, for weights that sum to the cap up to float rounding.
 GROSS_EPS = 1e-9
 #: :func:`process_bar` results: done; refused (nothing changed) for weights above the gross cap or NaN, or for a bar
 #: with a close but a NaN open, high or low
 OK, GROSS_ABOVE_CAP, PARTIAL_BAR = 0, 1, 2
-
-
-@njit(cache=True)
-def _admissible(rules: Any, i: int, qty: float, target: float, side: float, fill: float) -> bool:
-    """Asset ``i``'s order is worth sending: it moves the right way and reaches ``min_notional`` unless it closes."""
-    change = target - qty
-    return change * side > 0.0 and (target == 0.0 or abs(change) * fill >= rules[MIN_NOTIONAL, i])
-
-
-@njit(cache=True)
-def _send(
-    s: Any,
-    orders: Any,
-    n_orders: Int,
-    qty: Any,
-    target: Any,
-    side: Any,
-    fill: Any,
-    slip: Any,
-    fee_rate: Any,
-    time_ms: int,
-    sl: Any,
-    tp: Any,
-    no_stops: Flag,
-) -> None:
-    """Execute the admissible ``orders[:n_orders]`` (ascending; ``qty`` the positions before them); on spot, sells
-    first, then buys scaled down to the cash left."""
-    f, _k, _pending, acct, _cnt, _rec, _ev, rules, params = s
-    n = f.shape[1]
-    m = np.empty(n, np.int64)
-    count = 0
-    for j in range(n_orders):
-        i = orders[j]
-        if _admissible(rules, i, qty[i], target[i], side[i], fill[i]):
-            m[count] = i
-            count += 1
-    if params[IS_SPOT] == 0.0:
-        if count:
-            trade(
-                s, m, count, target, fill, slip, fee_rate, time_ms, np.int64(SIGNAL), np.bool_(False), sl, tp, no_stops
-            )
-        return
-    sells = np.empty(n, np.int64)
-    buys = np.empty(n, np.int64)
-    n_sells = n_buys = 0
-    for j in range(count):
-        i = m[j]
-        if side[i] < 0.0:
-            sells[n_sells] = i
-            n_sells += 1
-        elif side[i] > 0.0:
-            buys[n_buys] = i
-            n_buys += 1
-    if n_sells:
-        trade(
-            s,
-            sells,
-            n_sells,
-            target,
-            fill,
-            slip,
-            fee_rate,
-            time_ms,
-            np.int64(SIGNAL),
-            np.bool_(False),
-            sl,
-            tp,
-            no_stops,
-        )
-    if not n_buys:
-        return
-    # a sell never touches a buy's asset: ``qty`` still holds the buys' positions
-    outlay = np.zeros(n)
-    for j in range(n_buys):
-        i = buys[j]
-        outlay[i] = (target[i] - qty[i]) * fill[i] * (1.0 + fee_rate[i])
-    cost = total(outlay)
-    cash = acct[WALLET] - dot(f[QTY], f[ENTRY])
-    if cost > cash:
-        scale = (0.0 if cash < 0.0 else cash) / cost * (1.0 - SPOT_CASH_EPS)
-        target = target.copy()
-        kept = 0
-        for j in range(n_buys):
-            i = buys[j]
-            target[i] = qty[i] + floor_lot((target[i] - qty[i]) * scale, rules[LOT, i])
-            if _admissible(rules, i, qty[i], target[i], side[i], fill[i]):
-                buys[kept] = i
-                kept += 1
-        n_buys = kept
-    if n_buys:
-        trade(
-            s, buys, n_buys, target, fill, slip, fee_rate, time_ms, np.int64(SIGNAL), np.bool_(False), sl, tp, no_stops
-        )
-
-
-@njit(cache=True)
-def _rebalance_market(
-    s: Any,
-    consider: Any,
-    time_ms: int,
-    o: Any,
-    h: Any,
-    lo: Any,
-    exposure: Any,
-    sl: Any,
-    tp: Any,
-    no_stops: Flag,
-    equity: float,
-) -> None:
-    """Market orders at this bar's open toward ``exposure``; ``equity`` is the account's equity at the opens."""
-    f, _k, _pending, _acct, _cnt, _rec, _ev, rules, params = s
-    n = f.shape[1]
-    qty = f[QTY].copy()
-    target = qty.copy()
-    side = np.zeros(n)
-    fill = np.zeros(n)
-    slip = np.zeros(n)
-    orders = np.empty(n, np.int64)
-    count = 0
-    for i in range(n):
-        if not consider[i]:
-            continue
-        want = 0.0 if equity <= 0.0 else exposure[i]
-        price = o[i]
-        sign = 1.0 if want * equity > qty[i] * price else -1.0
-        side[i] = sign
-        cost = params[SLIP_FRAC] * price + params[RANGE_FRAC] * (h[i] - lo[i])
-        slip[i] = cost
-        fill[i] = price + sign * cost
-        if fill[i] > 0.0:
-            target[i] = floor_lot(want * equity / fill[i], rules[LOT, i])
-            orders[count] = i
-            count += 1
-    _send(s, orders, np.int64(count), qty, target, side, fill, slip, rules[TAKER], time_ms, sl, tp, no_stops)
-
-
-@njit(cache=True)
-def _rebalance_limit(
-    s: Any, consider: Any, time_ms: int, o: Any, h: Any, lo: Any, exposure: Any, sl: Any, tp: Any, no_stops: Flag
-) -> None:
-    """Post-only limit orders at the decision close -/+ ``limit_offset``, resting through this bar; ``pending``
-    keeps the placed orders that did not fill."""
-    f, _k, pending, acct, cnt, _rec, _ev, rules, params = s
-    n = f.shape[1]
-    qty = f[QTY].copy()
-    ref = np.empty(n)
-    for i in range(n):
-        ref[i] = f[MARK, i] if f[MARK, i] > 0.0 else o[i]
-    equity = acct[WALLET] + (dot(qty, ref) - dot(qty, f[ENTRY]))
-    target = qty.copy()
-    side = np.empty(n)
-    price = np.empty(n)
-    placed = np.zeros(n, np.bool_)
-    filled = np.empty(n, np.int64)
-    n_placed = n_filled = 0
-    for i in range(n):
-        want = 0.0 if equity <= 0.0 else exposure[i]
-        side[i] = 1.0 if want * equity > qty[i] * ref[i] else -1.0
-        price[i] = ref[i] * (1.0 - side[i] * params[LIMIT_OFFSET])
-        if not (consider[i] and price[i] > 0.0):
-            continue
-        # size at the limit price: the equity the order would see when it fills there (the other assets at ref)
-        at_fill = equity + qty[i] * (price[i] - ref[i])
-        if not at_fill > 0.0:
-            continue
-        target[i] = floor_lot(want * at_fill / price[i], rules[LOT, i])
-        if _admissible(rules, i, qty[i], target[i], side[i], price[i]):
-            placed[i] = True
-            n_placed += 1
-            if lo[i] < price[i] if side[i] > 0.0 else h[i] > price[i]:
-                filled[n_filled] = i
-                n_filled += 1
-                placed[i] = False
-    cnt[LIMIT_ORDERS] += n_placed
-    cnt[LIMIT_FILLS] += n_filled
-    _send(s, filled, np.int64(n_filled), qty, target, side, price, np.zeros(n), rules[MAKER], time_ms, sl, tp, no_stops)
-    pending[:] = placed
 
 
 @njit(cache=True)
@@ -410,9 +219,9 @@ def process_bar(
                 consider[i] &= pending[i]
         if consider.any():
             if params[LIMIT] != 0.0:
-                _rebalance_limit(s, consider, time_ms, o, h, lo, exposure, sl, tp, no_stops)
+                rebalance_limit(s, consider, time_ms, o, h, lo, exposure, sl, tp, no_stops)
             else:
-                _rebalance_market(s, consider, time_ms, o, h, lo, exposure, sl, tp, no_stops, equity_open)
+                rebalance_market(s, consider, time_ms, o, h, lo, exposure, sl, tp, no_stops, equity_open)
             for i in range(n):
                 if consider[i] and not pending[i]:
                     f[LAST_EXPOSURE, i] = exposure[i]

@@ -17,8 +17,8 @@ Every kernel is compiled on first use and cached (``cache=True``) in ``bot/portf
 process compiles (tens of seconds), later ones load it (about a second). numba checks only the cached function's
 own file: after editing this module, delete the ``*.nbi``/``*.nbc`` files in ``bot/portfolio/__pycache__``
 and ``bot/env/__pycache__`` (a stale copy of these functions would stay inside the cache of their callers in
-:mod:`bot.portfolio.basket_bar` and :mod:`bot.env.portfolio_spaces`). Calls pass indices and flags as NumPy
-scalars so that numba compiles no per-constant (literal) variants.
+:mod:`bot.portfolio.basket_bar`, :mod:`bot.portfolio.basket_orders` and :mod:`bot.env.portfolio_spaces`). Calls
+pass indices and flags as NumPy scalars so that numba compiles no per-constant (literal) variants.
 """
 
 from __future__ import annotations
