@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from bot.config import BotConfig
-from bot.env import make_env
+from bot.env import make_env, shared_rows
 from bot.env.shared_rows import CACHE_SIZE, market_rows
 from tests.support.market_builder import simple_dataset
 
@@ -19,6 +21,7 @@ def test_envs_over_one_market_share_rows_and_tables_but_not_state(make_cfg: Conf
     b = make_env(cfg, "validation", dataset=dataset, seed=1)
     assert a._close is b._close and a._time_ms is b._time_ms
     assert a.dbe._vol is b.dbe._vol and a.dbe._regime is b.dbe._regime
+    assert a.dbe._sl_table is b.dbe._sl_table and a.dbe._tp_table is b.dbe._tp_table
     assert a.dbe is not b.dbe
     a.reset(options={"start_index": a.evaluation_episodes[0].start})
     for _ in range(20):
@@ -27,7 +30,9 @@ def test_envs_over_one_market_share_rows_and_tables_but_not_state(make_cfg: Conf
     assert b.dbe.loss_streak == 0 and b.dbe.mode == 1
 
 
-def test_the_cache_keeps_only_the_last_markets() -> None:
+def test_the_cache_keeps_only_the_last_markets(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the size before any multi-symbol env raised it (shared_rows.reserve keeps it raised for the process)
+    monkeypatch.setattr(shared_rows, "_capacity", CACHE_SIZE)
     markets = [simple_dataset(200, seed=s).market for s in range(CACHE_SIZE + 1)]
     first = market_rows(markets[0])
     for m in markets[1:]:
