@@ -5,9 +5,11 @@ The weights decided at the close of bar t are executed by ``BasketPortfolio.proc
 symbol's bar t + 1 has closed (fills at the opens with slippage, each symbol's stops from its high and low,
 liquidation, funding, marks at the closes; a symbol without the bar is neither traded nor stopped), with the model's
 own costs and lot rules (``portfolio`` and ``portfolio.assets``): what the env and the portfolio backtest do. Each
-symbol's broker (:class:`DryRunSymbolBroker`) reports its share of that account and the net position change of each
-bar as one fill at its average price. No order reaches the exchange; only public market data is read, so no API key
-is needed. The simulated account starts from ``portfolio.initial_cash`` at every start.
+symbol's broker (:class:`DryRunSymbolBroker`) reports its share of that account and the bar's fills
+(:meth:`DryRunBasket._legs`: the net change at its average price, or with a closed trade its closing leg at the
+price that gives the trade's net PnL, so the symbol's DBE counts the env's trades). No order reaches the
+exchange; only public market data is read, so no API key is needed. The simulated account starts from
+``portfolio.initial_cash`` at every start.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class DryRunBasket:
         self._weights, self._sl, self._tp = np.zeros(n), np.zeros(n), np.zeros(n)
         self._tradable = np.zeros(n, dtype=bool)
         self._fills: list[list[OrderState]] = [[] for _ in range(n)]
+        #: per symbol, the cash flow and fees of the fills reported for its open trade
+        self._open = [(0.0, 0.0)] * n
 
     def sync(self, i: int, closed: Sequence[Candle]) -> None:
         """Symbol ``i``'s newly closed candles; before the first decision they only move its mark."""
@@ -82,13 +86,53 @@ class DryRunBasket:
             pm.process_bar(t, o, h, lo, c, self._weights, self._tradable, self._sl, self._tp, new_decision=self._new)
             self._new = False
             self._done_ms = t
-            for i in np.flatnonzero(pm.qty != qty).tolist():
-                moved = float(pm.qty[i] - qty[i])
-                price = float(pm.traded_notional[i] - notional[i]) / abs(moved)
-                fee = float(pm.fees[i] - fees[i])
-                side: OrderSide = "buy" if moved > 0 else "sell"
-                fill = OrderState(f"dry-{t // 1000:x}-{i}", "", side, abs(moved), abs(moved), price, "closed", fee)
-                self._fills[i].append(fill)
+            closed = [i for i, _ in pm.last_exits]
+            for i in range(pm.n):
+                notional_i, fee_i = float(pm.traded_notional[i] - notional[i]), float(pm.fees[i] - fees[i])
+                legs = self._legs(i, float(qty[i]), closed.count(i), notional_i, fee_i)
+                for k, (moved, price, fee, flat) in enumerate(legs):
+                    self._report(i, f"dry-{t // 1000:x}-{i}" + (f"-{k}" if k else ""), moved, price, fee, flat)
+
+    def _legs(
+        self, i: int, before: float, n_closed: int, notional: float, fee: float
+    ) -> list[tuple[float, float, float, bool]]:
+        """Symbol ``i``'s fills of the bar just processed as ``(signed qty, price, fee, flat after)`` legs.
+
+        Without a closed trade the bar has at most one fill (the decision's order): the net change at its average
+        price. With closed trades, each is closed by its own leg, at the effective price that gives the trade's net
+        PnL (:attr:`~bot.portfolio.Trade.pnl`) over every fill reported for it (a reduction at the bar's open and a
+        stop inside it fold into one leg); a trade opened and closed inside the bar is reported as its opening leg
+        at its entry price and that closing leg; the position left open is opened last at its entry price with the
+        rest of the bar's fees. So each symbol's ledger (:mod:`bot.live.portfolio_symbol`) books the env's trades.
+        """
+        pm = self.account
+        after = float(pm.qty[i])
+        if n_closed == 0:
+            moved = after - before
+            return [(moved, notional / abs(moved), fee, after == 0.0)] if moved else []
+        legs: list[tuple[float, float, float, bool]] = []
+        held = before
+        for trade in pm.trades[i][-n_closed:]:
+            sign = 1.0 if trade.side == "long" else -1.0
+            if held == 0.0:
+                legs.append((sign * trade.qty, trade.entry_price, 0.0, False))
+                held, cash, paid = sign * trade.qty, -sign * trade.qty * trade.entry_price, 0.0
+            else:
+                cash, paid = self._open[i]
+            # this leg's cash, held x price - its fee, makes the trade's reported fills sum to its net PnL
+            leg_fee = trade.fees - paid
+            legs.append((-held, (trade.pnl - cash + leg_fee) / held, leg_fee, True))
+            held = 0.0
+        if after != 0.0:
+            legs.append((after, float(pm.entry[i]), fee - sum(leg[2] for leg in legs), False))
+        return legs
+
+    def _report(self, i: int, client_id: str, moved: float, price: float, fee: float, flat: bool) -> None:
+        """Record one fill of symbol ``i`` and follow its open trade's cash flow and fees (what its ledger books)."""
+        cash, paid = self._open[i]
+        self._open[i] = (0.0, 0.0) if flat else (cash - moved * price - fee, paid + fee)
+        side: OrderSide = "buy" if moved > 0 else "sell"
+        self._fills[i].append(OrderState(client_id, "", side, abs(moved), abs(moved), price, "closed", fee))
 
     def drain(self, i: int) -> list[OrderState]:
         """Symbol ``i``'s fills since the last call."""

@@ -60,6 +60,9 @@ class PortfolioSymbol:
         #: last saw it (:mod:`bot.live.portfolio_dbe`)
         self.trade_cash: float = float(ledger.get("cash", 0.0))
         self.closed_pnl: float | None = ledger.get("closed")
+        #: the fills :meth:`collect` booked at this bar, recorded with it
+        self._collected: list[OrderState] = []
+        self._qty_booked: float | None = None
 
     @property
     def close(self) -> float:
@@ -84,10 +87,11 @@ class PortfolioSymbol:
         :param status: ``killed`` / ``held`` / ``skipped``, or '' for ``traded`` when an order filled, else ``held``.
         :param account_tracker: the account's tracker (day start, initial equity of the snapshot).
         """
-        recorded = self.state.filled_by_client_id()
-        orders = orders + [f for f in self.broker.drain_fills() if recorded.get(f.client_id, -1.0) < f.filled]
+        drained = self._drain() if self._qty_booked is None else []
+        self._book(drained + orders)
+        orders = orders + self._collected + drained
+        self._collected, self._qty_booked = [], None
         status = status or ("traded" if any(o.filled > 0 for o in orders) else "held")
-        self._book(orders)
         bar = BarRecord(bar_ms, status, action, target, self.tracker.last_exposure, self.close, reason)
         processed = self.state.bars_processed() + 1
         kill = reason if status == "killed" else ""
@@ -123,12 +127,24 @@ class PortfolioSymbol:
         self.tracker.last_exposure = 0.0
         return at, sent, self.broker.position(self.close)
 
+    def collect(self) -> None:
+        """Book the fills the trader did not send (the exchange's stops; a dry run's simulated fills) that happened
+        during the bar that just closed, before the DBE reads :attr:`closed_pnl` at its close: a trade they closed
+        counts in that bar, as in the env. :meth:`record` records them with the bar."""
+        fills = self._drain()
+        self._book(fills)
+        self._collected += fills
+
+    def _drain(self) -> list[OrderState]:
+        recorded = self.state.filled_by_client_id()
+        return [f for f in self.broker.drain_fills() if recorded.get(f.client_id, -1.0) < f.filled]
+
     def _book(self, orders: list[OrderState]) -> None:
-        """Add the bar's fills to the open trade's cash flow; a fill that closes the position (to flat, or across)
-        ends the trade: its net PnL waits in :attr:`closed_pnl`. The exchange's own fills (stops) happened before
-        the bar's orders, replayed from the position recorded at the previous bar."""
+        """Add fills to the open trade's cash flow; a fill that closes the position (to flat, or across) ends the
+        trade: its net PnL waits in :attr:`closed_pnl`. The exchange's own fills (stops) happened before the bar's
+        orders, replayed from the position recorded at the previous bar (or after what :meth:`collect` booked)."""
         last = self.state.last_position()
-        qty = last[0] if last is not None else 0.0
+        qty = self._qty_booked if self._qty_booked is not None else (last[0] if last is not None else 0.0)
         exchange = [o for o in orders if o.client_id.startswith(EXCHANGE_PREFIX)]
         for order in exchange + [o for o in orders if o not in exchange]:
             if order.filled <= 0:
@@ -145,6 +161,7 @@ class PortfolioSymbol:
                 self.closed_pnl = (self.closed_pnl or 0.0) + self.trade_cash
                 self.trade_cash = -(signed - closing) * order.average_price - order.fee * (1.0 - share)
             qty = after
+        self._qty_booked = qty
 
     def _meta(self) -> dict[str, object]:
         ledger = {"cash": self.trade_cash, "closed": self.closed_pnl}

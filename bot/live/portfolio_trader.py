@@ -232,6 +232,8 @@ class PortfolioTrader:
     # ------------------------------------------------------------------------------------------------ decide
     def _decide(self, bar_ms: int, fresh: npt.NDArray[np.bool_]) -> PortfolioBar:
         view = AccountView.of([s.broker.position(s.close) for s in self.symbols])
+        for s in self.symbols:
+            s.collect()  # a trade an exchange stop (or the dry run) closed in the bar reaches its DBE at this close
         since_start, _ = self.tracker.update(AccountState(view.equity, view.cash, 0.0, 0.0, 0.0, 0.0), bar_ms)
         for i, s in enumerate(self.symbols):
             s.tracker.update(view.account_state(i), bar_ms)
