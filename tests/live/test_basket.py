@@ -18,10 +18,8 @@ from bot.live.basket import Basket, snapshot_path
 from bot.live.broker import ExecutionPlan, OrderState
 from bot.live.state_reader import read_paper_state
 from tests.support.bybit_candles import START_BAR, make_candles
-from tests.support.bybit_emulator import BybitEmulator
+from tests.support.bybit_emulator import BybitEmulator, bybit_id, serving
 from tests.support.bybit_trading import FixedPolicy, SignPolicy, emulator_sleep, fit_scaler, small_config
-
-SYMBOLS = {"BTC/USDT:USDT": "BTCUSDT", "ETH/USDT:USDT": "ETHUSDT"}
 
 
 @pytest.fixture
@@ -33,10 +31,7 @@ def markets() -> dict[str, pd.DataFrame]:
 
 @pytest.fixture
 def emu(markets: dict[str, pd.DataFrame]) -> Iterator[BybitEmulator]:
-    with BybitEmulator() as emu:
-        for symbol, frame in markets.items():
-            emu.feed(SYMBOLS[symbol], frame)
-        emu.set_bar(START_BAR)
+    with serving(markets, START_BAR) as emu:
         yield emu
 
 
@@ -83,7 +78,7 @@ def test_both_symbols_trade_with_their_own_client_ids_in_one_state_file(
     btc, eth = (p.observations for p in policies.values())
     assert len(btc) == len(eth) == 4 and not (btc[0]["market"] == eth[0]["market"]).all()
     for trader in basket.traders:
-        position = emu.account.position(SYMBOLS[trader.live.symbol]).size
+        position = emu.account.position(bybit_id(trader.live.symbol)).size
         assert position != 0.0 and position == pytest.approx(summaries[trader.live.symbol].reports[-1].position_qty)
     ids = {t.live.symbol: [r["client_id"] for r in t.state.orders()] for t in basket.traders}
     tags = {t.live.symbol: t.tag for t in basket.traders}

@@ -20,7 +20,7 @@ from bot.live import run_tag
 from bot.live.basket_commands import parse_symbols, run_basket_paper
 from bot.live.state_reader import read_paper_state
 from tests.support.bybit_candles import make_candles
-from tests.support.bybit_emulator import BybitEmulator
+from tests.support.bybit_emulator import BybitEmulator, serving
 from tests.support.bybit_market import default_instruments
 from tests.support.bybit_trading import FAST_FEATURES, emulator_sleep
 
@@ -69,10 +69,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def emu() -> Iterator[BybitEmulator]:
-    with BybitEmulator() as emu:
-        for name, frame in _markets().items():
-            emu.feed(name, frame)
-        emu.set_bar(1500)
+    with serving(_markets(), 1500) as emu:
         yield emu
 
 

@@ -23,7 +23,7 @@ from bot.live import run_tag
 from bot.live.basket_commands import paper_command
 from bot.live.portfolio_commands import live_symbol, run_portfolio_paper
 from bot.live.state_reader import read_paper_state
-from tests.support.bybit_emulator import BybitEmulator
+from tests.support.bybit_emulator import BybitEmulator, serving
 from tests.support.bybit_trading import FAST_FEATURES, emulator_sleep
 from tests.support.training import only_run
 
@@ -89,10 +89,7 @@ def checkpoint(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 @pytest.fixture
 def emu(candles: dict[str, pd.DataFrame]) -> Iterator[BybitEmulator]:
-    with BybitEmulator() as emu:
-        for name, frame in candles.items():
-            emu.feed(name, frame)
-        emu.set_bar(START)
+    with serving(candles, START) as emu:
         yield emu
 
 

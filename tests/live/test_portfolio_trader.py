@@ -24,10 +24,9 @@ from bot.live.portfolio_trader import PortfolioTrader
 from bot.live.state_reader import read_paper_state
 from tests.support import bybit_faults as faults
 from tests.support.bybit_candles import START_BAR, make_candles
-from tests.support.bybit_emulator import BybitEmulator
+from tests.support.bybit_emulator import BybitEmulator, serving
 from tests.support.bybit_trading import emulator_sleep, fit_scaler, small_config
 
-SYMBOLS = {"BTC/USDT:USDT": "BTCUSDT", "ETH/USDT:USDT": "ETHUSDT"}
 LOTS = {"BTCUSDT": 0.001, "ETHUSDT": 0.01}
 
 
@@ -61,10 +60,7 @@ def markets() -> dict[str, pd.DataFrame]:
 
 @pytest.fixture
 def emu(markets: dict[str, pd.DataFrame]) -> Iterator[BybitEmulator]:
-    with BybitEmulator() as emu:
-        for symbol, frame in markets.items():
-            emu.feed(SYMBOLS[symbol], frame)
-        emu.set_bar(START_BAR)
+    with serving(markets, START_BAR) as emu:
         yield emu
 
 
@@ -235,10 +231,7 @@ class Levels:
 
 def test_a_symbol_without_a_fresh_bar_is_masked_and_not_traded(tmp_path: Path) -> None:
     markets = _markets(gap_at=START_BAR)  # ETH has no bar START_BAR: it is missing at the second decision
-    with BybitEmulator() as emu:
-        for symbol, frame in markets.items():
-            emu.feed(SYMBOLS[symbol], frame)
-        emu.set_bar(START_BAR)
+    with serving(markets, START_BAR) as emu:
         # long BTC, short ETH (1/2 each); then short BTC, ETH kept short (its mask allows nothing else)
         policy = Levels([2, 0], [0, 0])
         trader = make_trader(emu, markets, tmp_path / "p.sqlite", policy, action_type="discrete")

@@ -48,7 +48,8 @@ import json
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -340,6 +341,21 @@ class BybitEmulator:
         except BybitApiError as e:
             return _envelope({}, e.ret_code, e.message, self.now_ms)
         return _envelope(result, 0, "OK", self.now_ms)
+
+
+def bybit_id(symbol: str) -> str:
+    """The emulator's market id of a ccxt symbol (``BTC/USDT:USDT`` -> ``BTCUSDT``); a Bybit id passes unchanged."""
+    return symbol.split(":")[0].replace("/", "")
+
+
+@contextmanager
+def serving(markets: Mapping[str, pd.DataFrame], bar: int) -> Iterator[BybitEmulator]:
+    """An emulator serving each market's candles (keyed by ccxt symbol or Bybit id), the clock at bar ``bar``."""
+    with BybitEmulator() as emu:
+        for symbol, frame in markets.items():
+            emu.feed(bybit_id(symbol), frame)
+        emu.set_bar(bar)
+        yield emu
 
 
 def _envelope(result: Any, ret_code: int, message: str, now_ms: int) -> str:
