@@ -196,6 +196,17 @@ class DynamicBehaviorEngine:
     def __len__(self) -> int:
         return len(self._vol)
 
+    @property
+    def drawdown_reference(self) -> float:
+        """The decayed reference peak after the last :meth:`update`, as a fraction of the account's peak (1.0 after
+        :meth:`reset`); a live trader, whose engine is rebuilt every bar, carries it from bar to bar and restart to
+        restart."""
+        return self._dd_ref
+
+    @drawdown_reference.setter
+    def drawdown_reference(self, value: float) -> None:
+        self._dd_ref = value
+
     def reset(self) -> None:
         """Start an episode: streaks 0, NEUTRAL, outputs at their neutral values (base, clamped when enabled)."""
         self.win_streak = 0

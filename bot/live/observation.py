@@ -52,6 +52,9 @@ class DBEState:
     win_streak: int = 0
     loss_streak: int = 0
     mode: int = int(DBEMode.NEUTRAL)
+    #: the engine's decayed drawdown reference (``dbe.drawdown_halflife_bars``); 1.0, the account's peak, for a
+    #: state saved before it was kept
+    drawdown_reference: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,13 +154,16 @@ class ObservationBuilder:
     def dbe(
         self, live: LiveMarket, state: DBEState, drawdown: float, last_trade_pnl: float | None
     ) -> DynamicBehaviorEngine:
-        """The DBE updated at the newest bar, continuing the streaks and mode of ``state`` (updated in place)."""
+        """The DBE updated at the newest bar, continuing the streaks, mode and decayed drawdown reference of
+        ``state`` (updated in place), as the env's engine carries them through an episode."""
         m = live.market
         # per gap-free segment of the candles, as the env's engine: after a gap the indicators restart
         engine = build_dbe(self.cfg, m)
         engine.win_streak, engine.loss_streak, engine.mode = state.win_streak, state.loss_streak, DBEMode(state.mode)
+        engine.drawdown_reference = state.drawdown_reference
         engine.update(len(m) - 1, drawdown, last_trade_pnl)
         state.win_streak, state.loss_streak, state.mode = engine.win_streak, engine.loss_streak, int(engine.mode)
+        state.drawdown_reference = engine.drawdown_reference
         return engine
 
     def portfolio(self, view: PortfolioView, dbe: DynamicBehaviorEngine) -> npt.NDArray[np.float32]:
