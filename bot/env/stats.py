@@ -109,10 +109,12 @@ def accumulate(record: BarRecord, acc: EpisodeAccumulator) -> None:
     prev[1:] = equity[:-1]
     alive = prev > 0.0
     returns = np.zeros(n + 1)  # a leading 0.0: the running sums start at 0.0
-    returns[1:] = np.where(alive, equity / np.where(alive, prev, 1.0) - 1.0, 0.0)
+    # overflow gives inf silently, as the Python float arithmetic of the running sums did
+    with np.errstate(over="ignore"):
+        returns[1:] = np.where(alive, equity / np.where(alive, prev, 1.0) - 1.0, 0.0)
+        acc.sum_return_sq = float(np.add.accumulate(returns * returns)[-1])
     acc.n_steps = n
     acc.sum_return = float(np.add.accumulate(returns)[-1])
-    acc.sum_return_sq = float(np.add.accumulate(returns * returns)[-1])
     terms = np.zeros(n + 1)
     terms[1:] = np.abs(np.frombuffer(record.exposure, dtype=np.float64))
     acc.sum_abs_exposure = float(np.add.accumulate(terms)[-1])
