@@ -31,7 +31,6 @@ from bot.data import Universe
 from bot.dbe import AccountDrawdownMode, AccountMode, DBEMode
 from bot.env import shared_rows
 from bot.env.shared_rows import make_dbe
-from bot.portfolio import Trade
 
 F64 = npt.NDArray[np.float64]
 _N_MODES = len(DBEMode)
@@ -93,16 +92,16 @@ class BasketDBE:
                 last[i] = w[i]
         return np.array([w[i] * size[i] * scale for i in range(self.n)])
 
-    def update(self, t: int, drawdown: float, exits: list[tuple[int, Any]], trades: list[list[Trade]]) -> None:
-        """After clock bar ``t`` closed: each asset with a bar there updates its engine (with the PnL of a trade it
-        closed since its last bar), the account mode follows the account's ``drawdown``.
+    def update(self, t: int, drawdown: float, exits: list[tuple[int, float]]) -> None:
+        """After clock bar ``t`` closed: each asset with a bar there updates its engine (with the PnL of the last
+        trade it closed since its last bar), the account mode follows the account's ``drawdown``.
 
-        :param exits: ``(asset, reason)`` of the trades closed during the bar (``BasketPortfolio.last_exits``).
-        :param trades: the account's per-asset trade logs (``BasketPortfolio.trades``).
+        :param exits: ``(asset, pnl)`` of the trades closed during the bar, in order
+            (``BasketPortfolio.last_exit_pnls``).
         """
         pending = self._pending
-        for i, _ in exits:
-            pending[i] = trades[i][-1].pnl
+        for i, pnl in exits:
+            pending[i] = pnl
         rows = self._row[:, t].tolist()
         counts = self.mode_bars
         for i, engine in enumerate(self.engines):

@@ -108,6 +108,14 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
         self._time_scale = 1.0 / float(self._episode_length * self._decision_every)
         self._acc = EpisodeAccumulator()
         self._last_level = np.full(self.n_assets, self.weights.flat_level, dtype=np.int64)
+        # without a DBE: one zero distance for every asset, no stops armed (BasketPortfolio.execute_bar's types)
+        self._no_distance = np.zeros(1)
+        # the per-step reads of the shared rows, bound once; the tradable symbols per clock bar for ``info``
+        self._observable, self._time_ms = self.rows.observable, self.rows.time_ms
+        self._windows, self._window_index = self.rows.windows, self.rows.window_index
+        self._tradable_count = np.count_nonzero(self.rows.observable, axis=1)
+        self._assets_shape = (self.n_assets, len(ASSET_FEATURES))
+        self._n_account = len(ACCOUNT_FEATURES)
         self._t = -1
         self._last_row = -1
         self._start_equity = float(self.portfolio.equity)
@@ -158,36 +166,29 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
         if self.weights.is_discrete:
             self._last_level = np.where(tradable, np.asarray(action, dtype=np.int64), self._last_level)
         dbe = self.dbe
-        sl: float | npt.NDArray[np.float64] = 0.0
-        tp: float | npt.NDArray[np.float64] = 0.0
+        sl = tp = self._no_distance
         if dbe is not None:
             weights = dbe.weights(weights, tradable, pm.qty)
             sl, tp = dbe.distances()
+        no_stops = dbe is None
         start_equity = pm.equity
         reward = 0.0
         gross = pm.gross_exposure
         marks: list[tuple[int, float, float]] = []
         acc = self._acc
         terminated = False
+        execute_bar = pm.execute_bar
+        time_ms, open_, high, low, close = rows.time_ms, rows.open, rows.high, rows.low, rows.close
         for k in range(min(self._decision_every, self._last_row - t)):
             prev_equity = pm.equity
             prev_drawdown = pm.drawdown
             t += 1
-            pm.process_bar(
-                int(rows.time_ms[t]),
-                rows.open[t],
-                rows.high[t],
-                rows.low[t],
-                rows.close[t],
-                weights,
-                tradable,
-                sl,
-                tp,
-                new_decision=k == 0,
+            execute_bar(
+                int(time_ms[t]), open_[t], high[t], low[t], close[t], weights, tradable, sl, tp, no_stops, k == 0
             )
             equity = pm.equity
             if dbe is not None:
-                dbe.update(t, pm.drawdown, pm.last_exits, pm.trades)
+                dbe.update(t, pm.drawdown, pm.last_exit_pnls)
             reward += self._reward(prev_equity, equity, prev_drawdown, pm.drawdown)
             gross = pm.gross_exposure
             marks.append((t, equity, gross))
@@ -266,27 +267,14 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
         """The observation at clock bar ``t``'s close; ``gross`` is the account's gross exposure there (entries:
         :func:`~bot.env.portfolio_obs.fill_basket_observation`). Every array is new: vec envs keep the terminal one.
         """
-        rows = self.rows
         pm = self.portfolio
-        assets = np.empty((self.n_assets, len(ASSET_FEATURES)), np.float32)
-        account = np.empty(len(ACCOUNT_FEATURES), np.float32)
+        assets = np.empty(self._assets_shape, np.float32)
+        account = np.empty(self._n_account, np.float32)
+        f, k, acct = pm.kernel_arrays
         fill_basket_observation(
-            assets,
-            account,
-            rows.observable[t],
-            pm.bars_in_position,
-            pm.exposure,
-            pm.qty,
-            pm.mark,
-            pm.entry,
-            pm.equity,
-            pm.cash,
-            gross,
-            pm.drawdown,
-            self._start_equity,
-            self._time_scale,
+            assets, account, self._observable[t], f, k, acct, gross, self._start_equity, self._time_scale
         )
-        return {"market": rows.windows[rows.window_index[t]], "assets": assets, "account": account}
+        return {"market": self._windows[self._window_index[t]], "assets": assets, "account": account}
 
     def _info(self, t: int, step_return: float, gross: float) -> dict[str, Any]:
         pm = self.portfolio
@@ -300,9 +288,9 @@ class PortfolioEnv(gym.Env[dict[str, Any], Any]):
             "traded_notional": pm.notional_paid,
             "trades": pm.n_trades,
             "drawdown": pm.drawdown,
-            "tradable": int(np.count_nonzero(self.rows.observable[t])),
+            "tradable": int(self._tradable_count[t]),
             "worker_id": self.worker_id,
-            "time_ms": int(self.rows.time_ms[t]),
+            "time_ms": int(self._time_ms[t]),
         }
         if self.dbe is not None:
             info.update(self.dbe.info())

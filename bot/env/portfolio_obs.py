@@ -19,8 +19,12 @@ import numpy.typing as npt
 from numba import njit
 
 from bot.config import BotConfig
+from bot.env import rewards, spaces
 from bot.env.rewards import MIN_EQUITY_RATIO
 from bot.env.spaces import PORTFOLIO_BOUND, PORTFOLIO_FEATURES
+from bot.portfolio import basket_kernel
+from bot.portfolio.basket_kernel import BARS, CASH, DRAWDOWN, ENTRY, EQUITY, EXPOSURE, MARK, QTY
+from bot.portfolio.kernel_cache import drop_stale_caches
 
 _MODE_ONE_HOT = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
 _LOG_MIN_RATIO = math.log(MIN_EQUITY_RATIO)
@@ -104,36 +108,35 @@ def fill_basket_observation(
     assets: npt.NDArray[np.float32],
     account: npt.NDArray[np.float32],
     observable: npt.NDArray[np.bool_],
-    bars_in_position: npt.NDArray[np.int64],
-    exposure: npt.NDArray[np.float64],
-    qty: npt.NDArray[np.float64],
-    mark: npt.NDArray[np.float64],
-    entry: npt.NDArray[np.float64],
-    equity: float,
-    cash: float,
+    f: npt.NDArray[np.float64],
+    k: npt.NDArray[np.int64],
+    acct: npt.NDArray[np.float64],
     gross: float,
-    drawdown: float,
     start_equity: float,
     time_scale: float,
 ) -> None:
     """Write the per-asset and account halves of the portfolio env's observation (``env.mode: portfolio``).
 
-    ``assets`` float32 [N, 4] gets, per asset: observable (1/0), signed exposure, unrealised PnL / equity, bars in
-    position x ``time_scale`` (capped at 1); ``account`` float32 [4]: cash / equity, gross exposure, drawdown,
-    log(equity / ``start_equity``). Every entry is computed in float64, clipped to [-PORTFOLIO_BOUND,
-    PORTFOLIO_BOUND] and then rounded to float32; an account at or below 0 equity observes 0 for the ratios and
-    log(MIN_EQUITY_RATIO).
+    The account is read from the basket kernel's state arrays (``f``, ``k``, ``acct``:
+    :attr:`~bot.portfolio.basket_account.BasketAccount.kernel_arrays`), which takes fewer arguments than its
+    columns one by one (each costs the call time). ``assets`` float32 [N, 4] gets, per asset: observable (1/0),
+    signed exposure, unrealised PnL / equity, bars in position x ``time_scale`` (capped at 1); ``account`` float32
+    [4]: cash / equity, ``gross`` exposure, drawdown, log(equity / ``start_equity``). Every entry is computed in
+    float64, clipped to [-PORTFOLIO_BOUND, PORTFOLIO_BOUND] and then rounded to float32; an account at or below 0
+    equity observes 0 for the ratios and log(MIN_EQUITY_RATIO).
     """
     bound = PORTFOLIO_BOUND
+    equity = acct[EQUITY]
     alive = equity > 0.0
     for i in range(assets.shape[0]):
-        held = bars_in_position[i] * time_scale
+        held = k[BARS, i] * time_scale
         assets[i, 0] = 1.0 if observable[i] else 0.0
-        assets[i, 1] = _clip(exposure[i], bound) if alive else 0.0
-        assets[i, 2] = _clip(qty[i] * (mark[i] - entry[i]) / equity, bound) if alive else 0.0
+        assets[i, 1] = _clip(f[EXPOSURE, i], bound) if alive else 0.0
+        assets[i, 2] = _clip(f[QTY, i] * (f[MARK, i] - f[ENTRY, i]) / equity, bound) if alive else 0.0
         assets[i, 3] = _clip(1.0 if held > 1.0 else held, bound)
+    drawdown = acct[DRAWDOWN]
     if alive:
-        account[0] = _clip(cash / equity, bound)
+        account[0] = _clip(acct[CASH] / equity, bound)
         account[1] = _clip(gross, bound)
         account[2] = _clip(drawdown, bound)
         account[3] = _clip(math.log(equity / start_equity), bound)
@@ -142,3 +145,7 @@ def fill_basket_observation(
         account[1] = 0.0
         account[2] = _clip(drawdown, bound)
         account[3] = _clip(_LOG_MIN_RATIO, bound)
+
+
+# the modules whose constants these compile in (numba checks only this file)
+drop_stale_caches(fill_basket_observation, [basket_kernel, rewards, spaces])

@@ -33,7 +33,9 @@ from numba import njit
 from bot.config import BotConfig
 from bot.env.spaces import DEFAULT_LEVELS, PORTFOLIO_BOUND
 from bot.errors import ConfigError
+from bot.portfolio import basket_kernel, fees
 from bot.portfolio.basket_kernel import total
+from bot.portfolio.kernel_cache import drop_stale_caches
 
 #: Names of the per-asset observation columns, in order.
 ASSET_FEATURES: tuple[str, ...] = ("tradable", "exposure", "unrealized_pnl_frac", "time_in_position")
@@ -148,3 +150,6 @@ def _clipped_weights(raw: npt.NDArray[np.float64], low: float, out: npt.NDArray[
             out[i] = out[i] / gross
     return True
 
+
+# the modules whose kernels and constants these compile in (numba checks only this file)
+drop_stale_caches(_clipped_weights, [basket_kernel, fees])

@@ -89,10 +89,7 @@ class BasketPortfolio(BasketAccount):
             and stop_loss_pct <= 0.0
             and take_profit_pct <= 0.0
         )
-        self._reserve()
-        # arrays pass as they are (a float32 one costs one more compilation, once): the checks cost less than asarray
-        status = basket_bar.process_bar(
-            *self._state,
+        self.execute_bar(
             time_ms,
             open_ if type(open_) is np.ndarray else np.asarray(open_, dtype=np.float64),
             high if type(high) is np.ndarray else np.asarray(high, dtype=np.float64),
@@ -106,6 +103,45 @@ class BasketPortfolio(BasketAccount):
             new_decision,
             rebalance,
         )
+
+    def execute_bar(
+        self,
+        time_ms: int,
+        open_: F64,
+        high: F64,
+        low: F64,
+        close: F64,
+        weights: F64,
+        tradable: npt.NDArray[np.bool_],
+        stop_loss_pct: F64,
+        take_profit_pct: F64,
+        no_stops: bool,
+        new_decision: bool,
+        rebalance: bool = False,
+    ) -> None:
+        """:meth:`process_bar` for a caller that already holds the kernel's types (the env, every step): NumPy
+        arrays (float64 [N] prices and ``weights``, bool [N] ``tradable``), the distances as float64 [1] (one for
+        all) or [N], and ``no_stops`` True only when both distances are <= 0 for every asset.
+
+        :raises ValueError: as :meth:`process_bar` (the account is left unchanged).
+        """
+        self._reserve()
+        # arrays pass as they are (a float32 one costs one more compilation, once)
+        status = basket_bar.process_bar(
+            *self._state,
+            time_ms,
+            open_,
+            high,
+            low,
+            close,
+            weights,
+            tradable,
+            stop_loss_pct,
+            take_profit_pct,
+            no_stops,
+            new_decision,
+            rebalance,
+        )
         if status == basket_bar.PARTIAL_BAR:
             prices = np.array([open_, high, low, close], dtype=np.float64)
             i = int(np.flatnonzero(~np.isnan(prices[3]) & np.isnan(prices[:3]).any(axis=0))[0])
@@ -114,7 +150,7 @@ class BasketPortfolio(BasketAccount):
                 f" {prices[:3, i].tolist()}: an asset without a bar has NaN for all four prices"
             )
         if status != basket_bar.OK:
-            self._refuse(w)
+            self._refuse(weights)
         self._sync()
 
     def _distances(self, pct: float | F64, one: F64) -> F64:

@@ -192,6 +192,9 @@ class BasketAccount:
         self._sl_one = np.zeros(1)
         self._tp_one = np.zeros(1)
         self._state = self._kernel_state()
+        #: the kernel's float [rows, N], int [2, N] and account-scalar state arrays (rows and slots named in
+        #: :mod:`bot.portfolio.basket_kernel`), for compiled readers such as the portfolio env's observation.
+        self.kernel_arrays = (self._f, self._k, self._acct)
         self.reset()
 
     # ------------------------------------------------------------------------------------------------ state
@@ -240,6 +243,7 @@ class BasketAccount:
         #: True once a position was given a stop loss or take profit (until then the bar skips the trigger checks).
         self.stops_armed = counts[kernel.STOPS_ARMED] != 0
         self._n_records = counts[kernel.N_RECORDS]
+        self._bar_records = counts[kernel.BAR_RECORDS]
         if counts[kernel.N_EVENTS] and logger.isEnabledFor(logging.INFO):
             self._log_events(counts[kernel.N_EVENTS])
 
@@ -268,6 +272,15 @@ class BasketAccount:
         """``(asset, reason)`` of every trade closed during the last bar, in order."""
         rows = self._rec[int(self._cnt[kernel.BAR_RECORDS]) : self._n_records].tolist()
         return [(int(row[kernel.R_ASSET]), EXIT_REASONS[int(row[kernel.R_REASON])]) for row in rows]
+
+    @property
+    def last_exit_pnls(self) -> list[tuple[int, float]]:
+        """``(asset, net PnL)`` of every trade closed during the last bar, in order: what :attr:`last_exits` and the
+        trades' ``pnl`` say, read without building the :class:`~bot.portfolio.trade.Trade` objects."""
+        if self._n_records == self._bar_records:
+            return []
+        asset, pnl = kernel.R_ASSET, kernel.R_PNL
+        return [(int(row[asset]), row[pnl]) for row in self._rec[self._bar_records : self._n_records].tolist()]
 
     @property
     def cash(self) -> float:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from bot.portfolio import basket_kernel, basket_orders, fees, manager
 from bot.portfolio.basket_kernel import (
     BAR_RECORDS,
     BARS,
@@ -57,6 +58,7 @@ from bot.portfolio.basket_kernel import (
     total,
 )
 from bot.portfolio.basket_orders import rebalance_limit, rebalance_market
+from bot.portfolio.kernel_cache import drop_stale_caches
 from bot.portfolio.manager import FUNDING_INTERVAL_MS
 
 #: Relative slack on the gross-exposure cap, for weights that sum to the cap up to float rounding.
@@ -270,3 +272,7 @@ def mark_account(f: Any, acct: Any, params: Any) -> None:
     acct[SLIPPAGE_PAID] = total(f[SLIPPAGE])
     acct[FUNDING_PAID] = total(f[FUNDING])
     acct[NOTIONAL_PAID] = total(f[NOTIONAL])
+
+
+# the modules whose kernels and constants these compile in (numba checks only this file)
+drop_stale_caches(process_bar, [basket_kernel, basket_orders, fees, manager])

@@ -14,10 +14,11 @@ multiply-adds from 0.0 in index order, which is what this machine's OpenBLAS ``d
 (from 16 on, OpenBLAS adds in SIMD blocks; the kernel keeps its one order, deterministic on every CPU).
 
 Every kernel is compiled on first use and cached (``cache=True``) in ``bot/portfolio/__pycache__``: the first
-process compiles (tens of seconds), later ones load it (about a second). numba checks only the cached function's
-own file: after editing this module, delete the ``*.nbi``/``*.nbc`` files in ``bot/portfolio/__pycache__``
-and ``bot/env/__pycache__`` (a stale copy of these functions would stay inside the cache of their callers in
-:mod:`bot.portfolio.basket_bar`, :mod:`bot.portfolio.basket_orders` and :mod:`bot.env.portfolio_spaces`). Calls
+process compiles (tens of seconds, announced by :mod:`bot.portfolio.kernel_cache`), later ones load it (about a
+second). numba checks only the cached function's own file, so each kernel module drops its cache files when this
+module (or another it compiles in) is newer (:func:`~bot.portfolio.kernel_cache.drop_stale_caches`): a stale copy of
+these functions would otherwise stay inside the cache of their callers in :mod:`bot.portfolio.basket_bar`,
+:mod:`bot.portfolio.basket_orders` and :mod:`bot.env.portfolio_spaces`. Calls
 pass indices and flags as NumPy scalars so that numba compiles no per-constant (literal) variants.
 """
 
@@ -29,7 +30,12 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
+from bot.portfolio import fees
 from bot.portfolio.fees import LOT_EPS
+from bot.portfolio.kernel_cache import announce_compiles, drop_stale_caches
+
+# say so when a cold cache makes the first call compile (every kernel module imports this one)
+announce_compiles()
 
 # rows of the float state matrix ``f``
 QTY, ENTRY, MARK, REALIZED, FEES, SLIPPAGE, FUNDING, NOTIONAL, STOP, TAKE = range(10)
@@ -376,3 +382,7 @@ def liquidate(s: Any, time_ms: int, prices: Any, in_bar: Flag) -> None:
                         rec[r, R_PNL] += share
         acct[WALLET] = 0.0
     _event(cnt, ev, np.float64(EV_LIQUIDATED), 1.0 if in_bar else 0.0, acct[WALLET], 0.0)
+
+
+# numba checks this file itself; the constants it compiles in come from here
+drop_stale_caches(dot, [fees])

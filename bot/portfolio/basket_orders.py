@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from bot.portfolio import basket_kernel, fees
 from bot.portfolio.basket_kernel import (
     ENTRY,
     IS_SPOT,
@@ -34,6 +35,7 @@ from bot.portfolio.basket_kernel import (
     total,
     trade,
 )
+from bot.portfolio.kernel_cache import drop_stale_caches
 
 #: Relative safety margin on spot buys so that float rounding never leaves the quote balance below 0.
 SPOT_CASH_EPS = 1e-12
@@ -214,3 +216,7 @@ def rebalance_limit(
     cnt[LIMIT_FILLS] += n_filled
     _send(s, filled, np.int64(n_filled), qty, target, side, price, np.zeros(n), rules[MAKER], time_ms, sl, tp, no_stops)
     pending[:] = placed
+
+
+# the modules whose kernels and constants these compile in (numba checks only this file)
+drop_stale_caches(rebalance_market, [basket_kernel, fees])

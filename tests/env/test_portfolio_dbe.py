@@ -141,7 +141,7 @@ def test_the_account_mode_scales_every_asset_and_cuts_held_positions(universe: U
     size = np.array(dbe.size)
     np.testing.assert_array_equal(first, raw * size)
     for dd, mode, scale in ((0.12, AccountMode.DEFENSIVE, 0.5), (0.25, AccountMode.CRITICAL, 0.25)):
-        dbe.update(t + 1, dd, [], [[], []])
+        dbe.update(t + 1, dd, [])
         assert dbe.account.mode == mode and dbe.info()["account_mode"] == int(mode)
         held = dbe.weights(raw, both, first)  # same weights, positions held: the engines' sizes stay
         np.testing.assert_array_equal(held, raw * size * scale)
@@ -180,5 +180,5 @@ def test_scaled_weights_never_exceed_the_agents_or_the_cap(
         assert np.abs(out).sum() <= _CAP * (1.0 + 1e-12)
         assert all(cfg.dbe.size.low <= s <= cfg.dbe.size.high for s in dbe.size)
         t = min(t + 1, len(universe) - 1)
-        dbe.update(t, drawdown, [], [[], []])
+        dbe.update(t, drawdown, [])
         assert dbe.account.mode == (2 if drawdown >= 0.2 else 1 if drawdown >= 0.1 else 0)

@@ -52,6 +52,30 @@ def test_trades_read_every_bar_equal_trades_read_once() -> None:
         assert np.array_equal(value, every[key]), key
 
 
+@pytest.mark.parametrize("scenario", ["perp_liquidation", "perp_stops"])
+def test_last_exit_pnls_are_the_closed_trades_of_the_bar(scenario: str) -> None:
+    """``last_exit_pnls`` (what the DBE reads every bar) names the assets of ``last_exits`` with the ``pnl`` of the
+    trades they closed in that bar, liquidation deficits included, without building the trades."""
+    checked: list[int] = []
+    original = BasketPortfolio.process_bar
+
+    def process_and_compare(self: BasketPortfolio, *args: object, **kwargs: object) -> None:
+        before = [len(log) for log in self.trades]
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        pnls = self.last_exit_pnls
+        new = [t.pnl for log, n in zip(self.trades, before, strict=True) for t in log[n:]]
+        assert [i for i, _ in pnls] == [i for i, _ in self.last_exits]
+        assert sorted(p for _, p in pnls) == sorted(new)
+        checked.append(len(pnls))
+
+    BasketPortfolio.process_bar = process_and_compare  # type: ignore[method-assign]
+    try:
+        run_scenario(scenario)
+    finally:
+        BasketPortfolio.process_bar = original  # type: ignore[method-assign]
+    assert sum(checked) > 0 and 0 in checked
+
+
 def test_refused_weights_leave_the_account_untouched() -> None:
     pm = BasketPortfolio(free_config(leverage=2.0, max_leverage=3.0), ["A/USDT", "B/USDT"])
     prices = np.array([100.0, 10.0])
