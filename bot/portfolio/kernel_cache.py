@@ -88,7 +88,7 @@ def drop_stale_caches(kernel: Any, dependencies: Iterable[ModuleType]) -> int:
             if path.stat().st_mtime < newest:
                 path.unlink()
                 dropped += 1
-        except FileNotFoundError:  # another process dropped it first
+        except OSError:  # another process dropped it first, or a read-only cache (numba then compiles in memory)
             continue
     if dropped:
         logger.info(
