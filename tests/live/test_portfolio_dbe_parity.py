@@ -19,7 +19,6 @@ from bot.env.portfolio_dbe import BasketDBE
 from bot.live.candles import warmup_bars
 from bot.live.observation import LiveMarket, ObservationBuilder
 from bot.live.portfolio_dbe import LiveBasketDBE
-from bot.portfolio import Trade
 from tests.data.ohlcv_files import write_ohlcv
 from tests.support.bybit_trading import FAST_FEATURES
 
@@ -75,10 +74,6 @@ def universe(cfg: BotConfig) -> Universe:
     return build_universe(cfg)
 
 
-def _trade(pnl: float) -> Trade:
-    return Trade(0, 0, "long", 1.0, 1.0, 1.0, 0.0, pnl, "signal", 1)
-
-
 def _history(n_clock: int) -> tuple[dict[tuple[int, int], float], list[float]]:
     """A fixed trade history (clock bar, asset) -> net PnL of a trade closed in that bar, and the account's drawdown
     after each clock bar: runs of wins and losses (streak modes), a drawdown through both account thresholds that
@@ -102,19 +97,17 @@ def test_the_live_dbe_gives_the_envs_stops_sizes_and_modes_on_real_candles_with_
     warmup = warmup_bars(cfg)
     n_clock = len(universe.clock_ms)
     closes, drawdown = _history(n_clock)
-    trades: list[list[Trade]] = [[], []]
     env.reset(0)
     in_gap = False
     modes: set[tuple[int, int]] = set()
     account_modes: set[AccountMode] = set()
     for t in range(n_clock):
         rows = universe.row[:, t].tolist()
-        exits = []
+        exits: list[tuple[int, float]] = []
         pnl: list[float | None] = [None, None]
         for i in range(2):
             if (t, i) in closes and rows[i] >= 0:
-                trades[i].append(_trade(closes[(t, i)]))
-                exits.append((i, "signal"))
+                exits.append((i, closes[(t, i)]))
                 pnl[i] = closes[(t, i)]
         markets: list[LiveMarket | None] = []
         for i, row in enumerate(rows):
@@ -124,7 +117,7 @@ def test_the_live_dbe_gives_the_envs_stops_sizes_and_modes_on_real_candles_with_
         if t == 0:
             live.update(builders, markets, [None, None], 0.0, t)  # the env's reset: engines updated at the first bar
         else:
-            env.update(t, drawdown[t], exits, trades)
+            env.update(t, drawdown[t], exits)
             live.update(builders, markets, pnl, drawdown[t], t)
         for i, engine in enumerate(env.engines):
             assert live.engine[i] == (engine.stop_loss_pct, engine.take_profit_pct, engine.size_fraction), (t, i)
