@@ -4,7 +4,7 @@ from bot.env.decisions import DecisionControls, ObservationReferences
 from bot.env.episode import EpisodeBounds, EpisodeSampler
 from bot.env.factory import make_env
 from bot.env.portfolio_env import PortfolioEnv
-from bot.env.portfolio_obs import PortfolioObservation
+from bot.env.portfolio_obs import PortfolioObservation, observe_positions
 from bot.env.portfolio_spaces import ASSET_FEATURES, WeightMapper
 from bot.env.rewards import (
     MIN_EQUITY_RATIO,
@@ -25,5 +25,5 @@ __all__ = [
     "DecisionControls", "DifferentialSharpeReward", "DrawdownPenalizedReward", "EpisodeBounds", "EpisodeSampler",
     "LogReturnReward", "ObservationReferences", "PortfolioEnv", "PortfolioObservation", "Reward", "TradingEnv",
     "UniverseEnv", "WeightMapper", "episode_summary", "make_env", "make_reward", "observation_space",
-    "symbol_config", "worker_symbols",
+    "observe_positions", "symbol_config", "worker_symbols",
 ]

@@ -20,10 +20,11 @@ from numba import njit
 
 from bot.config import BotConfig
 from bot.env import rewards, spaces
+from bot.env.portfolio_spaces import ACCOUNT_FEATURES, ASSET_FEATURES
 from bot.env.rewards import MIN_EQUITY_RATIO
 from bot.env.spaces import PORTFOLIO_BOUND, PORTFOLIO_FEATURES
 from bot.portfolio import basket_kernel
-from bot.portfolio.basket_kernel import BARS, CASH, DRAWDOWN, ENTRY, EQUITY, EXPOSURE, MARK, QTY
+from bot.portfolio.basket_kernel import BARS, CASH, DRAWDOWN, ENTRY, EQUITY, EXPOSURE, MARK, N_ACCT, N_FLOAT_ROWS, QTY
 from bot.portfolio.kernel_cache import drop_stale_caches
 
 _MODE_ONE_HOT = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
@@ -145,6 +146,37 @@ def fill_basket_observation(
         account[1] = 0.0
         account[2] = _clip(drawdown, bound)
         account[3] = _clip(_LOG_MIN_RATIO, bound)
+
+
+def observe_positions(
+    tradable: npt.NDArray[np.bool_],
+    positions: npt.NDArray[np.float64],
+    exposure: npt.NDArray[np.float64],
+    bars_in_position: npt.NDArray[np.int64],
+    account: tuple[float, float, float, float],
+    start_equity: float,
+    time_scale: float,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """The ``assets`` and ``account`` observation of positions held outside a basket (the live portfolio trader's),
+    by the env's own :func:`fill_basket_observation`.
+
+    :param positions: float [N, 3] each asset's quantity, mark price and entry price.
+    :param exposure: float [N] signed notional / equity.
+    :param account: equity, cash, drawdown and gross exposure.
+    :return: float32 [N, 4] and [4], new arrays.
+    """
+    n = len(tradable)
+    f = np.zeros((N_FLOAT_ROWS, n))
+    f[QTY], f[MARK], f[ENTRY] = positions.T
+    f[EXPOSURE] = exposure
+    k = np.zeros((BARS + 1, n), np.int64)
+    k[BARS] = bars_in_position
+    acct = np.zeros(N_ACCT)
+    acct[EQUITY], acct[CASH], acct[DRAWDOWN], gross = account
+    assets = np.empty((n, len(ASSET_FEATURES)), np.float32)
+    observed = np.empty(len(ACCOUNT_FEATURES), np.float32)
+    fill_basket_observation(assets, observed, tradable, f, k, acct, gross, start_equity, time_scale)
+    return assets, observed
 
 
 # the modules whose constants these compile in (numba checks only this file)

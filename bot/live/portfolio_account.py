@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -20,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.config import LiveConfig, PortfolioConfig
-from bot.env import ASSET_FEATURES, MIN_EQUITY_RATIO, PORTFOLIO_BOUND
+from bot.env import observe_positions
 from bot.errors import DataError
 from bot.exchange import Exchange, RetryPolicy
 from bot.live.broker import AccountState, Broker
@@ -30,8 +29,6 @@ from bot.live.risk import AccountTracker
 from bot.live.sizing import FEE_RESERVE
 
 logger = logging.getLogger(__name__)
-
-_LOG_MIN_RATIO = math.log(MIN_EQUITY_RATIO)
 
 
 class PortfolioBroker(Broker, Protocol):
@@ -128,23 +125,17 @@ def basket_observation(
     :param drawdown: the account's drawdown from the observation's peak (:class:`~bot.env.ObservationReferences`).
     :param reference_equity: the equity the observation's log return is measured from.
     """
-    hi = PORTFOLIO_BOUND
-    equity = view.equity
-    held = [min(max(min(b * time_scale, 1.0), -hi), hi) for b in bars_in_position]
-    assets = np.zeros((len(view.positions), len(ASSET_FEATURES)), np.float32)
-    assets[:, 0] = tradable
-    assets[:, 3] = held
-    if equity > 0.0:
-        exposure = view.exposures()
-        assets[:, 1] = np.clip(exposure, -hi, hi)
-        assets[:, 2] = np.clip(
-            [p.position_qty * (p.mark_price - p.entry_price) / equity for p in view.positions], -hi, hi
-        )
-        account = [view.cash / equity, float(np.abs(exposure).sum()), drawdown, math.log(equity / reference_equity)]
-    else:
-        account = [0.0, 0.0, drawdown, _LOG_MIN_RATIO]
-    clipped = np.clip(np.array(account, np.float64), -hi, hi).astype(np.float32)
-    return {"market": market, "assets": assets, "account": clipped}
+    exposure = view.exposures()
+    assets, account = observe_positions(
+        tradable,
+        np.array([(p.position_qty, p.mark_price, p.entry_price) for p in view.positions]),
+        exposure,
+        np.asarray(bars_in_position, np.int64),
+        (view.equity, view.cash, drawdown, float(np.abs(exposure).sum())),
+        reference_equity,
+        time_scale,
+    )
+    return {"market": market, "assets": assets, "account": account}
 
 
 def kill_reason(tracker: AccountTracker, view: AccountView, symbols: Sequence[str], live: LiveConfig) -> str:
