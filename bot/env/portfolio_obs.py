@@ -12,7 +12,6 @@ portfolio``), compiled (numba): in Python they cost more than the rest of the en
 from __future__ import annotations
 
 import math
-import struct
 
 import numpy as np
 import numpy.typing as npt
@@ -27,13 +26,9 @@ from bot.portfolio import basket_kernel
 from bot.portfolio.basket_kernel import BARS, CASH, DRAWDOWN, ENTRY, EQUITY, EXPOSURE, MARK, N_ACCT, N_FLOAT_ROWS, QTY
 from bot.portfolio.kernel_cache import drop_stale_caches
 
-_MODE_ONE_HOT = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
 _LOG_MIN_RATIO = math.log(MIN_EQUITY_RATIO)
 _N_PORTFOLIO = len(PORTFOLIO_FEATURES)
 _F32 = np.dtype(np.float32)
-# Native-order float32 x _N_PORTFOLIO is the memory layout of a float32 NumPy array: pack_into a fresh array is about
-# twice as fast as np.array(tuple, dtype=float32), and this runs on every env step.
-_PACK_PORTFOLIO_INTO = struct.Struct(f"={_N_PORTFOLIO}f").pack_into
 
 
 class PortfolioObservation:
@@ -43,12 +38,15 @@ class PortfolioObservation:
         position, ``dbe.stop_loss.high`` and ``dbe.take_profit.high`` scale the DBE distances.
     """
 
-    __slots__ = ("_sl_scale", "_time_scale", "_tp_scale")
+    __slots__ = ("scales",)
 
     def __init__(self, cfg: BotConfig) -> None:
-        self._time_scale = 1.0 / float(cfg.env.episode_length * cfg.env.decision_every)
-        self._sl_scale = 1.0 / float(cfg.dbe.stop_loss.high)
-        self._tp_scale = 1.0 / float(cfg.dbe.take_profit.high)
+        #: the time, stop-loss and take-profit scales: the last three arguments of :func:`fill_portfolio_observation`
+        self.scales = (
+            1.0 / float(cfg.env.episode_length * cfg.env.decision_every),
+            1.0 / float(cfg.dbe.stop_loss.high),
+            1.0 / float(cfg.dbe.take_profit.high),
+        )
 
     def vector(
         self,
@@ -65,36 +63,80 @@ class PortfolioObservation:
         take_profit_pct: float,
         size_fraction: float,
     ) -> npt.NDArray[np.float32]:
-        """The portfolio observation; every argument is a plain Python number (no NumPy scalars: they are slow).
+        """The portfolio observation, a new array; pass plain Python numbers (``float``, and ``int`` for the bars
+        and the mode: other types make numba compile another variant).
 
-        Keyword-only: eleven numbers in a row are too easy to swap (the keywords cost ~0.1 us per call).
+        Keyword-only: eleven numbers in a row are too easy to swap. The env's step calls
+        :func:`fill_portfolio_observation` itself, positionally (its own test pins the order).
         """
-        bound = PORTFOLIO_BOUND
-        if equity > 0.0:
-            inv = 1.0 / equity
-            upnl = unrealized_pnl * inv
-            cash_frac = cash * inv
-            log_eq = math.log(equity / initial_equity)
-        else:
-            upnl = cash_frac = 0.0
-            log_eq = _LOG_MIN_RATIO
-        held = bars_in_position * self._time_scale
         out = np.empty(_N_PORTFOLIO, _F32)
-        _PACK_PORTFOLIO_INTO(
-            out,  # type: ignore[arg-type]  # ndarray implements the buffer protocol; the stubs lack it
-            0,
-            exposure if -bound <= exposure <= bound else math.copysign(bound, exposure),
-            upnl if -bound <= upnl <= bound else math.copysign(bound, upnl),
-            cash_frac if -bound <= cash_frac <= bound else math.copysign(bound, cash_frac),
-            held if held < 1.0 else 1.0,
+        fill_portfolio_observation(
+            out,
+            equity,
+            initial_equity,
+            unrealized_pnl,
+            cash,
+            exposure,
+            bars_in_position,
             drawdown,
-            *_MODE_ONE_HOT[dbe_mode],
-            stop_loss_pct * self._sl_scale,
-            take_profit_pct * self._tp_scale,
+            dbe_mode,
+            stop_loss_pct,
+            take_profit_pct,
             size_fraction,
-            log_eq if -bound <= log_eq <= bound else math.copysign(bound, log_eq),
+            *self.scales,
         )
         return out
+
+
+@njit(cache=True)
+def fill_portfolio_observation(
+    out: npt.NDArray[np.float32],
+    equity: float,
+    initial_equity: float,
+    unrealized_pnl: float,
+    cash: float,
+    exposure: float,
+    bars_in_position: int,
+    drawdown: float,
+    dbe_mode: int,
+    stop_loss_pct: float,
+    take_profit_pct: float,
+    size_fraction: float,
+    time_scale: float,
+    sl_scale: float,
+    tp_scale: float,
+) -> None:
+    """Write the single-asset ``portfolio`` observation into ``out`` (float32 [12], the order of
+    :data:`~bot.env.spaces.PORTFOLIO_FEATURES`).
+
+    Every entry is computed in float64 and rounded to float32 on the store. The ratios and the log return are
+    clipped to +-PORTFOLIO_BOUND (a NaN becomes the bound with its sign); with equity <= 0 the fractions are 0 and
+    the log return is log(MIN_EQUITY_RATIO). ``time_scale``, ``sl_scale`` and ``tp_scale`` are
+    :attr:`PortfolioObservation.scales`.
+    """
+    bound = PORTFOLIO_BOUND
+    if equity > 0.0:
+        inv = 1.0 / equity
+        upnl = unrealized_pnl * inv
+        cash_frac = cash * inv
+        log_eq = math.log(equity / initial_equity)
+    else:
+        upnl = 0.0
+        cash_frac = 0.0
+        log_eq = _LOG_MIN_RATIO
+    held = bars_in_position * time_scale
+    out[0] = exposure if -bound <= exposure <= bound else math.copysign(bound, exposure)
+    out[1] = upnl if -bound <= upnl <= bound else math.copysign(bound, upnl)
+    out[2] = cash_frac if -bound <= cash_frac <= bound else math.copysign(bound, cash_frac)
+    out[3] = held if held < 1.0 else 1.0
+    out[4] = drawdown
+    out[5] = 1.0 if dbe_mode == 0 else 0.0
+    out[6] = 1.0 if dbe_mode == 1 else 0.0
+    out[7] = 1.0 if dbe_mode == 2 else 0.0
+    out[8] = stop_loss_pct * sl_scale
+    out[9] = take_profit_pct * tp_scale
+    out[10] = size_fraction
+    out[11] = log_eq if -bound <= log_eq <= bound else math.copysign(bound, log_eq)
 
 
 @njit(cache=True)

@@ -65,7 +65,7 @@ from bot.config import BotConfig
 from bot.data import Dataset
 from bot.env.decisions import DecisionControls, ObservationReferences
 from bot.env.episode import EpisodeBounds, EpisodeSampler, split_range
-from bot.env.portfolio_obs import PortfolioObservation
+from bot.env.portfolio_obs import PortfolioObservation, fill_portfolio_observation
 from bot.env.rewards import MIN_EQUITY_RATIO, LogReturnReward, make_reward
 from bot.env.shared_rows import make_dbe, market_rows
 from bot.env.spaces import PORTFOLIO_FEATURES, ActionMapper, market_bound, observation_space
@@ -76,6 +76,7 @@ logger = logging.getLogger(__name__)
 
 Obs = dict[str, npt.NDArray[np.float32]]
 
+_N_PORTFOLIO = len(PORTFOLIO_FEATURES)
 _RESET_OPTIONS = frozenset({"start_index", "end_index"})
 # DBEMode (an IntEnum) -> plain int; a tuple lookup is ~4x cheaper than int() on an enum member
 _MODE_INT = (0, 1, 2)
@@ -139,7 +140,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self._process_bar = self.portfolio.process_bar
         self._dbe_update = self.dbe.update
         self._max_drawdown = float(env_cfg.max_drawdown)
-        self._portfolio_vector = PortfolioObservation(cfg).vector
+        self._portfolio_scales = PortfolioObservation(cfg).scales
         self._decision_every = int(env_cfg.decision_every)
         self._turnover_penalty = float(env_cfg.turnover_penalty) * float(env_cfg.reward_scale)
         self.controls = DecisionControls(cfg, self.actions)
@@ -376,19 +377,22 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         if bars:
             info["bars"] = bars
         peak = refs.peak
-        portfolio = self._portfolio_vector(
-            equity=equity,
-            initial_equity=refs.reference,
-            unrealized_pnl=pm.unrealized_pnl,
-            cash=pm.cash,
-            exposure=exposure,
-            bars_in_position=pm.bars_in_position,
-            # ObservationReferences.drawdown inlined (same arithmetic): a call less per step
-            drawdown=1.0 - equity / peak if equity < peak else 0.0,
-            dbe_mode=dbe_mode,
-            stop_loss_pct=dbe.stop_loss_pct,
-            take_profit_pct=dbe.take_profit_pct,
-            size_fraction=dbe.size_fraction,
+        portfolio = np.empty(_N_PORTFOLIO, np.float32)
+        # PortfolioObservation.vector without its keyword call: the argument order is its signature's
+        fill_portfolio_observation(
+            portfolio,
+            equity,
+            refs.reference,
+            pm.unrealized_pnl,
+            pm.cash,
+            exposure,
+            pm.bars_in_position,
+            1.0 - equity / peak if equity < peak else 0.0,  # ObservationReferences.drawdown inlined
+            dbe_mode,
+            dbe.stop_loss_pct,
+            dbe.take_profit_pct,
+            dbe.size_fraction,
+            *self._portfolio_scales,
         )
         return {"market": self._windows[t - self._window_m1].copy(), "portfolio": portfolio}, info
 

@@ -12,7 +12,8 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from bot.config import BotConfig
 from bot.data.types import Dataset
-from bot.env import PORTFOLIO_FEATURES, TradingEnv, make_env
+from bot.env import PORTFOLIO_FEATURES, PortfolioObservation, TradingEnv, make_env
+from bot.env.rewards import MIN_EQUITY_RATIO
 from bot.errors import ConfigError
 from bot.portfolio import CostModel
 
@@ -217,3 +218,40 @@ def test_portfolio_observation_follows_the_account(make_cfg: ConfigFactory, real
         assert got[name] == pytest.approx(value, rel=1e-6, abs=1e-7), name
     assert got["exposure"] < 0.0 and pm.bars_in_position == 3
     assert [got["dbe_defensive"], got["dbe_neutral"], got["dbe_aggressive"]] == [float(i == dbe.mode) for i in range(3)]
+
+
+def test_live_portfolio_vector_equals_the_env_observation(make_cfg: ConfigFactory, real_dataset: Dataset) -> None:
+    # the live trader builds its vector with PortfolioObservation.vector; the env calls the compiled fill directly
+    cfg = make_cfg()
+    env = make_env(cfg, dataset=real_dataset, seed=0)
+    env.reset()
+    vector = PortfolioObservation(cfg).vector
+    for action in [2, 2, 0, 1, 0, 0, 2, 1] * 3:
+        obs, _, _, _, _ = env.step(action)
+        pm, dbe = env.portfolio, env.dbe
+        expected = vector(
+            equity=pm.equity,
+            initial_equity=env.obs_refs.reference,
+            unrealized_pnl=pm.unrealized_pnl,
+            cash=pm.cash,
+            exposure=pm.exposure,
+            bars_in_position=pm.bars_in_position,
+            drawdown=env.obs_refs.drawdown(pm.equity),
+            dbe_mode=int(dbe.mode),
+            stop_loss_pct=dbe.stop_loss_pct,
+            take_profit_pct=dbe.take_profit_pct,
+            size_fraction=dbe.size_fraction,
+        )
+        assert expected.dtype == np.float32 and expected.tobytes() == obs["portfolio"].tobytes()
+
+
+def test_portfolio_vector_clips_and_handles_a_bankrupt_account(make_cfg: ConfigFactory) -> None:
+    vector = PortfolioObservation(make_cfg()).vector
+    common = {"bars_in_position": 10**6, "drawdown": 1.0, "dbe_mode": 0, "stop_loss_pct": 0.0}
+    common |= {"take_profit_pct": 0.0, "size_fraction": 0.0}
+    out = vector(equity=1.0, initial_equity=1e-9, unrealized_pnl=-50.0, cash=float("nan"), exposure=50.0, **common)
+    # exposure, uPnL / equity and log(equity / initial) clip at +-10; a NaN takes the bound; held time caps at 1
+    assert out.tolist()[:5] == [10.0, -10.0, 10.0, 1.0, 1.0] and out[11] == 10.0
+    broke = vector(equity=0.0, initial_equity=1.0, unrealized_pnl=-5.0, cash=-5.0, exposure=-3.0, **common)
+    assert broke[1] == broke[2] == 0.0 and broke[11] == np.float32(np.log(MIN_EQUITY_RATIO))
+    assert broke[0] == -3.0 and broke[5:8].tolist() == [1.0, 0.0, 0.0]
