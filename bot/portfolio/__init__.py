@@ -16,9 +16,10 @@ Notes for callers:
 - ``funding_paid`` is signed (negative when a short received funding); ``fees_paid`` and ``slippage_paid`` are >= 0.
 - ``last_trade_pnl`` / ``last_exit_reason`` describe the last trade closed during the last ``process_bar`` (on a
   reversal bar that is the closed leg; ``None`` / ``""`` when none closed).
-- Pass plain Python floats and ints (rows of ``ndarray.tolist()``): NumPy scalars work but turn every state
-  attribute into a NumPy scalar and make ``process_bar`` about 2.5x slower.
-- ``process_bar`` raises ``ValueError`` when ``|target| * size * leverage > max_leverage``, size < 0 or NaN.
+- ``process_bar`` is one compiled (numba) call over the account's state array (:mod:`bot.portfolio.bar_kernel`);
+  the attributes read that array as plain Python floats and ints, whatever the caller passed.
+- ``process_bar`` raises ``ValueError`` when ``|target| * size * leverage > max_leverage``, size < 0 or NaN (the
+  account is left unchanged).
 """
 
 from bot.portfolio.account import Account

@@ -13,26 +13,51 @@ Accounting (linear contracts; a spot account is the same with ``qty >= 0`` and l
 leave the wallet below 0 (a liquidation gap), the deficit is written back into ``realized_pnl`` (the exchange's
 insurance fund absorbs it) so that equity is floored at 0 and the identity stays exact. With these definitions
 ``sum(t.pnl for t in trades) + open_trade_pnl - funding_paid == equity - initial_cash``.
+
+The state lives in the arrays of the compiled kernels (:mod:`bot.portfolio.fill_kernel` names their slots); the
+attributes read them as plain Python floats and ints.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, overload
+
+import numpy as np
+import numpy.typing as npt
 
 from bot.config import PortfolioConfig
-from bot.portfolio.fees import CostModel
-from bot.portfolio.trade import ExitReason, Side, Trade, new_trade
+from bot.portfolio import fill_kernel as fk
+from bot.portfolio.trade import EXIT_REASONS, ExitReason, Trade, trade_of_record
 
 logger = logging.getLogger(__name__)
-# ``logger.isEnabledFor(INFO)`` before the per-trade INFO lines: one Python call instead of two (``Logger.info`` calls
-# it itself) and no argument tuple when INFO is off, on the fill path that runs on most env steps
-_INFO = logging.INFO
+# the stop, take-profit and liquidation lines keep the logger they always had
+_manager_logger = logging.getLogger("bot.portfolio.manager")
 
 _INF = float("inf")
+T = TypeVar("T")
+
+
+class _Slot(Generic[T]):
+    """A read-only attribute: one slot of the account's state (``Account._s``) as a Python ``kind``."""
+
+    def __init__(self, index: int, kind: Callable[[float], T], doc: str) -> None:
+        self.index = index
+        self.kind = kind
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, obj: None, owner: Any = None) -> _Slot[T]: ...
+    @overload
+    def __get__(self, obj: Account, owner: Any = None) -> T: ...
+    def __get__(self, obj: Account | None, owner: Any = None) -> T | _Slot[T]:
+        return self if obj is None else self.kind(obj._s.item(self.index))
 
 
 class Account:
-    """Wallet, position and trade log with the fill primitives; :class:`~bot.portfolio.PortfolioManager` drives it.
+    """Wallet, position and trade log in the compiled kernels' state array; :class:`~bot.portfolio.PortfolioManager`
+    drives them.
 
     Read-only state, plain Python floats and ints: ``equity``, ``position_qty`` (signed, base asset),
     ``entry_price``, ``unrealized_pnl``, ``realized_pnl``, ``fees_paid`` (>= 0), ``slippage_paid`` (>= 0),
@@ -40,88 +65,61 @@ class Account:
     ``drawdown`` (1 - equity / peak), ``peak_equity``, ``n_trades``, ``wins``, ``losses``, ``bars_in_position``,
     ``is_liquidated`` (sticky until reset), ``last_exit_reason`` and ``last_trade_pnl`` (the last trade closed during
     the last bar, ``""`` / None when none), ``stop_loss_price``, ``take_profit_price``, ``liquidation_price``
-    (+-inf when disabled or flat) and ``trades``.
+    (+-inf when disabled or flat), ``traded_notional``, ``limit_orders``, ``limit_fills`` and ``trades``.
 
     :param cfg: the portfolio section of the config.
     """
 
-    __slots__ = (
-        "_adverse",
-        "_costs",
-        "_funding_epoch",
-        "_funding_rate",
-        "_initial_cash",
-        "_is_spot",
-        "_last_close",
-        "_last_exposure",
-        "_leverage",
-        "_limit",
-        "_limit_offset",
-        "_lot",
-        "_maker",
-        "_max_exposure",
-        "_max_hold",
-        "_min_notional",
-        "_mm",
-        "_order_pending",
-        "_pos_fees",
-        "_pos_max_qty",
-        "_pos_open_time_ms",
-        "_pos_realized",
-        "_range_frac",
-        "_repost",
-        "_slip_frac",
-        "_taker",
-        "_wallet",
-        "bars_in_position",
-        "cfg",
-        "drawdown",
-        "entry_price",
-        "equity",
-        "exposure",
-        "fees_paid",
-        "funding_paid",
-        "is_liquidated",
-        "last_exit_reason",
-        "last_trade_pnl",
-        "limit_fills",
-        "limit_orders",
-        "liquidation_price",
-        "losses",
-        "n_trades",
-        "peak_equity",
-        "position_qty",
-        "realized_pnl",
-        "slippage_paid",
-        "stop_loss_price",
-        "take_profit_price",
-        "traded_notional",
-        "trades",
-        "unrealized_pnl",
-        "wins",
-    )
+    __slots__ = ("_built", "_initial_cash", "_is_spot", "_leverage", "_max_exposure", "_s", "_trades", "cfg")
+
+    equity = _Slot(fk.EQUITY, float, "Equity at the last mark (quote).")
+    position_qty = _Slot(fk.QTY, float, "Signed position (base asset).")
+    entry_price = _Slot(fk.ENTRY, float, "Average entry fill price of the position (0 when flat).")
+    unrealized_pnl = _Slot(fk.UNREALIZED, float, "Unrealised PnL at the last mark.")
+    realized_pnl = _Slot(fk.REALIZED, float, "Gross price PnL of every reducing fill (slippage inside).")
+    fees_paid = _Slot(fk.FEES_PAID, float, "Every fee paid (quote).")
+    slippage_paid = _Slot(fk.SLIPPAGE_PAID, float, "Slippage paid (quote, >= 0), already inside the PnL.")
+    funding_paid = _Slot(fk.FUNDING_PAID, float, "Funding paid (quote, signed: < 0 when received).")
+    traded_notional = _Slot(fk.TRADED, float, "Notional of every fill (quote).")
+    exposure = _Slot(fk.EXPOSURE, float, "Signed notional / equity at the last mark.")
+    drawdown = _Slot(fk.DRAWDOWN, float, "1 - equity / peak equity.")
+    peak_equity = _Slot(fk.PEAK, float, "Highest equity marked since the reset.")
+    stop_loss_price = _Slot(fk.STOP, float, "Stop-loss trigger price (+-inf when disabled or flat).")
+    take_profit_price = _Slot(fk.TAKE, float, "Take-profit trigger price (+-inf when disabled or flat).")
+    liquidation_price = _Slot(fk.LIQ, float, "Liquidation price (-inf when flat or on spot).")
+    wallet = _Slot(fk.WALLET, float, "Realised balance: ``initial_cash + realized_pnl - fees_paid - funding_paid``.")
+    n_trades = _Slot(fk.N_TRADES, int, "Trades closed since the reset.")
+    wins = _Slot(fk.WINS, int, "Closed trades with a PnL > 0.")
+    losses = _Slot(fk.LOSSES, int, "Closed trades with a PnL <= 0.")
+    bars_in_position = _Slot(fk.BARS, int, "Bars the position has been held (0 when flat).")
+    limit_orders = _Slot(fk.LIMIT_ORDERS, int, "Limit orders placed.")
+    limit_fills = _Slot(fk.LIMIT_FILLS, int, "Limit orders filled.")
 
     def __init__(self, cfg: PortfolioConfig) -> None:
         self.cfg = cfg
         self._is_spot = cfg.market == "spot"
         self._leverage = 1.0 if self._is_spot else float(cfg.leverage)
         self._max_exposure = 1.0 if self._is_spot else float(cfg.max_leverage)
-        self._costs = CostModel(cfg)
-        # the CostModel's slippage terms, inlined by the market-order fill path (the env's hot path)
-        self._slip_frac = cfg.slippage_bps / 1e4
-        self._range_frac = cfg.slippage_range_frac
-        self._taker = float(cfg.taker_fee)
-        self._maker = float(cfg.maker_fee)
-        self._limit = cfg.order_type == "limit"
-        self._limit_offset = float(cfg.limit_offset)
-        self._repost = cfg.limit_unfilled == "repost"
-        self._mm = float(cfg.maintenance_margin)
-        self._funding_rate = 0.0 if self._is_spot else float(cfg.funding_rate_8h)
-        self._lot = float(cfg.lot_step)
-        self._min_notional = float(cfg.min_notional)
-        self._max_hold = int(cfg.max_holding_bars)
         self._initial_cash = float(cfg.initial_cash)
-        self.trades: list[Trade] = []
+        # the state, the event rows and room for 256 closed trades (grown by the bar that would run short)
+        f = self._s = np.zeros(fk.RECORDS_AT + 256 * fk.N_RECORD_COLS)
+        f[fk.IS_SPOT] = float(self._is_spot)
+        f[fk.LEVERAGE] = self._leverage
+        f[fk.MAX_EXPOSURE] = self._max_exposure
+        f[fk.SLIP_FRAC] = cfg.slippage_bps / 1e4
+        f[fk.RANGE_FRAC] = cfg.slippage_range_frac
+        f[fk.TAKER] = float(cfg.taker_fee)
+        f[fk.MAKER] = float(cfg.maker_fee)
+        f[fk.LIMIT] = float(cfg.order_type == "limit")
+        f[fk.LIMIT_OFFSET] = float(cfg.limit_offset)
+        f[fk.REPOST] = float(cfg.limit_unfilled == "repost")
+        f[fk.MM] = float(cfg.maintenance_margin)
+        f[fk.FUNDING_RATE] = 0.0 if self._is_spot else float(cfg.funding_rate_8h)
+        f[fk.LOT] = float(cfg.lot_step)
+        f[fk.MIN_NOTIONAL] = float(cfg.min_notional)
+        f[fk.MAX_HOLD] = int(cfg.max_holding_bars)
+        self._trades: list[Trade] = []
+        self._built = 0
         self.reset()
 
     # ------------------------------------------------------------------------------------------------ state
@@ -132,45 +130,23 @@ class Account:
         :param reference_price: the close of the bar before the first processed bar (the first decision's price,
             where a limit order is placed); 0 = unknown, the first bar's open stands in.
         """
-        cash = self._initial_cash
-        self._wallet = cash
-        self.equity = cash
-        self.peak_equity = cash
-        self.drawdown = 0.0
-        self.exposure = 0.0
-        self.realized_pnl = 0.0
-        self.unrealized_pnl = 0.0
-        self.fees_paid = 0.0
-        self.slippage_paid = 0.0
-        self.funding_paid = 0.0
-        self.n_trades = 0
-        self.wins = 0
-        self.losses = 0
-        self.is_liquidated = False
-        self.last_exit_reason = ""
-        self.last_trade_pnl: float | None = None
-        self.trades = []
-        self.traded_notional = 0.0
-        self.limit_orders = 0
-        self.limit_fills = 0
-        self._last_exposure = 0.0
-        self._last_close = float(reference_price)
-        self._order_pending = False
-        self._funding_epoch = -1
-        self._set_flat()
+        f = self._s
+        f[: fk.IS_SPOT] = 0.0
+        f[[fk.WALLET, fk.EQUITY, fk.PEAK]] = self._initial_cash
+        f[[fk.STOP, fk.LIQ, fk.ADVERSE]] = -_INF
+        f[fk.TAKE] = _INF
+        f[fk.LAST_CLOSE] = float(reference_price)
+        f[fk.LAST_PNL] = np.nan
+        f[fk.N_TRADES : fk.MAX_HOLD] = 0.0
+        f[[fk.FUNDING_EPOCH, fk.LAST_REASON]] = -1.0
+        self._trades = []
+        self._built = 0
 
-    def _set_flat(self) -> None:
-        self.position_qty = 0.0
-        self.entry_price = 0.0
-        self.bars_in_position = 0
-        self.stop_loss_price = -_INF
-        self.take_profit_price = _INF
-        self.liquidation_price = -_INF
-        self._adverse = -_INF
-        self._pos_fees = 0.0
-        self._pos_realized = 0.0
-        self._pos_max_qty = 0.0
-        self._pos_open_time_ms = 0
+    @property
+    def state(self) -> npt.NDArray[np.float64]:
+        """The array the kernels of :mod:`bot.portfolio.bar_kernel` take first (slots named in
+        :mod:`bot.portfolio.fill_kernel`). A bar whose flags hold ``GROW`` replaces it: read it again after one."""
+        return self._s
 
     @property
     def initial_cash(self) -> float:
@@ -180,162 +156,104 @@ class Account:
     @property
     def cash(self) -> float:
         """Perpetual: the margin balance (wallet). Spot: the quote balance, ``wallet - qty * entry_price``."""
+        f = self._s
         if self._is_spot:
-            return self._wallet - self.position_qty * self.entry_price
-        return self._wallet
-
-    @property
-    def wallet(self) -> float:
-        """Realised balance: ``initial_cash + realized_pnl - fees_paid - funding_paid``."""
-        return self._wallet
+            return f.item(fk.WALLET) - f.item(fk.QTY) * f.item(fk.ENTRY)
+        return f.item(fk.WALLET)
 
     @property
     def is_bankrupt(self) -> bool:
         """True when equity at the last mark is <= 0."""
-        return self.equity <= 0.0
+        return self._s.item(fk.EQUITY) <= 0.0
+
+    @property
+    def is_liquidated(self) -> bool:
+        """True once the account was liquidated (sticky until reset)."""
+        return self._s.item(fk.LIQUIDATED) != 0.0
 
     @property
     def open_trade_pnl(self) -> float:
         """Net PnL of the open position so far: partial realisations + unrealised PnL - its fees (0 when flat)."""
-        return self._pos_realized + self.unrealized_pnl - self._pos_fees
+        f = self._s
+        return f.item(fk.POS_REALIZED) + f.item(fk.UNREALIZED) - f.item(fk.POS_FEES)
 
-    def _open(
-        self, time_ms: int, target: float, fill: float, slip: float, sl_pct: float, tp_pct: float, fee_rate: float
-    ) -> None:
-        """Open from flat, or increase, to ``target`` (same sign as the position) at ``fill``, paying ``fee_rate``."""
-        qty = self.position_qty
-        added = abs(target - qty)
-        self.traded_notional += added * fill
-        fee = added * fill * fee_rate
-        self.fees_paid += fee
-        self.slippage_paid += added * slip
-        self._wallet -= fee
-        self._pos_fees += fee
-        entry = (abs(qty) * self.entry_price + added * fill) / abs(target)
-        self.position_qty = target
-        self.entry_price = entry
-        if abs(target) > self._pos_max_qty:
-            self._pos_max_qty = abs(target)
-        if target > 0.0:
-            self.stop_loss_price = entry * (1.0 - sl_pct) if sl_pct > 0.0 else -_INF
-            self.take_profit_price = entry * (1.0 + tp_pct) if tp_pct > 0.0 else _INF
-        else:
-            self.stop_loss_price = entry * (1.0 + sl_pct) if sl_pct > 0.0 else _INF
-            self.take_profit_price = entry * (1.0 - tp_pct) if tp_pct > 0.0 else -_INF
-        self._update_liquidation()
-        if qty == 0.0:
-            self._pos_open_time_ms = time_ms
-            self.bars_in_position = 0
-            if logger.isEnabledFor(_INFO):
-                logger.info(
-                    "Trade opened %s %.8g at %.8g (stop loss %.8g, take profit %.8g)",
-                    "long" if target > 0.0 else "short",
-                    abs(target),
-                    fill,
-                    self.stop_loss_price,
-                    self.take_profit_price,
+    @property
+    def last_trade_pnl(self) -> float | None:
+        """Net PnL of the last trade closed during the last bar (None when none closed)."""
+        return None if self._s.item(fk.LAST_REASON) < 0.0 else self._s.item(fk.LAST_PNL)
+
+    @property
+    def last_exit_reason(self) -> ExitReason | str:
+        """Exit reason of the last trade closed during the last bar (``""`` when none closed)."""
+        reason = int(self._s.item(fk.LAST_REASON))
+        return "" if reason < 0 else EXIT_REASONS[reason]
+
+    @property
+    def trades(self) -> list[Trade]:
+        """The closed :class:`~bot.portfolio.trade.Trade` objects since the reset, in the order they closed."""
+        n = int(self._s.item(fk.N_RECORDS))
+        if self._built < n:
+            self._trades.extend(trade_of_record(row) for row in self._records(self._built, n))
+            self._built = n
+        return self._trades
+
+    # ------------------------------------------------------------------------------------------------ after a bar
+
+    def _records(self, start: int, stop: int) -> list[list[float]]:
+        """Closed-trade records ``start`` to ``stop`` (excluded) as lists of their ``R_*`` columns."""
+        at, width = fk.RECORDS_AT, fk.N_RECORD_COLS
+        rows: list[list[float]] = self._s[at + start * width : at + stop * width].reshape(-1, width).tolist()
+        return rows
+
+    def _grow_records(self) -> None:
+        """Double the room for closed trades (the bar asks while the room left still holds one more bar's)."""
+        s = self._s
+        self._s = np.concatenate([s, np.zeros(s.shape[0] - fk.RECORDS_AT)])
+
+    def _log_events(self) -> None:
+        """Log the last bar's events in the order they happened, with the messages of each fill and trigger."""
+        n, width = int(self._s.item(fk.N_EVENTS)), fk.N_EVENT_COLS
+        events = self._s[fk.EVENTS_AT : fk.EVENTS_AT + n * width].tolist()
+        for i in range(0, n * width, width):
+            kind, a, b, c, d = events[i : i + 5]
+            if kind == fk.EV_OPENED:
+                if logger.isEnabledFor(logging.INFO):
+                    logger.info(
+                        "Trade opened %s %.8g at %.8g (stop loss %.8g, take profit %.8g)",
+                        "long" if a > 0.0 else "short",
+                        abs(a),
+                        b,
+                        c,
+                        d,
+                    )
+            elif kind == fk.EV_CLOSED:
+                if logger.isEnabledFor(logging.INFO):
+                    t = trade_of_record(self._records(int(a), int(a) + 1)[0])
+                    msg = "Trade closed %s %.8g at %.8g, pnl %.8g, reason %s"
+                    logger.info(msg, t.side, t.qty, t.exit_price, t.pnl, t.exit_reason)
+            elif kind == fk.EV_INCREASED:
+                logger.debug("Position increased to %.8g at %.8g (average entry %.8g)", a, b, c)
+            elif kind == fk.EV_REDUCED:
+                logger.debug("Position reduced to %.8g at %.8g (realised %.8g)", a, b, c)
+            elif kind == fk.EV_FUNDING:
+                logger.debug("Funding %.8g paid on %.8g at %.8g", a, b, c)
+            elif kind == fk.EV_LIQUIDATED:
+                _manager_logger.info(
+                    "Liquidation of %s %.8g at %.8g (liquidation price %.8g), equity left %.8g",
+                    "long" if a > 0.0 else "short",
+                    abs(a),
+                    b,
+                    c,
+                    d,
                 )
-        else:
-            logger.debug("Position increased to %.8g at %.8g (average entry %.8g)", target, fill, entry)
-
-    def _reduce(self, target: float, fill: float, slip: float, fee_rate: float) -> None:
-        """Partially reduce the position to ``target`` (same sign, smaller size) at ``fill``, paying ``fee_rate``."""
-        reduced = self.position_qty - target
-        gross = reduced * (fill - self.entry_price)
-        self.traded_notional += abs(reduced) * fill
-        fee = abs(reduced) * fill * fee_rate
-        self.realized_pnl += gross
-        self.fees_paid += fee
-        self.slippage_paid += abs(reduced) * slip
-        self._wallet += gross - fee
-        self._pos_realized += gross
-        self._pos_fees += fee
-        self.position_qty = target
-        self._update_liquidation()
-        logger.debug("Position reduced to %.8g at %.8g (realised %.8g)", target, fill, gross)
-
-    def _close(
-        self, time_ms: int, fill: float, slip: float, reason: ExitReason, in_bar: bool, fee_rate: float | None = None
-    ) -> None:
-        """Close the whole position at ``fill``, record the trade and go flat (taker fee unless ``fee_rate`` is given).
-
-        ``in_bar`` is True for exits after this bar's open (stops, take profits, intrabar liquidations): the exit
-        bar then counts in ``bars_held``, which ``bars_in_position`` only counts at the bar's end.
-        """
-        qty = self.position_qty
-        size = abs(qty)
-        gross = qty * (fill - self.entry_price)
-        self.traded_notional += size * fill
-        fee = size * fill * (self._taker if fee_rate is None else fee_rate)
-        self.fees_paid += fee
-        self.slippage_paid += size * slip
-        self.realized_pnl += gross
-        self._wallet += gross - fee
-        pos_realized = self._pos_realized + gross
-        if self._wallet < 0.0:
-            # Losses beyond the account are absorbed (insurance fund): equity is floored at 0.
-            deficit = -self._wallet
-            self._wallet = 0.0
-            self.realized_pnl += deficit
-            pos_realized += deficit
-        fees = self._pos_fees + fee
-        pnl = pos_realized - fees
-        side: Side = "long" if qty > 0.0 else "short"
-        max_qty = self._pos_max_qty
-        self.trades.append(
-            new_trade(
-                self._pos_open_time_ms,
-                time_ms,
-                side,
-                max_qty,
-                self.entry_price,
-                fill,
-                fees,
-                pnl,
-                reason,
-                self.bars_in_position + (1 if in_bar else 0),
-            )
-        )
-        self.n_trades += 1
-        if pnl > 0.0:
-            self.wins += 1
-        else:
-            self.losses += 1
-        self.last_trade_pnl = pnl
-        self.last_exit_reason = reason
-        self._set_flat()
-        if logger.isEnabledFor(_INFO):
-            logger.info("Trade closed %s %.8g at %.8g, pnl %.8g, reason %s", side, max_qty, fill, pnl, reason)
-
-    def _close_at_market(
-        self, time_ms: int, price: float, high: float, low: float, reason: ExitReason, in_bar: bool
-    ) -> None:
-        side = -1 if self.position_qty > 0.0 else 1
-        fill = self._costs.fill_price(price, side, self._costs.slippage(price, high, low))
-        # the slippage actually paid: a sell's fill price is floored at 0
-        self._close(time_ms, fill, abs(fill - price), reason, in_bar)
-
-    def _update_liquidation(self) -> None:
-        """Recompute the liquidation price and the adverse trigger after any change of position or wallet."""
-        qty = self.position_qty
-        if self._is_spot:
-            liq = -_INF
-        elif qty > 0.0:
-            # bot.portfolio.margin.liquidation_price inlined, with the same arithmetic (called on every fill)
-            liq = (qty * self.entry_price - self._wallet) / (qty * (1.0 - self._mm))
-        else:
-            liq = (qty * self.entry_price - self._wallet) / (qty * (1.0 + self._mm))
-        self.liquidation_price = liq
-        stop = self.stop_loss_price
-        if qty > 0.0:
-            self._adverse = stop if stop >= liq else liq
-        else:
-            self._adverse = stop if stop <= liq else liq
-
-    def _pay_funding(self, price: float, n_periods: int) -> None:
-        """Longs pay, shorts receive ``funding_rate_8h * notional`` per funding time crossed."""
-        payment = self.position_qty * price * self._funding_rate * n_periods
-        self.funding_paid += payment
-        self._wallet -= payment
-        self._update_liquidation()
-        logger.debug("Funding %.8g paid on %.8g at %.8g", payment, self.position_qty, price)
+            else:
+                _manager_logger.info(
+                    "Stop loss hit %s %.8g at %.8g (stop %.8g, open %.8g)"
+                    if kind == fk.EV_STOP
+                    else "Take profit hit %s %.8g at %.8g (target %.8g, open %.8g)",
+                    "long" if a > 0.0 else "short",
+                    abs(a),
+                    b,
+                    c,
+                    d,
+                )

@@ -28,7 +28,7 @@ import numpy.typing as npt
 from bot.config import PortfolioConfig
 from bot.portfolio import basket_kernel as kernel
 from bot.portfolio.basket_bar import mark_account
-from bot.portfolio.trade import EXIT_REASONS, ExitReason, Trade, new_trade
+from bot.portfolio.trade import EXIT_REASONS, ExitReason, Trade, trade_of_record
 
 logger = logging.getLogger(__name__)
 
@@ -370,16 +370,4 @@ class BasketAccount:
 
 def _trade_of(row: list[float]) -> Trade:
     """The :class:`~bot.portfolio.trade.Trade` of one closed-trade record (its columns in ``R_*`` order)."""
-    _, entry_time, exit_time, side, qty, entry, exit_price, fees, pnl, reason, bars = row
-    return new_trade(
-        int(entry_time),
-        int(exit_time),
-        "long" if side > 0.0 else "short",
-        qty,
-        entry,
-        exit_price,
-        fees,
-        pnl,
-        EXIT_REASONS[int(reason)],
-        int(bars),
-    )
+    return trade_of_record(row[1:])

@@ -1,8 +1,9 @@
-"""The basket's numba kernel cache: a notice before they compile, and stale caches of their callers dropped.
+"""The numba kernels' cache: a notice before they compile, and stale caches of their callers dropped.
 
-The kernels (:mod:`bot.portfolio.basket_kernel` and its callers, the portfolio env's observation and weights) are
-compiled with ``cache=True``: the first process on a machine compiles them for about 20 s in silence, later ones load
-them from ``__pycache__`` in about a second. numba emits a ``numba:compile`` event only for a real compilation (a
+The kernels (the single-asset bar of :mod:`bot.portfolio.bar_kernel`, :mod:`bot.portfolio.basket_kernel` and its
+callers, the portfolio env's observation and weights) are compiled with ``cache=True``: the first process on a machine
+compiles them for seconds to tens of seconds in silence, later ones load them from ``__pycache__`` in about a
+second. numba emits a ``numba:compile`` event only for a real compilation (a
 function loaded from the cache emits none), so a listener on it logs the notice exactly when there is a wait.
 
 numba checks a cached function against its own file only, yet a kernel compiles the kernels it calls, and the
@@ -27,7 +28,7 @@ from numba.core.caching import CompileResultCacheImpl
 logger = logging.getLogger(__name__)
 
 #: The line logged (INFO) before the first compilation of a kernel in a process.
-COMPILE_NOTICE = "compiling the basket kernel (first run on this machine, about 20 s; cached afterwards)"
+COMPILE_NOTICE = "compiling the portfolio kernels (first run on this machine, about 20 s; cached afterwards)"
 
 
 class CompileNotice(event.Listener):

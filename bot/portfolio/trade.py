@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -101,3 +102,22 @@ def new_trade(
     _set_exit_reason(trade, exit_reason)
     _set_bars_held(trade, bars_held)
     return trade
+
+
+def trade_of_record(row: Sequence[float]) -> Trade:
+    """The :class:`Trade` of a closed-trade record of the compiled kernels: entry and exit time (ms), side (> 0
+    long), quantity, entry and exit price, fees, PnL, exit reason (an index into :data:`EXIT_REASONS`) and bars held,
+    all as floats."""
+    entry_time, exit_time, side, qty, entry, exit_price, fees, pnl, reason, bars = row
+    return new_trade(
+        int(entry_time),
+        int(exit_time),
+        "long" if side > 0.0 else "short",
+        qty,
+        entry,
+        exit_price,
+        fees,
+        pnl,
+        EXIT_REASONS[int(reason)],
+        int(bars),
+    )
