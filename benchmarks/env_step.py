@@ -43,6 +43,7 @@ from bot.config import BotConfig, load_config  # noqa: E402
 from bot.data import build_dataset  # noqa: E402
 from bot.data.types import Dataset  # noqa: E402
 from bot.env import TradingEnv, make_env  # noqa: E402
+from bot.portfolio.bar_kernel import CLOSED  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "binance_spot_2023" / "BTC_USDT-5m.csv.gz"
 OUT = REPO / "benchmarks" / "out" / "env_step.json"
@@ -125,7 +126,8 @@ def gym_anytrading(cfg: BotConfig, dataset: Dataset) -> Any:
 
 
 class PortfolioOnly:
-    """The floor under our env: the same PortfolioManager + DBE calls per step, without observation, reward or info.
+    """The floor under our env: the same compiled bar + DBE calls per step as its step (``process_row`` on the
+    account's state and the bar table), without observation, reward or info.
 
     ``ours - portfolio_only`` is what the env itself adds per step. Episodes reset like ours: at the episode's end,
     on bankruptcy or past ``env.max_drawdown``.
@@ -133,9 +135,6 @@ class PortfolioOnly:
 
     def __init__(self, cfg: BotConfig, dataset: Dataset) -> None:
         self.env = our_env(cfg, dataset)
-        market = dataset.market
-        self.time_ms, self.open = market.open_time_ms.tolist(), market.open.tolist()
-        self.high, self.low, self.close = market.high.tolist(), market.low.tolist(), market.close.tolist()
         self.action_space = self.env.action_space
         self.max_drawdown = cfg.env.max_drawdown
         self.t = self.stop = 0
@@ -148,19 +147,14 @@ class PortfolioOnly:
         env = self.env
         pm, dbe = env.portfolio, env.dbe
         t = self.t = self.t + 1
-        pm.process_bar(
-            self.time_ms[t],
-            self.open[t],
-            self.high[t],
-            self.low[t],
-            self.close[t],
-            env.actions.targets[action],
-            dbe.stop_loss_pct,
-            dbe.take_profit_pct,
-            dbe.size_fraction,
+        target, size = env.actions.targets[action], dbe.size_fraction
+        flags, equity, drawdown, _, _, pnl = env._kernels.process_row(
+            pm.state, env._bar_table, t, target, dbe.stop_loss_pct, dbe.take_profit_pct, size, True
         )
-        dbe.update(t, pm.drawdown, pm.last_trade_pnl)
-        terminated = pm.equity <= 0.0 or pm.drawdown > self.max_drawdown
+        if flags > CLOSED:
+            pm.settle(flags, target, size)
+        dbe.update(t, drawdown, pnl if flags & CLOSED else None)
+        terminated = equity <= 0.0 or drawdown > self.max_drawdown
         return None, 0.0, terminated, not terminated and t >= self.stop, None
 
 

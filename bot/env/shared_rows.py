@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from bot.config import BotConfig
 from bot.data import MarketData
@@ -31,13 +32,16 @@ _capacity = CACHE_SIZE
 
 @dataclass(frozen=True, slots=True)
 class MarketRows:
-    """The candles of a market as Python lists (plain ints and floats), indexed by dataset row."""
+    """The candles of a market as Python lists (plain ints and floats), indexed by dataset row, and as ``bars``, a
+    float64 [rows, 5] table (open time in ms, exact as a float, then open, high, low, close) for the compiled bar of
+    :func:`bot.portfolio.bar_kernel.process_row`."""
 
     time_ms: list[int]
     open: list[float]
     high: list[float]
     low: list[float]
     close: list[float]
+    bars: npt.NDArray[np.float64]
 
 
 _rows: OrderedDict[int, tuple[MarketData, MarketRows]] = OrderedDict()
@@ -57,6 +61,10 @@ def market_rows(market: MarketData) -> MarketRows:
         market.high.tolist(),
         market.low.tolist(),
         market.close.tolist(),
+        np.ascontiguousarray(
+            np.column_stack([market.open_time_ms, market.open, market.high, market.low, market.close]),
+            dtype=np.float64,
+        ),
     )
     _remember(_rows, key, (market, rows))
     return rows

@@ -71,6 +71,8 @@ from bot.env.shared_rows import make_dbe, market_rows
 from bot.env.spaces import PORTFOLIO_FEATURES, ActionMapper, market_bound, observation_space
 from bot.env.stats import BarRecord, EpisodeAccumulator, accumulate, episode_summary
 from bot.portfolio import PortfolioManager
+from bot.portfolio.bar_kernel import CLOSED
+from bot.portfolio.row_kernel import EnvCalls
 
 logger = logging.getLogger(__name__)
 
@@ -125,20 +127,22 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         # shared with the other envs of this process over the same market (bot.env.shared_rows)
         rows = market_rows(market)
         self._time_ms: list[int] = rows.time_ms
-        self._open: list[float] = rows.open
-        self._high: list[float] = rows.high
-        self._low: list[float] = rows.low
         self._close: list[float] = rows.close
+        #: float64 [rows, 5] open time, open, high, low, close: what the compiled bar reads by row
+        self._bar_table = rows.bars
         self._base_ms = int(market.base_ms)
         self.portfolio = PortfolioManager(cfg.portfolio)
         self._initial_equity = float(self.portfolio.equity)
+        # the account's equity, drawdown and position after the last bar, as the step's kernel calls return them
+        self._equity, self._drawdown, self._qty = self._initial_equity, 0.0, 0.0
         self.dbe = make_dbe(cfg, market)
         self._reward = make_reward(env_cfg.reward, env_cfg)
         self._reward_fn = self._reward.__call__
         #: reward_scale when the reward is the plain log return, which the step computes inline; else 0.0
         self._log_scale = self._reward.scale if type(self._reward) is LogReturnReward else 0.0
-        self._process_bar = self.portfolio.process_bar
         self._dbe_update = self.dbe.update
+        #: the compiled bar by row and the account's reader, called without numba's dispatcher
+        self._kernels = EnvCalls()
         self._max_drawdown = float(env_cfg.max_drawdown)
         self._portfolio_scales = PortfolioObservation(cfg).scales
         self._decision_every = int(env_cfg.decision_every)
@@ -202,6 +206,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self.dbe.reset()
         self.dbe.update(start, 0.0, None)
         self._initial_equity = float(self.portfolio.equity)
+        self._equity, self._drawdown, self._qty = self._initial_equity, self.portfolio.drawdown, 0.0
         self._bars = BarRecord(self._initial_equity)
         self.obs_refs.reset(start, self._initial_equity)
         self.controls.reset(self.dbe.size_fraction)
@@ -237,15 +242,15 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
                 target = self._targets[action] if action >= 0 else self.actions.target(action)
             except (IndexError, TypeError, ValueError):  # not a plain in-range int: the mapper says what is wrong
                 target = self.actions.target(action)
-            if target != controls.target or pm.position_qty == 0.0:
+            if target != controls.target or self._qty == 0.0:
                 controls.size = dbe.size_fraction
             controls.target = target
         else:
             target = controls.decide(action, pm.position_qty, pm.bars_in_position, dbe.size_fraction)
         size = controls.size
-        step_start_equity = equity = pm.equity
-        drawdown = pm.drawdown
-        traded_before = pm.traded_notional
+        step_start_equity = equity = self._equity
+        drawdown = self._drawdown
+        traded_before = pm.traded_notional if self._turnover_penalty else 0.0
         reward = 0.0
         marks: list[tuple[int, float, float, float]] = []
         terminated = False
@@ -253,38 +258,33 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         last = t + self._decision_every
         if last > self._last_row:
             last = self._last_row
-        # bound methods and lists cached at construction: this is the hot path (see benchmarks/env_step.py)
-        process_bar = self._process_bar
+        # one compiled call per bar on the account's state array and the market's bar table: this is the hot path
+        # (see benchmarks/env_step.py)
+        state = pm.state
+        table = self._bar_table
+        process_row = self._kernels.process_row
         log_scale = self._log_scale
         bars = self._bars
         first = True
+        qty = self._qty
         while t < last:
             prev_equity = equity
             prev_drawdown = drawdown
             t += 1
-            process_bar(
-                self._time_ms[t],
-                self._open[t],
-                self._high[t],
-                self._low[t],
-                self._close[t],
-                target,
-                dbe.stop_loss_pct,
-                dbe.take_profit_pct,
-                size,
-                first,
+            flags, equity, drawdown, exposure, qty, trade_pnl = process_row(
+                state, table, t, target, dbe.stop_loss_pct, dbe.take_profit_pct, size, first
             )
+            if flags > CLOSED:  # the bar's log lines, more room for trades, or a refused exposure
+                pm.settle(flags, target, size)
+                state = pm.state
             first = False
-            equity = pm.equity
-            drawdown = pm.drawdown
-            self._dbe_update(t, drawdown, pm.last_trade_pnl)
+            self._dbe_update(t, drawdown, trade_pnl if flags & CLOSED else None)
             if log_scale and prev_equity > 0.0 and equity > MIN_EQUITY_RATIO * prev_equity:
                 # LogReturnReward's common case without its call (same arithmetic)
                 reward += log_scale * math.log(equity / prev_equity)
             else:
                 reward += self._reward_fn(prev_equity, equity, prev_drawdown, drawdown)
-            exposure = pm.exposure
-            marks.append((t, equity, exposure, pm.position_qty))
+            marks.append((t, equity, exposure, qty))
             # the episode's sums come from these at its end (bot.env.stats.accumulate): three appends per bar
             # instead of six running sums (no cached bound appends: copy.deepcopy would not rebind them to a copy)
             bars.equity.append(equity)
@@ -294,6 +294,9 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
                 terminated = True
                 break
         self._t = t
+        self._equity = equity
+        self._drawdown = drawdown
+        self._qty = qty
         self.step_marks = marks
         if self._turnover_penalty and step_start_equity > 0.0:
             reward -= self._turnover_penalty * (pm.traded_notional - traded_before) / step_start_equity
@@ -352,23 +355,23 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         One method for both (a Python call less per step), building new objects every time (see the module
         docstring).
         """
-        pm = self.portfolio
         dbe = self.dbe
         refs = self.obs_refs
-        equity = pm.equity
-        exposure = pm.exposure
+        # the account's attributes in one compiled call
+        (equity, exposure, position, fees_paid, slippage_paid, funding_paid, traded_notional, n_trades, drawdown,
+         unrealized_pnl, cash, bars_in_position) = self._kernels.account_view(self.portfolio.state)  # fmt: skip
         dbe_mode = _MODE_INT[dbe.mode]
         info = {
             "equity": equity,
             "return": step_return,
-            "position": pm.position_qty,
+            "position": position,
             "exposure": exposure,
-            "fees_paid": pm.fees_paid,
-            "slippage_paid": pm.slippage_paid,
-            "funding_paid": pm.funding_paid,
-            "traded_notional": pm.traded_notional,
-            "trades": pm.n_trades,
-            "drawdown": pm.drawdown,
+            "fees_paid": fees_paid,
+            "slippage_paid": slippage_paid,
+            "funding_paid": funding_paid,
+            "traded_notional": traded_notional,
+            "trades": n_trades,
+            "drawdown": drawdown,
             "dbe_mode": dbe_mode,
             "worker_id": self.worker_id,
             "time_ms": self._time_ms[t],
@@ -383,10 +386,10 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
             portfolio,
             equity,
             refs.reference,
-            pm.unrealized_pnl,
-            pm.cash,
+            unrealized_pnl,
+            cash,
             exposure,
-            pm.bars_in_position,
+            bars_in_position,
             1.0 - equity / peak if equity < peak else 0.0,  # ObservationReferences.drawdown inlined
             dbe_mode,
             dbe.stop_loss_pct,
