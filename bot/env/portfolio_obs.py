@@ -67,7 +67,8 @@ class PortfolioObservation:
         and the mode: other types make numba compile another variant).
 
         Keyword-only: eleven numbers in a row are too easy to swap. The env's step calls
-        :func:`fill_portfolio_observation` itself, positionally (its own test pins the order).
+        :func:`fill_portfolio_observation` positionally, inside :func:`bot.env.account_obs.observe_account` (its
+        test pins the order).
         """
         out = np.empty(_N_PORTFOLIO, _F32)
         fill_portfolio_observation(

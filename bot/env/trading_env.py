@@ -63,16 +63,16 @@ from gymnasium.utils import seeding
 
 from bot.config import BotConfig
 from bot.data import Dataset
+from bot.env.account_obs import EnvKernels
 from bot.env.decisions import DecisionControls, ObservationReferences
 from bot.env.episode import EpisodeBounds, EpisodeSampler, split_range
-from bot.env.portfolio_obs import PortfolioObservation, fill_portfolio_observation
+from bot.env.portfolio_obs import PortfolioObservation
 from bot.env.rewards import MIN_EQUITY_RATIO, LogReturnReward, make_reward
 from bot.env.shared_rows import make_dbe, market_rows
 from bot.env.spaces import PORTFOLIO_FEATURES, ActionMapper, market_bound, observation_space
 from bot.env.stats import BarRecord, EpisodeAccumulator, accumulate, episode_summary
 from bot.portfolio import PortfolioManager
 from bot.portfolio.bar_kernel import CLOSED
-from bot.portfolio.row_kernel import EnvCalls
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self._log_scale = self._reward.scale if type(self._reward) is LogReturnReward else 0.0
         self._dbe_update = self.dbe.update
         #: the compiled bar by row and the account's reader, called without numba's dispatcher
-        self._kernels = EnvCalls()
+        self._kernels = EnvKernels()
         self._max_drawdown = float(env_cfg.max_drawdown)
         self._portfolio_scales = PortfolioObservation(cfg).scales
         self._decision_every = int(env_cfg.decision_every)
@@ -357,10 +357,13 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         """
         dbe = self.dbe
         refs = self.obs_refs
-        # the account's attributes in one compiled call
-        (equity, exposure, position, fees_paid, slippage_paid, funding_paid, traded_notional, n_trades, drawdown,
-         unrealized_pnl, cash, bars_in_position) = self._kernels.account_view(self.portfolio.state)  # fmt: skip
         dbe_mode = _MODE_INT[dbe.mode]
+        portfolio = np.empty(_N_PORTFOLIO, np.float32)
+        # PortfolioObservation.vector's arithmetic and the info's account figures in one compiled call
+        (equity, exposure, position, fees_paid, slippage_paid, funding_paid, traded_notional, n_trades,
+         drawdown) = self._kernels.observe_account(portfolio, self.portfolio.state, refs.reference, refs.peak, dbe_mode,
+                                                   dbe.stop_loss_pct, dbe.take_profit_pct, dbe.size_fraction,
+                                                   *self._portfolio_scales)  # fmt: skip
         info = {
             "equity": equity,
             "return": step_return,
@@ -379,24 +382,6 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         }
         if bars:
             info["bars"] = bars
-        peak = refs.peak
-        portfolio = np.empty(_N_PORTFOLIO, np.float32)
-        # PortfolioObservation.vector without its keyword call: the argument order is its signature's
-        fill_portfolio_observation(
-            portfolio,
-            equity,
-            refs.reference,
-            unrealized_pnl,
-            cash,
-            exposure,
-            bars_in_position,
-            1.0 - equity / peak if equity < peak else 0.0,  # ObservationReferences.drawdown inlined
-            dbe_mode,
-            dbe.stop_loss_pct,
-            dbe.take_profit_pct,
-            dbe.size_fraction,
-            *self._portfolio_scales,
-        )
         return {"market": self._windows[t - self._window_m1].copy(), "portfolio": portfolio}, info
 
     def _end_episode(self, info: dict[str, Any], terminated: bool, drawdown: float) -> None:

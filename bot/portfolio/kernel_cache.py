@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -96,3 +96,24 @@ def drop_stale_caches(kernel: Any, dependencies: Iterable[ModuleType]) -> int:
             "dropped %d stale numba cache files of %s (a module it compiles in changed)", dropped, py_func.__module__
         )
     return dropped
+
+
+_entry_points: dict[tuple[Any, tuple[Any, ...]], Callable[..., Any]] = {}
+
+
+def entry_point(kernel: Any, argtypes: tuple[Any, ...]) -> Callable[..., Any]:
+    """``kernel`` compiled (or loaded from its cache) for ``argtypes``, as its native entry point: a call skips
+    numba's dispatcher, which types every argument before each call (about 0.15 us of a 0.4 us call with eight).
+
+    The caller passes exactly these types: an array argument of another dtype, dimension or layout would be read as
+    the declared one (scalars are converted, as by the dispatcher). An entry point does not pickle; hold it in an
+    object that takes it again when copied (see :class:`bot.env.account_obs.EnvKernels`).
+
+    :param kernel: an ``@njit`` function.
+    :param argtypes: numba types of its arguments.
+    :return: the same function for every caller of the process.
+    """
+    key = (kernel, argtypes)
+    if key not in _entry_points:
+        _entry_points[key] = kernel.compile(argtypes)
+    return _entry_points[key]
