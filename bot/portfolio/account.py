@@ -40,7 +40,7 @@ T = TypeVar("T")
 
 
 class _Slot(Generic[T]):
-    """A read-only attribute: one slot of the account's state (``Account._s``) as a Python ``kind``."""
+    """A read-only attribute: one slot of the account's state (``Account.state``) as a Python ``kind``."""
 
     def __init__(self, index: int, kind: Callable[[float], T], doc: str) -> None:
         self.index = index
@@ -52,7 +52,7 @@ class _Slot(Generic[T]):
     @overload
     def __get__(self, obj: Account, owner: Any = None) -> T: ...
     def __get__(self, obj: Account | None, owner: Any = None) -> T | _Slot[T]:
-        return self if obj is None else self.kind(obj._s.item(self.index))
+        return self if obj is None else self.kind(obj.state.item(self.index))
 
 
 class Account:
@@ -70,7 +70,7 @@ class Account:
     :param cfg: the portfolio section of the config.
     """
 
-    __slots__ = ("_built", "_initial_cash", "_is_spot", "_leverage", "_max_exposure", "_s", "_trades", "cfg")
+    __slots__ = ("_built", "_initial_cash", "_is_spot", "_leverage", "_max_exposure", "_trades", "cfg", "state")
 
     equity = _Slot(fk.EQUITY, float, "Equity at the last mark (quote).")
     position_qty = _Slot(fk.QTY, float, "Signed position (base asset).")
@@ -101,8 +101,11 @@ class Account:
         self._leverage = 1.0 if self._is_spot else float(cfg.leverage)
         self._max_exposure = 1.0 if self._is_spot else float(cfg.max_leverage)
         self._initial_cash = float(cfg.initial_cash)
-        # the state, the event rows and room for 256 closed trades (grown by the bar that would run short)
-        f = self._s = np.zeros(fk.RECORDS_AT + 256 * fk.N_RECORD_COLS)
+        #: the array the kernels of :mod:`bot.portfolio.bar_kernel` take first (slots named in
+        #: :mod:`bot.portfolio.fill_kernel`): the state, the event rows and room for 256 closed trades; a bar whose
+        #: flags hold ``GROW`` replaces it by a larger one (read it again after such a bar)
+        self.state: npt.NDArray[np.float64] = np.zeros(fk.RECORDS_AT + 256 * fk.N_RECORD_COLS)
+        f = self.state
         f[fk.IS_SPOT] = float(self._is_spot)
         f[fk.LEVERAGE] = self._leverage
         f[fk.MAX_EXPOSURE] = self._max_exposure
@@ -130,7 +133,7 @@ class Account:
         :param reference_price: the close of the bar before the first processed bar (the first decision's price,
             where a limit order is placed); 0 = unknown, the first bar's open stands in.
         """
-        f = self._s
+        f = self.state
         f[: fk.IS_SPOT] = 0.0
         f[[fk.WALLET, fk.EQUITY, fk.PEAK]] = self._initial_cash
         f[[fk.STOP, fk.LIQ, fk.ADVERSE]] = -_INF
@@ -143,12 +146,6 @@ class Account:
         self._built = 0
 
     @property
-    def state(self) -> npt.NDArray[np.float64]:
-        """The array the kernels of :mod:`bot.portfolio.bar_kernel` take first (slots named in
-        :mod:`bot.portfolio.fill_kernel`). A bar whose flags hold ``GROW`` replaces it: read it again after one."""
-        return self._s
-
-    @property
     def initial_cash(self) -> float:
         """Starting balance (quote)."""
         return self._initial_cash
@@ -156,7 +153,7 @@ class Account:
     @property
     def cash(self) -> float:
         """Perpetual: the margin balance (wallet). Spot: the quote balance, ``wallet - qty * entry_price``."""
-        f = self._s
+        f = self.state
         if self._is_spot:
             return f.item(fk.WALLET) - f.item(fk.QTY) * f.item(fk.ENTRY)
         return f.item(fk.WALLET)
@@ -164,34 +161,34 @@ class Account:
     @property
     def is_bankrupt(self) -> bool:
         """True when equity at the last mark is <= 0."""
-        return self._s.item(fk.EQUITY) <= 0.0
+        return self.state.item(fk.EQUITY) <= 0.0
 
     @property
     def is_liquidated(self) -> bool:
         """True once the account was liquidated (sticky until reset)."""
-        return self._s.item(fk.LIQUIDATED) != 0.0
+        return self.state.item(fk.LIQUIDATED) != 0.0
 
     @property
     def open_trade_pnl(self) -> float:
         """Net PnL of the open position so far: partial realisations + unrealised PnL - its fees (0 when flat)."""
-        f = self._s
+        f = self.state
         return f.item(fk.POS_REALIZED) + f.item(fk.UNREALIZED) - f.item(fk.POS_FEES)
 
     @property
     def last_trade_pnl(self) -> float | None:
         """Net PnL of the last trade closed during the last bar (None when none closed)."""
-        return None if self._s.item(fk.LAST_REASON) < 0.0 else self._s.item(fk.LAST_PNL)
+        return None if self.state.item(fk.LAST_REASON) < 0.0 else self.state.item(fk.LAST_PNL)
 
     @property
     def last_exit_reason(self) -> ExitReason | str:
         """Exit reason of the last trade closed during the last bar (``""`` when none closed)."""
-        reason = int(self._s.item(fk.LAST_REASON))
+        reason = int(self.state.item(fk.LAST_REASON))
         return "" if reason < 0 else EXIT_REASONS[reason]
 
     @property
     def trades(self) -> list[Trade]:
         """The closed :class:`~bot.portfolio.trade.Trade` objects since the reset, in the order they closed."""
-        n = int(self._s.item(fk.N_RECORDS))
+        n = int(self.state.item(fk.N_RECORDS))
         if self._built < n:
             self._trades.extend(trade_of_record(row) for row in self._records(self._built, n))
             self._built = n
@@ -202,18 +199,18 @@ class Account:
     def _records(self, start: int, stop: int) -> list[list[float]]:
         """Closed-trade records ``start`` to ``stop`` (excluded) as lists of their ``R_*`` columns."""
         at, width = fk.RECORDS_AT, fk.N_RECORD_COLS
-        rows: list[list[float]] = self._s[at + start * width : at + stop * width].reshape(-1, width).tolist()
+        rows: list[list[float]] = self.state[at + start * width : at + stop * width].reshape(-1, width).tolist()
         return rows
 
     def _grow_records(self) -> None:
         """Double the room for closed trades (the bar asks while the room left still holds one more bar's)."""
-        s = self._s
-        self._s = np.concatenate([s, np.zeros(s.shape[0] - fk.RECORDS_AT)])
+        s = self.state
+        self.state = np.concatenate([s, np.zeros(s.shape[0] - fk.RECORDS_AT)])
 
     def _log_events(self) -> None:
         """Log the last bar's events in the order they happened, with the messages of each fill and trigger."""
-        n, width = int(self._s.item(fk.N_EVENTS)), fk.N_EVENT_COLS
-        events = self._s[fk.EVENTS_AT : fk.EVENTS_AT + n * width].tolist()
+        n, width = int(self.state.item(fk.N_EVENTS)), fk.N_EVENT_COLS
+        events = self.state[fk.EVENTS_AT : fk.EVENTS_AT + n * width].tolist()
         for i in range(0, n * width, width):
             kind, a, b, c, d = events[i : i + 5]
             if kind == fk.EV_OPENED:

@@ -84,7 +84,7 @@ class PortfolioManager(Account):
         :raises ValueError: when ``|target_exposure| * size_fraction * leverage`` exceeds ``max_leverage`` or the
             size fraction is negative or NaN; the account is left unchanged.
         """
-        flags = _bar(self._s, time_ms, open_, high, low, close, target_exposure, stop_loss_pct, take_profit_pct,
+        flags = _bar(self.state, time_ms, open_, high, low, close, target_exposure, stop_loss_pct, take_profit_pct,
                      size_fraction, new_decision)[0]  # fmt: skip
         if flags > EVENTS - 1:
             self.settle(flags, target_exposure, size_fraction)
