@@ -11,7 +11,7 @@ from typing import Any
 
 from numba import njit, types
 
-from bot.env import portfolio_obs
+from bot.env import portfolio_obs, rewards, spaces
 from bot.env.portfolio_obs import fill_portfolio_observation
 from bot.portfolio import bar_kernel, fill_kernel
 from bot.portfolio.fill_kernel import (
@@ -109,5 +109,6 @@ class EnvKernels:
         return EnvKernels, ()
 
 
-# numba checks only this file: an edit of the observation or of the account's slots recompiles this one
-drop_stale_caches(observe_account, (portfolio_obs, fill_kernel))
+# numba checks only this file: an edit of the observation (or of the bounds it compiles in) or of the account's
+# slots recompiles this one
+drop_stale_caches(observe_account, (portfolio_obs, rewards, spaces, fill_kernel))

@@ -111,7 +111,7 @@ def test_the_kernels_drop_caches_older_than_what_they_compile_in() -> None:
     code in another's cache."""
     calls = {
         bar_kernel: "drop_stale_caches(process_bar, (fees, fill_kernel))",
-        account_obs: "drop_stale_caches(observe_account, (portfolio_obs, fill_kernel))",
+        account_obs: "drop_stale_caches(observe_account, (portfolio_obs, rewards, spaces, fill_kernel))",
     }
     for module, call in calls.items():
         assert call in Path(str(module.__file__)).read_text(encoding="utf-8"), module.__name__
