@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from bot.portfolio import YEAR_MS, Trade, cost_drag
+from bot.portfolio import YEAR_MS, cost_drag
 
 #: Cap of the per-episode cost drag in training summaries, so that an episode with no gross profit (infinite drag)
 #: still averages into TensorBoard.
@@ -40,7 +39,7 @@ class AccountTotals(Protocol):
     @property
     def is_liquidated(self) -> bool: ...
     @property
-    def trades(self) -> Sequence[Trade]: ...
+    def bars_held(self) -> int: ...
 
 
 @dataclass(slots=True)
@@ -164,7 +163,6 @@ def episode_summary(
     mean_equity = acc.sum_equity / acc.n_steps if acc.n_steps else initial_equity
     costs = pm.fees_paid + pm.slippage_paid + pm.funding_paid
     gross = final_equity - initial_equity + costs
-    held = [t.bars_held for t in pm.trades]
     return {
         "episode_return": final_equity / initial_equity - 1.0,
         "final_equity": final_equity,
@@ -179,5 +177,5 @@ def episode_summary(
         "cost_share_equity": costs / initial_equity,
         "cost_drag": min(cost_drag(costs, gross), MAX_COST_DRAG),
         "trades_per_day": pm.n_trades / days if days else 0.0,
-        "avg_holding_bars": sum(held) / len(held) if held else 0.0,
+        "avg_holding_bars": pm.bars_held / pm.n_trades if pm.n_trades else 0.0,
     }

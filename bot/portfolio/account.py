@@ -65,7 +65,8 @@ class Account:
     ``drawdown`` (1 - equity / peak), ``peak_equity``, ``n_trades``, ``wins``, ``losses``, ``bars_in_position``,
     ``is_liquidated`` (sticky until reset), ``last_exit_reason`` and ``last_trade_pnl`` (the last trade closed during
     the last bar, ``""`` / None when none), ``stop_loss_price``, ``take_profit_price``, ``liquidation_price``
-    (+-inf when disabled or flat), ``traded_notional``, ``limit_orders``, ``limit_fills`` and ``trades``.
+    (+-inf when disabled or flat), ``traded_notional``, ``limit_orders``, ``limit_fills``, ``trades`` and
+    ``bars_held`` (the closed trades' ``bars_held``, summed).
 
     :param cfg: the portfolio section of the config.
     """
@@ -94,6 +95,7 @@ class Account:
     bars_in_position = _Slot(fk.BARS, int, "Bars the position has been held (0 when flat).")
     limit_orders = _Slot(fk.LIMIT_ORDERS, int, "Limit orders placed.")
     limit_fills = _Slot(fk.LIMIT_FILLS, int, "Limit orders filled.")
+    bars_held = _Slot(fk.BARS_HELD, int, "Bars held by the trades closed since the reset, summed.")
 
     def __init__(self, cfg: PortfolioConfig) -> None:
         self.cfg = cfg

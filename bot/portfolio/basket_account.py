@@ -91,7 +91,7 @@ class AssetRules:
 class BasketTotals:
     """Account-wide totals of a basket (what :func:`bot.env.stats.episode_summary` reads of an account).
 
-    :param trades: every asset's closed trades, asset by asset.
+    :param bars_held: the ``bars_held`` of every asset's closed trades, summed.
     """
 
     equity: float
@@ -103,7 +103,7 @@ class BasketTotals:
     funding_paid: float
     traded_notional: float
     is_liquidated: bool
-    trades: tuple[Trade, ...]
+    bars_held: int
 
 
 class BasketAccount:
@@ -339,7 +339,7 @@ class BasketAccount:
             funding_paid=self.funding_paid,
             traded_notional=self._notional_paid,
             is_liquidated=self.is_liquidated,
-            trades=tuple(t for log in self.trades for t in log),
+            bars_held=sum(t.bars_held for log in self.trades for t in log),
         )
 
     def _log_events(self, count: int) -> None:

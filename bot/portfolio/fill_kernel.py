@@ -47,12 +47,12 @@ POS_FEES, POS_REALIZED, POS_MAX, LAST_EXPOSURE, LAST_CLOSE, LAST_PNL = range(17,
 IS_SPOT, LEVERAGE, MAX_EXPOSURE, SLIP_FRAC, RANGE_FRAC, TAKER, MAKER, LIMIT = range(23, 31)
 LIMIT_OFFSET, REPOST, MM, FUNDING_RATE, LOT, MIN_NOTIONAL = range(31, 37)
 # integers: counters, the position's bars and open time, the pending limit order (0 / 1), the funding period last
-# seen (-1: none), the liquidation flag, the last bar's exit reason (-1: none), records and events written, and the
-# ``max_holding_bars`` parameter
+# seen (-1: none), the liquidation flag, the last bar's exit reason (-1: none), records and events written, the bars
+# held by the closed trades (summed), and the ``max_holding_bars`` parameter
 N_TRADES, WINS, LOSSES, BARS, OPEN_TIME, LIMIT_ORDERS, LIMIT_FILLS, PENDING = range(37, 45)
-FUNDING_EPOCH, LIQUIDATED, LAST_REASON, N_RECORDS, N_EVENTS, MAX_HOLD = range(45, 51)
+FUNDING_EPOCH, LIQUIDATED, LAST_REASON, N_RECORDS, N_EVENTS, BARS_HELD, MAX_HOLD = range(45, 52)
 #: the scalars end here (the state before the events and records)
-N_SCALARS = 51
+N_SCALARS = 52
 # event kinds (column 0 of an event row) and their values: funding (payment, qty, price), opened (qty, fill, stop,
 # take), increased (qty, fill, entry), reduced (qty, fill, realised), closed (its record), stop loss and take profit
 # hit (qty, price, trigger, open), liquidation (qty, price, liquidation price, wallet left)
@@ -223,7 +223,9 @@ def close_position(s: Any, time_ms: int, fill: float, slip: float, reason: int, 
     s[at + R_FEES] = trade_fees
     s[at + R_PNL] = pnl
     s[at + R_REASON] = reason
-    s[at + R_BARS] = s[BARS] + 1.0 if in_bar else s[BARS]
+    bars_held = s[BARS] + 1.0 if in_bar else s[BARS]
+    s[at + R_BARS] = bars_held
+    s[BARS_HELD] += bars_held
     s[N_RECORDS] = n + 1.0
     s[N_TRADES] += 1.0
     if pnl > 0.0:

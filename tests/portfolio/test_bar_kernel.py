@@ -24,8 +24,9 @@ def _reversals(pm: PortfolioManager, bars: int, start: int = 0) -> None:
 
 
 def test_more_trades_than_the_first_record_table_holds() -> None:
-    """700 closed trades (the table starts with room for 256 and doubles): every one is kept, in order, and the
-    accounting identity holds; reading the trades mid-way changes nothing."""
+    """700 closed trades (the table starts with room for 256 and doubles): every one is kept, in order, their
+    holding bars are summed without building them, and the accounting identity holds; reading the trades mid-way
+    changes nothing."""
     pm = PortfolioManager(free_config(taker_fee=0.001, slippage_bps=2.0))
     read_midway = PortfolioManager(free_config(taker_fee=0.001, slippage_bps=2.0))
     _reversals(pm, 701)
@@ -35,8 +36,11 @@ def test_more_trades_than_the_first_record_table_holds() -> None:
     assert pm.n_trades == len(pm.trades) == 700
     assert pm.trades == read_midway.trades
     assert [t.exit_time_ms for t in pm.trades] == [i * BAR_MS for i in range(1, 701)]
+    assert pm.bars_held == sum(t.bars_held for t in pm.trades) == read_midway.bars_held
     pnl = sum(t.pnl for t in pm.trades) + pm.open_trade_pnl - pm.funding_paid
     assert pnl == pytest.approx(pm.equity - pm.initial_cash, abs=1e-6)
+    pm.reset()
+    assert (pm.bars_held, pm.n_trades, pm.trades) == (0, 0, [])
 
 
 def test_a_refused_exposure_leaves_the_account_unchanged() -> None:
