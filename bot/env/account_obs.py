@@ -13,6 +13,7 @@ from numba import njit, types
 
 from bot.env import portfolio_obs, rewards, spaces
 from bot.env.portfolio_obs import fill_portfolio_observation
+from bot.kernel_cache import drop_stale_caches, entry_point
 from bot.portfolio import bar_kernel, fill_kernel
 from bot.portfolio.fill_kernel import (
     BARS,
@@ -30,7 +31,6 @@ from bot.portfolio.fill_kernel import (
     UNREALIZED,
     WALLET,
 )
-from bot.portfolio.kernel_cache import drop_stale_caches, entry_point
 
 #: what :func:`observe_account` returns: the info dict's account figures
 AccountInfo = tuple[float, float, float, float, float, float, float, int, float]

@@ -22,9 +22,9 @@ from bot.env import rewards, spaces
 from bot.env.portfolio_spaces import ACCOUNT_FEATURES, ASSET_FEATURES
 from bot.env.rewards import MIN_EQUITY_RATIO
 from bot.env.spaces import PORTFOLIO_BOUND, PORTFOLIO_FEATURES
+from bot.kernel_cache import drop_stale_caches
 from bot.portfolio import basket_kernel
 from bot.portfolio.basket_kernel import BARS, CASH, DRAWDOWN, ENTRY, EQUITY, EXPOSURE, MARK, N_ACCT, N_FLOAT_ROWS, QTY
-from bot.portfolio.kernel_cache import drop_stale_caches
 
 _LOG_MIN_RATIO = math.log(MIN_EQUITY_RATIO)
 _N_PORTFOLIO = len(PORTFOLIO_FEATURES)

@@ -33,9 +33,9 @@ from numba import njit
 from bot.config import BotConfig
 from bot.env.spaces import DEFAULT_LEVELS, PORTFOLIO_BOUND
 from bot.errors import ConfigError
+from bot.kernel_cache import drop_stale_caches
 from bot.portfolio import basket_kernel, fees
 from bot.portfolio.basket_kernel import total
-from bot.portfolio.kernel_cache import drop_stale_caches
 
 #: Names of the per-asset observation columns, in order.
 ASSET_FEATURES: tuple[str, ...] = ("tradable", "exposure", "unrealized_pnl_frac", "time_in_position")

@@ -3,7 +3,7 @@
 :meth:`bot.portfolio.manager.PortfolioManager.process_bar` documents the contract and calls :func:`process_bar`;
 the state array, the event log and the rounding rules are those of :mod:`bot.portfolio.fill_kernel`.
 :class:`~bot.env.TradingEnv` steps through :func:`process_row`, the same bar read from a row of a float64 bar table,
-called through its native entry point for :data:`ROW_ARGS` (:func:`bot.portfolio.kernel_cache.entry_point`).
+called through its native entry point for :data:`ROW_ARGS` (:func:`bot.kernel_cache.entry_point`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numba import njit, types
 
+from bot.kernel_cache import drop_stale_caches
 from bot.portfolio import fees, fill_kernel
 from bot.portfolio.fill_kernel import (
     ADVERSE,
@@ -71,7 +72,6 @@ from bot.portfolio.fill_kernel import (
     pay_funding,
     reduce_position,
 )
-from bot.portfolio.kernel_cache import drop_stale_caches
 
 #: Relative safety margin on spot buys so that float rounding never leaves the quote balance below 0.
 SPOT_CASH_EPS = 1e-12

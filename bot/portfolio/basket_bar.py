@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from bot.kernel_cache import drop_stale_caches
 from bot.portfolio import basket_kernel, basket_orders, fees, manager
 from bot.portfolio.basket_kernel import (
     BAR_RECORDS,
@@ -58,7 +59,6 @@ from bot.portfolio.basket_kernel import (
     total,
 )
 from bot.portfolio.basket_orders import rebalance_limit, rebalance_market
-from bot.portfolio.kernel_cache import drop_stale_caches
 from bot.portfolio.manager import FUNDING_INTERVAL_MS
 
 #: Relative slack on the gross-exposure cap, for weights that sum to the cap up to float rounding.

@@ -14,9 +14,9 @@ multiply-adds from 0.0 in index order, which is what this machine's OpenBLAS ``d
 (from 16 on, OpenBLAS adds in SIMD blocks; the kernel keeps its one order, deterministic on every CPU).
 
 Every kernel is compiled on first use and cached (``cache=True``) in ``bot/portfolio/__pycache__``: the first
-process compiles (tens of seconds, announced by :mod:`bot.portfolio.kernel_cache`), later ones load it (about a
+process compiles (tens of seconds, announced by :mod:`bot.kernel_cache`), later ones load it (about a
 second). numba checks only the cached function's own file, so each kernel module drops its cache files when this
-module (or another it compiles in) is newer (:func:`~bot.portfolio.kernel_cache.drop_stale_caches`): a stale copy of
+module (or another it compiles in) is newer (:func:`~bot.kernel_cache.drop_stale_caches`): a stale copy of
 these functions would otherwise stay inside the cache of their callers in :mod:`bot.portfolio.basket_bar`,
 :mod:`bot.portfolio.basket_orders` and :mod:`bot.env.portfolio_spaces`. Calls
 pass indices and flags as NumPy scalars so that numba compiles no per-constant (literal) variants.
@@ -30,9 +30,9 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
+from bot.kernel_cache import announce_compiles, drop_stale_caches
 from bot.portfolio import fees
 from bot.portfolio.fees import LOT_EPS
-from bot.portfolio.kernel_cache import announce_compiles, drop_stale_caches
 
 # say so when a cold cache makes the first call compile (every kernel module imports this one)
 announce_compiles()

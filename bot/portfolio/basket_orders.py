@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from bot.kernel_cache import drop_stale_caches
 from bot.portfolio import basket_kernel, fees
 from bot.portfolio.basket_kernel import (
     ENTRY,
@@ -35,7 +36,6 @@ from bot.portfolio.basket_kernel import (
     total,
     trade,
 )
-from bot.portfolio.kernel_cache import drop_stale_caches
 
 #: Relative safety margin on spot buys so that float rounding never leaves the quote balance below 0.
 SPOT_CASH_EPS = 1e-12

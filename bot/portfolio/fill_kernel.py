@@ -17,7 +17,7 @@ costs about 40 ns to pass, on a path that runs every env step), in slots named b
 
 Every operation is the one of the pure-Python account it replaced, in the same order and without contraction
 (no fastmath), so every trajectory is bit for bit the same. The kernels are cached (``cache=True``) in
-``bot/portfolio/__pycache__``; :mod:`bot.portfolio.kernel_cache` announces a cold compile and drops the caches that
+``bot/portfolio/__pycache__``; :mod:`bot.kernel_cache` announces a cold compile and drops the caches that
 are older than a module they compile in.
 """
 
@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from bot.kernel_cache import announce_compiles, drop_stale_caches
 from bot.portfolio import fees
-from bot.portfolio.kernel_cache import announce_compiles, drop_stale_caches
 
 # say so when a cold cache makes the first call compile
 announce_compiles()

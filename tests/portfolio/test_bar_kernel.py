@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from bot.env import account_obs
+from bot.kernel_cache import entry_point
 from bot.portfolio import FUNDING_INTERVAL_MS, PortfolioManager, bar_kernel
-from bot.portfolio.kernel_cache import entry_point
 from tests.portfolio.helpers import BAR_MS, free_config, step
 
 

@@ -28,7 +28,7 @@ from numba.core.caching import CompileResultCacheImpl
 logger = logging.getLogger(__name__)
 
 #: The line logged (INFO) before the first compilation of a kernel in a process.
-COMPILE_NOTICE = "compiling the portfolio kernels (first run on this machine, about 20 s; cached afterwards)"
+COMPILE_NOTICE = "compiling the numba kernels (first run on this machine, about 20 s; cached afterwards)"
 
 
 class CompileNotice(event.Listener):

@@ -11,8 +11,8 @@ import pytest
 from numba import njit
 from numba.core import event
 
+from bot.kernel_cache import COMPILE_NOTICE, CompileNotice, drop_stale_caches
 from bot.portfolio import basket_kernel
-from bot.portfolio.kernel_cache import COMPILE_NOTICE, CompileNotice, drop_stale_caches
 
 
 def _notices(caplog: pytest.LogCaptureFixture) -> int:
@@ -30,7 +30,7 @@ def test_notice_is_said_once_and_only_for_the_prefix(caplog: pytest.LogCaptureFi
         f.__module__ = module
         return event.Event("numba:compile", event.EventStatus.START, data={"dispatcher": njit(f)})
 
-    with caplog.at_level(logging.INFO, logger="bot.portfolio.kernel_cache"):
+    with caplog.at_level(logging.INFO, logger="bot.kernel_cache"):
         notice.notify(compiling("somelib.kernels"))
         assert _notices(caplog) == 0 and not notice.announced
         notice.notify(compiling(basket_kernel.__name__))
@@ -48,7 +48,7 @@ def test_a_real_compilation_is_announced_and_a_compiled_call_is_not(caplog: pyte
         return 2.0 * x
 
     with (
-        caplog.at_level(logging.INFO, logger="bot.portfolio.kernel_cache"),
+        caplog.at_level(logging.INFO, logger="bot.kernel_cache"),
         event.install_listener("numba:compile", notice),
     ):
         assert twice(1.5) == 3.0
