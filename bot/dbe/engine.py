@@ -32,14 +32,15 @@ NEUTRAL and the unmodified base values.
 from __future__ import annotations
 
 import logging
-from array import array
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from bot.config import DBEConfig
-from bot.dbe.inputs import dbe_inputs, decayed_drawdown, drawdown_decay, rolling_percentile
+from bot.dbe import kernel
+from bot.dbe.inputs import dbe_inputs, drawdown_decay, rolling_percentile
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +63,6 @@ TP_MULT = (0.75, 1.0, 1.5)
 SIZE_MULT = (0.5, 1.0, 1.5)
 
 _MODES = (DBEMode.DEFENSIVE, DBEMode.NEUTRAL, DBEMode.AGGRESSIVE)
-# Regime codes precomputed per bar from volatility and trend alone.
-_HIGH_VOL = 0
-_ORDINARY = 1
-_CALM_TREND = 2
 
 
 def _clamp(x: float, low: float, high: float) -> float:
@@ -77,11 +74,6 @@ def _clamp_array(x: npt.NDArray[np.float64], low: float, high: float) -> npt.NDA
     return np.where(x < low, low, np.where(x > high, high, x))
 
 
-def _as_floats(x: npt.NDArray[np.float64]) -> array[float]:
-    """Unboxed doubles that index as Python floats (never NumPy scalars in the step), 8 bytes a bar."""
-    return array("d", np.ascontiguousarray(x, dtype=np.float64).tobytes())
-
-
 class DynamicBehaviorEngine:
     """Adapts stop loss, take profit and size per bar; see the module docstring for every rule.
 
@@ -91,77 +83,51 @@ class DynamicBehaviorEngine:
     :raises ValueError: when the arrays are not 1-D of equal, non-zero length, ``trend`` leaves [-1, 1] or
         ``atr_rel`` is negative.
 
-    Attributes after :meth:`update`: ``mode`` (a :class:`DBEMode`), ``stop_loss_pct``, ``take_profit_pct``,
-    ``size_fraction``, ``mode_changed``, ``win_streak``, ``loss_streak``, ``vol_percentile``.
+    Attributes after :meth:`update` (plain Python values): ``mode`` (a :class:`DBEMode`), ``stop_loss_pct``,
+    ``take_profit_pct``, ``size_fraction``, ``mode_changed``, ``win_streak``, ``loss_streak``, ``vol_percentile``.
+    They live in ``state`` (float64, the slots of :mod:`bot.dbe.kernel`) and the per-bar rules in ``tables``, which
+    the compiled :func:`bot.dbe.kernel.update` reads and writes (the env's step calls it between bars); a copy
+    (:func:`copy.copy`) shares the read-only tables and gets its own state.
     """
 
-    __slots__ = (
-        "_base_sl",
-        "_base_tp",
-        "_dd_decay",
-        "_dd_defensive",
-        "_dd_ref",
-        "_enabled",
-        "_loss_defensive",
-        "_regime",
-        "_size_by_mode",
-        "_sl_high",
-        "_sl_low",
-        "_sl_table",
-        "_tp_high",
-        "_tp_low",
-        "_tp_table",
-        "_trend",
-        "_vol",
-        "_win_aggressive",
-        "cfg",
-        "loss_streak",
-        "mode",
-        "mode_changed",
-        "size_fraction",
-        "stop_loss_pct",
-        "take_profit_pct",
-        "vol_percentile",
-        "win_streak",
-    )
+    __slots__ = ("_trend", "cfg", "state", "tables")
 
     def __init__(self, cfg: DBEConfig, atr_rel: npt.ArrayLike, trend: npt.ArrayLike) -> None:
         atr = np.asarray(atr_rel, dtype=np.float64)
         tr = np.asarray(trend, dtype=np.float64)
         _check_inputs(atr, tr)
         self.cfg = cfg
-        self._enabled = cfg.enabled
         vol = rolling_percentile(atr, cfg.atr_window)
         tr = np.nan_to_num(tr, nan=0.0)
-        regime = np.full(vol.shape[0], _ORDINARY, dtype=np.int64)
-        regime[(vol <= cfg.low_vol_percentile) & (np.abs(tr) >= STRONG_TREND)] = _CALM_TREND
-        regime[vol >= cfg.high_vol_percentile] = _HIGH_VOL
-        # Plain Python lists: indexing them yields Python floats/ints, never NumPy scalars, in the step loop.
-        self._vol: list[float] = vol.tolist()
-        self._trend: list[float] = tr.tolist()
-        self._regime: list[int] = regime.tolist()
-        self._dd_defensive = float(cfg.defensive_drawdown)
-        self._dd_decay = drawdown_decay(int(cfg.drawdown_halflife_bars))
-        self._loss_defensive = int(cfg.loss_streak_defensive)
-        self._win_aggressive = int(cfg.win_streak_aggressive)
-        self._base_sl = float(cfg.base_stop_loss)
-        self._base_tp = float(cfg.base_take_profit)
-        self._sl_low, self._sl_high = float(cfg.stop_loss.low), float(cfg.stop_loss.high)
-        self._tp_low, self._tp_high = float(cfg.take_profit.low), float(cfg.take_profit.high)
+        regime = np.full(vol.shape[0], kernel.ORDINARY)
+        regime[(vol <= cfg.low_vol_percentile) & (np.abs(tr) >= STRONG_TREND)] = kernel.CALM_TREND
+        regime[vol >= cfg.high_vol_percentile] = kernel.HIGH_VOL
+        self._trend = tr  # for the mode-change log line only
+        base_sl, base_tp = float(cfg.base_stop_loss), float(cfg.base_take_profit)
+        sl_low, sl_high = float(cfg.stop_loss.low), float(cfg.stop_loss.high)
+        tp_low, tp_high = float(cfg.take_profit.low), float(cfg.take_profit.high)
         # Rules 3-5 per mode and bar, computed once with the same float arithmetic as a per-bar evaluation would do
         # (``(base * mult) * (0.5 + v)``, then the clamp): ``update`` then only picks the mode's entry. Take-profit
         # entries are NaN where the unclamped value is not > 0 (NaN volatility, or no take profit): no update there.
         scale = 0.5 + vol
-        self._sl_table = tuple(
-            _as_floats(_clamp_array(self._base_sl * m * scale, self._sl_low, self._sl_high)) for m in SL_MULT
-        )
-        self._tp_table = tuple(
-            _as_floats(np.where(raw > 0.0, _clamp_array(raw, self._tp_low, self._tp_high), np.nan))
-            for raw in (self._base_tp * m * scale for m in TP_MULT)
-        )
-        self._size_by_mode = tuple(
-            _clamp(float(cfg.base_size) * m, float(cfg.size.low), float(cfg.size.high)) for m in SIZE_MULT
-        )
+        tables = np.empty((kernel.N_TABLES, vol.shape[0]))
+        tables[kernel.T_VOL] = vol
+        tables[kernel.T_REGIME] = regime
+        for mode, (sl_mult, tp_mult) in enumerate(zip(SL_MULT, TP_MULT, strict=True)):
+            tables[kernel.T_SL + mode] = _clamp_array(base_sl * sl_mult * scale, sl_low, sl_high)
+            raw = base_tp * tp_mult * scale
+            tables[kernel.T_TP + mode] = np.where(raw > 0.0, _clamp_array(raw, tp_low, tp_high), np.nan)
+        tables.flags.writeable = False
+        self.tables = tables
+        state = np.zeros(kernel.N_SLOTS)
+        state[kernel.ENABLED] = float(cfg.enabled)
+        state[kernel.DD_DEFENSIVE] = float(cfg.defensive_drawdown)
+        state[kernel.DD_DECAY] = drawdown_decay(int(cfg.drawdown_halflife_bars))
+        state[kernel.LOSS_DEFENSIVE] = int(cfg.loss_streak_defensive)
+        state[kernel.WIN_AGGRESSIVE] = int(cfg.win_streak_aggressive)
+        for mode, mult in enumerate(SIZE_MULT):
+            state[kernel.SIZE_DEFENSIVE + mode] = _clamp(float(cfg.base_size) * mult, cfg.size.low, cfg.size.high)
+        self.state = state
         self.reset()
 
     @classmethod
@@ -194,92 +160,139 @@ class DynamicBehaviorEngine:
         return cls(cfg, atr_rel, trend)
 
     def __len__(self) -> int:
-        return len(self._vol)
+        return int(self.tables.shape[1])
+
+    def __copy__(self) -> DynamicBehaviorEngine:
+        twin = DynamicBehaviorEngine.__new__(DynamicBehaviorEngine)
+        twin.cfg, twin.tables, twin._trend, twin.state = self.cfg, self.tables, self._trend, self.state.copy()
+        return twin
+
+    # state as plain Python values (``ndarray.item``: never NumPy scalars)
+
+    @property
+    def stop_loss_pct(self) -> float:
+        """Stop-loss distance, fraction of the entry price."""
+        return self.state.item(kernel.SL)
+
+    @property
+    def take_profit_pct(self) -> float:
+        """Take-profit distance, fraction of the entry price (0 = none)."""
+        return self.state.item(kernel.TP)
+
+    @property
+    def size_fraction(self) -> float:
+        """Fraction of the requested exposure to use."""
+        return self.state.item(kernel.SIZE)
+
+    @size_fraction.setter
+    def size_fraction(self, value: float) -> None:
+        self.state[kernel.SIZE] = value
+
+    @property
+    def vol_percentile(self) -> float:
+        """The volatility percentile of the last updated bar (0.5 after :meth:`reset`)."""
+        return self.state.item(kernel.VOL_PCT)
+
+    @property
+    def mode(self) -> DBEMode:
+        """The behaviour mode."""
+        return _MODES[int(self.state.item(kernel.MODE))]
+
+    @mode.setter
+    def mode(self, value: DBEMode) -> None:
+        self.state[kernel.MODE] = int(value)
+
+    @property
+    def mode_changed(self) -> bool:
+        """True when the last :meth:`update` changed the mode."""
+        return self.state.item(kernel.CHANGED) != 0.0
+
+    @property
+    def win_streak(self) -> int:
+        """Closed trades in a row with PnL > 0."""
+        return int(self.state.item(kernel.WINS))
+
+    @win_streak.setter
+    def win_streak(self, value: int) -> None:
+        self.state[kernel.WINS] = int(value)
+
+    @property
+    def loss_streak(self) -> int:
+        """Closed trades in a row with PnL <= 0."""
+        return int(self.state.item(kernel.LOSSES))
+
+    @loss_streak.setter
+    def loss_streak(self, value: int) -> None:
+        self.state[kernel.LOSSES] = int(value)
 
     @property
     def drawdown_reference(self) -> float:
         """The decayed reference peak after the last :meth:`update`, as a fraction of the account's peak (1.0 after
         :meth:`reset`); a live trader, whose engine is rebuilt every bar, carries it from bar to bar and restart to
         restart."""
-        return self._dd_ref
+        return self.state.item(kernel.DD_REF)
 
     @drawdown_reference.setter
     def drawdown_reference(self, value: float) -> None:
-        self._dd_ref = value
+        self.state[kernel.DD_REF] = value
 
     def reset(self) -> None:
         """Start an episode: streaks 0, NEUTRAL, outputs at their neutral values (base, clamped when enabled)."""
-        self.win_streak = 0
-        self.loss_streak = 0
-        self._dd_ref = 1.0  # the decayed reference peak, as a fraction of the account's peak
-        self.mode = DBEMode.NEUTRAL
-        self.mode_changed = False
-        self.vol_percentile = 0.5
         cfg = self.cfg
-        if self._enabled:
-            self.stop_loss_pct = _clamp(self._base_sl, self._sl_low, self._sl_high)
-            self.take_profit_pct = _clamp(self._base_tp, self._tp_low, self._tp_high) if self._base_tp > 0.0 else 0.0
-            self.size_fraction = self._size_by_mode[DBEMode.NEUTRAL]
+        s = self.state
+        s[kernel.WINS] = s[kernel.LOSSES] = 0.0
+        s[kernel.DD_REF] = 1.0
+        s[kernel.MODE] = int(DBEMode.NEUTRAL)
+        s[kernel.CHANGED] = 0.0
+        s[kernel.VOL_PCT] = 0.5
+        base_sl, base_tp = float(cfg.base_stop_loss), float(cfg.base_take_profit)
+        if cfg.enabled:
+            s[kernel.SL] = _clamp(base_sl, cfg.stop_loss.low, cfg.stop_loss.high)
+            s[kernel.TP] = _clamp(base_tp, cfg.take_profit.low, cfg.take_profit.high) if base_tp > 0.0 else 0.0
+            s[kernel.SIZE] = s[kernel.SIZE_DEFENSIVE + DBEMode.NEUTRAL]
         else:
-            self.stop_loss_pct = self._base_sl
-            self.take_profit_pct = self._base_tp
-            self.size_fraction = float(cfg.base_size)
+            s[kernel.SL] = base_sl
+            s[kernel.TP] = base_tp
+            s[kernel.SIZE] = float(cfg.base_size)
 
     def update(self, t: int, drawdown: float, last_trade_pnl: float | None) -> None:
-        """Recompute mode and parameters at the close of bar ``t``; O(1) float work.
+        """Recompute mode and parameters at the close of bar ``t`` (the compiled :func:`bot.dbe.kernel.update`).
 
         :param t: row of ``atr_rel`` / ``trend`` whose close is now (0 <= t < n; not checked, for speed).
         :param drawdown: the account's current drawdown, fraction in [0, 1] (decayed when
             ``dbe.drawdown_halflife_bars`` is set; see the module docstring).
         :param last_trade_pnl: net PnL of the trade closed during the last bar, or None when none closed.
         """
-        if last_trade_pnl is not None:
-            if last_trade_pnl > 0.0:
-                self.win_streak += 1
-                self.loss_streak = 0
-            else:
-                self.loss_streak += 1
-                self.win_streak = 0
-        v = self._vol[t]
-        self.vol_percentile = v
-        if not self._enabled:
-            self.mode_changed = False
-            return
-        regime = self._regime[t]
-        if self._dd_decay:
-            self._dd_ref, drawdown = decayed_drawdown(self._dd_ref, drawdown, self._dd_decay)
-        if drawdown >= self._dd_defensive or self.loss_streak >= self._loss_defensive or regime == _HIGH_VOL:
-            mode = 0
-        elif regime == _CALM_TREND and self.win_streak >= self._win_aggressive:
-            mode = 2
-        else:
-            mode = 1
-        self.stop_loss_pct = self._sl_table[mode][t]
-        tp = self._tp_table[mode][t]
-        if tp == tp:  # NaN: base_take_profit 0 (no take profit in any mode) or no volatility yet
-            self.take_profit_pct = tp
-        self.size_fraction = self._size_by_mode[mode]
-        if mode != self.mode:
-            self._change_mode(mode, t, drawdown)
-        else:
-            self.mode_changed = False
+        closed = last_trade_pnl is not None
+        if _update_entry()(self.state, self.tables, t, drawdown, closed, last_trade_pnl if closed else 0.0):
+            self.log_mode_change(t)
 
-    def _change_mode(self, mode: int, t: int, drawdown: float) -> None:
-        new = _MODES[mode]
+    def log_mode_change(self, t: int) -> None:
+        """Log the mode change of the update at row ``t`` (INFO), with what the mode rule saw."""
+        s = self.state
         logger.info(
             "DBE mode change %s -> %s at bar %d (drawdown %.4f, vol percentile %.2f, trend %.2f, win streak %d,"
             " loss streak %d)",
+            _MODES[int(s.item(kernel.PREV_MODE))].name,
             self.mode.name,
-            new.name,
             t,
-            drawdown,
-            self._vol[t],
-            self._trend[t],
+            s.item(kernel.RULE_DRAWDOWN),
+            s.item(kernel.VOL_PCT),
+            self._trend.item(t),
             self.win_streak,
             self.loss_streak,
         )
-        self.mode = new
-        self.mode_changed = True
+
+
+_update: Any = None
+
+
+def _update_entry() -> Any:
+    """The compiled update's native entry point, taken once per process (a cold numba cache compiles it here)."""
+    global _update
+    if _update is None:
+        _update = kernel.update_entry()
+    return _update
 
 
 def _check_inputs(atr: npt.NDArray[np.float64], trend: npt.NDArray[np.float64]) -> None:

@@ -20,9 +20,8 @@ def test_envs_over_one_market_share_rows_and_tables_but_not_state(make_cfg: Conf
     a = make_env(cfg, "train", dataset=dataset, seed=0)
     b = make_env(cfg, "validation", dataset=dataset, seed=1)
     assert a._close is b._close and a._time_ms is b._time_ms
-    assert a.dbe._vol is b.dbe._vol and a.dbe._regime is b.dbe._regime
-    assert a.dbe._sl_table is b.dbe._sl_table and a.dbe._tp_table is b.dbe._tp_table
-    assert a.dbe is not b.dbe
+    assert a.dbe.tables is b.dbe.tables and not a.dbe.tables.flags.writeable
+    assert a.dbe is not b.dbe and a.dbe.state is not b.dbe.state
     a.reset(options={"start_index": a.evaluation_episodes[0].start})
     for _ in range(20):
         a.step(2)
