@@ -43,7 +43,7 @@ from bot.config import BotConfig, load_config  # noqa: E402
 from bot.data import build_dataset  # noqa: E402
 from bot.data.types import Dataset  # noqa: E402
 from bot.env import TradingEnv, make_env  # noqa: E402
-from bot.portfolio.bar_kernel import CLOSED  # noqa: E402
+from bot.env.step_kernel import SETTLE, TERMINATED  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "binance_spot_2023" / "BTC_USDT-5m.csv.gz"
 OUT = REPO / "benchmarks" / "out" / "env_step.json"
@@ -126,8 +126,9 @@ def gym_anytrading(cfg: BotConfig, dataset: Dataset) -> Any:
 
 
 class PortfolioOnly:
-    """The floor under our env: the same compiled bar + DBE calls per step as its step (``process_row`` on the
-    account's state and the bar table), without observation, reward or info.
+    """The floor under our env: its step's one compiled call (``run_bars``: the account's bar, the DBE's update, the
+    portfolio observation and the info's figures), without the decision, the market window, the reward or the info
+    dict.
 
     ``ours - portfolio_only`` is what the env itself adds per step. Episodes reset like ours: at the episode's end,
     on bankruptcy or past ``env.max_drawdown``.
@@ -137,6 +138,7 @@ class PortfolioOnly:
         self.env = our_env(cfg, dataset)
         self.action_space = self.env.action_space
         self.max_drawdown = cfg.env.max_drawdown
+        self.portfolio = np.empty(len(self.env.portfolio_feature_names), np.float32)
         self.t = self.stop = 0
 
     def reset(self, seed: int | None = None) -> None:
@@ -145,16 +147,16 @@ class PortfolioOnly:
 
     def step(self, action: int) -> tuple[None, float, bool, bool, None]:
         env = self.env
-        pm, dbe = env.portfolio, env.dbe
-        t = self.t = self.t + 1
+        pm, dbe, record = env.portfolio, env.dbe, env._bars
         target, size = env.actions.targets[action], dbe.size_fraction
-        flags, equity, drawdown, _, _, pnl = env._kernels.process_row(
-            pm.state, env._bar_table, t, target, dbe.stop_loss_pct, dbe.take_profit_pct, size, True
-        )
-        if flags > CLOSED:
+        status, t, record.n, _, flags, _, _ = env._kernels.run_bars(
+            pm.state, env._bar_table, dbe.state, dbe.tables, record.bars, env.obs_refs.values, self.portfolio,
+            env._portfolio_scales, record.n, self.t, self.t + 1, target, size, True, 0.0, 0.0, self.max_drawdown, False,
+        )  # fmt: skip
+        if status & SETTLE:
             pm.settle(flags, target, size)
-        dbe.update(t, drawdown, pnl if flags & CLOSED else None)
-        terminated = equity <= 0.0 or drawdown > self.max_drawdown
+        self.t = t
+        terminated = bool(status & TERMINATED)
         return None, 0.0, terminated, not terminated and t >= self.stop, None
 
 

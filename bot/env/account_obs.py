@@ -1,20 +1,21 @@
-"""The single-asset env's compiled calls: the bar by row, and the observation and info read off the account at once.
+"""The single-asset env's observation and info read off the account and the DBE in one compiled call.
 
-:class:`~bot.env.TradingEnv` calls both through their native entry points (:class:`EnvKernels`), without numba's
-dispatcher: two calls a step that each cost less than half of a dispatched one with as many arguments.
+:func:`observe_account` runs at the end of every step inside :func:`bot.env.step_kernel.run_bars`, and at reset
+through its native entry point (:class:`bot.env.step_kernel.EnvKernels`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from numba import njit, types
 
-from bot.env import portfolio_obs, rewards, spaces
+from bot.dbe import kernel as dbe_kernel
+from bot.env import decisions, portfolio_obs, rewards, spaces
+from bot.env.decisions import PEAK, REFERENCE
 from bot.env.portfolio_obs import fill_portfolio_observation
-from bot.kernel_cache import drop_stale_caches, entry_point
-from bot.portfolio import bar_kernel, fill_kernel
+from bot.kernel_cache import drop_stale_caches
+from bot.portfolio import fill_kernel
 from bot.portfolio.fill_kernel import (
     BARS,
     DRAWDOWN,
@@ -33,47 +34,39 @@ from bot.portfolio.fill_kernel import (
 )
 
 #: what :func:`observe_account` returns: the info dict's account figures
-AccountInfo = tuple[float, float, float, float, float, float, float, int, float]
+AccountInfo = tuple[float, float, float, float, float, float, float, int, float, int]
 
 
 @njit(cache=True)
-def observe_account(
-    out: Any,
-    s: Any,
-    initial_equity: float,
-    peak: float,
-    dbe_mode: int,
-    stop_loss_pct: float,
-    take_profit_pct: float,
-    size_fraction: float,
-    time_scale: float,
-    sl_scale: float,
-    tp_scale: float,
-) -> AccountInfo:
+def observe_account(out: Any, s: Any, d: Any, refs: Any, scales: Any) -> AccountInfo:
     """Write the ``portfolio`` observation of the account ``s`` (a :class:`~bot.portfolio.account.Account`'s
-    ``state``) into ``out`` with :func:`~bot.env.portfolio_obs.fill_portfolio_observation`, its drawdown measured
-    from ``peak`` (:class:`~bot.env.decisions.ObservationReferences`), and return what the info dict reads of the
-    account: ``(equity, exposure, position_qty, fees_paid, slippage_paid, funding_paid, traded_notional, n_trades,
-    drawdown)``, as the account's attributes say.
+    ``state``) and the DBE ``d`` (a :class:`~bot.dbe.DynamicBehaviorEngine`'s ``state``) into ``out`` with
+    :func:`~bot.env.portfolio_obs.fill_portfolio_observation`, its log return and drawdown measured from ``refs``
+    (:attr:`~bot.env.decisions.ObservationReferences.values`), ``scales`` float64 [3] being
+    :attr:`~bot.env.portfolio_obs.PortfolioObservation.scales`, and return what the info dict reads of them:
+    ``(equity, exposure, position_qty, fees_paid, slippage_paid, funding_paid, traded_notional, n_trades, drawdown,
+    dbe_mode)``, as their attributes say.
     """
     equity = s[EQUITY]
+    peak = refs[PEAK]
     cash = s[WALLET] - s[QTY] * s[ENTRY] if s[IS_SPOT] != 0.0 else s[WALLET]
+    dbe_mode = int(d[dbe_kernel.MODE])
     fill_portfolio_observation(
         out,
         equity,
-        initial_equity,
+        refs[REFERENCE],
         s[UNREALIZED],
         cash,
         s[EXPOSURE],
         int(s[BARS]),
         1.0 - equity / peak if equity < peak else 0.0,
         dbe_mode,
-        stop_loss_pct,
-        take_profit_pct,
-        size_fraction,
-        time_scale,
-        sl_scale,
-        tp_scale,
+        d[dbe_kernel.SL],
+        d[dbe_kernel.TP],
+        d[dbe_kernel.SIZE],
+        scales[0],
+        scales[1],
+        scales[2],
     )
     return (
         equity,
@@ -85,30 +78,14 @@ def observe_account(
         s[TRADED],
         int(s[N_TRADES]),
         s[DRAWDOWN],
+        dbe_mode,
     )
 
 
 #: the argument types the env passes to :func:`observe_account`
-OBSERVE_ARGS = (types.float32[::1], types.float64[::1], *(types.float64,) * 2, types.int64, *(types.float64,) * 6)
+OBSERVE_ARGS = (types.float32[::1], *(types.float64[::1],) * 4)
 
 
-class EnvKernels:
-    """The native entry points of :func:`bot.portfolio.bar_kernel.process_row` and :func:`observe_account`, as
-    attributes ``process_row`` and ``observe_account``. An entry point does not pickle: a copied or unpickled holder
-    takes this process's own again."""
-
-    __slots__ = ("observe_account", "process_row")
-
-    def __init__(self) -> None:
-        self.process_row: Callable[..., tuple[int, float, float, float, float, float]] = entry_point(
-            bar_kernel.process_row, bar_kernel.ROW_ARGS
-        )
-        self.observe_account: Callable[..., AccountInfo] = entry_point(observe_account, OBSERVE_ARGS)
-
-    def __reduce__(self) -> tuple[type[EnvKernels], tuple[()]]:
-        return EnvKernels, ()
-
-
-# numba checks only this file: an edit of the observation (or of the bounds it compiles in) or of the account's
-# slots recompiles this one
-drop_stale_caches(observe_account, (portfolio_obs, rewards, spaces, fill_kernel))
+# numba checks only this file: an edit of the observation (or of the bounds it compiles in) or of the account's or
+# the DBE's slots recompiles this one
+drop_stale_caches(observe_account, (portfolio_obs, rewards, spaces, fill_kernel, dbe_kernel, decisions))

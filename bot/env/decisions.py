@@ -19,9 +19,16 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 from bot.config import BotConfig
 from bot.env.spaces import ActionMapper
+from bot.kernel_cache import announce_compiles
+
+announce_compiles()
+
+# slots of ObservationReferences.values
+REFERENCE, PEAK, SINCE, HORIZON = range(4)
 
 
 class DecisionControls:
@@ -106,37 +113,67 @@ class ObservationReferences:
     training episode; a months-long evaluation run restarts the references at the same span, which keeps its
     ``drawdown`` and ``equity_log_return`` observations in the ranges training showed the agent.
 
+    The references live in ``values`` (float64, slots ``REFERENCE``, ``PEAK``, ``SINCE``, ``HORIZON``), which the
+    env's step kernel updates with the same :func:`update_references` as :meth:`update`.
+
     :param horizon: bars between restarts.
     """
 
-    __slots__ = ("_since", "horizon", "peak", "reference")
+    __slots__ = ("values",)
 
     def __init__(self, horizon: int) -> None:
-        self.horizon = horizon
+        self.values = np.zeros(4)
+        self.values[HORIZON] = horizon
         self.reset(0, 1.0)
+
+    @property
+    def horizon(self) -> int:
+        """Bars between restarts."""
+        return int(self.values.item(HORIZON))
+
+    @property
+    def reference(self) -> float:
+        """The equity that ``equity_log_return`` is measured from."""
+        return self.values.item(REFERENCE)
+
+    @property
+    def peak(self) -> float:
+        """The peak equity that ``drawdown`` is measured from."""
+        return self.values.item(PEAK)
 
     def reset(self, row: int, equity: float) -> None:
         """Restart at ``row`` with ``equity`` as both references."""
-        self.reference = self.peak = equity
-        self._since = row
+        v = self.values
+        v[REFERENCE] = v[PEAK] = equity
+        v[SINCE] = row
 
     def update(self, row: int, equity: float) -> None:
         """After the bar ``row`` closed with ``equity``."""
-        if row - self._since >= self.horizon:
-            if equity > 0.0:
-                self.reference = self.peak = equity
-            self._since = row
-        elif equity > self.peak:
-            self.peak = equity
+        update_references(self.values, int(row), float(equity))
 
     def drawdown(self, equity: float) -> float:
         """``1 - equity / peak`` (0 at a new peak)."""
-        return 1.0 - equity / self.peak if equity < self.peak else 0.0
+        peak = self.peak
+        return 1.0 - equity / peak if equity < peak else 0.0
 
     def to_dict(self) -> dict[str, float]:
         """The references and the row they restarted at (the live trader keeps them across its restarts)."""
-        return {"since": self._since, "reference": self.reference, "peak": self.peak}
+        return {"since": int(self.values.item(SINCE)), "reference": self.reference, "peak": self.peak}
 
     def restore(self, saved: dict[str, float]) -> None:
         """Continue from :meth:`to_dict`'s record."""
-        self._since, self.reference, self.peak = int(saved["since"]), float(saved["reference"]), float(saved["peak"])
+        v = self.values
+        v[SINCE], v[REFERENCE], v[PEAK] = int(saved["since"]), float(saved["reference"]), float(saved["peak"])
+
+
+@njit(cache=True)
+def update_references(v: Any, row: int, equity: float) -> None:
+    """:meth:`ObservationReferences.update` on its ``values``: restart the references when ``horizon`` bars have
+    passed since the last restart (at ``equity``, unless the account is at or below 0), else raise the peak."""
+    if row - v[SINCE] >= v[HORIZON]:
+        if equity > 0.0:
+            v[REFERENCE] = equity
+            v[PEAK] = equity
+        v[SINCE] = row
+    elif equity > v[PEAK]:
+        v[PEAK] = equity

@@ -33,8 +33,8 @@ _capacity = CACHE_SIZE
 @dataclass(frozen=True, slots=True)
 class MarketRows:
     """The candles of a market as Python lists (plain ints and floats), indexed by dataset row, and as ``bars``, a
-    float64 [rows, 5] table (open time in ms, exact as a float, then open, high, low, close) for the compiled bar of
-    :func:`bot.portfolio.bar_kernel.process_row`."""
+    float64 [rows, 5] table (open time in ms, exact as a float, then open, high, low, close) for the env's compiled
+    step (:func:`bot.env.step_kernel.run_bars`)."""
 
     time_ms: list[int]
     open: list[float]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from array import array
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from bot.portfolio import YEAR_MS, cost_drag
 
@@ -74,21 +74,38 @@ class EpisodeAccumulator:
 
 
 class BarRecord:
-    """The equity, exposure and drawdown after every bar of an episode, for :func:`accumulate` at its end.
+    """The row, equity, exposure, position and drawdown after every bar of an episode, for :func:`accumulate` at its
+    end and for the env's ``step_marks``.
 
-    Three appends per bar are cheaper in the env's step than six running sums; :func:`accumulate` then gives the same
-    sums, bit for bit. ``array('d')`` keeps the floats unboxed and hands them to NumPy without a copy.
+    ``bars`` is float64 [5, capacity] (rows :data:`~bot.env.step_kernel.ROW` .. ``DRAWDOWN_ROW``), written in place by
+    the env's step kernel; ``n`` bars are written. Writes into preallocated rows cost less in the step than appends or
+    running sums; :func:`accumulate` then gives the running sums' values, bit for bit.
 
     :param start_equity: the equity before the first bar (the first bar's return is measured from it).
+    :param capacity: the most bars the episode can have.
     """
 
-    __slots__ = ("drawdown", "equity", "exposure", "start_equity")
+    __slots__ = ("bars", "n", "start_equity")
 
-    def __init__(self, start_equity: float = 0.0) -> None:
+    def __init__(self, start_equity: float = 0.0, capacity: int = 0) -> None:
         self.start_equity = start_equity
-        self.equity = array("d")
-        self.exposure = array("d")
-        self.drawdown = array("d")
+        self.bars = np.empty((5, capacity))
+        self.n = 0
+
+    @property
+    def equity(self) -> npt.NDArray[np.float64]:
+        """float [n] the equity after each bar (a view)."""
+        return self.bars[1, : self.n]
+
+    @property
+    def exposure(self) -> npt.NDArray[np.float64]:
+        """float [n] the signed exposure after each bar (a view)."""
+        return self.bars[2, : self.n]
+
+    @property
+    def drawdown(self) -> npt.NDArray[np.float64]:
+        """float [n] the drawdown after each bar (a view)."""
+        return self.bars[4, : self.n]
 
 
 def accumulate(record: BarRecord, acc: EpisodeAccumulator) -> None:
@@ -98,7 +115,7 @@ def accumulate(record: BarRecord, acc: EpisodeAccumulator) -> None:
     :param record: the episode's bars.
     :param acc: overwritten; its fields as documented in :class:`EpisodeAccumulator`.
     """
-    equity = np.frombuffer(record.equity, dtype=np.float64)
+    equity = record.equity
     n = equity.shape[0]
     acc.clear()
     if not n:
@@ -115,12 +132,12 @@ def accumulate(record: BarRecord, acc: EpisodeAccumulator) -> None:
     acc.n_steps = n
     acc.sum_return = float(np.add.accumulate(returns)[-1])
     terms = np.zeros(n + 1)
-    terms[1:] = np.abs(np.frombuffer(record.exposure, dtype=np.float64))
+    terms[1:] = np.abs(record.exposure)
     acc.sum_abs_exposure = float(np.add.accumulate(terms)[-1])
     terms[1:] = equity
     acc.sum_equity = float(np.add.accumulate(terms)[-1])
     # fmax skips NaN, as the running "if drawdown > max_drawdown" did
-    acc.max_drawdown = max(0.0, float(np.fmax.reduce(np.frombuffer(record.drawdown, dtype=np.float64))))
+    acc.max_drawdown = max(0.0, float(np.fmax.reduce(record.drawdown)))
 
 
 def annualised_sharpe(acc: EpisodeAccumulator, base_ms: int) -> float:

@@ -53,7 +53,6 @@ terminal observation and write ``terminal_observation`` into the info, so reusin
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import gymnasium as gym
@@ -63,16 +62,16 @@ from gymnasium.utils import seeding
 
 from bot.config import BotConfig
 from bot.data import Dataset
-from bot.env.account_obs import EnvKernels
+from bot.env.account_obs import AccountInfo
 from bot.env.decisions import DecisionControls, ObservationReferences
 from bot.env.episode import EpisodeBounds, EpisodeSampler, split_range
 from bot.env.portfolio_obs import PortfolioObservation
-from bot.env.rewards import MIN_EQUITY_RATIO, LogReturnReward, make_reward
+from bot.env.rewards import LogReturnReward, make_reward
 from bot.env.shared_rows import make_dbe, market_rows
 from bot.env.spaces import PORTFOLIO_FEATURES, ActionMapper, market_bound, observation_space
 from bot.env.stats import BarRecord, EpisodeAccumulator, accumulate, episode_summary
+from bot.env.step_kernel import DRAWDOWN_ROW, EQUITY_ROW, MODE_CHANGED, SETTLE, TERMINATED, EnvKernels
 from bot.portfolio import PortfolioManager
-from bot.portfolio.bar_kernel import CLOSED
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +79,6 @@ Obs = dict[str, npt.NDArray[np.float32]]
 
 _N_PORTFOLIO = len(PORTFOLIO_FEATURES)
 _RESET_OPTIONS = frozenset({"start_index", "end_index"})
-# DBEMode (an IntEnum) -> plain int; a tuple lookup is ~4x cheaper than int() on an enum member
-_MODE_INT = (0, 1, 2)
 
 
 class TradingEnv(gym.Env[dict[str, Any], Any]):
@@ -140,11 +137,10 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self._reward_fn = self._reward.__call__
         #: reward_scale when the reward is the plain log return, which the step computes inline; else 0.0
         self._log_scale = self._reward.scale if type(self._reward) is LogReturnReward else 0.0
-        self._dbe_update = self.dbe.update
-        #: the compiled bar by row and the account's reader, called without numba's dispatcher
+        #: the step's compiled bars and the account's reader, called without numba's dispatcher
         self._kernels = EnvKernels()
         self._max_drawdown = float(env_cfg.max_drawdown)
-        self._portfolio_scales = PortfolioObservation(cfg).scales
+        self._portfolio_scales = np.array(PortfolioObservation(cfg).scales)
         self._decision_every = int(env_cfg.decision_every)
         self._turnover_penalty = float(env_cfg.turnover_penalty) * float(env_cfg.reward_scale)
         self.controls = DecisionControls(cfg, self.actions)
@@ -156,10 +152,9 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
             and not env_cfg.rebalance_threshold
         )
         self.obs_refs = ObservationReferences(int(env_cfg.episode_length) * self._decision_every)
-        #: (row, equity, exposure, position) after every bar of the last step (``decision_every`` bars or fewer).
-        self.step_marks: list[tuple[int, float, float, float]] = []
         self._acc = EpisodeAccumulator()
         self._bars = BarRecord()
+        self._step_from = 0  # the last step's first bar in self._bars
         self._eval_cursor = 0
         self._t = -1
         self._last_row = -1
@@ -207,11 +202,15 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self.dbe.update(start, 0.0, None)
         self._initial_equity = float(self.portfolio.equity)
         self._equity, self._drawdown, self._qty = self._initial_equity, self.portfolio.drawdown, 0.0
-        self._bars = BarRecord(self._initial_equity)
+        self._bars = BarRecord(self._initial_equity, capacity=self._last_row - start)
+        self._step_from = 0
         self.obs_refs.reset(start, self._initial_equity)
         self.controls.reset(self.dbe.size_fraction)
-        self.step_marks = []
-        return self._outputs(start, 0.0, 0)
+        portfolio = np.empty(_N_PORTFOLIO, np.float32)
+        account = self._kernels.observe_account(
+            portfolio, self.portfolio.state, self.dbe.state, self.obs_refs.values, self._portfolio_scales
+        )
+        return self._outputs(start, 0.0, 0, portfolio, account)
 
     def step(self, action: Any) -> tuple[Obs, float, bool, bool, dict[str, Any]]:
         """Execute ``action`` over the next ``env.decision_every`` bars and observe at the last one's close.
@@ -248,64 +247,73 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         else:
             target = controls.decide(action, pm.position_qty, pm.bars_in_position, dbe.size_fraction)
         size = controls.size
-        step_start_equity = equity = self._equity
-        drawdown = self._drawdown
+        step_start_equity = self._equity
+        step_start_drawdown = self._drawdown
         traded_before = pm.traded_notional if self._turnover_penalty else 0.0
-        reward = 0.0
-        marks: list[tuple[int, float, float, float]] = []
-        terminated = False
         t = self._t
         last = t + self._decision_every
         if last > self._last_row:
             last = self._last_row
-        # one compiled call per bar on the account's state array and the market's bar table: this is the hot path
-        # (see benchmarks/env_step.py)
-        state = pm.state
-        table = self._bar_table
-        process_row = self._kernels.process_row
-        log_scale = self._log_scale
-        bars = self._bars
+        record = self._bars
+        n = self._step_from = record.n
+        run_bars = self._kernels.run_bars
+        pause_on_events = pm.logs_events()
+        portfolio = np.empty(_N_PORTFOLIO, np.float32)
+        reward = 0.0
         first = True
-        qty = self._qty
-        while t < last:
-            prev_equity = equity
-            prev_drawdown = drawdown
-            t += 1
-            flags, equity, drawdown, exposure, qty, trade_pnl = process_row(
-                state, table, t, target, dbe.stop_loss_pct, dbe.take_profit_pct, size, first
-            )
-            if flags > CLOSED:  # the bar's log lines, more room for trades, or a refused exposure
-                pm.settle(flags, target, size)
-                state = pm.state
-            first = False
-            self._dbe_update(t, drawdown, trade_pnl if flags & CLOSED else None)
-            if log_scale and prev_equity > 0.0 and equity > MIN_EQUITY_RATIO * prev_equity:
-                # LogReturnReward's common case without its call (same arithmetic)
-                reward += log_scale * math.log(equity / prev_equity)
-            else:
-                reward += self._reward_fn(prev_equity, equity, prev_drawdown, drawdown)
-            marks.append((t, equity, exposure, qty))
-            # the episode's sums come from these at its end (bot.env.stats.accumulate): three appends per bar
-            # instead of six running sums (no cached bound appends: copy.deepcopy would not rebind them to a copy)
-            bars.equity.append(equity)
-            bars.exposure.append(exposure)
-            bars.drawdown.append(drawdown)
-            if equity <= 0.0 or drawdown > self._max_drawdown:
-                terminated = True
+        # the step in one compiled call (bot.env.step_kernel); it returns early only for a bar that Python settles:
+        # log lines to write, more room for trades, a refused exposure (raises), a DBE mode change
+        while True:
+            status, t, n, reward, flags, qty, account = run_bars(
+                pm.state, self._bar_table, dbe.state, dbe.tables, record.bars, self.obs_refs.values, portfolio,
+                self._portfolio_scales, n, t, last, target, size, first, reward, self._log_scale, self._max_drawdown,
+                pause_on_events,
+            )  # fmt: skip
+            if not status:
                 break
+            if status & SETTLE:
+                pm.settle(flags, target, size)
+            if status & MODE_CHANGED:
+                dbe.log_mode_change(t)
+            if status & TERMINATED or t >= last:
+                break
+            first = False
+        record.n = n
+        terminated = bool(status & TERMINATED)
+        if not self._log_scale:
+            reward = self._recorded_reward(step_start_equity, step_start_drawdown)
+        equity = account[0]
         self._t = t
         self._equity = equity
-        self._drawdown = drawdown
+        self._drawdown = drawdown = account[8]
         self._qty = qty
-        self.step_marks = marks
         if self._turnover_penalty and step_start_equity > 0.0:
             reward -= self._turnover_penalty * (pm.traded_notional - traded_before) / step_start_equity
-        self.obs_refs.update(t, equity)
         truncated = not terminated and t >= self._last_row
-        obs, info = self._outputs(t, equity / step_start_equity - 1.0 if step_start_equity > 0.0 else 0.0, len(marks))
+        step_return = equity / step_start_equity - 1.0 if step_start_equity > 0.0 else 0.0
+        obs, info = self._outputs(t, step_return, n - self._step_from, portfolio, account)
         if terminated or truncated:
             self._end_episode(info, terminated, drawdown)
         return obs, reward, terminated, truncated, info
+
+    @property
+    def step_marks(self) -> list[tuple[int, float, float, float]]:
+        """(row, equity, exposure, position) after every bar of the last step (``decision_every`` bars or fewer)."""
+        record = self._bars
+        rows, equity, exposure, qty = record.bars[:DRAWDOWN_ROW, self._step_from : record.n].tolist()
+        return [(int(row), *mark) for row, *mark in zip(rows, equity, exposure, qty, strict=True)]
+
+    def _recorded_reward(self, prev_equity: float, prev_drawdown: float) -> float:
+        """The last step's reward, bar by bar from its record: a reward other than the plain log return (which the
+        step's kernel adds up itself)."""
+        record = self._bars
+        reward_fn = self._reward_fn
+        reward = 0.0
+        bars = record.bars[:, self._step_from : record.n]
+        for equity, drawdown in zip(bars[EQUITY_ROW].tolist(), bars[DRAWDOWN_ROW].tolist(), strict=True):
+            reward += reward_fn(prev_equity, equity, prev_drawdown, drawdown)
+            prev_equity, prev_drawdown = equity, drawdown
+        return reward
 
     def action_masks(self) -> npt.NDArray[np.bool_]:
         """bool [n_actions]: the allowed actions, for sb3-contrib ``MaskablePPO``.
@@ -349,21 +357,16 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self._eval_cursor += 1
         return episode
 
-    def _outputs(self, t: int, step_return: float, bars: int) -> tuple[Obs, dict[str, Any]]:
-        """The observation at the close of row ``t`` and the info dict (with ``bars`` when > 0, i.e. after a step).
+    def _outputs(
+        self, t: int, step_return: float, bars: int, portfolio: npt.NDArray[np.float32], account: AccountInfo
+    ) -> tuple[Obs, dict[str, Any]]:
+        """The observation at the close of row ``t`` and the info dict (with ``bars`` when > 0, i.e. after a step),
+        from the ``portfolio`` vector and the ``account`` figures of :func:`bot.env.account_obs.observe_account`.
 
-        One method for both (a Python call less per step), building new objects every time (see the module
-        docstring).
+        New objects every time (see the module docstring).
         """
-        dbe = self.dbe
-        refs = self.obs_refs
-        dbe_mode = _MODE_INT[dbe.mode]
-        portfolio = np.empty(_N_PORTFOLIO, np.float32)
-        # PortfolioObservation.vector's arithmetic and the info's account figures in one compiled call
-        (equity, exposure, position, fees_paid, slippage_paid, funding_paid, traded_notional, n_trades,
-         drawdown) = self._kernels.observe_account(portfolio, self.portfolio.state, refs.reference, refs.peak, dbe_mode,
-                                                   dbe.stop_loss_pct, dbe.take_profit_pct, dbe.size_fraction,
-                                                   *self._portfolio_scales)  # fmt: skip
+        (equity, exposure, position, fees_paid, slippage_paid, funding_paid, traded_notional, n_trades, drawdown,
+         dbe_mode) = account  # fmt: skip
         info = {
             "equity": equity,
             "return": step_return,

@@ -2,8 +2,7 @@
 
 :meth:`bot.portfolio.manager.PortfolioManager.process_bar` documents the contract and calls :func:`process_bar`;
 the state array, the event log and the rounding rules are those of :mod:`bot.portfolio.fill_kernel`.
-:class:`~bot.env.TradingEnv` steps through :func:`process_row`, the same bar read from a row of a float64 bar table,
-called through its native entry point for :data:`ROW_ARGS` (:func:`bot.kernel_cache.entry_point`).
+:class:`~bot.env.TradingEnv` calls :func:`process_bar` from its compiled step (:mod:`bot.env.step_kernel`).
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit, types
+from numba import njit
 
 from bot.kernel_cache import drop_stale_caches
 from bot.portfolio import fees, fill_kernel
@@ -317,40 +316,6 @@ def process_bar(
     if (s.shape[0] - RECORDS_AT) // N_RECORD_COLS - s[N_RECORDS] < MAX_BAR_RECORDS:
         flags |= GROW
     return flags, equity, s[DRAWDOWN], exposure_now, qty, s[LAST_PNL]
-
-
-@njit(cache=True)
-def process_row(
-    s: Any,
-    bars: Any,
-    row: int,
-    target_exposure: float,
-    stop_loss_pct: float,
-    take_profit_pct: float,
-    size_fraction: float,
-    new_decision: bool,
-) -> tuple[int, float, float, float, float, float]:
-    """:func:`bot.portfolio.bar_kernel.process_bar` for the bar ``bars[row]`` of a float64 [rows, 5] table (open
-    time in ms, exactly as a float, then open, high, low, close): the env's step passes a row index instead of five
-    values."""
-    bar = bars[row]
-    return process_bar(
-        s,
-        int(bar[0]),
-        bar[1],
-        bar[2],
-        bar[3],
-        bar[4],
-        target_exposure,
-        stop_loss_pct,
-        take_profit_pct,
-        size_fraction,
-        new_decision,
-    )
-
-
-#: the argument types the env passes to :func:`process_row`
-ROW_ARGS = (types.float64[::1], types.float64[:, ::1], types.int64, *(types.float64,) * 4, types.boolean)
 
 
 # numba checks only this file: an edit of the fill primitives or the lot rounding recompiles the bar

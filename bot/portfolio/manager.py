@@ -100,10 +100,16 @@ class PortfolioManager(Account):
         """
         if flags & REFUSED:
             self._raise_bad_exposure(target_exposure, size_fraction)
-        if flags & EVENTS and (logger.isEnabledFor(logging.INFO) or _account_logger.isEnabledFor(logging.INFO)):
+        if flags & EVENTS and self.logs_events():
             self._log_events()
         if flags & GROW:
             self._grow_records()
+
+    def logs_events(self) -> bool:
+        """Whether a bar's events (trades opened and closed, stops, liquidations, funding) would be logged now: the
+        account's or the manager's logger is enabled for INFO. The env's step kernel stops after such bars only
+        then."""
+        return logger.isEnabledFor(logging.INFO) or _account_logger.isEnabledFor(logging.INFO)
 
     def _raise_bad_exposure(self, target_exposure: float, size_fraction: float) -> None:
         raise ValueError(

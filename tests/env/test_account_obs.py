@@ -10,9 +10,11 @@ import pytest
 
 from bot.config import load_config
 from bot.data.types import Dataset
+from bot.dbe import kernel as dbe_kernel
 from bot.env import make_env
-from bot.env.account_obs import EnvKernels
+from bot.env.decisions import ObservationReferences
 from bot.env.portfolio_obs import PortfolioObservation
+from bot.env.step_kernel import EnvKernels
 from bot.portfolio import PortfolioManager
 from tests.env.conftest import ConfigFactory
 from tests.portfolio.helpers import free_config, step
@@ -30,8 +32,12 @@ def test_observe_account_is_the_vector_of_the_attributes(market: str, peak_above
     cfg = load_config(None, list(CLASSIC_OVERRIDES))
     obs = PortfolioObservation(cfg)
     peak, reference = pm.equity + peak_above, 9_900.0
+    refs = ObservationReferences(1024)
+    refs.restore({"since": 0, "reference": reference, "peak": peak})
+    dbe = np.zeros(dbe_kernel.N_SLOTS)
+    dbe[[dbe_kernel.MODE, dbe_kernel.SL, dbe_kernel.TP, dbe_kernel.SIZE]] = 2.0, 0.02, 0.04, 0.5
     out = np.empty(12, np.float32)
-    info = EnvKernels().observe_account(out, pm.state, reference, peak, 2, 0.02, 0.04, 0.5, *obs.scales)
+    info = EnvKernels().observe_account(out, pm.state, dbe, refs.values, np.array(obs.scales))
     expected = obs.vector(
         equity=pm.equity,
         initial_equity=reference,
@@ -48,8 +54,8 @@ def test_observe_account_is_the_vector_of_the_attributes(market: str, peak_above
     assert out.tobytes() == expected.tobytes()
     names = ("equity", "exposure", "position_qty", "fees_paid", "slippage_paid", "funding_paid", "traded_notional",
              "n_trades", "drawdown")  # fmt: skip
-    assert info == tuple(getattr(pm, name) for name in names)
-    assert [type(v) for v in info] == [float] * 7 + [int, float]
+    assert info == (*(getattr(pm, name) for name in names), 2)
+    assert [type(v) for v in info] == [float] * 7 + [int, float, int]
     assert pm.bars_in_position == 4 and pm.position_qty > 0.0
 
 

@@ -49,11 +49,10 @@ def bits(acc: EpisodeAccumulator) -> tuple[object, ...]:
 @settings(max_examples=200, deadline=None)
 @given(start=st.floats(1.0, 1e6), bars=st.lists(_bar, max_size=300))
 def test_accumulate_equals_running_sums_bit_for_bit(start: float, bars: list[tuple[float, float, float]]) -> None:
-    record = BarRecord(start)
-    for equity, exposure, drawdown in bars:
-        record.equity.append(equity)
-        record.exposure.append(exposure)
-        record.drawdown.append(drawdown)
+    record = BarRecord(start, capacity=len(bars) + 3)
+    for i, (equity, exposure, drawdown) in enumerate(bars):
+        record.bars[1:, i] = equity, exposure, 0.0, drawdown
+    record.n = len(bars)
     acc = EpisodeAccumulator(n_steps=7, sum_equity=3.0)  # overwritten, not added to
     accumulate(record, acc)
     assert bits(acc) == bits(running_sums(start, bars))

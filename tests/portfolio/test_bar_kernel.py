@@ -1,4 +1,4 @@
-"""The compiled single-asset bar: growing trade records, refused exposures, copies, the debug log, the env's entry."""
+"""The compiled single-asset bar: growing trade records, refused exposures, copies, the debug log, cache deps."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.env import account_obs
-from bot.kernel_cache import entry_point
+from bot.dbe import kernel as dbe_kernel
+from bot.env import account_obs, step_kernel
 from bot.portfolio import FUNDING_INTERVAL_MS, PortfolioManager, bar_kernel
 from tests.portfolio.helpers import BAR_MS, free_config, step
 
@@ -88,34 +88,18 @@ def test_fills_and_funding_log_debug_lines(caplog: pytest.LogCaptureFixture) -> 
     assert all(r.args for r in caplog.records)
 
 
-def test_the_env_entry_is_the_same_bar() -> None:
-    """``process_row`` through its native entry point (a row of a bar table, no numba dispatcher: the env's call)
-    leaves the same state as ``process_bar`` with five values and returns the same equity, drawdown, exposure,
-    position and last trade PnL (NaN when no trade closed)."""
-    cfg = free_config(taker_fee=0.001, slippage_bps=1.0, leverage=3.0)
-    by_values, by_row = PortfolioManager(cfg), PortfolioManager(cfg)
-    process_row = entry_point(bar_kernel.process_row, bar_kernel.ROW_ARGS)
-    rng = np.random.default_rng(3)
-    closes = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, 200)))
-    table = np.column_stack([np.arange(200) * float(BAR_MS), closes, closes * 1.01, closes * 0.99, closes])
-    for row, target in enumerate(rng.choice([-1.0, 0.0, 1.0], 200).tolist()):
-        time_ms, o, h, low, c = table[row].tolist()
-        out = bar_kernel.process_bar(by_values.state, int(time_ms), o, h, low, c, target, 0.02, 0.03, 1.0, True)
-        assert process_row(by_row.state, table, row, target, 0.02, 0.03, 1.0, True) == pytest.approx(
-            out, nan_ok=True, rel=0.0, abs=0.0
-        )
-        assert bool(out[0] & bar_kernel.CLOSED) == (by_values.last_trade_pnl is not None)
-    np.testing.assert_array_equal(by_row.state, by_values.state)
-    assert by_row.n_trades > 20
-
-
 def test_the_kernels_drop_caches_older_than_what_they_compile_in() -> None:
     """numba checks a cache against its own file only: the bar names the fills and the lot rounding among its
-    dependencies, the env's account read the observation and the fills, so an edit of one never runs stale machine
-    code in another's cache."""
+    dependencies, the env's account read the observation, the fills, the DBE's and the references' slots, the env's
+    step all it calls, so an edit of one never runs stale machine code in another's cache."""
     calls = {
         bar_kernel: "drop_stale_caches(process_bar, (fees, fill_kernel))",
-        account_obs: "drop_stale_caches(observe_account, (portfolio_obs, rewards, spaces, fill_kernel))",
+        dbe_kernel: "drop_stale_caches(update, (inputs,))",
+        account_obs: "drop_stale_caches(observe_account, (portfolio_obs, rewards, spaces, fill_kernel, dbe_kernel,"
+        " decisions))",
+        step_kernel: "drop_stale_caches(run_bars, (bar_kernel, fill_kernel, dbe_kernel, rewards, account_obs,"
+        " decisions))",
     }
     for module, call in calls.items():
-        assert call in Path(str(module.__file__)).read_text(encoding="utf-8"), module.__name__
+        source = " ".join(Path(str(module.__file__)).read_text(encoding="utf-8").split())
+        assert call in source, module.__name__
