@@ -71,7 +71,7 @@ from bot.env.shared_rows import make_dbe, market_rows
 from bot.env.spaces import PORTFOLIO_FEATURES, ActionMapper, market_bound, observation_space
 from bot.env.stats import BarRecord, EpisodeAccumulator, accumulate, episode_summary
 from bot.env.step_kernel import DRAWDOWN_ROW, EQUITY_ROW, MODE_CHANGED, SETTLE, TERMINATED, EnvKernels
-from bot.portfolio import PortfolioManager
+from bot.portfolio import PortfolioManager, events_logged
 
 logger = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         record = self._bars
         n = self._step_from = record.n
         run_bars = self._kernels.run_bars
-        pause_on_events = pm.logs_events()
+        pause_on_events = events_logged()
         portfolio = np.empty(_N_PORTFOLIO, np.float32)
         reward = 0.0
         first = True
@@ -279,7 +279,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
                 break
             first = False
         record.n = n
-        terminated = bool(status & TERMINATED)
+        terminated = status & TERMINATED != 0
         if not self._log_scale:
             reward = self._recorded_reward(step_start_equity, step_start_drawdown)
         equity = account[0]

@@ -25,7 +25,7 @@ Notes for callers:
 from bot.portfolio.account import Account
 from bot.portfolio.basket import AssetRules, BasketPortfolio
 from bot.portfolio.fees import CostModel, floor_to_step
-from bot.portfolio.manager import FUNDING_INTERVAL_MS, PortfolioManager
+from bot.portfolio.manager import FUNDING_INTERVAL_MS, PortfolioManager, events_logged
 from bot.portfolio.margin import liquidation_price
 from bot.portfolio.metrics import (
     DAY_MS,
@@ -43,7 +43,8 @@ from bot.portfolio.trade import EXIT_REASONS, ExitReason, Side, Trade
 
 __all__ = [
     "DAY_MS", "EXIT_REASONS", "FUNDING_INTERVAL_MS", "YEAR_MS", "Account", "AssetRules", "BasketPortfolio", "CostModel",
-    "ExitReason", "PortfolioManager", "Side", "Trade", "cagr", "cost_drag", "drawdown_series", "floor_to_step",
+    "ExitReason", "PortfolioManager", "Side", "Trade", "cagr", "cost_drag", "drawdown_series", "events_logged",
+    "floor_to_step",
     "liquidation_price", "max_drawdown_duration", "periods_per_year", "sharpe_ratio", "simple_returns", "sortino_ratio",
 
 ]

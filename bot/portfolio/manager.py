@@ -29,10 +29,19 @@ from bot.portfolio.account import Account
 from bot.portfolio.bar_kernel import EVENTS, GROW, REFUSED
 from bot.portfolio.fill_kernel import FUNDING_INTERVAL_MS
 
-__all__ = ["FUNDING_INTERVAL_MS", "PortfolioManager"]
+__all__ = ["FUNDING_INTERVAL_MS", "PortfolioManager", "events_logged"]
 
 logger = logging.getLogger(__name__)
 _account_logger = logging.getLogger("bot.portfolio.account")
+_manager_logs = logger.isEnabledFor
+_account_logs = _account_logger.isEnabledFor
+
+
+def events_logged() -> bool:
+    """Whether a bar's events (trades opened and closed, stops, liquidations, funding) would be logged now: the
+    manager's or the account's logger is enabled for INFO. The env's compiled step stops after such bars only then;
+    it asks at every step (bound methods: this runs on every step)."""
+    return _manager_logs(logging.INFO) or _account_logs(logging.INFO)
 
 _bar = bar_kernel.process_bar
 
@@ -100,16 +109,10 @@ class PortfolioManager(Account):
         """
         if flags & REFUSED:
             self._raise_bad_exposure(target_exposure, size_fraction)
-        if flags & EVENTS and self.logs_events():
+        if flags & EVENTS and events_logged():
             self._log_events()
         if flags & GROW:
             self._grow_records()
-
-    def logs_events(self) -> bool:
-        """Whether a bar's events (trades opened and closed, stops, liquidations, funding) would be logged now: the
-        account's or the manager's logger is enabled for INFO. The env's step kernel stops after such bars only
-        then."""
-        return logger.isEnabledFor(logging.INFO) or _account_logger.isEnabledFor(logging.INFO)
 
     def _raise_bad_exposure(self, target_exposure: float, size_fraction: float) -> None:
         raise ValueError(
