@@ -140,8 +140,9 @@ def test_jobs_view_watches_a_real_job_live_then_cancels_it(dash: Dashboard) -> N
     page = dash.page(DESKTOP)
     expect(page.locator("#rest-health")).to_have_class(re.compile(r"\bok\b"))
     expect(page.locator("#ws-health")).to_have_class(re.compile(r"\bok\b"))
-    # the models strip (the sync status's models block): the running PPO job, no LSTM job yet
-    expect(page.locator("#models .model", has_text="PPO").first).to_contain_text("running")
+    # the models strip (the sync status's models block): the running PPO job (its start waits for torch's import
+    # and, on a fresh machine, the numba kernels' first compile: a job's time, not the page's), no LSTM job yet
+    expect(page.locator("#models .model", has_text="PPO").first).to_contain_text("running", timeout=JOB_TIMEOUT_MS)
     expect(page.locator("#models .model", has_text="LSTM")).to_contain_text("no job yet")
     # a validation error from the start form names the field
     page.click("#start-panel summary")
