@@ -41,6 +41,7 @@ import numpy.typing as npt
 from bot.config import DBEConfig
 from bot.dbe import kernel
 from bot.dbe.inputs import dbe_inputs, drawdown_decay, rolling_percentile
+from bot.dbe.kernel import CHANGED, DD_REF, LOSSES, MODE, PREV_MODE, RULE_DRAWDOWN, SIZE, SL, TP, VOL_PCT, WINS
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ TP_MULT = (0.75, 1.0, 1.5)
 #: Size multiplier per mode.
 SIZE_MULT = (0.5, 1.0, 1.5)
 
-_MODES = (DBEMode.DEFENSIVE, DBEMode.NEUTRAL, DBEMode.AGGRESSIVE)
+# the state's mode slot (a float) -> the mode
+_MODE_OF = {float(mode): mode for mode in DBEMode}
 
 
 def _clamp(x: float, low: float, high: float) -> float:
@@ -172,88 +174,88 @@ class DynamicBehaviorEngine:
     @property
     def stop_loss_pct(self) -> float:
         """Stop-loss distance, fraction of the entry price."""
-        return self.state.item(kernel.SL)
+        return self.state.item(SL)
 
     @property
     def take_profit_pct(self) -> float:
         """Take-profit distance, fraction of the entry price (0 = none)."""
-        return self.state.item(kernel.TP)
+        return self.state.item(TP)
 
     @property
     def size_fraction(self) -> float:
         """Fraction of the requested exposure to use."""
-        return self.state.item(kernel.SIZE)
+        return self.state.item(SIZE)
 
     @size_fraction.setter
     def size_fraction(self, value: float) -> None:
-        self.state[kernel.SIZE] = value
+        self.state[SIZE] = value
 
     @property
     def vol_percentile(self) -> float:
         """The volatility percentile of the last updated bar (0.5 after :meth:`reset`)."""
-        return self.state.item(kernel.VOL_PCT)
+        return self.state.item(VOL_PCT)
 
     @property
     def mode(self) -> DBEMode:
         """The behaviour mode."""
-        return _MODES[int(self.state.item(kernel.MODE))]
+        return _MODE_OF[self.state.item(MODE)]
 
     @mode.setter
     def mode(self, value: DBEMode) -> None:
-        self.state[kernel.MODE] = int(value)
+        self.state[MODE] = int(value)
 
     @property
     def mode_changed(self) -> bool:
         """True when the last :meth:`update` changed the mode."""
-        return self.state.item(kernel.CHANGED) != 0.0
+        return self.state.item(CHANGED) != 0.0
 
     @property
     def win_streak(self) -> int:
         """Closed trades in a row with PnL > 0."""
-        return int(self.state.item(kernel.WINS))
+        return int(self.state.item(WINS))
 
     @win_streak.setter
     def win_streak(self, value: int) -> None:
-        self.state[kernel.WINS] = int(value)
+        self.state[WINS] = int(value)
 
     @property
     def loss_streak(self) -> int:
         """Closed trades in a row with PnL <= 0."""
-        return int(self.state.item(kernel.LOSSES))
+        return int(self.state.item(LOSSES))
 
     @loss_streak.setter
     def loss_streak(self, value: int) -> None:
-        self.state[kernel.LOSSES] = int(value)
+        self.state[LOSSES] = int(value)
 
     @property
     def drawdown_reference(self) -> float:
         """The decayed reference peak after the last :meth:`update`, as a fraction of the account's peak (1.0 after
         :meth:`reset`); a live trader, whose engine is rebuilt every bar, carries it from bar to bar and restart to
         restart."""
-        return self.state.item(kernel.DD_REF)
+        return self.state.item(DD_REF)
 
     @drawdown_reference.setter
     def drawdown_reference(self, value: float) -> None:
-        self.state[kernel.DD_REF] = value
+        self.state[DD_REF] = value
 
     def reset(self) -> None:
         """Start an episode: streaks 0, NEUTRAL, outputs at their neutral values (base, clamped when enabled)."""
         cfg = self.cfg
         s = self.state
-        s[kernel.WINS] = s[kernel.LOSSES] = 0.0
-        s[kernel.DD_REF] = 1.0
-        s[kernel.MODE] = int(DBEMode.NEUTRAL)
-        s[kernel.CHANGED] = 0.0
-        s[kernel.VOL_PCT] = 0.5
+        s[WINS] = s[LOSSES] = 0.0
+        s[DD_REF] = 1.0
+        s[MODE] = int(DBEMode.NEUTRAL)
+        s[CHANGED] = 0.0
+        s[VOL_PCT] = 0.5
         base_sl, base_tp = float(cfg.base_stop_loss), float(cfg.base_take_profit)
         if cfg.enabled:
-            s[kernel.SL] = _clamp(base_sl, cfg.stop_loss.low, cfg.stop_loss.high)
-            s[kernel.TP] = _clamp(base_tp, cfg.take_profit.low, cfg.take_profit.high) if base_tp > 0.0 else 0.0
-            s[kernel.SIZE] = s[kernel.SIZE_DEFENSIVE + DBEMode.NEUTRAL]
+            s[SL] = _clamp(base_sl, cfg.stop_loss.low, cfg.stop_loss.high)
+            s[TP] = _clamp(base_tp, cfg.take_profit.low, cfg.take_profit.high) if base_tp > 0.0 else 0.0
+            s[SIZE] = s[kernel.SIZE_DEFENSIVE + DBEMode.NEUTRAL]
         else:
-            s[kernel.SL] = base_sl
-            s[kernel.TP] = base_tp
-            s[kernel.SIZE] = float(cfg.base_size)
+            s[SL] = base_sl
+            s[TP] = base_tp
+            s[SIZE] = float(cfg.base_size)
 
     def update(self, t: int, drawdown: float, last_trade_pnl: float | None) -> None:
         """Recompute mode and parameters at the close of bar ``t`` (the compiled :func:`bot.dbe.kernel.update`).
@@ -264,7 +266,8 @@ class DynamicBehaviorEngine:
         :param last_trade_pnl: net PnL of the trade closed during the last bar, or None when none closed.
         """
         closed = last_trade_pnl is not None
-        if _update_entry()(self.state, self.tables, t, drawdown, closed, last_trade_pnl if closed else 0.0):
+        update = _update or _update_entry()
+        if update(self.state, self.tables, t, drawdown, closed, last_trade_pnl if closed else 0.0):
             self.log_mode_change(t)
 
     def log_mode_change(self, t: int) -> None:
@@ -273,11 +276,11 @@ class DynamicBehaviorEngine:
         logger.info(
             "DBE mode change %s -> %s at bar %d (drawdown %.4f, vol percentile %.2f, trend %.2f, win streak %d,"
             " loss streak %d)",
-            _MODES[int(s.item(kernel.PREV_MODE))].name,
+            _MODE_OF[s.item(PREV_MODE)].name,
             self.mode.name,
             t,
-            s.item(kernel.RULE_DRAWDOWN),
-            s.item(kernel.VOL_PCT),
+            s.item(RULE_DRAWDOWN),
+            s.item(VOL_PCT),
             self._trend.item(t),
             self.win_streak,
             self.loss_streak,

@@ -29,6 +29,7 @@ import numpy.typing as npt
 from bot.config import BotConfig
 from bot.data import Universe
 from bot.dbe import AccountDrawdownMode, AccountMode, DBEMode
+from bot.dbe.kernel import MODE, SL, TP
 from bot.env import shared_rows
 from bot.env.shared_rows import make_dbe
 
@@ -109,7 +110,7 @@ class BasketDBE:
             if row >= 0:
                 engine.update(row, 0.0, pending[i])
                 pending[i] = None
-            counts[i][engine.mode] += 1
+            counts[i][int(engine.state.item(MODE))] += 1  # the engine's mode, read off its state (every bar)
         account = self.account
         account.update(drawdown, t)
         self.account_bars[account.mode] += 1
@@ -117,8 +118,8 @@ class BasketDBE:
     def distances(self) -> tuple[F64, F64]:
         """float [N] stop-loss and take-profit distances (fractions of price; 0 = none) of the positions opened or
         increased by the decision taken now: each asset's engine's."""
-        engines = self.engines
-        return np.array([e.stop_loss_pct for e in engines]), np.array([e.take_profit_pct for e in engines])
+        states = [e.state for e in self.engines]
+        return np.array([s.item(SL) for s in states]), np.array([s.item(TP) for s in states])
 
     def info(self) -> dict[str, float | int]:
         """Plain scalars for ``info``: ``account_mode`` (0 normal, 1 defensive, 2 critical), ``account_size`` (its
@@ -132,9 +133,11 @@ class BasketDBE:
             "account_drawdown": account.drawdown,
         }
         for (mode, sl, tp, size), engine, held in zip(self._keys, self.engines, self.size, strict=True):
-            out[mode] = _MODE_INT[engine.mode]
-            out[sl] = engine.stop_loss_pct
-            out[tp] = engine.take_profit_pct
+            # the engine's mode and stops read off its state: its properties cost twice as much, every step
+            state = engine.state
+            out[mode] = int(state.item(MODE))
+            out[sl] = state.item(SL)
+            out[tp] = state.item(TP)
             out[size] = held
         return out
 
