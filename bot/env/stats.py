@@ -73,11 +73,15 @@ class EpisodeAccumulator:
         self.sum_equity = 0.0
 
 
+#: rows of :attr:`BarRecord.bars`: the bar's dataset row, then the account after the bar
+ROW, EQUITY_ROW, EXPOSURE_ROW, QTY_ROW, DRAWDOWN_ROW = range(5)
+
+
 class BarRecord:
     """The row, equity, exposure, position and drawdown after every bar of an episode, for :func:`accumulate` at its
     end and for the env's ``step_marks``.
 
-    ``bars`` is float64 [5, capacity] (rows :data:`~bot.env.step_kernel.ROW` .. ``DRAWDOWN_ROW``), written in place by
+    ``bars`` is float64 [5, capacity] (rows :data:`ROW` .. :data:`DRAWDOWN_ROW`), written in place by
     the env's step kernel; ``n`` bars are written. Writes into preallocated rows cost less in the step than appends or
     running sums; :func:`accumulate` then gives the running sums' values, bit for bit.
 
@@ -95,17 +99,17 @@ class BarRecord:
     @property
     def equity(self) -> npt.NDArray[np.float64]:
         """float [n] the equity after each bar (a view)."""
-        return self.bars[1, : self.n]
+        return self.bars[EQUITY_ROW, : self.n]
 
     @property
     def exposure(self) -> npt.NDArray[np.float64]:
         """float [n] the signed exposure after each bar (a view)."""
-        return self.bars[2, : self.n]
+        return self.bars[EXPOSURE_ROW, : self.n]
 
     @property
     def drawdown(self) -> npt.NDArray[np.float64]:
         """float [n] the drawdown after each bar (a view)."""
-        return self.bars[4, : self.n]
+        return self.bars[DRAWDOWN_ROW, : self.n]
 
 
 def accumulate(record: BarRecord, acc: EpisodeAccumulator) -> None:

@@ -18,10 +18,11 @@ from typing import Any
 from numba import njit, types
 
 from bot.dbe import kernel as dbe_kernel
-from bot.env import account_obs, decisions, rewards
+from bot.env import account_obs, decisions, rewards, stats
 from bot.env.account_obs import OBSERVE_ARGS, AccountInfo, observe_account
 from bot.env.decisions import update_references
 from bot.env.rewards import MIN_EQUITY_RATIO
+from bot.env.stats import DRAWDOWN_ROW, EQUITY_ROW, EXPOSURE_ROW, QTY_ROW, ROW
 from bot.kernel_cache import drop_stale_caches, entry_point
 from bot.portfolio import bar_kernel, fill_kernel
 from bot.portfolio.bar_kernel import CLOSED, EVENTS, GROW, REFUSED, process_bar
@@ -32,8 +33,6 @@ from bot.portfolio.fill_kernel import EQUITY, QTY
 TERMINATED, SETTLE, MODE_CHANGED = 1, 2, 4
 #: the info figures of a :func:`run_bars` return that does not end the step (their types, no values)
 NO_INFO: AccountInfo = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0)
-#: rows of the bar record (:class:`~bot.env.stats.BarRecord`): the bar's row, then the account after it
-ROW, EQUITY_ROW, EXPOSURE_ROW, QTY_ROW, DRAWDOWN_ROW = range(5)
 
 #: :func:`bot.env.rewards._log_ratio` compiled from its own source (the log return's floor)
 _log_ratio = njit(cache=True)(rewards._log_ratio)
@@ -165,4 +164,4 @@ class EnvKernels:
 
 
 # numba checks only this file: an edit of the account's bar, the DBE's update or the reward's floor recompiles this
-drop_stale_caches(run_bars, (bar_kernel, fill_kernel, dbe_kernel, rewards, account_obs, decisions))
+drop_stale_caches(run_bars, (bar_kernel, fill_kernel, dbe_kernel, rewards, account_obs, decisions, stats))

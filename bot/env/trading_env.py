@@ -69,8 +69,8 @@ from bot.env.portfolio_obs import PortfolioObservation
 from bot.env.rewards import LogReturnReward, make_reward
 from bot.env.shared_rows import make_dbe, market_rows
 from bot.env.spaces import PORTFOLIO_FEATURES, ActionMapper, market_bound, observation_space
-from bot.env.stats import BarRecord, EpisodeAccumulator, accumulate, episode_summary
-from bot.env.step_kernel import DRAWDOWN_ROW, EQUITY_ROW, MODE_CHANGED, SETTLE, TERMINATED, EnvKernels
+from bot.env.stats import DRAWDOWN_ROW, EQUITY_ROW, BarRecord, EpisodeAccumulator, accumulate, episode_summary
+from bot.env.step_kernel import MODE_CHANGED, SETTLE, TERMINATED, EnvKernels
 from bot.portfolio import PortfolioManager, events_logged
 
 logger = logging.getLogger(__name__)

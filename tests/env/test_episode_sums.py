@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from bot.config import BotConfig
 from bot.data.types import Dataset
 from bot.env import make_env
-from bot.env.stats import BarRecord, EpisodeAccumulator, accumulate
+from bot.env.stats import DRAWDOWN_ROW, EQUITY_ROW, EXPOSURE_ROW, BarRecord, EpisodeAccumulator, accumulate
 from tests.env.conftest import ConfigFactory
 
 _bar = st.tuples(
@@ -51,7 +51,7 @@ def bits(acc: EpisodeAccumulator) -> tuple[object, ...]:
 def test_accumulate_equals_running_sums_bit_for_bit(start: float, bars: list[tuple[float, float, float]]) -> None:
     record = BarRecord(start, capacity=len(bars) + 3)
     for i, (equity, exposure, drawdown) in enumerate(bars):
-        record.bars[1:, i] = equity, exposure, 0.0, drawdown
+        record.bars[[EQUITY_ROW, EXPOSURE_ROW, DRAWDOWN_ROW], i] = equity, exposure, drawdown
     record.n = len(bars)
     acc = EpisodeAccumulator(n_steps=7, sum_equity=3.0)  # overwritten, not added to
     accumulate(record, acc)

@@ -98,7 +98,7 @@ def test_the_kernels_drop_caches_older_than_what_they_compile_in() -> None:
         account_obs: "drop_stale_caches(observe_account, (portfolio_obs, rewards, spaces, fill_kernel, dbe_kernel,"
         " decisions))",
         step_kernel: "drop_stale_caches(run_bars, (bar_kernel, fill_kernel, dbe_kernel, rewards, account_obs,"
-        " decisions))",
+        " decisions, stats))",
     }
     for module, call in calls.items():
         source = " ".join(Path(str(module.__file__)).read_text(encoding="utf-8").split())
