@@ -149,7 +149,7 @@ class PortfolioOnly:
         env = self.env
         pm, dbe, record = env.portfolio, env.dbe, env._bars
         target, size = env.actions.targets[action], dbe.size_fraction
-        status, t, record.n, _, flags, _, _ = env._kernels.run_bars(
+        status, t, record.n, _, flags, _ = env._kernels.run_bars(
             pm.state, env._bar_table, dbe.state, dbe.tables, record.bars, env.obs_refs.values, self.portfolio,
             env._portfolio_scales, record.n, self.t, self.t + 1, target, size, True, 0.0, 0.0, self.max_drawdown, False,
         )  # fmt: skip

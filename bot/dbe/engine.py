@@ -42,6 +42,7 @@ from bot.config import DBEConfig
 from bot.dbe import kernel
 from bot.dbe.inputs import dbe_inputs, drawdown_decay, rolling_percentile
 from bot.dbe.kernel import CHANGED, DD_REF, LOSSES, MODE, PREV_MODE, RULE_DRAWDOWN, SIZE, SL, TP, VOL_PCT, WINS
+from bot.kernel_cache import entry_point
 
 logger = logging.getLogger(__name__)
 
@@ -291,10 +292,11 @@ _update: Any = None
 
 
 def _update_entry() -> Any:
-    """The compiled update's native entry point, taken once per process (a cold numba cache compiles it here)."""
+    """The compiled update's native entry point (:func:`bot.kernel_cache.entry_point`: no dispatcher typing per
+    call), taken once per process (a cold numba cache compiles it here)."""
     global _update
     if _update is None:
-        _update = kernel.update_entry()
+        _update = entry_point(kernel.update, kernel.UPDATE_ARGS)
     return _update
 
 

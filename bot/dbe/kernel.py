@@ -17,7 +17,7 @@ from typing import Any
 from numba import njit, types
 
 from bot.dbe import inputs
-from bot.kernel_cache import announce_compiles, drop_stale_caches, entry_point
+from bot.kernel_cache import announce_compiles, drop_stale_caches
 
 announce_compiles()
 
@@ -80,11 +80,6 @@ def update(d: Any, tab: Any, t: int, drawdown: float, closed: bool, last_trade_p
 
 #: the argument types of :func:`update` as the engine calls it (its native entry point)
 UPDATE_ARGS = (types.float64[::1], types.float64[:, ::1], types.int64, types.float64, types.boolean, types.float64)
-
-
-def update_entry() -> Any:
-    """:func:`update`'s native entry point (:func:`bot.kernel_cache.entry_point`): no dispatcher typing per call."""
-    return entry_point(update, UPDATE_ARGS)
 
 
 # numba checks only this file: an edit of the decay rule recompiles the update

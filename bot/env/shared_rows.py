@@ -85,7 +85,7 @@ def make_dbe(cfg: BotConfig, market: MarketData) -> DynamicBehaviorEngine:
     else:
         template = build_dbe(cfg, market)
         _remember(_dbes, key, (market, template))
-    engine = copy.copy(template)  # shares the read-only tables; every state attribute is a scalar, reset below
+    engine = copy.copy(template)  # shares the read-only tables, takes its own state array (reset below)
     engine.reset()
     return engine
 

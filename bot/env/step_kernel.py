@@ -26,7 +26,7 @@ from bot.env.stats import DRAWDOWN_ROW, EQUITY_ROW, EXPOSURE_ROW, QTY_ROW, ROW
 from bot.kernel_cache import drop_stale_caches, entry_point
 from bot.portfolio import bar_kernel, fill_kernel
 from bot.portfolio.bar_kernel import CLOSED, EVENTS, GROW, REFUSED, process_bar
-from bot.portfolio.fill_kernel import EQUITY, QTY
+from bot.portfolio.fill_kernel import EQUITY
 
 #: :func:`run_bars` status bits: the episode terminated (bankrupt or past ``env.max_drawdown``), the last bar needs
 #: the account's ``settle`` (its flags are returned), the DBE's mode changed at the last bar
@@ -58,7 +58,7 @@ def run_bars(
     log_scale: float,
     max_drawdown: float,
     pause_on_events: bool,
-) -> tuple[int, int, int, float, int, float, AccountInfo]:
+) -> tuple[int, int, int, float, int, AccountInfo]:
     """Simulate rows ``t + 1 .. last`` (or up to the first bar that needs Python) for one step.
 
     :param s: the account's state (:attr:`~bot.portfolio.account.Account.state`).
@@ -75,15 +75,15 @@ def run_bars(
     :param reward: the step's reward so far, to which each bar's log return is added (when ``log_scale`` != 0:
         the reward is :class:`~bot.env.rewards.LogReturnReward`; else the env computes it from the record).
     :param pause_on_events: return after a bar with account events (the portfolio loggers are enabled).
-    :return: ``(status, t, n, reward, flags, position_qty, info)``: the :data:`TERMINATED` / :data:`SETTLE` /
+    :return: ``(status, t, n, reward, flags, info)``: the :data:`TERMINATED` / :data:`SETTLE` /
         :data:`MODE_CHANGED` bits, the row reached, the bars recorded, the reward, the last bar's account flags (for
-        ``settle``), the position, and once the step's bars are done (the last row reached or the episode
+        ``settle``), and once the step's bars are done (the last row reached or the episode
         terminated) :func:`~bot.env.account_obs.observe_account`'s figures, else :data:`NO_INFO`. A status without
         :data:`TERMINATED` before the last row means: settle, then call again for the rest. A refused exposure
         returns :data:`SETTLE` with nothing changed.
     """
     equity = s[EQUITY]
-    qty = s[QTY]
+    status = flags = 0
     while t < last:
         prev_equity = equity
         t += 1
@@ -92,7 +92,7 @@ def run_bars(
             s, int(bar[0]), bar[1], bar[2], bar[3], bar[4], target, d[dbe_kernel.SL], d[dbe_kernel.TP], size, first
         )
         if flags & REFUSED:
-            return SETTLE, t - 1, n, reward, flags, s[QTY], NO_INFO
+            return SETTLE, t - 1, n, reward, flags, NO_INFO
         first = False
         changed = dbe_kernel.update(d, tab, t, drawdown, (flags & CLOSED) != 0, trade_pnl)
         if log_scale != 0.0:
@@ -114,12 +114,12 @@ def run_bars(
         if changed:
             status |= MODE_CHANGED
         if status:
-            if status & TERMINATED or t >= last:
-                update_references(refs, t, equity)
-                return status, t, n, reward, flags, qty, observe_account(out, s, d, refs, scales)
-            return status, t, n, reward, flags, qty, NO_INFO
+            if not status & TERMINATED and t < last:
+                return status, t, n, reward, flags, NO_INFO
+            break
+    # the step's bars are done (or the episode terminated): the references and the observation at its last bar
     update_references(refs, t, equity)
-    return 0, t, n, reward, 0, qty, observe_account(out, s, d, refs, scales)
+    return status, t, n, reward, flags, observe_account(out, s, d, refs, scales)
 
 
 #: the argument types the env passes to :func:`run_bars` (its native entry point)
@@ -154,7 +154,7 @@ class EnvKernels:
     __slots__ = ("observe_account", "run_bars")
 
     def __init__(self) -> None:
-        self.run_bars: Callable[..., tuple[int, int, int, float, int, float, AccountInfo]] = entry_point(
+        self.run_bars: Callable[..., tuple[int, int, int, float, int, AccountInfo]] = entry_point(
             run_bars, RUN_ARGS
         )
         self.observe_account: Callable[..., AccountInfo] = entry_point(observe_account, OBSERVE_ARGS)

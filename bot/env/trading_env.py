@@ -69,7 +69,16 @@ from bot.env.portfolio_obs import PortfolioObservation
 from bot.env.rewards import LogReturnReward, make_reward
 from bot.env.shared_rows import make_dbe, market_rows
 from bot.env.spaces import PORTFOLIO_FEATURES, ActionMapper, market_bound, observation_space
-from bot.env.stats import DRAWDOWN_ROW, EQUITY_ROW, BarRecord, EpisodeAccumulator, accumulate, episode_summary
+from bot.env.stats import (
+    DRAWDOWN_ROW,
+    EQUITY_ROW,
+    QTY_ROW,
+    ROW,
+    BarRecord,
+    EpisodeAccumulator,
+    accumulate,
+    episode_summary,
+)
 from bot.env.step_kernel import MODE_CHANGED, SETTLE, TERMINATED, EnvKernels
 from bot.portfolio import PortfolioManager, events_logged
 
@@ -264,7 +273,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         # the step in one compiled call (bot.env.step_kernel); it returns early only for a bar that Python settles:
         # log lines to write, more room for trades, a refused exposure (raises), a DBE mode change
         while True:
-            status, t, n, reward, flags, qty, account = run_bars(
+            status, t, n, reward, flags, account = run_bars(
                 pm.state, self._bar_table, dbe.state, dbe.tables, record.bars, self.obs_refs.values, portfolio,
                 self._portfolio_scales, n, t, last, target, size, first, reward, self._log_scale, self._max_drawdown,
                 pause_on_events,
@@ -286,7 +295,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
         self._t = t
         self._equity = equity
         self._drawdown = drawdown = account[8]
-        self._qty = qty
+        self._qty = account[2]
         if self._turnover_penalty and step_start_equity > 0.0:
             reward -= self._turnover_penalty * (pm.traded_notional - traded_before) / step_start_equity
         truncated = not terminated and t >= self._last_row
@@ -300,7 +309,7 @@ class TradingEnv(gym.Env[dict[str, Any], Any]):
     def step_marks(self) -> list[tuple[int, float, float, float]]:
         """(row, equity, exposure, position) after every bar of the last step (``decision_every`` bars or fewer)."""
         record = self._bars
-        rows, equity, exposure, qty = record.bars[:DRAWDOWN_ROW, self._step_from : record.n].tolist()
+        rows, equity, exposure, qty = record.bars[ROW : QTY_ROW + 1, self._step_from : record.n].tolist()
         return [(int(row), *mark) for row, *mark in zip(rows, equity, exposure, qty, strict=True)]
 
     def _recorded_reward(self, prev_equity: float, prev_drawdown: float) -> float:
